@@ -1,0 +1,131 @@
+"""The Shadow-AR folder layout of DESIGN.md, and atomic file writing."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+RGB_KINDS = ("noshadow", "shadow")
+MASK_KINDS = ("mask", "robject", "rshadow", "smask")
+KINDS = RGB_KINDS + MASK_KINDS
+SPLITS = ("train", "val", "test")
+PASSES_DIR = "passes"  # render passes the masks derive from: passes/ID.npz
+MANIFEST = "manifest.jsonl"
+DATASET_JSON = "dataset.json"
+FORMAT_VERSION = 1
+TMP_SUFFIX = ".partial"
+
+
+class DatasetError(RuntimeError):
+    """A problem with one file of a dataset; the message names the file."""
+
+
+def sample_path(root: Path, split: str, kind: str, sample_id: str) -> Path:
+    return root / split / kind / f"{sample_id}.png"
+
+
+def passes_path(root: Path, sample_id: str) -> Path:
+    return root / PASSES_DIR / f"{sample_id}.npz"
+
+
+def _atomic(path: Path, write: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
+    os.close(handle)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_png(path: Path, image: np.ndarray) -> None:
+    """Write (H, W, 3) RGB or (H, W) L uint8 atomically."""
+    if image.dtype != np.uint8:
+        raise ValueError(f"{path}: expected uint8 pixels, got {image.dtype}")
+    data = image[..., ::-1] if image.ndim == 3 else image
+    ok, encoded = cv2.imencode(".png", np.ascontiguousarray(data), [cv2.IMWRITE_PNG_COMPRESSION, 3])
+    if not ok:
+        raise DatasetError(f"{path}: PNG encoding failed")
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as stream:
+            stream.write(encoded.tobytes())
+
+    _atomic(path, write)
+
+
+def read_image(path: Path, mode: str) -> np.ndarray:
+    """Read `mode` "RGB" -> (H, W, 3) uint8 or "L" -> (H, W) uint8; DatasetError if unreadable."""
+    flag = cv2.IMREAD_COLOR if mode == "RGB" else cv2.IMREAD_GRAYSCALE
+    data = np.fromfile(path, dtype=np.uint8) if path.is_file() else None
+    image = cv2.imdecode(data, flag) if data is not None and data.size else None
+    if image is None:
+        reason = "missing" if data is None else "not a readable image"
+        raise DatasetError(f"{path}: {reason}")
+    return image[..., ::-1].copy() if mode == "RGB" else image
+
+
+def write_npz(path: Path, **arrays: np.ndarray) -> None:
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as stream:
+            np.savez_compressed(stream, **arrays)
+
+    _atomic(path, write)
+
+
+def write_json(path: Path, data: Any) -> None:
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8") as stream:
+            json.dump(data, stream, indent=2, sort_keys=True)
+            stream.write("\n")
+
+    _atomic(path, write)
+
+
+def write_lines(path: Path, records: Iterable[dict]) -> None:
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8") as stream:
+            for record in records:
+                stream.write(json.dumps(record, sort_keys=True) + "\n")
+
+    _atomic(path, write)
+
+
+def read_manifest(root: Path) -> dict[str, dict]:
+    """id -> record; a later line for the same id wins; a torn last line is ignored."""
+    records: dict[str, dict] = {}
+    path = root / MANIFEST
+    if not path.exists():
+        return records
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and "id" in record:
+            records[record["id"]] = record
+    return records
+
+
+def remove_partials(root: Path) -> int:
+    """Delete temporary files a killed run left behind; returns how many."""
+    count = 0
+    for path in root.rglob(f"*{TMP_SUFFIX}"):
+        path.unlink(missing_ok=True)
+        count += 1
+    return count
+
+
+def iter_ids(root: Path, split: str) -> Iterator[str]:
+    folder = root / split / "noshadow"
+    if folder.is_dir():
+        yield from sorted(path.stem for path in folder.glob("*.png"))

@@ -1,0 +1,1 @@
+"""The attention + shadow-generation GAN (see ../shared/DESIGN.md); not built yet."""

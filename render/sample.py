@@ -1,0 +1,237 @@
+"""One sample: sample a spec, render the pair, composite, derive masks, write the files.
+
+Runs inside a worker process that owns a `render.blender.BlenderScene`; the scene is passed in,
+so this module itself never imports bpy.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import cv2
+import numpy as np
+
+from dataset_tools.layout import passes_path, sample_path, write_npz, write_png
+from dataset_tools.masks import INSERTED_INDEX, masks_from_passes
+from render import __version__
+from render.assets import BadAsset
+from render.composite import (
+    ambient_tint,
+    composite,
+    crop_photo,
+    darkening,
+    linear_to_srgb,
+    luminance,
+    srgb_to_linear,
+    to_uint8,
+)
+from render.config import RenderConfig
+from render.spec import SamplingError, SceneSpec, sample_scene, sample_seed, shadow_region
+
+
+class SampleFailed(RuntimeError):
+    """Every attempt of a sample was rejected; the message lists the reasons."""
+
+    def __init__(self, index: int, reasons: list[dict]) -> None:
+        last = reasons[-1]["reason"] if reasons else "no attempt"
+        super().__init__(f"sample {index}: {len(reasons)} attempts rejected, last: {last}")
+        self.reasons = reasons
+
+
+class Renderer(Protocol):
+    """What a sample needs from the Blender side (render.blender.BlenderScene)."""
+
+    def load_mesh(self, path: str) -> tuple[float, float, float]: ...
+    def mesh_warnings(self, path: str) -> list[str]: ...
+    def apply(self, spec: SceneSpec, ambient_rgb: tuple[float, float, float],
+              sun_strength: float) -> None: ...
+    def set_inserted_affects_scene(self, affects: bool) -> None: ...
+    def render(self, border: tuple[int, int, int, int] | None = None) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """What every worker knows about the run's inputs (plain data, picklable)."""
+
+    scenes_root: str
+    photos: tuple[str, ...]
+    meshes: tuple[tuple[str, str], ...]  # (mesh id, path)
+    splits: dict[str, str]  # photo path -> split
+
+
+@dataclass
+class RenderedPair:
+    noshadow: np.ndarray  # (H, W, 3) uint8 sRGB
+    shadow: np.ndarray  # (H, W, 3) uint8 sRGB
+    masks: dict[str, np.ndarray]  # mask, robject, rshadow, smask: (H, W) uint8 0/255
+    object_index: np.ndarray  # (H, W) uint8
+    darkening: np.ndarray  # (H, W) float32
+    occluder_darkening: np.ndarray  # (H, W) float32
+    lighting: dict[str, Any]
+    region: tuple[int, int, int, int]
+    seconds: dict[str, float]
+
+
+class PhotoCache:
+    def __init__(self, capacity: int = 8) -> None:
+        self.capacity = capacity
+        self.photos: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    def get(self, path: str) -> np.ndarray:
+        if path in self.photos:
+            self.photos.move_to_end(path)
+            return self.photos[path]
+        data = np.fromfile(path, dtype=np.uint8) if Path(path).is_file() else None
+        image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data is not None and data.size else None
+        if image is None:
+            raise BadAsset(path, "missing" if data is None else "not a readable image")
+        if min(image.shape[:2]) < 16:
+            raise BadAsset(path, f"image is only {image.shape[1]}x{image.shape[0]} pixels")
+        rgb = np.ascontiguousarray(image[..., ::-1])
+        self.photos[path] = rgb
+        while len(self.photos) > self.capacity:
+            self.photos.popitem(last=False)
+        return rgb
+
+
+def lighting_for(spec: SceneSpec, photo_linear: np.ndarray) -> dict[str, Any]:
+    """Ambient colour and sun strength matched to the photo.
+
+    A white horizontal surface in full sun gets radiance `level` (set from the photo's mean
+    luminance); in the umbra it keeps `ambient_fraction` of that."""
+    level = float(np.clip(2.5 * luminance(photo_linear).mean(), 0.25, 1.2))
+    tint = ambient_tint(photo_linear)
+    fraction = spec.sun.ambient_fraction
+    ambient = tuple(float(channel * fraction * level) for channel in tint)
+    sun_strength = math.pi * (1.0 - fraction) * level / math.sin(
+        math.radians(spec.sun.elevation_deg))
+    return {"level": level, "ambient_rgb": ambient, "sun_strength": sun_strength}
+
+
+def _dilate(mask: np.ndarray, pixels: int = 1) -> np.ndarray:
+    kernel = np.ones((2 * pixels + 1, 2 * pixels + 1), dtype=np.uint8)
+    return cv2.dilate(mask.astype(np.uint8), kernel).astype(bool)
+
+
+def render_pair(renderer: Renderer, spec: SceneSpec, photo_rgb: np.ndarray,
+                config: RenderConfig) -> RenderedPair:
+    """Render the spec without and with the inserted object's effect on the scene (its cast
+    shadow, the ambient light it blocks, its reflections) and composite both onto the photo.
+    The inserted object's own pixels come from the second render in both images (its
+    self-shadowing must not differ), so the pair differs only where its shadow falls."""
+    size = spec.size
+    photo_linear = srgb_to_linear(crop_photo(photo_rgb, spec.photo, size) / 255.0)
+    lighting = lighting_for(spec, photo_linear)
+    renderer.apply(spec, lighting["ambient_rgb"], lighting["sun_strength"])
+
+    renderer.set_inserted_affects_scene(False)
+    plain = renderer.render()
+    renderer.set_inserted_affects_scene(True)
+    region = shadow_region(spec) if config.render.border_shadow_render else (0, 0, size, size)
+    cast = renderer.render(region)
+
+    x0, y0, x1, y1 = region
+    combined_shadow, catcher_shadow = plain.combined.copy(), plain.catcher.copy()
+    combined_shadow[y0:y1, x0:x1] = cast.combined[y0:y1, x0:x1]
+    catcher_shadow[y0:y1, x0:x1] = cast.catcher[y0:y1, x0:x1]
+    inserted_area = _dilate(plain.object_index == INSERTED_INDEX)
+    combined_plain = np.where(inserted_area[..., None], combined_shadow, plain.combined)
+
+    noshadow_linear = composite(photo_linear, combined_plain, plain.catcher)
+    shadow_linear = composite(photo_linear, combined_shadow, catcher_shadow)
+    # Stored as float16 in passes/ID.npz: derive the masks from the stored precision so that
+    # `masks_from_passes` on the saved file gives exactly the written masks.
+    own_darkening = darkening(shadow_linear, noshadow_linear).astype(np.float16).astype(
+        np.float32)
+    occluder_darkening = np.where(plain.object_index == 0, 1.0 - luminance(plain.catcher),
+                                  0.0).astype(np.float16).astype(np.float32)
+    masks = masks_from_passes(plain.object_index, own_darkening, occluder_darkening,
+                              config.shadow_threshold)
+    return RenderedPair(
+        noshadow=to_uint8(linear_to_srgb(noshadow_linear)),
+        shadow=to_uint8(linear_to_srgb(shadow_linear)),
+        masks=masks, object_index=plain.object_index, darkening=own_darkening,
+        occluder_darkening=occluder_darkening, lighting=lighting, region=region,
+        seconds={"render_noshadow": plain.seconds, "render_shadow": cast.seconds})
+
+
+def quality_problem(pair: RenderedPair, config: RenderConfig) -> str | None:
+    pixels = pair.object_index.size
+    object_fraction = np.count_nonzero(pair.masks["mask"]) / pixels
+    shadow_fraction = np.count_nonzero(pair.masks["smask"]) / pixels
+    if object_fraction < config.checks.min_object_fraction:
+        return f"inserted object too small or hidden ({object_fraction:.2%} of the image)"
+    if shadow_fraction < config.checks.min_shadow_fraction:
+        return f"own shadow too small or hidden ({shadow_fraction:.2%} of the image)"
+    return None
+
+
+def sample_id(index: int) -> str:
+    return f"{index:06d}"
+
+
+def write_sample(out: Path, split: str, identifier: str, pair: RenderedPair) -> None:
+    """All files of a sample, each atomically; the manifest line (written by the caller after
+    this returns) is what marks the sample done."""
+    write_npz(passes_path(out, identifier), object_index=pair.object_index,
+              darkening=pair.darkening.astype(np.float16),
+              occluder_darkening=pair.occluder_darkening.astype(np.float16))
+    for kind, mask in pair.masks.items():
+        write_png(sample_path(out, split, kind, identifier), mask)
+    write_png(sample_path(out, split, "shadow", identifier), pair.shadow)
+    write_png(sample_path(out, split, "noshadow", identifier), pair.noshadow)
+
+
+def make_sample(renderer: Renderer, photos: PhotoCache, catalog: Catalog, config: RenderConfig,
+                index: int) -> dict[str, Any]:
+    """Render sample `index` (resampling rejected attempts) and write it; returns its manifest
+    record. Raises SampleFailed when every attempt is rejected."""
+    start = time.perf_counter()
+    reasons: list[dict] = []
+    bad_assets: dict[str, str] = {}
+    for attempt in range(config.checks.max_attempts):
+        seed = sample_seed(config.seed, index, attempt)
+        rng = np.random.default_rng(seed)
+        try:
+            spec = sample_scene(rng, index=index, attempt=attempt, seed=seed, size=config.size,
+                                photos=catalog.photos, meshes=catalog.meshes,
+                                extent_of=renderer.load_mesh, ranges=config.ranges,
+                                checks=config.checks, check_photo=photos.get,
+                                bad_assets=bad_assets)
+            photo = photos.get(spec.photo.path)
+        except SamplingError as error:
+            reasons.append({"attempt": attempt, "reason": str(error)})
+            continue
+        pair = render_pair(renderer, spec, photo, config)
+        problem = quality_problem(pair, config)
+        if problem is not None:
+            reasons.append({"attempt": attempt, "reason": problem})
+            continue
+        identifier = sample_id(index)
+        split = catalog.splits[spec.photo.path]
+        write_sample(Path(config.out), split, identifier, pair)
+        warnings = [w for obj in spec.objects for w in renderer.mesh_warnings(obj.mesh_path)]
+        scenes_root = Path(catalog.scenes_root)
+        photo_path = Path(spec.photo.path)
+        return {
+            "id": identifier, "index": index, "split": split,
+            "scene": (photo_path.relative_to(scenes_root).as_posix()
+                      if photo_path.is_relative_to(scenes_root) else str(photo_path)),
+            "inserted_mesh": spec.inserted.mesh_id,
+            "occluder_meshes": [obj.mesh_id for obj in spec.occluders],
+            "occluders": len(spec.occluders),
+            "seed": seed, "attempt": attempt, "spec": spec.to_json(),
+            "lighting": pair.lighting, "shadow_region": list(pair.region),
+            "areas": {kind: int(np.count_nonzero(mask)) for kind, mask in pair.masks.items()},
+            "resampled": reasons, "bad_assets": bad_assets, "warnings": sorted(set(warnings)),
+            "timings": {**pair.seconds, "total": time.perf_counter() - start},
+            "generator": f"shadowsynth {__version__}",
+        }
+    error = SampleFailed(index, reasons)
+    error.bad_assets = bad_assets  # type: ignore[attr-defined]
+    raise error

@@ -1,0 +1,347 @@
+"""Scene specification: plain data sampled from an explicit RNG, and the camera geometry around it.
+
+World frame: z up, the ground is the plane z = 0, the camera stands at (0, 0, height) and looks
+along +y, pitched down. Nothing here imports bpy; `render.blender` only applies a `SceneSpec`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from render.assets import BadAsset
+from render.config import QualityChecks, SamplingRanges
+
+INSERTED_INDEX = 1  # object pass index of the inserted mesh; occluders get 2, 3, 4
+
+
+class SamplingError(RuntimeError):
+    """No valid placement was found for this attempt; the caller resamples with a new seed."""
+
+
+@dataclass(frozen=True)
+class CameraSpec:
+    height: float  # metres above the ground
+    pitch_deg: float  # below the horizon
+    fov_deg: float  # both axes (square images)
+
+
+@dataclass(frozen=True)
+class SunSpec:
+    azimuth_deg: float  # 0 = light coming from +y (behind the scene), counter-clockwise from above
+    elevation_deg: float
+    angle_deg: float  # angular diameter
+    ambient_fraction: float  # ambient / (ambient + sun) on a lit horizontal surface
+    color: tuple[float, float, float]
+
+
+@dataclass(frozen=True)
+class MaterialSpec:
+    """Used when a mesh brings no material of its own."""
+
+    base_color: tuple[float, float, float]  # linear RGB in [0, 1]
+    roughness: float
+    metallic: float
+
+
+@dataclass(frozen=True)
+class ObjectSpec:
+    role: str  # "inserted" or "occluder"
+    mesh_id: str
+    mesh_path: str
+    pass_index: int
+    x: float
+    y: float
+    yaw_deg: float
+    size: float  # largest dimension in metres
+    extent: tuple[float, float, float]  # normalised mesh extent (largest = 1), before yaw
+    material: MaterialSpec
+
+
+@dataclass(frozen=True)
+class PhotoSpec:
+    path: str
+    crop_fraction: float  # side of the square crop / shorter side of the photo
+    crop_x: float  # position of the crop in the free range, [0, 1]
+    crop_y: float
+    flip: bool
+
+
+@dataclass(frozen=True)
+class SceneSpec:
+    index: int
+    attempt: int
+    seed: int
+    size: int
+    photo: PhotoSpec
+    camera: CameraSpec
+    sun: SunSpec
+    objects: tuple[ObjectSpec, ...]
+
+    @property
+    def inserted(self) -> ObjectSpec:
+        return next(obj for obj in self.objects if obj.role == "inserted")
+
+    @property
+    def occluders(self) -> tuple[ObjectSpec, ...]:
+        return tuple(obj for obj in self.objects if obj.role == "occluder")
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> SceneSpec:
+        objects = tuple(
+            ObjectSpec(**{**obj, "extent": tuple(obj["extent"]),
+                          "material": MaterialSpec(**{**obj["material"], "base_color": tuple(
+                              obj["material"]["base_color"])})})
+            for obj in data["objects"]
+        )
+        sun = SunSpec(**{**data["sun"], "color": tuple(data["sun"]["color"])})
+        return cls(index=data["index"], attempt=data["attempt"], seed=data["seed"],
+                   size=data["size"], photo=PhotoSpec(**data["photo"]),
+                   camera=CameraSpec(**data["camera"]), sun=sun, objects=objects)
+
+
+# ----------------------------------------------------------------------------- seeds
+
+
+def sample_seed(global_seed: int, index: int, attempt: int = 0) -> int:
+    """63-bit seed from (global seed, sample index, attempt) alone: shards never collide."""
+    sequence = np.random.SeedSequence([global_seed & 0xFFFFFFFF, index, attempt])
+    return int(sequence.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
+
+
+# ----------------------------------------------------------------------------- geometry
+
+
+def camera_basis(camera: CameraSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(position, right, up, forward) of the camera, each (3,) float64."""
+    pitch = math.radians(camera.pitch_deg)
+    position = np.array([0.0, 0.0, camera.height])
+    forward = np.array([0.0, math.cos(pitch), -math.sin(pitch)])
+    up = np.array([0.0, math.sin(pitch), math.cos(pitch)])
+    right = np.array([1.0, 0.0, 0.0])
+    return position, right, up, forward
+
+
+def focal_pixels(camera: CameraSpec, size: int) -> float:
+    return 0.5 * size / math.tan(math.radians(camera.fov_deg) / 2)
+
+
+def project(camera: CameraSpec, size: int, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pinhole projection of (N, 3) world points to (N, 2) pixel coordinates (x right, y down,
+    pixel centres at +0.5) and (N,) depth along the view axis (<= 0: behind the camera)."""
+    position, right, up, forward = camera_basis(camera)
+    offset = np.asarray(points, dtype=np.float64) - position
+    depth = offset @ forward
+    safe = np.where(depth > 1e-9, depth, np.nan)
+    focal = focal_pixels(camera, size)
+    u = 0.5 * size + focal * (offset @ right) / safe
+    v = 0.5 * size - focal * (offset @ up) / safe
+    return np.stack([u, v], axis=-1), depth
+
+
+def ground_point(camera: CameraSpec, size: int, u: float, v: float) -> np.ndarray | None:
+    """The point on z = 0 seen at pixel (u, v), or None above the horizon."""
+    position, right, up, forward = camera_basis(camera)
+    focal = focal_pixels(camera, size)
+    direction = forward + right * (u - 0.5 * size) / focal - up * (v - 0.5 * size) / focal
+    if direction[2] >= -1e-6:
+        return None
+    return position + direction * (-position[2] / direction[2])
+
+
+def object_corners(obj: ObjectSpec) -> np.ndarray:
+    """(8, 3) corners of the object's oriented bounding box in world space (it stands on z = 0)."""
+    ex, ey, ez = (obj.size * value for value in obj.extent)
+    xs = np.array([-ex, ex]) / 2
+    ys = np.array([-ey, ey]) / 2
+    local = np.array([[x, y, z] for x in xs for y in ys for z in (0.0, ez)])
+    yaw = math.radians(obj.yaw_deg)
+    rotation = np.array([[math.cos(yaw), -math.sin(yaw), 0],
+                         [math.sin(yaw), math.cos(yaw), 0], [0, 0, 1]])
+    return local @ rotation.T + np.array([obj.x, obj.y, 0.0])
+
+
+def footprint_radius(obj: ObjectSpec) -> float:
+    return 0.5 * obj.size * math.hypot(obj.extent[0], obj.extent[1])
+
+
+def sun_direction(sun: SunSpec, azimuth_offset_deg: float = 0.0,
+                  elevation_offset_deg: float = 0.0) -> np.ndarray:
+    """(3,) unit vector from the ground towards the sun."""
+    azimuth = math.radians(sun.azimuth_deg + azimuth_offset_deg)
+    elevation = math.radians(min(89.9, sun.elevation_deg + elevation_offset_deg))
+    return np.array([-math.sin(azimuth) * math.cos(elevation),
+                     math.cos(azimuth) * math.cos(elevation), math.sin(elevation)])
+
+
+def shadow_region(spec: SceneSpec, margin: int = 3) -> tuple[int, int, int, int]:
+    """Pixel box (x0, y0, x1, y1), end exclusive, that holds every pixel the inserted object's
+    shadow can touch: its box corners, their projections along the sun's cone onto the ground
+    (projection along a direction is affine, so the shadow lies in their hull), the ground
+    around its foot within its own size (contact darkening), and a margin."""
+    obj = spec.inserted
+    corners = object_corners(obj)
+    reach = obj.size * max(obj.extent)
+    foot = np.array([[obj.x + dx, obj.y + dy, 0.0] for dx in (-reach, reach)
+                     for dy in (-reach, reach)])
+    points = [corners, foot]
+    half = spec.sun.angle_deg / 2 + 0.5
+    for d_az, d_el in ((0, 0), (-half, 0), (half, 0), (0, -half), (0, half)):
+        direction = sun_direction(spec.sun, d_az, d_el)
+        points.append(corners - np.outer(corners[:, 2] / direction[2], direction))
+    uv, depth = project(spec.camera, spec.size, np.concatenate(points))
+    if np.any(depth <= 1e-6) or not np.all(np.isfinite(uv)):
+        return 0, 0, spec.size, spec.size
+    x0, y0 = np.floor(uv.min(axis=0)).astype(int) - margin
+    x1, y1 = np.ceil(uv.max(axis=0)).astype(int) + margin
+    clamp = lambda value: int(min(max(value, 0), spec.size))  # noqa: E731
+    return clamp(x0), clamp(y0), clamp(x1), clamp(y1)
+
+
+def projected_box(obj: ObjectSpec, camera: CameraSpec, size: int) -> np.ndarray:
+    """(4,) pixel box x0, y0, x1, y1 of the object's bounding box (NaN when behind the camera)."""
+    uv, depth = project(camera, size, object_corners(obj))
+    if np.any(depth <= 1e-6):
+        return np.full(4, np.nan)
+    return np.concatenate([uv.min(axis=0), uv.max(axis=0)])
+
+
+def box_overlap_fraction(box: np.ndarray, other: np.ndarray) -> float:
+    """Area of box ∩ other divided by the area of box."""
+    width = max(0.0, min(box[2], other[2]) - max(box[0], other[0]))
+    height = max(0.0, min(box[3], other[3]) - max(box[1], other[1]))
+    area = max((box[2] - box[0]) * (box[3] - box[1]), 1e-9)
+    return width * height / area
+
+
+# ----------------------------------------------------------------------------- sampling
+
+MeshChoice = tuple[str, str]  # (mesh id, path)
+ExtentLookup = Callable[[str], tuple[float, float, float]]
+PhotoCheck = Callable[[str], object]
+MAX_ASSET_DRAWS = 64
+
+
+def _draw_usable(rng: np.random.Generator, count: int, check: Callable[[int], object],
+                 bad: dict[str, str], what: str) -> tuple[int, object]:
+    """Draw indices until `check(index)` does not raise BadAsset. Which files are bad is a
+    property of the files, so the draws (and the sample) do not depend on what a worker saw
+    before; bad files are collected in `bad` (path -> reason)."""
+    for _ in range(MAX_ASSET_DRAWS):
+        index = int(rng.integers(count))
+        try:
+            return index, check(index)
+        except BadAsset as error:
+            bad[error.path] = error.reason
+    raise SamplingError(f"no usable {what} in {MAX_ASSET_DRAWS} draws ({len(bad)} bad files)")
+
+
+def _uniform(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
+    return float(rng.uniform(bounds[0], bounds[1]))
+
+
+def _material(rng: np.random.Generator) -> MaterialSpec:
+    hue, saturation, value = rng.uniform(0, 1), rng.uniform(0.1, 0.8), rng.uniform(0.15, 0.85)
+    sector = hue * 6
+    chroma = value * saturation
+    second = chroma * (1 - abs(sector % 2 - 1))
+    order = [(chroma, second, 0), (second, chroma, 0), (0, chroma, second),
+             (0, second, chroma), (second, 0, chroma), (chroma, 0, second)][int(sector) % 6]
+    srgb = [component + value - chroma for component in order]
+    linear = tuple(float(((c + 0.055) / 1.055) ** 2.4) for c in srgb)
+    return MaterialSpec(base_color=linear, roughness=float(rng.uniform(0.3, 0.9)),
+                        metallic=float(rng.choice([0.0, 0.0, 0.0, 1.0])))
+
+
+def _place(rng: np.random.Generator, camera: CameraSpec, size: int, role: str, mesh: MeshChoice,
+           extent: tuple[float, float, float], object_size: float, pass_index: int,
+           screen_x: tuple[float, float], screen_y: tuple[float, float],
+           placed: Sequence[ObjectSpec], tries: int = 30) -> ObjectSpec | None:
+    """Try positions until the object is fully in frame and its footprint overlaps no other."""
+    for _ in range(tries):
+        u = rng.uniform(*screen_x) * size
+        v = rng.uniform(*screen_y) * size
+        point = ground_point(camera, size, u, v)
+        if point is None:
+            continue
+        candidate = ObjectSpec(role=role, mesh_id=mesh[0], mesh_path=mesh[1],
+                               pass_index=pass_index, x=float(point[0]), y=float(point[1]),
+                               yaw_deg=float(rng.uniform(0, 360)), size=object_size,
+                               extent=extent, material=_material(rng))
+        box = projected_box(candidate, camera, size)
+        if not np.all(np.isfinite(box)) or box[0] < 1 or box[1] < 1 or box[2] > size - 1 \
+                or box[3] > size - 1:
+            continue
+        radius = footprint_radius(candidate)
+        if any(math.hypot(candidate.x - other.x, candidate.y - other.y)
+               < radius + footprint_radius(other) + 0.05 for other in placed):
+            continue
+        return candidate
+    return None
+
+
+def sample_scene(rng: np.random.Generator, *, index: int, attempt: int, seed: int, size: int,
+                 photos: Sequence[str], meshes: Sequence[MeshChoice], extent_of: ExtentLookup,
+                 ranges: SamplingRanges, checks: QualityChecks,
+                 check_photo: PhotoCheck = lambda path: None,
+                 bad_assets: dict[str, str] | None = None) -> SceneSpec:
+    """Draw one scene. `extent_of(path)` gives a mesh's normalised extent (largest = 1) and
+    `check_photo(path)` loads a photo; both raise BadAsset for a broken file, which is then
+    recorded in `bad_assets` and drawn again. Raises SamplingError when the objects cannot be
+    placed."""
+    bad = {} if bad_assets is None else bad_assets
+    photo_index, _ = _draw_usable(rng, len(photos), lambda i: check_photo(str(photos[i])), bad,
+                                  "scene photo")
+    photo = PhotoSpec(path=str(photos[photo_index]),
+                      crop_fraction=_uniform(rng, ranges.photo_crop),
+                      crop_x=float(rng.uniform()), crop_y=float(rng.uniform()),
+                      flip=bool(rng.integers(2)))
+    camera = CameraSpec(height=_uniform(rng, ranges.camera_height),
+                        pitch_deg=_uniform(rng, ranges.camera_pitch),
+                        fov_deg=_uniform(rng, ranges.camera_fov))
+    warmth = float(rng.uniform(-0.08, 0.08))
+    sun = SunSpec(azimuth_deg=float(rng.uniform(0, 360)),
+                  elevation_deg=_uniform(rng, ranges.sun_elevation),
+                  angle_deg=_uniform(rng, ranges.sun_angle),
+                  ambient_fraction=_uniform(rng, ranges.ambient_fraction),
+                  color=(1.0 + warmth, 1.0, 1.0 - warmth))
+
+    def pick() -> tuple[MeshChoice, tuple[float, float, float]]:
+        choice, extent = _draw_usable(rng, len(meshes), lambda i: extent_of(meshes[i][1]), bad,
+                                      "mesh")
+        return meshes[choice], extent  # type: ignore[return-value]
+
+    inserted_mesh, inserted_extent = pick()
+    inserted = _place(rng, camera, size, "inserted", inserted_mesh, inserted_extent,
+                      _uniform(rng, ranges.inserted_size), 1, (0.3, 0.7), (0.45, 0.8), [])
+    if inserted is None:
+        raise SamplingError("inserted object does not fit in the frame")
+    placed = [inserted]
+    inserted_box = projected_box(inserted, camera, size)
+    occluder_count = int(rng.integers(ranges.occluders[0], ranges.occluders[1] + 1))
+    for slot in range(occluder_count):
+        mesh, extent = pick()
+        occluder = _place(rng, camera, size, "occluder", mesh, extent,
+                          _uniform(rng, ranges.occluder_size), INSERTED_INDEX + 1 + slot,
+                          (0.05, 0.95), (0.35, 0.95), placed)
+        if occluder is None:
+            continue
+        nearer = occluder.y < inserted.y
+        if nearer and box_overlap_fraction(inserted_box, projected_box(occluder, camera, size)) \
+                > checks.max_hidden_fraction:
+            continue
+        placed.append(occluder)
+    # Pass indices stay contiguous whatever was skipped.
+    objects = [placed[0]] + [
+        ObjectSpec(**{**asdict(obj), "pass_index": INSERTED_INDEX + 1 + slot,
+                      "material": obj.material})
+        for slot, obj in enumerate(placed[1:])
+    ]
+    return SceneSpec(index=index, attempt=attempt, seed=seed, size=size, photo=photo,
+                     camera=camera, sun=sun, objects=tuple(objects))
