@@ -93,10 +93,41 @@ class BlenderScene:
             preferences.get_devices()
             for device in preferences.devices:
                 device.use = device.type != "CPU"
-        cycles.samples = settings.samples
-        cycles.use_adaptive_sampling = settings.adaptive_threshold > 0
-        if settings.adaptive_threshold > 0:
-            cycles.adaptive_threshold = settings.adaptive_threshold
+        if settings.tuned:
+            self._tune_cycles()
+        else:
+            cycles.use_denoising = True  # Blender's default for final renders
+        scene.render.threads_mode = "FIXED" if settings.threads else "AUTO"
+        if settings.threads:
+            scene.render.threads = settings.threads
+        scene.render.resolution_x = scene.render.resolution_y = self.size
+        scene.render.resolution_percentage = 100
+        scene.render.film_transparent = True
+        scene.render.use_persistent_data = settings.tuned
+        scene.render.use_border = False
+        scene.render.use_crop_to_border = False
+        scene.render.image_settings.media_type = "MULTI_LAYER_IMAGE"
+        scene.render.image_settings.color_depth = "32"
+        scene.render.image_settings.exr_codec = "NONE"
+        view_layer = scene.view_layers[0]
+        view_layer.use_pass_combined = True
+        view_layer.use_pass_object_index = True
+        view_layer.cycles.use_pass_shadow_catcher = True
+
+    def set_samples(self, samples: int, adaptive_threshold: float) -> None:
+        """Change the sample count in place (one BlenderScene per process: a second one would
+        reset Blender's data under the first)."""
+        cycles = self.scene.cycles
+        cycles.samples = samples
+        cycles.use_adaptive_sampling = adaptive_threshold > 0
+        if adaptive_threshold > 0:
+            cycles.adaptive_threshold = adaptive_threshold
+
+    def _tune_cycles(self) -> None:
+        """Production settings: adaptive sampling (few samples where the image is flat), direct
+        light plus one bounce, no caustics, no denoiser (it smears shadow edges)."""
+        cycles, settings = self.scene.cycles, self.settings
+        self.set_samples(settings.samples, settings.adaptive_threshold)
         cycles.use_denoising = False
         cycles.use_light_tree = settings.light_tree
         cycles.max_bounces = 4
@@ -108,22 +139,6 @@ class BlenderScene:
         cycles.caustics_reflective = False
         cycles.caustics_refractive = False
         cycles.blur_glossy = 1.0
-        scene.render.threads_mode = "FIXED" if settings.threads else "AUTO"
-        if settings.threads:
-            scene.render.threads = settings.threads
-        scene.render.resolution_x = scene.render.resolution_y = self.size
-        scene.render.resolution_percentage = 100
-        scene.render.film_transparent = True
-        scene.render.use_persistent_data = True
-        scene.render.use_border = False
-        scene.render.use_crop_to_border = False
-        scene.render.image_settings.media_type = "MULTI_LAYER_IMAGE"
-        scene.render.image_settings.color_depth = "32"
-        scene.render.image_settings.exr_codec = "NONE"
-        view_layer = scene.view_layers[0]
-        view_layer.use_pass_combined = True
-        view_layer.use_pass_object_index = True
-        view_layer.cycles.use_pass_shadow_catcher = True
 
     def _build_static_scene(self) -> None:
         scene = self.scene

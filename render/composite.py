@@ -70,3 +70,16 @@ def darkening(shadow_linear: np.ndarray, noshadow_linear: np.ndarray) -> np.ndar
     base = luminance(noshadow_linear)
     drop = 1.0 - luminance(shadow_linear) / np.maximum(base, 1e-6)
     return np.where(base > 1e-6, drop, 0.0).astype(np.float32)
+
+
+def smooth_catcher(catcher: np.ndarray, sigma_space: float, sigma_range: float) -> np.ndarray:
+    """Edge-preserving (bilateral) smoothing of a (H, W, 3) shadow-catcher factor.
+
+    The factor is smooth inside umbra, penumbra and lit ground; its Monte Carlo noise is small
+    next to the umbra/lit step, so a range kernel of `sigma_range` (in factor units) keeps
+    shadow edges while averaging the noise over `sigma_space` pixels. sigma_space <= 0 is off."""
+    if sigma_space <= 0:
+        return catcher
+    diameter = 2 * int(np.ceil(2 * sigma_space)) + 1
+    return cv2.bilateralFilter(np.ascontiguousarray(catcher, dtype=np.float32), diameter,
+                               sigma_range, sigma_space)

@@ -50,6 +50,9 @@ class RenderSettings:
     threads: int = 0  # 0 = all cores
     light_tree: bool = False  # a handful of lights: the tree only costs time here
     border_shadow_render: bool = True  # render the shadow variant only where it can differ
+    catcher_sigma: float = 1.5  # bilateral smoothing of the shadow-catcher factor (px, 0 = off)
+    catcher_range: float = 0.1  # its range kernel, in factor units
+    tuned: bool = True  # False keeps Blender's default Cycles settings (the benchmark baseline)
 
 
 @dataclass(frozen=True)

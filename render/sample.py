@@ -27,6 +27,7 @@ from render.composite import (
     darkening,
     linear_to_srgb,
     luminance,
+    smooth_catcher,
     srgb_to_linear,
     to_uint8,
 )
@@ -139,16 +140,21 @@ def render_pair(renderer: Renderer, spec: SceneSpec, photo_rgb: np.ndarray,
     combined_shadow, catcher_shadow = plain.combined.copy(), plain.catcher.copy()
     combined_shadow[y0:y1, x0:x1] = cast.combined[y0:y1, x0:x1]
     catcher_shadow[y0:y1, x0:x1] = cast.catcher[y0:y1, x0:x1]
+    settings = config.render
+    catcher_plain = smooth_catcher(plain.catcher, settings.catcher_sigma, settings.catcher_range)
+    smoothed = smooth_catcher(catcher_shadow, settings.catcher_sigma, settings.catcher_range)
+    catcher_shadow = catcher_plain.copy()  # outside the region both stay exactly equal
+    catcher_shadow[y0:y1, x0:x1] = smoothed[y0:y1, x0:x1]
     inserted_area = _dilate(plain.object_index == INSERTED_INDEX)
     combined_plain = np.where(inserted_area[..., None], combined_shadow, plain.combined)
 
-    noshadow_linear = composite(photo_linear, combined_plain, plain.catcher)
+    noshadow_linear = composite(photo_linear, combined_plain, catcher_plain)
     shadow_linear = composite(photo_linear, combined_shadow, catcher_shadow)
     # Stored as float16 in passes/ID.npz: derive the masks from the stored precision so that
     # `masks_from_passes` on the saved file gives exactly the written masks.
     own_darkening = darkening(shadow_linear, noshadow_linear).astype(np.float16).astype(
         np.float32)
-    occluder_darkening = np.where(plain.object_index == 0, 1.0 - luminance(plain.catcher),
+    occluder_darkening = np.where(plain.object_index == 0, 1.0 - luminance(catcher_plain),
                                   0.0).astype(np.float16).astype(np.float32)
     masks = masks_from_passes(plain.object_index, own_darkening, occluder_darkening,
                               config.shadow_threshold)

@@ -48,3 +48,16 @@ def test_crop_photo_square_resize_and_flip():
     assert right.max() == 0
     half = crop_photo(photo, PhotoSpec("p", 1.0, 0.5, 0.0, True), 16)
     assert half[:, :8].max() == 0 and half[:, 8:].min() == 255  # flipped: white on the right
+
+
+def test_smooth_catcher_keeps_edges_and_averages_noise():
+    from render.composite import smooth_catcher
+
+    rng = np.random.default_rng(0)
+    step = np.ones((32, 32, 3), dtype=np.float32)
+    step[:, :16] = 0.4  # umbra | lit ground
+    noisy = step + rng.normal(0, 0.02, step.shape).astype(np.float32)
+    smoothed = smooth_catcher(noisy, 1.5, 0.1)
+    assert np.abs(smoothed - step)[:, 2:14].std() < 0.6 * np.abs(noisy - step)[:, 2:14].std()
+    assert smoothed[:, 14].mean() < 0.45 and smoothed[:, 17].mean() > 0.95  # the edge stays
+    assert smooth_catcher(noisy, 0.0, 0.1) is noisy

@@ -1,0 +1,201 @@
+"""Render benchmark: production throughput against a naive baseline, shadow noise, memory.
+
+    python benchmarks/render_speed.py                 # full run, 256x256 (about 10 minutes)
+    python benchmarks/render_speed.py --quick         # smaller counts, same table
+
+Prints, for the machine it runs on:
+- samples/s of `render-dataset` (the real run: workers, compositing, PNG writes) at 256x256,
+  with 1 worker x all threads and with N workers x 1 thread;
+- samples/s of a naive baseline in the same run: per sample, a fresh Blender scene with
+  Blender's default Cycles settings (4096 samples, adaptive 0.01, denoiser, light tree, 12
+  bounces), two full renders;
+- shadow noise: RMSE (0-255) of the production shadow image inside the shadow mask against a
+  reference render of the same sample at --reference-samples samples per pixel;
+- worker memory: resident set after 50 and after 500 samples in one persistent Blender scene.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import multiprocessing as mp
+import os
+import platform
+import queue as queue_module
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def machine() -> str:
+    cpu = "unknown cpu"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (f"{platform.node()} | {cpu} | {os.cpu_count()} cores | "
+            f"Python {platform.python_version()}")
+
+
+def rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def production_rate(out: Path, count: int, workers: int, threads: int, samples: int) -> float:
+    from rich.console import Console
+
+    from render.config import RenderConfig, RenderSettings
+    from render.runner import run
+
+    shutil.rmtree(out, ignore_errors=True)
+    config = RenderConfig(out=out, count=count, workers=workers,
+                          render=RenderSettings(samples=samples, threads=threads))
+    summary = run(config, Console(file=open(os.devnull, "w")))  # noqa: SIM115
+    return summary.rendered / summary.seconds
+
+
+def _child(task: str, args: dict, queue: mp.Queue) -> None:
+    """Runs in a spawned process: imports bpy."""
+    from render.blender import BlenderScene
+    from render.config import RenderConfig, RenderSettings
+    from render.runner import build_catalog
+    from render.sample import PhotoCache, make_sample, render_pair
+    from render.spec import SceneSpec
+
+    scratch = Path(tempfile.mkdtemp())
+    out = Path(args["out"])
+    config = RenderConfig(out=out, count=1, size=args["size"],
+                          render=RenderSettings(samples=args["samples"]))
+    from rich.console import Console
+
+    catalog, _ = build_catalog(config, Console(file=open(os.devnull, "w")))  # noqa: SIM115
+    photos = PhotoCache()
+    result: dict = {}
+    if task == "naive":
+        naive = dataclasses.replace(config, render=RenderSettings(
+            tuned=False, border_shadow_render=False))
+        specs = [SceneSpec.from_json(spec) for spec in args["specs"]]
+        start = time.perf_counter()
+        for spec in specs:
+            scene = BlenderScene(naive.render, naive.size, scratch)
+            for obj in spec.objects:
+                scene.load_mesh(obj.mesh_path)
+            render_pair(scene, spec, photos.get(spec.photo.path), naive)
+        result["rate"] = len(specs) / (time.perf_counter() - start)
+    elif task == "noise":
+        errors, identity = [], []
+        scene = BlenderScene(config.render, config.size, scratch)
+        for raw in args["specs"]:
+            spec = SceneSpec.from_json(raw)
+            photo = photos.get(spec.photo.path)
+            for obj in spec.objects:
+                scene.load_mesh(obj.mesh_path)
+            scene.set_samples(config.render.samples, config.render.adaptive_threshold)
+            fast = render_pair(scene, spec, photo, config)
+            scene.set_samples(args["reference_samples"], 0.0)
+            slow = render_pair(scene, spec, photo, config)
+            inside = slow.masks["smask"] > 0
+            difference = fast.shadow.astype(float) - slow.shadow.astype(float)
+            errors.append(float(np.sqrt((difference[inside] ** 2).mean())))
+            plain = fast.noshadow.astype(float) - slow.shadow.astype(float)
+            identity.append(float(np.sqrt((plain[inside] ** 2).mean())))
+        result.update(rmse=errors, shadow_depth=identity)
+    elif task == "memory":
+        memory = dataclasses.replace(config, out=out)
+        scene = BlenderScene(memory.render, memory.size, scratch)
+        readings = {}
+        for index in range(args["count"]):
+            make_sample(scene, photos, catalog, memory, index)
+            scene.clear()
+            scene.purge()
+            if index + 1 in (50, args["count"]):
+                readings[index + 1] = rss_mib()
+        result["rss"] = readings
+    queue.put(result)
+
+
+def in_child(task: str, **args) -> dict:
+    context = mp.get_context("spawn")
+    queue = context.Queue()
+    process = context.Process(target=_child, args=(task, args, queue))
+    process.start()
+    while True:
+        try:
+            result = queue.get(timeout=5)
+            break
+        except queue_module.Empty:  # check that the child still lives
+            if not process.is_alive():
+                raise RuntimeError(
+                    f"benchmark step {task!r} died (exit {process.exitcode})") from None
+    process.join()
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--count", type=int, default=30, help="production samples per setup")
+    parser.add_argument("--naive", type=int, default=2, help="naive baseline samples")
+    parser.add_argument("--noise", type=int, default=3, help="samples for the noise check")
+    parser.add_argument("--reference-samples", type=int, default=1024)
+    parser.add_argument("--memory", type=int, default=500, help="samples for the memory check")
+    parser.add_argument("--memory-size", type=int, default=64)
+    parser.add_argument("--samples", type=int, default=16, help="production samples per pixel")
+    parser.add_argument("--skip-speed", action="store_true", help="noise and memory only")
+    options = parser.parse_args()
+    if options.quick:
+        options.count, options.naive, options.noise = 8, 1, 1
+        options.reference_samples, options.memory = 256, 100
+
+    from dataset_tools.layout import read_manifest
+
+    cores = os.cpu_count() or 1
+    work = Path(tempfile.mkdtemp(prefix="render-bench-"))
+    print(f"machine: {machine()}")
+    rows = []
+    rate_single = production_rate(work / "single", options.count, 1, 0, options.samples)
+    rows.append((f"production, 1 worker x {cores} threads", rate_single))
+    rate_multi = production_rate(work / "multi", options.count, cores, 1, options.samples)
+    rows.append((f"production, {cores} workers x 1 thread", rate_multi))
+    records = sorted(read_manifest(work / "single").values(), key=lambda r: r["index"])
+    specs = [record["spec"] for record in records]
+    naive = in_child("naive", out=str(work / "naive"), size=256, samples=options.samples,
+                     specs=specs[:options.naive])
+    rows.append(("naive baseline (Blender defaults, rebuilt per sample)", naive["rate"]))
+    best = max(rate_single, rate_multi)
+    print(f"\n{'setup':<58}{'samples/s':>10}{'s/sample':>10}")
+    for name, rate in rows:
+        print(f"{name:<58}{rate:>10.3f}{1 / rate:>10.2f}")
+    print(f"speed-up of production over naive: {best / naive['rate']:.1f}x  (target >= 5x)")
+    print(f"production rate: {best:.2f} samples/s  (target >= 1 on 2 cores)")
+
+    noise = in_child("noise", out=str(work / "noise"), size=256, samples=options.samples,
+                     reference_samples=options.reference_samples,
+                     specs=specs[:options.noise])
+    print(f"\nshadow-region noise vs {options.reference_samples}-spp reference "
+          f"(RMSE on 0-255 inside the reference smask):")
+    for index, (rmse, depth) in enumerate(zip(noise["rmse"], noise["shadow_depth"],
+                                              strict=True)):
+        print(f"  sample {index}: {rmse:.2f}  (shadow depth, noshadow vs reference: {depth:.1f})")
+    print(f"  mean: {np.mean(noise['rmse']):.2f}  (target <= 2.0)")
+
+    memory = in_child("memory", out=str(work / "memory"), size=options.memory_size,
+                      samples=options.samples, count=options.memory)
+    first, last = memory["rss"][50], memory["rss"][options.memory]
+    print(f"\nworker memory ({options.memory_size}x{options.memory_size}, no restarts): "
+          f"{first:.0f} MiB after 50 samples, {last:.0f} MiB after {options.memory} "
+          f"({last / first:.2f}x, target <= 1.2x)")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
