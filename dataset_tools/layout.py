@@ -26,6 +26,11 @@ TMP_SUFFIX = ".partial"
 class DatasetError(RuntimeError):
     """A problem with one file of a dataset; the message names the file."""
 
+    def __init__(self, path: Path | str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = str(path)
+        self.reason = reason
+
 
 def sample_path(root: Path, split: str, kind: str, sample_id: str) -> Path:
     return root / split / kind / f"{sample_id}.png"
@@ -54,7 +59,7 @@ def write_png(path: Path, image: np.ndarray) -> None:
     data = image[..., ::-1] if image.ndim == 3 else image
     ok, encoded = cv2.imencode(".png", np.ascontiguousarray(data), [cv2.IMWRITE_PNG_COMPRESSION, 3])
     if not ok:
-        raise DatasetError(f"{path}: PNG encoding failed")
+        raise DatasetError(path, "PNG encoding failed")
 
     def write(tmp: str) -> None:
         with open(tmp, "wb") as stream:
@@ -70,7 +75,7 @@ def read_image(path: Path, mode: str) -> np.ndarray:
     image = cv2.imdecode(data, flag) if data is not None and data.size else None
     if image is None:
         reason = "missing" if data is None else "not a readable image"
-        raise DatasetError(f"{path}: {reason}")
+        raise DatasetError(path, reason)
     return image[..., ::-1].copy() if mode == "RGB" else image
 
 

@@ -16,7 +16,14 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
-from dataset_tools.layout import passes_path, sample_path, write_npz, write_png
+from dataset_tools.layout import (
+    DatasetError,
+    passes_path,
+    read_image,
+    sample_path,
+    write_npz,
+    write_png,
+)
 from dataset_tools.masks import INSERTED_INDEX, masks_from_passes
 from render import __version__
 from render.assets import BadAsset
@@ -87,17 +94,16 @@ class PhotoCache:
         if path in self.photos:
             self.photos.move_to_end(path)
             return self.photos[path]
-        data = np.fromfile(path, dtype=np.uint8) if Path(path).is_file() else None
-        image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data is not None and data.size else None
-        if image is None:
-            raise BadAsset(path, "missing" if data is None else "not a readable image")
+        try:
+            image = read_image(Path(path), "RGB")
+        except DatasetError as error:
+            raise BadAsset(path, error.reason) from None
         if min(image.shape[:2]) < 16:
             raise BadAsset(path, f"image is only {image.shape[1]}x{image.shape[0]} pixels")
-        rgb = np.ascontiguousarray(image[..., ::-1])
-        self.photos[path] = rgb
+        self.photos[path] = image
         while len(self.photos) > self.capacity:
             self.photos.popitem(last=False)
-        return rgb
+        return image
 
 
 def lighting_for(spec: SceneSpec, photo_linear: np.ndarray) -> dict[str, Any]:

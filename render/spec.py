@@ -6,6 +6,7 @@ along +y, pitched down. Nothing here imports bpy; `render.blender` only applies 
 
 from __future__ import annotations
 
+import colorsys
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -248,12 +249,7 @@ def _uniform(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
 
 def _material(rng: np.random.Generator) -> MaterialSpec:
     hue, saturation, value = rng.uniform(0, 1), rng.uniform(0.1, 0.8), rng.uniform(0.15, 0.85)
-    sector = hue * 6
-    chroma = value * saturation
-    second = chroma * (1 - abs(sector % 2 - 1))
-    order = [(chroma, second, 0), (second, chroma, 0), (0, chroma, second),
-             (0, second, chroma), (second, 0, chroma), (chroma, 0, second)][int(sector) % 6]
-    srgb = [component + value - chroma for component in order]
+    srgb = colorsys.hsv_to_rgb(hue, saturation, value)
     linear = tuple(float(((c + 0.055) / 1.055) ** 2.4) for c in srgb)
     return MaterialSpec(base_color=linear, roughness=float(rng.uniform(0.3, 0.9)),
                         metallic=float(rng.choice([0.0, 0.0, 0.0, 1.0])))
