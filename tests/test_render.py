@@ -150,7 +150,7 @@ TINY_ARGS = ("--size", "48", "--samples", "4", "--adaptive-threshold", "0", "--t
 def test_kill_and_resume_yields_exactly_n_complete_samples(rendered, tmp_path):
     config, _ = rendered
     out = tmp_path / "killed"
-    process = cli("--out", str(out), "-n", "6", *TINY_ARGS)
+    process = cli("--out", str(out), "-n", "12", *TINY_ARGS)
     manifest = out / "manifest.jsonl"
     deadline = time.time() + 120
     while time.time() < deadline and (not manifest.exists() or
@@ -158,20 +158,20 @@ def test_kill_and_resume_yields_exactly_n_complete_samples(rendered, tmp_path):
         time.sleep(0.05)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
-    assert 0 < len(read_manifest(out)) < 6
-    resumed = cli("--out", str(out), "-n", "6", *TINY_ARGS)
+    assert 0 < len(read_manifest(out)) < 12
+    resumed = cli("--out", str(out), "-n", "12", *TINY_ARGS)
     output, _ = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, output
     records = read_manifest(out)
-    assert sorted(records) == [f"{i:06d}" for i in range(6)]
+    assert sorted(records) == [f"{i:06d}" for i in range(12)]
     assert not list(out.rglob("*.partial"))
     pngs = list(out.rglob("*.png"))
-    assert len(pngs) == 6 * len(KINDS)
+    assert len(pngs) == 12 * len(KINDS)
     # The resumed run made the same samples as the uninterrupted one (the CLI resolves the
     # embedded assets to the same paths and uses the same seed).
     reference = read_manifest(config.out)
-    for identifier, record in records.items():
-        assert files_of(out, record) == files_of(config.out, reference[identifier])
+    for identifier, record in reference.items():
+        assert files_of(out, records[identifier]) == files_of(config.out, record)
 
 
 def make_bad_inputs(root: Path) -> tuple[Path, Path]:
