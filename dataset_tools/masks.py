@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
+
+from dataset_tools.layout import DatasetError, passes_path, read_image, sample_path, write_png
 
 INSERTED_INDEX = 1
 
@@ -65,3 +69,34 @@ def smask_from_pair(shadow: np.ndarray, noshadow: np.ndarray, mask: np.ndarray,
     gray = cv2.cvtColor(difference, cv2.COLOR_RGB2GRAY)
     shadow_mask = remove_small_components((gray > threshold) & (mask < 128), min_area)
     return as_mask_image(shadow_mask)
+
+
+def rewrite_masks(root: Path, split: str, sample_id: str, threshold: float = 0.06,
+                  min_area: int = 8, sigma: float = 1.0, pair_threshold: float = 10.0) -> bool:
+    """Rewrite robject, rshadow and smask of one sample from passes/ID.npz (returns True), or
+    only smask from the image pair when the sample has no passes (returns False)."""
+    passes = passes_path(root, sample_id)
+    if passes.is_file():
+        try:
+            with np.load(passes) as data:
+                derived = masks_from_passes(data["object_index"],
+                                            data["darkening"].astype(np.float32),
+                                            data["occluder_darkening"].astype(np.float32),
+                                            threshold, min_area, sigma)
+        except (OSError, KeyError, ValueError) as error:
+            raise DatasetError(passes, f"unreadable render passes ({error})") from None
+        for kind in ("robject", "rshadow", "smask"):
+            write_png(sample_path(root, split, kind, sample_id), derived[kind])
+        return True
+    shadow = read_image(sample_path(root, split, "shadow", sample_id), "RGB")
+    noshadow = read_image(sample_path(root, split, "noshadow", sample_id), "RGB")
+    mask_path = sample_path(root, split, "mask", sample_id)
+    mask = read_image(mask_path, "L")
+    for path, image in ((sample_path(root, split, "shadow", sample_id), shadow),
+                        (mask_path, mask)):
+        if image.shape[:2] != noshadow.shape[:2]:
+            raise DatasetError(path, f"size {image.shape[1]}x{image.shape[0]} differs from "
+                                     f"noshadow {noshadow.shape[1]}x{noshadow.shape[0]}")
+    write_png(sample_path(root, split, "smask", sample_id),
+              smask_from_pair(shadow, noshadow, mask, pair_threshold, min_area))
+    return False

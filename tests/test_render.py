@@ -264,3 +264,12 @@ def test_arguments_and_unusable_folders_exit_non_zero(tmp_path):
     process = cli("--out", str(tmp_path / "o"), "--shard", "3/2", *TINY_ARGS)
     output, _ = process.communicate(timeout=60)
     assert process.returncode == 2 and "shard" in output
+
+
+def test_rendered_dataset_passes_validate(rendered):
+    from dataset_tools.validate import validate_dataset
+
+    config, _ = rendered
+    report = validate_dataset(config.out)
+    assert report.valid, [str(problem) for problem in report.problems]
+    assert sum(report.counts.values()) == 6

@@ -1,0 +1,98 @@
+"""`shadow-dataset`: tools around a Shadow-AR dataset (so far: validate, masks)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import Progress
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="rich",
+                  help="Check and derive files of Shadow-AR datasets (train/ test/ x noshadow "
+                       "shadow mask robject rshadow [smask]).")
+console = Console(stderr=True, soft_wrap=True)
+
+
+@app.command(help="""Check every file: all ids in every folder, readable PNGs, RGB images and
+single-channel masks, equal sizes, binary masks, noshadow == shadow outside smask, duplicates,
+manifest and files agree. Exit code 0 only when the dataset is valid.
+
+Example: shadow-dataset validate demo --json report.json""")
+def validate(
+    dataset: Annotated[Path, typer.Argument(help="Dataset folder.")],
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the report as JSON.")]
+        = None,
+    tolerance: Annotated[float, typer.Option(
+        help="Largest mean |shadow - noshadow| (0-255) allowed outside smask.")] = 1.0,
+    show: Annotated[int, typer.Option(help="Problems to print (all go to --json).")] = 50,
+) -> None:
+    from dataset_tools.validate import validate_dataset
+
+    total = sum(1 for _ in dataset.glob("*/noshadow/*.png"))
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("validating", total=total or None)
+        report = validate_dataset(dataset, tolerance,
+                                  lambda n: progress.update(task, advance=n))
+    for problem in report.problems[:show]:
+        console.print(str(problem), markup=False, highlight=False)
+    if len(report.problems) > show:
+        console.print(f"... {len(report.problems) - show} more (see --json)")
+    counts = ", ".join(f"{split} {count}" for split, count in report.counts.items())
+    verdict = "[green]valid[/]" if report.valid else "[red]invalid[/]"
+    console.print(f"{dataset}: {verdict}; complete samples: {counts or 'none'}; "
+                  f"{len(report.errors)} errors, {len(report.problems) - len(report.errors)} "
+                  f"warnings")
+    if json_out is not None:
+        from dataset_tools.layout import write_json
+
+        write_json(json_out, report.to_json())
+    raise typer.Exit(0 if report.valid else 1)
+
+
+@app.command(help="""Derive robject, rshadow and smask from the render passes (passes/ID.npz)
+that render-dataset stores; rerunning with other options rewrites only these masks. Samples
+without passes get smask = gray(|shadow - noshadow|) > --pair-threshold minus mask, and the
+command says so.
+
+Example: shadow-dataset masks demo --threshold 0.1 --min-area 16""")
+def masks(
+    dataset: Annotated[Path, typer.Argument(help="Dataset folder.")],
+    threshold: Annotated[float, typer.Option(help="Relative darkening that counts as shadow.")]
+        = 0.06,
+    min_area: Annotated[int, typer.Option(help="Drop shadow components smaller than this.")]
+        = 8,
+    sigma: Annotated[float, typer.Option(help="Blur of the darkening before the threshold.")]
+        = 1.0,
+    pair_threshold: Annotated[float, typer.Option(
+        help="Gray-level threshold (0-255) for datasets without passes.")] = 10.0,
+) -> None:
+    from dataset_tools.layout import DatasetError
+    from dataset_tools.masks import rewrite_masks
+
+    samples = sorted(dataset.glob("*/noshadow/*.png"))
+    if not samples:
+        console.print(f"[red]error[/]: {dataset}: no */noshadow/*.png samples")
+        raise typer.Exit(2)
+    from_passes = from_pairs = 0
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("masks", total=len(samples))
+        for noshadow in samples:
+            try:
+                used_passes = rewrite_masks(dataset, noshadow.parent.parent.name, noshadow.stem,
+                                            threshold, min_area, sigma, pair_threshold)
+            except DatasetError as error:
+                console.print(f"[red]error[/]: {error}", highlight=False)
+                raise typer.Exit(1) from None
+            from_passes += used_passes
+            from_pairs += not used_passes
+            progress.update(task, advance=1)
+    console.print(f"{dataset}: masks of {from_passes} samples derived from render passes, "
+                  f"{from_pairs} from image differences (no passes/ID.npz)")
+    print(json.dumps({"from_passes": from_passes, "from_pairs": from_pairs}))
+
+
+def entry() -> None:
+    app()

@@ -1,0 +1,159 @@
+"""Checks of a Shadow-AR folder: every file there, readable, right shape, binary masks,
+pairs that differ only in the shadow, no duplicates, manifest and files agree."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from dataset_tools.layout import MASK_KINDS, RGB_KINDS, SPLITS, read_manifest
+
+REQUIRED = ("noshadow", "shadow", "mask", "robject", "rshadow")
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: str
+    message: str
+    severity: str = "error"  # "error" makes the dataset invalid; "warning" does not
+
+    def __str__(self) -> str:
+        return f"{self.severity}: {self.path}: {self.message}"
+
+
+@dataclass
+class Report:
+    root: str
+    counts: dict[str, int] = field(default_factory=dict)  # split -> complete samples
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [problem for problem in self.problems if problem.severity == "error"]
+
+    @property
+    def valid(self) -> bool:
+        return bool(self.counts) and not self.errors
+
+    def to_json(self) -> dict:
+        return {"root": self.root, "valid": self.valid, "counts": self.counts,
+                "errors": len(self.errors),
+                "warnings": len(self.problems) - len(self.errors),
+                "problems": [asdict(problem) for problem in self.problems]}
+
+
+def _decode(path: Path) -> np.ndarray | None:
+    data = np.fromfile(path, dtype=np.uint8)
+    return cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+
+
+def check_sample(root: Path, split: str, sample_id: str, kinds: tuple[str, ...],
+                 report: Report, tolerance: float) -> bytes | None:
+    """Check one sample's files; returns the noshadow digest (for duplicates) or None."""
+    images: dict[str, np.ndarray] = {}
+    for kind in kinds:
+        path = root / split / kind / f"{sample_id}.png"
+        if not path.is_file():
+            report.problems.append(Problem(str(path), "missing"))
+            continue
+        image = _decode(path)
+        if image is None:
+            report.problems.append(Problem(str(path), "not a readable PNG image"))
+            continue
+        if image.dtype != np.uint8:
+            report.problems.append(Problem(str(path), f"expected 8-bit pixels, got {image.dtype}"))
+            continue
+        channels = 1 if image.ndim == 2 else image.shape[2]
+        if kind in RGB_KINDS and channels != 3:
+            report.problems.append(Problem(str(path), f"expected RGB, got {channels} channel(s)"))
+            continue
+        if kind in MASK_KINDS and channels != 1:
+            report.problems.append(Problem(
+                str(path), f"expected a single-channel (L) mask, got {channels} channels"))
+            continue
+        images[kind] = image
+    if "noshadow" not in images:
+        return None
+    size = images["noshadow"].shape[:2]
+    for kind, image in images.items():
+        path = root / split / kind / f"{sample_id}.png"
+        if image.shape[:2] != size:
+            report.problems.append(Problem(
+                str(path), f"size {image.shape[1]}x{image.shape[0]} differs from noshadow "
+                           f"{size[1]}x{size[0]}"))
+            continue
+        if kind in MASK_KINDS:
+            odd = int(np.count_nonzero((image != 0) & (image != 255)))
+            if odd:
+                report.problems.append(Problem(str(path), f"{odd} pixels are not 0 or 255"))
+            elif kind in ("mask", "smask") and not image.any():
+                report.problems.append(Problem(str(path), "empty mask", "warning"))
+    pair = images.get("shadow"), images["noshadow"]
+    smask = images.get("smask")
+    if pair[0] is not None and pair[0].shape == pair[1].shape and smask is not None \
+            and smask.shape == size:
+        outside = ~cv2.dilate(smask, np.ones((5, 5), np.uint8)).astype(bool)
+        difference = np.abs(pair[0].astype(np.int16) - pair[1].astype(np.int16)).max(axis=-1)
+        if outside.any() and float(difference[outside].mean()) > tolerance:
+            report.problems.append(Problem(
+                str(root / split / "shadow" / f"{sample_id}.png"),
+                f"differs from noshadow outside smask by {difference[outside].mean():.2f} "
+                f"on average (tolerance {tolerance})"))
+    return hashlib.sha1(images["noshadow"].tobytes()).digest()
+
+
+def validate_dataset(root: Path, tolerance: float = 1.0,
+                     progress: Callable[[int], None] | None = None) -> Report:
+    """Check every file of the dataset at root; see Report.valid."""
+    report = Report(str(root))
+    splits = [split for split in SPLITS if (root / split).is_dir()]
+    if not splits:
+        report.problems.append(Problem(str(root), "no train/, val/ or test/ folder"))
+        return report
+    digests: dict[bytes, list[str]] = defaultdict(list)
+    seen: set[str] = set()
+    for split in splits:
+        kinds = REQUIRED + (("smask",) if (root / split / "smask").is_dir() else ())
+        ids: set[str] = set()
+        for kind in kinds:
+            folder = root / split / kind
+            if not folder.is_dir():
+                report.problems.append(Problem(str(folder), "folder is missing"))
+                continue
+            for path in folder.iterdir():
+                if path.name.startswith("."):
+                    continue
+                if path.suffix.lower() != ".png" or not path.is_file():
+                    report.problems.append(Problem(str(path), "not a .png file"))
+                    continue
+                ids.add(path.stem)
+        complete = 0
+        for sample_id in sorted(ids):
+            errors_before = len(report.errors)
+            digest = check_sample(root, split, sample_id, kinds, report, tolerance)
+            if digest is not None:
+                digests[digest].append(f"{split}/{sample_id}")
+            complete += len(report.errors) == errors_before
+            if progress:
+                progress(1)
+        report.counts[split] = complete
+        seen |= ids
+    for names in digests.values():
+        if len(names) > 1:
+            report.problems.append(Problem(str(root), "identical noshadow images: "
+                                                      + ", ".join(names), "warning"))
+    manifest = read_manifest(root)
+    if manifest:
+        for sample_id in sorted(set(manifest) - seen):
+            report.problems.append(Problem(str(root / "manifest.jsonl"),
+                                           f"lists {sample_id}, which has no files"))
+        for sample_id in sorted(seen - set(manifest)):
+            report.problems.append(Problem(str(root / "manifest.jsonl"),
+                                           f"does not list {sample_id}", "warning"))
+    return report

@@ -1,0 +1,140 @@
+"""shadow-dataset validate and masks on small datasets written here (no Blender)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from dataset_tools.layout import read_image, sample_path, write_npz, write_png
+from dataset_tools.validate import validate_dataset
+
+
+def make_dataset(root: Path, ids=("a", "b"), split: str = "train", size: int = 16) -> None:
+    for index, sample_id in enumerate(ids):
+        noshadow = np.full((size, size, 3), 120 + index, dtype=np.uint8)
+        shadow = noshadow.copy()
+        shadow[8:12, 2:6] = 60
+        mask = np.zeros((size, size), dtype=np.uint8)
+        mask[4:8, 2:6] = 255
+        smask = np.zeros_like(mask)
+        smask[8:12, 2:6] = 255
+        empty = np.zeros_like(mask)
+        for kind, image in (("noshadow", noshadow), ("shadow", shadow), ("mask", mask),
+                            ("robject", empty), ("rshadow", empty), ("smask", smask)):
+            write_png(sample_path(root, split, kind, sample_id), image)
+
+
+def messages(root: Path) -> list[str]:
+    return [f"{Path(p.path).name}: {p.message}" for p in validate_dataset(root).errors]
+
+
+def test_a_clean_dataset_is_valid(tmp_path):
+    make_dataset(tmp_path)
+    report = validate_dataset(tmp_path)
+    assert report.valid and report.counts == {"train": 2} and not report.problems
+
+
+def test_every_kind_of_broken_file_is_named(tmp_path):
+    make_dataset(tmp_path, ids=("a", "b", "c", "d", "e", "f"))
+    (tmp_path / "train/rshadow/a.png").unlink()  # missing file
+    write_png(tmp_path / "train/mask/b.png", np.zeros((8, 8), np.uint8))  # wrong size
+    gray = np.zeros((16, 16), np.uint8)
+    gray[0, :3] = 128
+    write_png(tmp_path / "train/robject/c.png", gray)  # non-binary
+    write_png(tmp_path / "train/smask/d.png", np.zeros((16, 16, 3), np.uint8))  # RGB mask
+    data = (tmp_path / "train/shadow/e.png").read_bytes()
+    (tmp_path / "train/shadow/e.png").write_bytes(data[:20])  # truncated PNG
+    (tmp_path / "train/noshadow/notes.txt").write_text("stray")
+    found = messages(tmp_path)
+    assert "a.png: missing" in found
+    assert "b.png: size 8x8 differs from noshadow 16x16" in found
+    assert "c.png: 3 pixels are not 0 or 255" in found
+    assert "d.png: expected a single-channel (L) mask, got 3 channels" in found
+    assert "e.png: not a readable PNG image" in found
+    assert "notes.txt: not a .png file" in found
+    report = validate_dataset(tmp_path)
+    assert not report.valid and report.counts == {"train": 1}  # only f is complete
+
+
+def test_pair_differing_outside_smask_and_duplicates(tmp_path):
+    make_dataset(tmp_path, ids=("a", "b"))
+    shadow = read_image(tmp_path / "train/shadow/a.png", "RGB")
+    shadow[0:4, 10:16] = 0
+    write_png(tmp_path / "train/shadow/a.png", shadow)
+    write_png(tmp_path / "train/noshadow/b.png", read_image(tmp_path / "train/noshadow/a.png",
+                                                            "RGB"))
+    write_png(tmp_path / "train/shadow/b.png", read_image(tmp_path / "train/shadow/a.png",
+                                                          "RGB"))
+    report = validate_dataset(tmp_path)
+    assert any("differs from noshadow outside smask" in p.message for p in report.errors)
+    assert any("identical noshadow images: train/a, train/b" in p.message
+               for p in report.problems if p.severity == "warning")
+
+
+def test_manifest_and_files_must_agree(tmp_path):
+    make_dataset(tmp_path, ids=("a",))
+    (tmp_path / "manifest.jsonl").write_text(json.dumps({"id": "a"}) + "\n"
+                                             + json.dumps({"id": "zz"}) + "\n")
+    assert messages(tmp_path) == ["manifest.jsonl: lists zz, which has no files"]
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", "from dataset_tools.cli import entry; entry()",
+                           *args], capture_output=True, text=True, timeout=120)
+
+
+def test_validate_cli_exit_codes_and_json(tmp_path):
+    make_dataset(tmp_path / "ok")
+    result = run_cli("validate", str(tmp_path / "ok"), "--json", str(tmp_path / "r.json"))
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "r.json").read_text())["valid"] is True
+    (tmp_path / "ok/train/mask/a.png").unlink()
+    result = run_cli("validate", str(tmp_path / "ok"))
+    assert result.returncode == 1 and "mask/a.png: missing" in result.stderr
+
+
+def test_masks_from_passes_and_from_pairs(tmp_path):
+    make_dataset(tmp_path, ids=("a", "b"))
+    index = np.zeros((16, 16), np.uint8)
+    index[4:8, 2:6] = 1
+    darkening = np.zeros((16, 16), np.float16)
+    darkening[8:12, 2:6] = 0.3
+    darkening[12:14, 2:6] = 0.08  # faint: in smask at threshold 0.06, not at 0.2
+    write_npz(tmp_path / "passes/a.npz", object_index=index, darkening=darkening,
+              occluder_darkening=np.zeros((16, 16), np.float16))
+    result = run_cli("masks", str(tmp_path), "--threshold", "0.06", "--sigma", "0",
+                     "--min-area", "1")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"from_passes": 1, "from_pairs": 1}
+    assert (read_image(tmp_path / "train/smask/a.png", "L") == 255).sum() == 24
+    assert (read_image(tmp_path / "train/smask/b.png", "L") == 255).sum() == 16
+    run_cli("masks", str(tmp_path), "--threshold", "0.2", "--sigma", "0", "--min-area", "1")
+    assert (read_image(tmp_path / "train/smask/a.png", "L") == 255).sum() == 16
+    assert validate_dataset(tmp_path).valid
+
+
+def test_masks_cli_names_a_wrong_size_mask(tmp_path):
+    make_dataset(tmp_path, ids=("a",))
+    write_png(tmp_path / "train/mask/a.png", np.zeros((8, 8), np.uint8))
+    result = run_cli("masks", str(tmp_path))
+    assert result.returncode == 1
+    assert "train/mask/a.png: size 8x8 differs from noshadow 16x16" in result.stderr
+
+
+@pytest.mark.parametrize("verb", ["validate", "masks"])
+def test_help_has_examples(verb):
+    result = run_cli(verb, "--help")
+    assert result.returncode == 0 and "Example" in result.stdout
+
+
+def test_validate_reads_rendered_passes_layout(tmp_path):
+    """The renderer's own output folder layout passes validate (written with the same I/O)."""
+    make_dataset(tmp_path, split="test", ids=("x",))
+    cv2.imwrite(str(tmp_path / "test/noshadow/.hidden.png"), np.zeros((2, 2), np.uint8))
+    assert validate_dataset(tmp_path).counts == {"test": 1}
