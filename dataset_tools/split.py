@@ -34,3 +34,31 @@ def assign_groups(groups: Sequence[str], test_fraction: float, val_fraction: flo
         split[group] = "test" if position < n_test else "val" if position < n_test + n_val \
             else "train"
     return split
+
+
+GROUPINGS = ("scene", "mesh", "both", "none")
+
+
+def plan_split(samples: dict[str, dict], test_fraction: float, val_fraction: float, seed: int,
+               by: str) -> dict[str, str]:
+    """sample id -> split. `samples` maps id -> manifest record (needs "scene" and
+    "inserted_mesh" unless by == "none"). With "both", scenes and meshes are split
+    separately; a sample goes to train or test only when its scene and its mesh agree, and to
+    val otherwise, so train and test share no scene and no mesh (val then grows beyond
+    val_fraction: it is for checkpoint choice, where such overlap leaks nothing into test)."""
+    if by not in GROUPINGS:
+        raise ValueError(f"--by must be one of {', '.join(GROUPINGS)}, got {by!r}")
+    keys = {"scene": ("scene",), "mesh": ("inserted_mesh",), "both": ("scene", "inserted_mesh"),
+            "none": ()}[by]
+    if not keys:
+        by_id = assign_groups(list(samples), test_fraction, val_fraction, seed)
+        return dict(by_id)
+    assignments = []
+    for key in keys:
+        groups = [str(record[key]) for record in samples.values()]
+        assignments.append((key, assign_groups(groups, test_fraction, val_fraction, seed)))
+    plan = {}
+    for sample_id, record in samples.items():
+        splits = {assignment[str(record[key])] for key, assignment in assignments}
+        plan[sample_id] = splits.pop() if len(splits) == 1 else "val"
+    return plan

@@ -138,3 +138,45 @@ def test_validate_reads_rendered_passes_layout(tmp_path):
     make_dataset(tmp_path, split="test", ids=("x",))
     cv2.imwrite(str(tmp_path / "test/noshadow/.hidden.png"), np.zeros((2, 2), np.uint8))
     assert validate_dataset(tmp_path).counts == {"test": 1}
+
+
+def with_manifest(root: Path, scenes: list[str], meshes: list[str]) -> None:
+    records = [{"id": f"s{i:02d}", "index": i, "split": "train", "scene": scene,
+                "inserted_mesh": mesh} for i, (scene, mesh) in enumerate(zip(scenes, meshes,
+                                                                              strict=True))]
+    make_dataset(root, ids=[record["id"] for record in records])
+    (root / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+
+
+def test_split_by_both_keeps_test_scenes_and_meshes_out_of_training(tmp_path):
+    scenes = [f"scene{i % 10}.jpg" for i in range(40)]
+    meshes = [f"mesh{(i * 7) % 8}" for i in range(40)]
+    with_manifest(tmp_path, scenes, meshes)
+    result = run_cli("split", str(tmp_path), "--test", "0.2", "--val", "0.1", "--by", "both")
+    assert result.returncode == 0, result.stderr
+    records = {r["id"]: r for r in map(json.loads,
+                                       (tmp_path / "manifest.jsonl").read_text().splitlines())}
+    train = [r for r in records.values() if r["split"] == "train"]
+    test = [r for r in records.values() if r["split"] == "test"]
+    assert train and test
+    assert not {r["scene"] for r in train} & {r["scene"] for r in test}
+    assert not {r["inserted_mesh"] for r in train} & {r["inserted_mesh"] for r in test}
+    for record in records.values():  # every file moved with its sample, none lost
+        for kind in ("noshadow", "shadow", "mask", "robject", "rshadow", "smask"):
+            assert (tmp_path / record["split"] / kind / f"{record['id']}.png").is_file()
+    assert sum(1 for _ in tmp_path.rglob("*.png")) == 40 * 6
+    info = json.loads((tmp_path / "dataset.json").read_text())
+    assert info["counts"]["total"] == 40 and info["split"]["by"] == "both"
+    assert validate_dataset(tmp_path).valid
+    again = run_cli("split", str(tmp_path), "--test", "0.2", "--val", "0.1", "--by", "both")
+    assert again.returncode == 0 and again.stderr == result.stderr  # deterministic
+
+
+def test_split_without_manifest_needs_by_none(tmp_path):
+    make_dataset(tmp_path, ids=[f"x{i}" for i in range(10)])
+    result = run_cli("split", str(tmp_path), "--by", "scene")
+    assert result.returncode == 1 and "manifest.jsonl" in result.stderr
+    result = run_cli("split", str(tmp_path), "--by", "none", "--test", "0.3", "--val", "0")
+    assert result.returncode == 0, result.stderr
+    assert len(list((tmp_path / "test" / "noshadow").glob("*.png"))) == 3
+    assert sum(1 for _ in tmp_path.rglob("*.png")) == 60
