@@ -174,7 +174,7 @@ def make_floors(rng: np.random.Generator) -> None:
 def copy_photos() -> None:
     from skimage import data
 
-    for name in ("coffee", "rocket", "grass", "gravel", "brick"):
+    for name in ("coffee", "grass", "gravel", "brick"):
         image = getattr(data, name)()
         if image.ndim == 2:
             image = np.stack([image] * 3, axis=-1)

@@ -1,4 +1,4 @@
-"""`shadow-dataset`: tools around a Shadow-AR dataset (so far: validate, masks, split)."""
+"""`shadow-dataset`: tools around a Shadow-AR dataset (so far: validate, masks, split, inspect)."""
 
 from __future__ import annotations
 
@@ -123,6 +123,55 @@ def split(
         raise typer.Exit(1) from None
     console.print(f"{dataset}: " + ", ".join(f"{name} {counts.get(name, 0)}"
                                              for name in ("train", "val", "test")))
+
+
+@app.command(help="""Contact sheet PNG, one row per sample: noshadow | shadow | mask | robject |
+rshadow | smask (masks tinted over the image; a missing file shows as a crossed tile).
+
+Examples: shadow-dataset inspect demo --random 8 --out sheet.png
+          shadow-dataset inspect demo --ids 000003,000007 --out two.png""")
+def inspect(
+    dataset: Annotated[Path, typer.Argument(help="Dataset folder.")],
+    out: Annotated[Path, typer.Option(help="PNG to write.")] = Path("contact_sheet.png"),
+    ids: Annotated[str | None, typer.Option(help="Comma-separated sample ids.")] = None,
+    random: Annotated[int | None, typer.Option(help="This many random samples.")] = None,
+    split_name: Annotated[str | None, typer.Option("--split", help="Only this split.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for --random.")] = 0,
+    tile: Annotated[int, typer.Option(min=32, max=1024, help="Tile side in pixels.")] = 160,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing --out.")] = False,
+) -> None:
+    import numpy as np
+
+    from dataset_tools.layout import write_png
+    from dataset_tools.resplit import find_samples
+    from dataset_tools.sheet import contact_sheet
+
+    located = find_samples(dataset)
+    if split_name is not None:
+        located = {key: value for key, value in located.items() if value == split_name}
+    if ids:
+        wanted = [item.strip() for item in ids.split(",") if item.strip()]
+        unknown = [item for item in wanted if item not in located]
+        if unknown:
+            console.print(f"[red]error[/]: {dataset}: no sample {unknown[0]}")
+            raise typer.Exit(1)
+        chosen = wanted
+    else:
+        chosen = sorted(located)
+        if random is not None:
+            rng = np.random.default_rng(seed)
+            chosen = sorted(rng.choice(chosen, size=min(random, len(chosen)), replace=False))
+        else:
+            chosen = chosen[:16]
+    if not chosen:
+        console.print(f"[red]error[/]: {dataset}: no samples to show")
+        raise typer.Exit(1)
+    if out.exists() and not force:
+        console.print(f"[red]error[/]: {out}: exists; use --force to overwrite it")
+        raise typer.Exit(1)
+    sheet = contact_sheet(dataset, [(located[item], item) for item in chosen], tile)
+    write_png(out, sheet)
+    console.print(f"{out}: {len(chosen)} samples")
 
 
 def entry() -> None:

@@ -1,0 +1,62 @@
+"""Contact sheets: one row per sample, noshadow | shadow | each mask over the image."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from dataset_tools.layout import MASK_KINDS, read_image, sample_path
+
+OVERLAY = {"mask": (255, 64, 64), "robject": (64, 160, 255), "rshadow": (255, 200, 0),
+           "smask": (0, 255, 120)}
+COLUMNS = ("noshadow", "shadow") + MASK_KINDS
+
+
+def overlay(image: np.ndarray, mask: np.ndarray, color: tuple[int, int, int]) -> np.ndarray:
+    """(H, W, 3) uint8 image with the 0/255 mask tinted in `color` at 55 % opacity."""
+    tinted = image.astype(np.float32)
+    where = mask > 127
+    tinted[where] = 0.45 * tinted[where] + 0.55 * np.array(color, dtype=np.float32)
+    return tinted.astype(np.uint8)
+
+
+def sample_row(root: Path, split: str, sample_id: str, tile: int) -> np.ndarray:
+    """(tile, 6 * tile, 3) uint8; a missing or broken file becomes a gray tile with a cross."""
+    tiles = []
+    base = None
+    for kind in COLUMNS:
+        try:
+            image = read_image(sample_path(root, split, kind, sample_id),
+                               "RGB" if kind in ("noshadow", "shadow") else "L")
+        except RuntimeError:
+            image = None
+        if image is not None and image.ndim == 3 and base is None:
+            base = image
+        if image is None:
+            cell = np.full((tile, tile, 3), 96, np.uint8)
+            cv2.line(cell, (0, 0), (tile - 1, tile - 1), (200, 0, 0), 2)
+            cv2.line(cell, (0, tile - 1), (tile - 1, 0), (200, 0, 0), 2)
+        elif image.ndim == 2:
+            under = base if base is not None and base.shape[:2] == image.shape else \
+                np.zeros((*image.shape, 3), np.uint8)
+            cell = cv2.resize(overlay(under, image, OVERLAY[kind]), (tile, tile),
+                              interpolation=cv2.INTER_NEAREST)
+        else:
+            cell = cv2.resize(image, (tile, tile), interpolation=cv2.INTER_AREA)
+        tiles.append(cell)
+    row = np.concatenate(tiles, axis=1)
+    cv2.putText(row, f"{split}/{sample_id}", (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
+                (255, 255, 255), 1, cv2.LINE_AA)
+    return row
+
+
+def contact_sheet(root: Path, samples: list[tuple[str, str]], tile: int = 160) -> np.ndarray:
+    """samples: [(split, id)] -> (header + rows) RGB uint8 image."""
+    header = np.full((22, tile * len(COLUMNS), 3), 32, np.uint8)
+    for column, name in enumerate(COLUMNS):
+        cv2.putText(header, name, (column * tile + 6, 15), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
+                    (230, 230, 230), 1, cv2.LINE_AA)
+    rows = [sample_row(root, split, sample_id, tile) for split, sample_id in samples]
+    return np.concatenate([header, *rows], axis=0)
