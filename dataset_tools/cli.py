@@ -1,4 +1,4 @@
-"""`shadow-dataset`: tools around a Shadow-AR dataset (so far: validate, masks, split, inspect)."""
+"""`shadow-dataset`: tools around a Shadow-AR dataset (validate, masks, split, inspect, stats)."""
 
 from __future__ import annotations
 
@@ -172,6 +172,50 @@ def inspect(
     sheet = contact_sheet(dataset, [(located[item], item) for item in chosen], tile)
     write_png(out, sheet)
     console.print(f"{out}: {len(chosen)} samples")
+
+
+@app.command(help="""Counts per split; distributions of object, shadow, occluder and occluder-
+shadow areas, sun elevation and azimuth, occluders per sample; scenes and meshes used. Text on
+screen, JSON with --json, histogram PNGs with --plots DIR.
+
+Example: shadow-dataset stats demo --plots demo_stats""")
+def stats(
+    dataset: Annotated[Path, typer.Argument(help="Dataset folder.")],
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the numbers as JSON.")]
+        = None,
+    plots: Annotated[Path | None, typer.Option(help="Folder for histogram PNGs.")] = None,
+) -> None:
+    from dataset_tools.layout import DatasetError, write_json
+    from dataset_tools.stats import collect, plot, summarize
+
+    try:
+        data = collect(dataset)
+    except DatasetError as error:
+        console.print(f"[red]error[/]: {error}", highlight=False)
+        raise typer.Exit(1) from None
+    if not data["counts"]:
+        console.print(f"[red]error[/]: {dataset}: no samples (*/noshadow/*.png)")
+        raise typer.Exit(1)
+    summary = summarize(data)
+    console.print("samples: " + ", ".join(f"{k} {v}" for k, v in summary["counts"].items()))
+    for kind, values in summary["area_fraction"].items():
+        if values:
+            console.print(f"{kind:>8} area: mean {values['mean']:.2%}, median "
+                          f"{values['median']:.2%}, max {values['max']:.2%}")
+    if summary["sun_elevation_deg"]:
+        elevation = summary["sun_elevation_deg"]
+        console.print(f"sun elevation: {elevation['min']:.0f}-{elevation['max']:.0f} deg, "
+                      f"mean {elevation['mean']:.0f}")
+    if summary["occluders"]:
+        console.print("occluders per sample: " + ", ".join(
+            f"{k}: {v}" for k, v in summary["occluders"].items()))
+    console.print(f"scenes used: {len(summary['scenes'])}, meshes used: "
+                  f"{len(summary['meshes'])}")
+    if json_out is not None:
+        write_json(json_out, summary)
+    if plots is not None:
+        for path in plot(data, plots):
+            console.print(f"wrote {path}")
 
 
 def entry() -> None:

@@ -204,3 +204,26 @@ def test_inspect_contact_sheet(tmp_path):
     assert forced.returncode == 0 and read_image(out, "RGB").shape[0] == 22 + 2 * 32
     missing = run_cli("inspect", str(tmp_path / "d"), "--ids", "zz", "--out", str(out))
     assert missing.returncode == 1 and "no sample zz" in missing.stderr
+
+
+def test_stats_counts_areas_and_plots(tmp_path):
+    with_manifest(tmp_path / "d", ["s1.jpg", "s1.jpg", "s2.jpg"], ["m1", "m2", "m2"])
+    manifest = tmp_path / "d" / "manifest.jsonl"
+    records = [json.loads(line) for line in manifest.read_text().splitlines()]
+    for number, record in enumerate(records):
+        record["occluders"] = number
+        record["spec"] = {"sun": {"elevation_deg": 30.0 + 10 * number, "azimuth_deg": 90.0}}
+    manifest.write_text("".join(json.dumps(record) + "\n" for record in records))
+    result = run_cli("stats", str(tmp_path / "d"), "--json", str(tmp_path / "s.json"),
+                     "--plots", str(tmp_path / "plots"))
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["counts"] == {"train": 3}
+    assert summary["area_fraction"]["mask"]["mean"] == pytest.approx(16 / 256)
+    assert summary["area_fraction"]["robject"]["max"] == 0.0
+    assert summary["sun_elevation_deg"]["mean"] == pytest.approx(40.0)
+    assert summary["occluders"] == {"0": 1, "1": 1, "2": 1}
+    assert summary["scenes"] == {"s1.jpg": 2, "s2.jpg": 1}
+    assert summary["meshes"] == {"m2": 2, "m1": 1}
+    for name in ("areas", "sun", "occluders"):
+        assert read_image(tmp_path / "plots" / f"{name}.png", "RGB").shape[0] > 100

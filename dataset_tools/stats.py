@@ -1,0 +1,87 @@
+"""Dataset statistics: counts per split, mask and shadow areas, sun, occluders, scenes, meshes."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dataset_tools.layout import SPLITS, read_image, read_manifest, sample_path
+from dataset_tools.resplit import find_samples
+
+
+def _summary(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {}
+    array = np.asarray(values, dtype=np.float64)
+    return {"min": float(array.min()), "mean": float(array.mean()),
+            "median": float(np.median(array)), "max": float(array.max())}
+
+
+def collect(root: Path) -> dict[str, Any]:
+    """Per-sample values from the files (areas as fractions of the image) and the manifest."""
+    located = find_samples(root)
+    manifest = read_manifest(root)
+    areas: dict[str, list[float]] = {"mask": [], "smask": [], "robject": [], "rshadow": []}
+    for sample_id, split in located.items():
+        for kind in areas:
+            path = sample_path(root, split, kind, sample_id)
+            if path.is_file():
+                mask = read_image(path, "L")
+                areas[kind].append(float(np.count_nonzero(mask > 127)) / mask.size)
+    records = [manifest[sample_id] for sample_id in located if sample_id in manifest]
+    suns = [record["spec"]["sun"] for record in records if "spec" in record]
+    return {
+        "counts": {split: sum(1 for value in located.values() if value == split)
+                   for split in SPLITS if split in located.values()},
+        "areas": areas,
+        "sun_elevation": [sun["elevation_deg"] for sun in suns],
+        "sun_azimuth": [sun["azimuth_deg"] for sun in suns],
+        "occluders": [record["occluders"] for record in records if "occluders" in record],
+        "scenes": Counter(record["scene"] for record in records if "scene" in record),
+        "meshes": Counter(record["inserted_mesh"] for record in records
+                          if "inserted_mesh" in record),
+    }
+
+
+def summarize(data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "counts": data["counts"],
+        "area_fraction": {kind: _summary(values) for kind, values in data["areas"].items()},
+        "sun_elevation_deg": _summary(data["sun_elevation"]),
+        "sun_azimuth_deg": _summary(data["sun_azimuth"]),
+        "occluders": dict(sorted(Counter(data["occluders"]).items())),
+        "scenes": dict(data["scenes"].most_common()),
+        "meshes": dict(data["meshes"].most_common()),
+    }
+
+
+def plot(data: dict[str, Any], out: Path) -> list[Path]:
+    """Histograms as PNG files in `out`; returns their paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    panels = [("areas", "area fraction of the image", data["areas"]),
+              ("sun", "degrees", {"sun elevation": data["sun_elevation"],
+                                  "sun azimuth": data["sun_azimuth"]}),
+              ("occluders", "occluders per sample", {"occluders": data["occluders"]})]
+    for name, xlabel, series in panels:
+        figure, axis = plt.subplots(figsize=(6, 3.5))
+        for label, values in series.items():
+            if values:
+                axis.hist(values, bins=20, alpha=0.6, label=label)
+        axis.set_xlabel(xlabel)
+        axis.set_ylabel("samples")
+        axis.legend()
+        figure.tight_layout()
+        path = out / f"{name}.png"
+        figure.savefig(path, dpi=100)
+        plt.close(figure)
+        written.append(path)
+    return written
