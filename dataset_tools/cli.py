@@ -218,5 +218,56 @@ def stats(
             console.print(f"wrote {path}")
 
 
+@app.command("import", help="""Bring an existing dataset into the layout. --format shadow-ar: a
+folder as released with ARShadowGAN (train/ test/ x noshadow shadow mask robject rshadow);
+smask is derived from the pair. Every file is checked before anything is written.
+
+Example: shadow-dataset import Shadow-AR/ shadowar_data --format shadow-ar""")
+def import_(
+    source: Annotated[Path, typer.Argument(help="Existing dataset.")],
+    dataset: Annotated[Path, typer.Argument(help="New dataset folder.")],
+    format_name: Annotated[str, typer.Option("--format", help="shadow-ar (desoba: to come).")]
+        = "shadow-ar",
+    threshold: Annotated[float, typer.Option(help="Gray threshold (0-255) for smask.")] = 10.0,
+    force: Annotated[bool, typer.Option(help="Write into a non-empty folder.")] = False,
+) -> None:
+    from dataset_tools.combine import import_shadow_ar
+    from dataset_tools.layout import DatasetError
+
+    if format_name != "shadow-ar":
+        raise typer.BadParameter(f"--format {format_name!r} is not supported yet (shadow-ar)")
+    try:
+        counts = import_shadow_ar(source, dataset, threshold, force)
+    except DatasetError as error:
+        console.print(f"[red]error[/]: {error}", highlight=False)
+        raise typer.Exit(1) from None
+    console.print(f"{dataset}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+
+
+@app.command(help="""Join datasets into OUT with an id prefix per source (default: each
+folder's name), so real and synthetic data can be trained together. Manifests are joined.
+
+Example: shadow-dataset merge synthetic/ shadowar/ combined/""")
+def merge(
+    folders: Annotated[list[Path], typer.Argument(help="Two or more datasets, then OUT.")],
+    prefix: Annotated[list[str] | None, typer.Option(help="Id prefix per source.")] = None,
+    force: Annotated[bool, typer.Option(help="Write into a non-empty OUT.")] = False,
+) -> None:
+    from dataset_tools.combine import merge as merge_datasets
+    from dataset_tools.layout import DatasetError
+
+    if len(folders) < 3:
+        raise typer.BadParameter("give at least two datasets and the output folder")
+    *sources, out = folders
+    if prefix and len(prefix) != len(sources):
+        raise typer.BadParameter(f"{len(sources)} sources but {len(prefix)} --prefix values")
+    try:
+        counts = merge_datasets(sources, out, prefix or None, force)
+    except DatasetError as error:
+        console.print(f"[red]error[/]: {error}", highlight=False)
+        raise typer.Exit(1) from None
+    console.print(f"{out}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+
+
 def entry() -> None:
     app()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -227,3 +228,46 @@ def test_stats_counts_areas_and_plots(tmp_path):
     assert summary["meshes"] == {"m2": 2, "m1": 1}
     for name in ("areas", "sun", "occluders"):
         assert read_image(tmp_path / "plots" / f"{name}.png", "RGB").shape[0] > 100
+
+
+def plain_shadow_ar(root: Path) -> None:
+    """A dataset as ARShadowGAN released it: no smask, no manifest, no dataset.json."""
+    make_dataset(root, ids=("1", "2"), split="train")
+    make_dataset(root, ids=("3",), split="test")
+    for path in root.glob("*/smask"):
+        shutil.rmtree(path)
+
+
+def test_import_shadow_ar_adds_smask_and_is_valid(tmp_path):
+    plain_shadow_ar(tmp_path / "src")
+    result = run_cli("import", str(tmp_path / "src"), str(tmp_path / "dst"))
+    assert result.returncode == 0, result.stderr
+    smask = read_image(tmp_path / "dst/train/smask/1.png", "L")
+    assert (smask == 255).sum() == 16 and smask[8:12, 2:6].min() == 255
+    report = validate_dataset(tmp_path / "dst")
+    assert report.valid and report.counts == {"train": 2, "test": 1}
+    again = run_cli("import", str(tmp_path / "src"), str(tmp_path / "dst"))
+    assert again.returncode == 1 and "use --force" in again.stderr
+
+
+def test_import_names_a_missing_file_and_writes_nothing(tmp_path):
+    plain_shadow_ar(tmp_path / "src")
+    (tmp_path / "src/test/rshadow/3.png").unlink()
+    result = run_cli("import", str(tmp_path / "src"), str(tmp_path / "dst"))
+    assert result.returncode == 1 and "test/rshadow/3.png: missing" in result.stderr
+    assert not (tmp_path / "dst").exists() or not any((tmp_path / "dst").rglob("*.png"))
+
+
+def test_merge_prefixes_ids_and_keeps_every_file(tmp_path):
+    with_manifest(tmp_path / "synth", ["s.jpg", "t.jpg"], ["m", "n"])
+    plain_shadow_ar(tmp_path / "real")
+    result = run_cli("merge", str(tmp_path / "synth"), str(tmp_path / "real"),
+                     str(tmp_path / "both"))
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.stem for p in (tmp_path / "both/train/noshadow").glob("*.png")) == [
+        "real_1", "real_2", "synth_s00", "synth_s01"]
+    records = {json.loads(line)["id"]: json.loads(line)
+               for line in (tmp_path / "both/manifest.jsonl").read_text().splitlines()}
+    assert records["synth_s00"]["scene"] == "s.jpg" and records["real_3"]["split"] == "test"
+    assert sum(1 for _ in (tmp_path / "both").rglob("*.png")) == 5 * 6  # smask derived
+    assert validate_dataset(tmp_path / "both").valid
