@@ -128,8 +128,12 @@ def split(
 @app.command(help="""Contact sheet PNG, one row per sample: noshadow | shadow | mask | robject |
 rshadow | smask (masks tinted over the image; a missing file shows as a crossed tile).
 
+With --html DIR: a static gallery page with paging, filters by split/scene/mesh and each
+sample's parameters (images are referenced from the dataset, not copied).
+
 Examples: shadow-dataset inspect demo --random 8 --out sheet.png
-          shadow-dataset inspect demo --ids 000003,000007 --out two.png""")
+          shadow-dataset inspect demo --ids 000003,000007 --out two.png
+          shadow-dataset inspect demo --html demo_gallery""")
 def inspect(
     dataset: Annotated[Path, typer.Argument(help="Dataset folder.")],
     out: Annotated[Path, typer.Option(help="PNG to write.")] = Path("contact_sheet.png"),
@@ -139,8 +143,19 @@ def inspect(
     seed: Annotated[int, typer.Option(help="Seed for --random.")] = 0,
     tile: Annotated[int, typer.Option(min=32, max=1024, help="Tile side in pixels.")] = 160,
     force: Annotated[bool, typer.Option(help="Overwrite an existing --out.")] = False,
+    html_dir: Annotated[Path | None, typer.Option(
+        "--html", help="Write a static gallery (index.html) into this folder instead.")] = None,
 ) -> None:
     import numpy as np
+
+    if html_dir is not None:
+        from dataset_tools.gallery import write_gallery
+
+        if (html_dir / "index.html").exists() and not force:
+            console.print(f"[red]error[/]: {html_dir / 'index.html'}: exists; use --force")
+            raise typer.Exit(1)
+        console.print(f"wrote {write_gallery(dataset, html_dir)}")
+        return
 
     from dataset_tools.layout import write_png
     from dataset_tools.resplit import find_samples
