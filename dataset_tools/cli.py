@@ -75,7 +75,7 @@ def masks(
     samples = sorted(dataset.glob("*/noshadow/*.png"))
     if not samples:
         console.print(f"[red]error[/]: {dataset}: no */noshadow/*.png samples")
-        raise typer.Exit(2)
+        raise typer.Exit(1)
     from_passes = from_pairs = 0
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("masks", total=len(samples))
@@ -235,24 +235,35 @@ def stats(
 
 @app.command("import", help="""Bring an existing dataset into the layout. --format shadow-ar: a
 folder as released with ARShadowGAN (train/ test/ x noshadow shadow mask robject rshadow);
-smask is derived from the pair. Every file is checked before anything is written.
+smask is derived from the pair, and every file is checked before anything is written.
+--format desoba: ShadowImage/, DeshadowedImage/, InstanceMask/ (object ids), ShadowMask/
+(caster ids, 255 = no caster) and *train*.txt / *test*.txt name lists; one sample per
+object with both a mask and a shadow, its noshadow made by taking its (dilated) shadow area
+from the deshadowed image.
 
-Example: shadow-dataset import Shadow-AR/ shadowar_data --format shadow-ar""")
+Examples: shadow-dataset import Shadow-AR/ shadowar_data --format shadow-ar
+          shadow-dataset import DESOBA/ desoba_data --format desoba""")
 def import_(
     source: Annotated[Path, typer.Argument(help="Existing dataset.")],
     dataset: Annotated[Path, typer.Argument(help="New dataset folder.")],
-    format_name: Annotated[str, typer.Option("--format", help="shadow-ar (desoba: to come).")]
+    format_name: Annotated[str, typer.Option("--format", help="shadow-ar or desoba.")]
         = "shadow-ar",
     threshold: Annotated[float, typer.Option(help="Gray threshold (0-255) for smask.")] = 10.0,
     force: Annotated[bool, typer.Option(help="Write into a non-empty folder.")] = False,
 ) -> None:
-    from dataset_tools.combine import import_shadow_ar
+    from dataset_tools.combine import import_desoba, import_shadow_ar
     from dataset_tools.layout import DatasetError
 
-    if format_name != "shadow-ar":
-        raise typer.BadParameter(f"--format {format_name!r} is not supported yet (shadow-ar)")
+    if format_name not in ("shadow-ar", "desoba"):
+        raise typer.BadParameter(f"--format must be shadow-ar or desoba, got {format_name!r}")
     try:
-        counts = import_shadow_ar(source, dataset, threshold, force)
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task("importing", total=None)
+            tick = lambda: progress.update(task, advance=1)  # noqa: E731
+            if format_name == "desoba":
+                counts = import_desoba(source, dataset, force, tick=tick)
+            else:
+                counts = import_shadow_ar(source, dataset, threshold, force, tick=tick)
     except DatasetError as error:
         console.print(f"[red]error[/]: {error}", highlight=False)
         raise typer.Exit(1) from None
@@ -277,7 +288,10 @@ def merge(
     if prefix and len(prefix) != len(sources):
         raise typer.BadParameter(f"{len(sources)} sources but {len(prefix)} --prefix values")
     try:
-        counts = merge_datasets(sources, out, prefix or None, force)
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task("merging", total=None)
+            counts = merge_datasets(sources, out, prefix or None, force,
+                                    tick=lambda: progress.update(task, advance=1))
     except DatasetError as error:
         console.print(f"[red]error[/]: {error}", highlight=False)
         raise typer.Exit(1) from None

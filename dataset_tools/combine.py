@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 from dataset_tools.layout import (
@@ -48,8 +49,11 @@ def _finish(target: Path, records: list[dict], source: str) -> Counter:
     return counts
 
 
+Tick = Callable[[], None] | None
+
+
 def import_shadow_ar(source: Path, target: Path, threshold: float = 10.0,
-                     force: bool = False) -> Counter:
+                     force: bool = False, tick: Tick = None) -> Counter:
     """Copy a Shadow-AR folder as released with ARShadowGAN (train/ test/ x noshadow shadow
     mask robject rshadow) and add smask = gray(|shadow - noshadow|) > threshold minus mask.
     Every file is checked first; nothing is written if one is missing or unreadable."""
@@ -81,11 +85,13 @@ def import_shadow_ar(source: Path, target: Path, threshold: float = 10.0,
                                   threshold))
         records.append({"id": sample_id, "split": split, "source": str(source),
                         "smask": f"image difference > {threshold}"})
+        if tick:
+            tick()
     return _finish(target, records, f"shadow-ar import of {source}")
 
 
 def merge(sources: list[Path], target: Path, prefixes: list[str] | None = None,
-          force: bool = False) -> Counter:
+          force: bool = False, tick: Tick = None) -> Counter:
     """Join datasets into target; ids get a prefix per source (default: the folder name)."""
     _refuse_existing(target, force)
     prefixes = prefixes or [source.name for source in sources]
@@ -113,4 +119,103 @@ def merge(sources: list[Path], target: Path, prefixes: list[str] | None = None,
             record = dict(manifest.get(sample_id, {}))
             record.update(id=new_id, split=split, source=str(source), source_id=sample_id)
             records.append(record)
+            if tick:
+                tick()
     return _finish(target, records, "merge of " + ", ".join(str(s) for s in sources))
+
+
+DESOBA_FOLDERS = ("ShadowImage", "DeshadowedImage", "InstanceMask", "ShadowMask")
+NO_OWNER = 255  # DESOBA: a shadow whose caster is not in the image
+
+
+def _by_stem(folder: Path) -> dict[str, Path]:
+    if not folder.is_dir():
+        raise DatasetError(folder, "DESOBA folder is missing")
+    return {path.stem: path for path in sorted(folder.iterdir())
+            if path.suffix.lower() in {".png", ".jpg", ".jpeg"}}
+
+
+def _name_list(source: Path, word: str, explicit: Path | None) -> set[str] | None:
+    candidates = [explicit] if explicit else sorted(
+        path for path in source.glob("*.txt") if word in path.name.lower())
+    if not candidates:
+        return None
+    names: set[str] = set()
+    for path in candidates:
+        if not path.is_file():
+            raise DatasetError(path, "list file is missing")
+        names |= {Path(line.split()[0]).stem for line in path.read_text().splitlines()
+                  if line.strip()}
+    return names
+
+
+def desoba_pairs(shadow_image, deshadowed, instance, shadow_ids, dilate: int = 3):
+    """Yield (object id, noshadow, masks) for each object with both a mask and a shadow.
+
+    shadow_image, deshadowed (H, W, 3) uint8; instance, shadow_ids (H, W) uint8 ids."""
+    import cv2
+    import numpy as np
+
+    kernel = np.ones((2 * dilate + 1, 2 * dilate + 1), np.uint8)
+    for object_id in sorted(set(np.unique(instance).tolist()) - {0}):
+        own_shadow = shadow_ids == object_id
+        if not own_shadow.any():
+            continue
+        area = cv2.dilate(own_shadow.astype(np.uint8), kernel).astype(bool)
+        area &= instance != object_id
+        noshadow = shadow_image.copy()
+        noshadow[area] = deshadowed[area]
+        masks = {"mask": instance == object_id,
+                 "robject": (instance > 0) & (instance != object_id),
+                 "rshadow": (shadow_ids > 0) & (shadow_ids != object_id),
+                 "smask": area}
+        yield object_id, noshadow, {k: np.where(v, 255, 0).astype(np.uint8)
+                                    for k, v in masks.items()}
+
+
+def import_desoba(source: Path, target: Path, force: bool = False,
+                  train_list: Path | None = None, test_list: Path | None = None,
+                  tick: Tick = None) -> Counter:
+    """DESOBA (ShadowImage, DeshadowedImage, InstanceMask, ShadowMask + name lists) -> one
+    sample per object that has both a mask and a shadow (id = IMAGE_OBJECT)."""
+    _refuse_existing(target, force)
+    folders = {name: _by_stem(source / name) for name in DESOBA_FOLDERS}
+    stems = sorted(folders["ShadowImage"])
+    if not stems:
+        raise DatasetError(source / "ShadowImage", "no images")
+    for name, files in folders.items():
+        for stem in stems:
+            if stem not in files:
+                raise DatasetError(source / name / f"{stem}.png", "missing")
+    train = _name_list(source, "train", train_list)
+    test = _name_list(source, "test", test_list)
+    records = []
+    for stem in stems:
+        split = "test" if test is not None and stem in test else \
+            "train" if train is None or stem in train else None
+        if tick:
+            tick()
+        if split is None:
+            continue
+        shadow_image = read_image(folders["ShadowImage"][stem], "RGB")
+        deshadowed = read_image(folders["DeshadowedImage"][stem], "RGB")
+        instance = read_image(folders["InstanceMask"][stem], "L")
+        shadow_ids = read_image(folders["ShadowMask"][stem], "L")
+        for name, image in (("DeshadowedImage", deshadowed), ("InstanceMask", instance),
+                            ("ShadowMask", shadow_ids)):
+            if image.shape[:2] != shadow_image.shape[:2]:
+                raise DatasetError(folders[name][stem], f"size {image.shape[1]}x"
+                                   f"{image.shape[0]} differs from ShadowImage "
+                                   f"{shadow_image.shape[1]}x{shadow_image.shape[0]}")
+        for object_id, noshadow, masks in desoba_pairs(shadow_image, deshadowed, instance,
+                                                       shadow_ids):
+            sample_id = f"{stem}_{object_id}"
+            write_png(sample_path(target, split, "noshadow", sample_id), noshadow)
+            write_png(sample_path(target, split, "shadow", sample_id), shadow_image)
+            for kind, mask in masks.items():
+                write_png(sample_path(target, split, kind, sample_id), mask)
+            records.append({"id": sample_id, "split": split, "source": str(source),
+                            "scene": stem, "inserted_mesh": f"desoba object {object_id}"})
+    if not records:
+        raise DatasetError(source, "no object has both an instance mask and a shadow")
+    return _finish(target, records, f"desoba import of {source}")

@@ -299,3 +299,56 @@ def test_html_gallery_loads_in_headless_chromium_without_errors(tmp_path):
     assert "Uncaught" not in process.stderr
     for option in ("s0.jpg", "s2.jpg", "m3", "train"):
         assert f'<option value="{option}">' in process.stdout
+
+
+def make_desoba(root: Path) -> None:
+    """Two 20x20 images: objects 1 and 2 with shadows, object 3 without, a casterless shadow."""
+    for stem in ("img_a", "img_b"):
+        shadow = np.full((20, 20, 3), 200, np.uint8)
+        instance = np.zeros((20, 20), np.uint8)
+        owners = np.zeros((20, 20), np.uint8)
+        instance[2:5, 2:5] = 1
+        owners[5:8, 2:5] = 1
+        instance[10:13, 10:13] = 2
+        owners[13:16, 10:13] = 2
+        instance[2:4, 15:18] = 3
+        owners[17:19, 0:3] = NO_OWNER_VALUE
+        shadow[owners > 0] = 90
+        deshadowed = np.full((20, 20, 3), 200, np.uint8)
+        for folder, image in (("ShadowImage", shadow), ("DeshadowedImage", deshadowed),
+                              ("InstanceMask", instance), ("ShadowMask", owners)):
+            write_png(root / folder / f"{stem}.png", image)
+    (root / "Training_list.txt").write_text("img_a.png\n")
+    (root / "Testing_list.txt").write_text("img_b.png\n")
+
+
+NO_OWNER_VALUE = 255
+
+
+def test_import_desoba_one_pair_per_object_with_shadow(tmp_path):
+    make_desoba(tmp_path / "desoba")
+    result = run_cli("import", str(tmp_path / "desoba"), str(tmp_path / "out"), "--format",
+                     "desoba")
+    assert result.returncode == 0, result.stderr
+    root = tmp_path / "out"
+    assert sorted(p.stem for p in (root / "train/noshadow").glob("*.png")) == ["img_a_1",
+                                                                                "img_a_2"]
+    assert sorted(p.stem for p in (root / "test/noshadow").glob("*.png")) == ["img_b_1",
+                                                                               "img_b_2"]
+    noshadow = read_image(root / "train/noshadow/img_a_1.png", "RGB")
+    shadow = read_image(root / "train/shadow/img_a_1.png", "RGB")
+    assert noshadow[6, 3].tolist() == [200] * 3 and shadow[6, 3].tolist() == [90] * 3
+    assert noshadow[14, 11].tolist() == [90] * 3  # the other object's shadow stays
+    rshadow = read_image(root / "train/rshadow/img_a_1.png", "L")
+    assert rshadow[14, 11] == 255 and rshadow[18, 1] == 255 and rshadow[6, 3] == 0
+    robject = read_image(root / "train/robject/img_a_1.png", "L")
+    assert robject[11, 11] == 255 and robject[3, 16] == 255 and robject[3, 3] == 0
+    assert validate_dataset(root).valid
+
+
+def test_import_desoba_names_a_missing_file(tmp_path):
+    make_desoba(tmp_path / "desoba")
+    (tmp_path / "desoba/ShadowMask/img_b.png").unlink()
+    result = run_cli("import", str(tmp_path / "desoba"), str(tmp_path / "out"), "--format",
+                     "desoba")
+    assert result.returncode == 1 and "ShadowMask/img_b.png: missing" in result.stderr
