@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +16,18 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="
                   help="Check and derive files of Shadow-AR datasets (train/ test/ x noshadow "
                        "shadow mask robject rshadow [smask]).")
 console = Console(stderr=True, soft_wrap=True)
+
+
+@contextmanager
+def dataset_errors() -> Iterator[None]:
+    """A DatasetError becomes one line naming the file, and exit code 1."""
+    from dataset_tools.layout import DatasetError
+
+    try:
+        yield
+    except DatasetError as error:
+        console.print(f"[red]error[/]: {error}", highlight=False)
+        raise typer.Exit(1) from None
 
 
 @app.command(help="""Check every file: all ids in every folder, readable PNGs, RGB images and
@@ -69,7 +83,6 @@ def masks(
     pair_threshold: Annotated[float, typer.Option(
         help="Gray-level threshold (0-255) for datasets without passes.")] = 10.0,
 ) -> None:
-    from dataset_tools.layout import DatasetError
     from dataset_tools.masks import rewrite_masks
 
     samples = sorted(dataset.glob("*/noshadow/*.png"))
@@ -80,12 +93,9 @@ def masks(
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("masks", total=len(samples))
         for noshadow in samples:
-            try:
+            with dataset_errors():
                 used_passes = rewrite_masks(dataset, noshadow.parent.parent.name, noshadow.stem,
                                             threshold, min_area, sigma, pair_threshold)
-            except DatasetError as error:
-                console.print(f"[red]error[/]: {error}", highlight=False)
-                raise typer.Exit(1) from None
             from_passes += used_passes
             from_pairs += not used_passes
             progress.update(task, advance=1)
@@ -110,17 +120,13 @@ def split(
     by: Annotated[str, typer.Option(help="scene, mesh, both or none.")] = "scene",
     force: Annotated[bool, typer.Option(help="Replace files that are in the way.")] = False,
 ) -> None:
-    from dataset_tools.layout import DatasetError
     from dataset_tools.resplit import resplit
     from dataset_tools.split import GROUPINGS
 
     if by not in GROUPINGS:
         raise typer.BadParameter(f"--by must be one of {', '.join(GROUPINGS)}, got {by!r}")
-    try:
+    with dataset_errors():
         counts = resplit(dataset, test, val, seed, by, force)
-    except DatasetError as error:
-        console.print(f"[red]error[/]: {error}", highlight=False)
-        raise typer.Exit(1) from None
     console.print(f"{dataset}: " + ", ".join(f"{name} {counts.get(name, 0)}"
                                              for name in ("train", "val", "test")))
 
@@ -200,14 +206,11 @@ def stats(
         = None,
     plots: Annotated[Path | None, typer.Option(help="Folder for histogram PNGs.")] = None,
 ) -> None:
-    from dataset_tools.layout import DatasetError, write_json
+    from dataset_tools.layout import write_json
     from dataset_tools.stats import collect, plot, summarize
 
-    try:
+    with dataset_errors():
         data = collect(dataset)
-    except DatasetError as error:
-        console.print(f"[red]error[/]: {error}", highlight=False)
-        raise typer.Exit(1) from None
     if not data["counts"]:
         console.print(f"[red]error[/]: {dataset}: no samples (*/noshadow/*.png)")
         raise typer.Exit(1)
@@ -252,11 +255,10 @@ def import_(
     force: Annotated[bool, typer.Option(help="Write into a non-empty folder.")] = False,
 ) -> None:
     from dataset_tools.combine import import_desoba, import_shadow_ar
-    from dataset_tools.layout import DatasetError
 
     if format_name not in ("shadow-ar", "desoba"):
         raise typer.BadParameter(f"--format must be shadow-ar or desoba, got {format_name!r}")
-    try:
+    with dataset_errors():
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task("importing", total=None)
             tick = lambda: progress.update(task, advance=1)  # noqa: E731
@@ -264,9 +266,6 @@ def import_(
                 counts = import_desoba(source, dataset, force, tick=tick)
             else:
                 counts = import_shadow_ar(source, dataset, threshold, force, tick=tick)
-    except DatasetError as error:
-        console.print(f"[red]error[/]: {error}", highlight=False)
-        raise typer.Exit(1) from None
     console.print(f"{dataset}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
 
 
@@ -280,21 +279,17 @@ def merge(
     force: Annotated[bool, typer.Option(help="Write into a non-empty OUT.")] = False,
 ) -> None:
     from dataset_tools.combine import merge as merge_datasets
-    from dataset_tools.layout import DatasetError
 
     if len(folders) < 3:
         raise typer.BadParameter("give at least two datasets and the output folder")
     *sources, out = folders
     if prefix and len(prefix) != len(sources):
         raise typer.BadParameter(f"{len(sources)} sources but {len(prefix)} --prefix values")
-    try:
+    with dataset_errors():
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task("merging", total=None)
             counts = merge_datasets(sources, out, prefix or None, force,
                                     tick=lambda: progress.update(task, advance=1))
-    except DatasetError as error:
-        console.print(f"[red]error[/]: {error}", highlight=False)
-        raise typer.Exit(1) from None
     console.print(f"{out}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
 
 

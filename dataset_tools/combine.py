@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -14,10 +13,12 @@ from dataset_tools.layout import (
     MANIFEST,
     RGB_KINDS,
     DatasetError,
+    copy_file,
     passes_path,
     read_image,
     read_manifest,
     sample_path,
+    size_mismatch,
     write_json,
     write_lines,
     write_png,
@@ -31,13 +32,6 @@ SHADOW_AR_KINDS = ("noshadow", "shadow", "mask", "robject", "rshadow")
 def _refuse_existing(target: Path, force: bool) -> None:
     if target.exists() and any(target.iterdir()) and not force:
         raise DatasetError(target, "exists and is not empty; use --force to write into it")
-
-
-def _copy(source: Path, destination: Path) -> None:
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    partial = destination.with_name(f".{destination.name}.partial")
-    shutil.copyfile(source, partial)
-    partial.replace(destination)
 
 
 def _finish(target: Path, records: list[dict], source: str) -> Counter:
@@ -73,13 +67,12 @@ def import_shadow_ar(source: Path, target: Path, threshold: float = 10.0,
                   for kind in SHADOW_AR_KINDS}
         size = images["noshadow"].shape[:2]
         for kind, image in images.items():
-            if image.shape[:2] != size:
-                raise DatasetError(sample_path(source, split, kind, sample_id),
-                                   f"size {image.shape[1]}x{image.shape[0]} differs from "
-                                   f"noshadow {size[1]}x{size[0]}")
+            problem = size_mismatch(image.shape, size, "noshadow")
+            if problem:
+                raise DatasetError(sample_path(source, split, kind, sample_id), problem)
         for kind in SHADOW_AR_KINDS:
-            _copy(sample_path(source, split, kind, sample_id),
-                  sample_path(target, split, kind, sample_id))
+            copy_file(sample_path(source, split, kind, sample_id),
+                      sample_path(target, split, kind, sample_id))
         write_png(sample_path(target, split, "smask", sample_id),
                   smask_from_pair(images["shadow"], images["noshadow"], images["mask"],
                                   threshold))
@@ -108,14 +101,14 @@ def merge(sources: list[Path], target: Path, prefixes: list[str] | None = None,
             for kind in KINDS:
                 path = sample_path(source, split, kind, sample_id)
                 if path.is_file():
-                    _copy(path, sample_path(target, split, kind, new_id))
+                    copy_file(path, sample_path(target, split, kind, new_id))
                 elif kind == "smask":  # a source without smask: derive it like import does
                     write_png(sample_path(target, split, kind, new_id), smask_from_pair(
                         read_image(sample_path(source, split, "shadow", sample_id), "RGB"),
                         read_image(sample_path(source, split, "noshadow", sample_id), "RGB"),
                         read_image(sample_path(source, split, "mask", sample_id), "L")))
             if passes_path(source, sample_id).is_file():
-                _copy(passes_path(source, sample_id), passes_path(target, new_id))
+                copy_file(passes_path(source, sample_id), passes_path(target, new_id))
             record = dict(manifest.get(sample_id, {}))
             record.update(id=new_id, split=split, source=str(source), source_id=sample_id)
             records.append(record)
@@ -203,10 +196,9 @@ def import_desoba(source: Path, target: Path, force: bool = False,
         shadow_ids = read_image(folders["ShadowMask"][stem], "L")
         for name, image in (("DeshadowedImage", deshadowed), ("InstanceMask", instance),
                             ("ShadowMask", shadow_ids)):
-            if image.shape[:2] != shadow_image.shape[:2]:
-                raise DatasetError(folders[name][stem], f"size {image.shape[1]}x"
-                                   f"{image.shape[0]} differs from ShadowImage "
-                                   f"{shadow_image.shape[1]}x{shadow_image.shape[0]}")
+            problem = size_mismatch(image.shape, shadow_image.shape, "ShadowImage")
+            if problem:
+                raise DatasetError(folders[name][stem], problem)
         for object_id, noshadow, masks in desoba_pairs(shadow_image, deshadowed, instance,
                                                        shadow_ids):
             sample_id = f"{stem}_{object_id}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -77,6 +78,20 @@ def read_image(path: Path, mode: str) -> np.ndarray:
         reason = "missing" if data is None else "not a readable image"
         raise DatasetError(path, reason)
     return image[..., ::-1].copy() if mode == "RGB" else image
+
+
+def copy_file(source: Path, destination: Path) -> None:
+    """Copy a file atomically (temp file + rename), creating folders."""
+    _atomic(destination, lambda tmp: shutil.copyfile(source, tmp))
+
+
+def size_mismatch(shape: tuple[int, ...], reference: tuple[int, ...], name: str) -> str | None:
+    """The one-line reason an image of `shape` does not match `reference` (named `name`),
+    or None when their heights and widths agree."""
+    if shape[:2] == reference[:2]:
+        return None
+    return (f"size {shape[1]}x{shape[0]} differs from {name} "
+            f"{reference[1]}x{reference[0]}")
 
 
 def write_npz(path: Path, **arrays: np.ndarray) -> None:

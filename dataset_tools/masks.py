@@ -7,7 +7,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from dataset_tools.layout import DatasetError, passes_path, read_image, sample_path, write_png
+from dataset_tools.layout import (
+    DatasetError,
+    passes_path,
+    read_image,
+    sample_path,
+    size_mismatch,
+    write_png,
+)
 
 INSERTED_INDEX = 1
 
@@ -94,9 +101,9 @@ def rewrite_masks(root: Path, split: str, sample_id: str, threshold: float = 0.0
     mask = read_image(mask_path, "L")
     for path, image in ((sample_path(root, split, "shadow", sample_id), shadow),
                         (mask_path, mask)):
-        if image.shape[:2] != noshadow.shape[:2]:
-            raise DatasetError(path, f"size {image.shape[1]}x{image.shape[0]} differs from "
-                                     f"noshadow {noshadow.shape[1]}x{noshadow.shape[0]}")
+        problem = size_mismatch(image.shape, noshadow.shape, "noshadow")
+        if problem:
+            raise DatasetError(path, problem)
     write_png(sample_path(root, split, "smask", sample_id),
               smask_from_pair(shadow, noshadow, mask, pair_threshold, min_area))
     return False

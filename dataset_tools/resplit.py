@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections import Counter
 from pathlib import Path
@@ -78,8 +79,6 @@ def resplit(root: Path, test_fraction: float, val_fraction: float, seed: int, by
                                             key=lambda record: record.get("index", 0)))
     counts = Counter(plan.values())
     info_path = root / DATASET_JSON
-    import json
-
     info = json.loads(info_path.read_text(encoding="utf-8")) if info_path.exists() else {}
     info["counts"] = {"total": len(plan), **dict(sorted(counts.items()))}
     info["split"] = {"test": test_fraction, "val": val_fraction, "seed": seed, "by": by}

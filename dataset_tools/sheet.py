@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from dataset_tools.layout import MASK_KINDS, read_image, sample_path
+from dataset_tools.layout import MASK_KINDS, DatasetError, read_image, sample_path
 
 OVERLAY = {"mask": (255, 64, 64), "robject": (64, 160, 255), "rshadow": (255, 200, 0),
            "smask": (0, 255, 120)}
@@ -30,7 +30,7 @@ def sample_row(root: Path, split: str, sample_id: str, tile: int) -> np.ndarray:
         try:
             image = read_image(sample_path(root, split, kind, sample_id),
                                "RGB" if kind in ("noshadow", "shadow") else "L")
-        except RuntimeError:
+        except DatasetError:
             image = None
         if image is not None and image.ndim == 3 and base is None:
             base = image

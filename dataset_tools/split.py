@@ -51,8 +51,7 @@ def plan_split(samples: dict[str, dict], test_fraction: float, val_fraction: flo
     keys = {"scene": ("scene",), "mesh": ("inserted_mesh",), "both": ("scene", "inserted_mesh"),
             "none": ()}[by]
     if not keys:
-        by_id = assign_groups(list(samples), test_fraction, val_fraction, seed)
-        return dict(by_id)
+        return assign_groups(list(samples), test_fraction, val_fraction, seed)
     assignments = []
     for key in keys:
         groups = [str(record[key]) for record in samples.values()]

@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from dataset_tools.layout import MASK_KINDS, RGB_KINDS, SPLITS, read_manifest
+from dataset_tools.layout import MASK_KINDS, RGB_KINDS, SPLITS, read_manifest, size_mismatch
 
 REQUIRED = ("noshadow", "shadow", "mask", "robject", "rshadow")
 
@@ -83,10 +83,9 @@ def check_sample(root: Path, split: str, sample_id: str, kinds: tuple[str, ...],
     size = images["noshadow"].shape[:2]
     for kind, image in images.items():
         path = root / split / kind / f"{sample_id}.png"
-        if image.shape[:2] != size:
-            report.problems.append(Problem(
-                str(path), f"size {image.shape[1]}x{image.shape[0]} differs from noshadow "
-                           f"{size[1]}x{size[0]}"))
+        problem = size_mismatch(image.shape, size, "noshadow")
+        if problem:
+            report.problems.append(Problem(str(path), problem))
             continue
         if kind in MASK_KINDS:
             odd = int(np.count_nonzero((image != 0) & (image != 255)))

@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
+from dataset_tools.combine import NO_OWNER
 from dataset_tools.layout import read_image, sample_path, write_npz, write_png
 from dataset_tools.validate import validate_dataset
 
@@ -312,7 +313,7 @@ def make_desoba(root: Path) -> None:
         instance[10:13, 10:13] = 2
         owners[13:16, 10:13] = 2
         instance[2:4, 15:18] = 3
-        owners[17:19, 0:3] = NO_OWNER_VALUE
+        owners[17:19, 0:3] = NO_OWNER
         shadow[owners > 0] = 90
         deshadowed = np.full((20, 20, 3), 200, np.uint8)
         for folder, image in (("ShadowImage", shadow), ("DeshadowedImage", deshadowed),
@@ -321,8 +322,6 @@ def make_desoba(root: Path) -> None:
     (root / "Training_list.txt").write_text("img_a.png\n")
     (root / "Testing_list.txt").write_text("img_b.png\n")
 
-
-NO_OWNER_VALUE = 255
 
 
 def test_import_desoba_one_pair_per_object_with_shadow(tmp_path):
