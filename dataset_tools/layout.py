@@ -22,6 +22,9 @@ MANIFEST = "manifest.jsonl"
 DATASET_JSON = "dataset.json"
 FORMAT_VERSION = 1
 TMP_SUFFIX = ".partial"
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+FILE_MODE = 0o666 & ~_UMASK
 
 
 class DatasetError(RuntimeError):
@@ -41,10 +44,13 @@ def passes_path(root: Path, sample_id: str) -> Path:
     return root / PASSES_DIR / f"{sample_id}.npz"
 
 
-def _atomic(path: Path, write: Any) -> None:
+def atomic_write(path: Path, write: Any) -> None:
+    """Call write(tmp) on a temporary file next to path, then rename it over path: readers
+    see the old file or the whole new one, never a part (a killed run leaves *.partial)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
     os.close(handle)
+    os.chmod(tmp, FILE_MODE)  # mkstemp makes 0600; finished files get the usual mode
     try:
         write(tmp)
         os.replace(tmp, path)
@@ -66,7 +72,7 @@ def write_png(path: Path, image: np.ndarray) -> None:
         with open(tmp, "wb") as stream:
             stream.write(encoded.tobytes())
 
-    _atomic(path, write)
+    atomic_write(path, write)
 
 
 def read_image(path: Path, mode: str) -> np.ndarray:
@@ -82,7 +88,7 @@ def read_image(path: Path, mode: str) -> np.ndarray:
 
 def copy_file(source: Path, destination: Path) -> None:
     """Copy a file atomically (temp file + rename), creating folders."""
-    _atomic(destination, lambda tmp: shutil.copyfile(source, tmp))
+    atomic_write(destination, lambda tmp: shutil.copyfile(source, tmp))
 
 
 def size_mismatch(shape: tuple[int, ...], reference: tuple[int, ...], name: str) -> str | None:
@@ -99,7 +105,7 @@ def write_npz(path: Path, **arrays: np.ndarray) -> None:
         with open(tmp, "wb") as stream:
             np.savez_compressed(stream, **arrays)
 
-    _atomic(path, write)
+    atomic_write(path, write)
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -108,7 +114,11 @@ def write_json(path: Path, data: Any) -> None:
             json.dump(data, stream, indent=2, sort_keys=True)
             stream.write("\n")
 
-    _atomic(path, write)
+    atomic_write(path, write)
+
+
+def write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
 def write_lines(path: Path, records: Iterable[dict]) -> None:
@@ -117,7 +127,7 @@ def write_lines(path: Path, records: Iterable[dict]) -> None:
             for record in records:
                 stream.write(json.dumps(record, sort_keys=True) + "\n")
 
-    _atomic(path, write)
+    atomic_write(path, write)
 
 
 def read_manifest(root: Path) -> dict[str, dict]:

@@ -1,0 +1,93 @@
+"""Checkpoints: the whole training state in one torch file written atomically (temp file +
+rename, so a kill never leaves a half-written one), weights also as safetensors, and loading
+that checks the architecture and names the file when it does not fit.
+
+A checkpoint is a dict: format, kind ("attention" | "sg"), arch (per network), config,
+epoch (completed epochs), best, models, optimizers, schedulers, rng, and for SG the
+attention network it trained with (so one file runs the whole pipeline)."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from dataset_tools.layout import atomic_write
+
+FORMAT = "shadowsynth-checkpoint-1"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that is missing, unreadable or of another architecture."""
+
+
+def rng_state() -> dict[str, Any]:
+    numpy_state = np.random.get_state()  # noqa: NPY002 (the legacy global state)
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": [numpy_state[0], torch.from_numpy(numpy_state[1].astype(np.int64)),
+                  *numpy_state[2:]],
+        "python": list(random.getstate()),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    kind, keys, *rest = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), *rest))  # noqa: NPY002
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save(path: Path, checkpoint: dict[str, Any]) -> None:
+    checkpoint = {"format": FORMAT, **checkpoint}
+    atomic_write(path, lambda tmp: torch.save(checkpoint, tmp))
+
+
+def save_weights(path: Path, models: dict[str, nn.Module], metadata: dict[str, Any]) -> None:
+    """Weights only, as safetensors: keys "NAME.PARAM", metadata JSON-encoded strings."""
+    from safetensors.torch import save_file
+
+    tensors = {f"{name}.{key}": value.detach().cpu().contiguous()
+               for name, model in models.items() for key, value in model.state_dict().items()}
+    text = {key: json.dumps(value) for key, value in metadata.items()}
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=text))
+
+
+def load(path: Path, kind: str | None = None) -> dict[str, Any]:
+    """A checkpoint written by save(); `kind` checks that it holds that kind of model."""
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise CheckpointError(f"{path}: not a readable checkpoint ({error})") from None
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a shadowsynth checkpoint")
+    if kind is not None and checkpoint.get("kind") != kind:
+        raise CheckpointError(f"{path}: holds a {checkpoint.get('kind')} model, expected {kind}")
+    return checkpoint
+
+
+def load_model(model: nn.Module, state: dict[str, torch.Tensor], arch: dict[str, Any],
+               path: Path) -> None:
+    """Load `state` into `model` after checking the stored architecture description."""
+    expected = getattr(model, "arch", None)
+    if expected is not None and arch != expected:
+        raise CheckpointError(f"{path}: checkpoint architecture {arch} does not match "
+                              f"{expected}")
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as error:
+        first = str(error).splitlines()[0]
+        raise CheckpointError(f"{path}: weights do not fit the model ({first})") from None

@@ -1,0 +1,273 @@
+"""`shadow-model`: train the attention and SG blocks, evaluate, predict, export."""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="rich",
+                  help="Train, evaluate, run and export the attention + shadow-generation GAN "
+                       "on Shadow-AR datasets.")
+console = Console(stderr=True, soft_wrap=True)
+
+
+def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
+    console.print(f"[yellow]warning[/]: {message}", highlight=False)
+
+
+@contextmanager
+def one_line_errors() -> Iterator[None]:
+    """Known failures (bad data, checkpoints, weights, NaN) become one line and exit code 1."""
+    from model.train import describe_error
+
+    warnings.showwarning = _warning_line
+    try:
+        yield
+    except (RuntimeError, ValueError, OSError) as error:
+        line = describe_error(error)
+        if line is None:
+            raise
+        console.print(f"[red]error[/]: {line}", highlight=False)
+        raise typer.Exit(1) from None
+
+
+Data = Annotated[Path, typer.Option("--data", help="Shadow-AR dataset folder.")]
+Out = Annotated[Path, typer.Option(help="Runs go to OUT/NNNNN-KIND-DATASET/.")]
+Size = Annotated[int, typer.Option(help="Square network input size (multiple of 32).")]
+Batch = Annotated[int, typer.Option(help="Batch size per process.")]
+Epochs = Annotated[int | None, typer.Option(help="Epochs in all (default 100; on --resume, "
+                                                 "the run's own unless given).")]
+Lr = Annotated[float, typer.Option(help="Learning rate (Adam).")]
+Workers = Annotated[int, typer.Option(help="DataLoader worker processes.")]
+Seed = Annotated[int, typer.Option(help="Seed of init, data order and augmentation.")]
+Device = Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N.")]
+Amp = Annotated[bool, typer.Option(help="bf16 autocast on CUDA.")]
+Compile = Annotated[bool, typer.Option(help="torch.compile the trained network.")]
+Augment = Annotated[bool, typer.Option(help="albumentations augmentation.")]
+ValFraction = Annotated[float, typer.Option(
+    help="Share of train/ scenes held out for choosing the best epoch when there is no val/.")]
+EncoderWeights = Annotated[str, typer.Option(
+    help="auto (ImageNet from the torch/HF cache when present, else random init with a "
+         "warning) | imagenet (required) | none | PATH.")]
+Resume = Annotated[Path | None, typer.Option(help="Continue the run in this folder.")]
+MaxSteps = Annotated[int, typer.Option(help="Cap on steps per epoch (0: no cap).")]
+LogEvery = Annotated[int, typer.Option(help="Steps between stats.jsonl lines.")]
+Validate = Annotated[bool, typer.Option(help="Validate every dataset file first.")]
+
+
+def _train(kind: str, options: dict[str, Any], resume: Path | None) -> None:
+    from model.config import AttentionConfig, ConfigError, SGConfig, load_config, to_json
+    from model.runtime import start, stop
+    from model.train import check_dataset, fit, new_run_dir
+
+    config_class = AttentionConfig if kind == "attention" else SGConfig
+    epochs = options.pop("epochs")
+    with one_line_errors():
+        if resume is not None:
+            if not (resume / "config.json").is_file():
+                raise ConfigError(f"--resume {resume}: not a run folder (no config.json)")
+            config = load_config(config_class, resume / "config.json")
+            if epochs is not None:
+                config = dataclasses.replace(config, epochs=epochs)
+        else:
+            config = config_class(**options, epochs=100 if epochs is None else epochs)
+        runtime = start(config.device, config.amp, config.channels_last)
+        try:
+            run_dir = resume
+            if run_dir is None:
+                if runtime.main:
+                    if config.validate_data:
+                        check_dataset(config.data)
+                    run_dir = new_run_dir(config.out, kind, config.data)
+                    from dataset_tools.layout import write_json
+
+                    write_json(run_dir / "config.json", to_json(config))
+                run_dir = runtime.broadcast(run_dir)
+            if kind == "attention":
+                from model.train_attention import AttentionTask as Task
+            else:
+                from model.train_sg import SGTask as Task
+            last = run_dir / "checkpoints" / "last.pt"
+            best = fit(Task(config, runtime), config, runtime, run_dir,
+                       last if resume is not None and last.is_file() else None)
+            if runtime.main:
+                console.print(f"done: {best} (weights: {best.parent / 'best.safetensors'})")
+        finally:
+            stop(runtime)
+
+
+@app.command("train-attention", help="""Train the attention block: U-Net (resnet34) on
+RGB + object mask -> occluder and occluder-shadow masks, Dice loss, IoU on val.
+
+Example: shadow-model train-attention --data demo --epochs 50""")
+def train_attention(data: Data, out: Out = Path("runs"), size: Size = 256, batch_size: Batch = 16,
+                    epochs: Epochs = None, lr: Lr = 2e-4, workers: Workers = 4, seed: Seed = 0,
+                    device: Device = "auto", amp: Amp = True, compile: Compile = False,
+                    augment: Augment = True, val_fraction: ValFraction = 0.1,
+                    encoder_weights: EncoderWeights = "auto", resume: Resume = None,
+                    max_steps_per_epoch: MaxSteps = 0, log_every: LogEvery = 50,
+                    validate_data: Validate = True) -> None:
+    options = {key: value for key, value in locals().items() if key != "resume"}
+    _train("attention", options, resume)
+
+
+@app.command("train-sg", help="""Train the shadow-generation block as a GAN on the masks the
+attention block predicts (as at inference). Loss: b1 L2 + b2 perceptual (VGG16 relu3_3) +
+b3 adversarial.
+
+Example: shadow-model train-sg --data demo
+--attention runs/00000-attention-demo/checkpoints/best.pt""")
+def train_sg(data: Data, attention: Annotated[Path | None, typer.Option(
+                 help="Attention checkpoint; without it G trains on ground-truth masks.")] = None,
+             out: Out = Path("runs"), size: Size = 256, batch_size: Batch = 16,
+             epochs: Epochs = None, lr: Lr = 2e-4, workers: Workers = 4, seed: Seed = 0,
+             device: Device = "auto", amp: Amp = True, compile: Compile = False,
+             augment: Augment = True, val_fraction: ValFraction = 0.1,
+             encoder_weights: EncoderWeights = "auto",
+             vgg_weights: Annotated[str, typer.Option(
+                 help="VGG16 for the perceptual loss: auto | imagenet | none | PATH.")] = "auto",
+             discriminator: Annotated[str, typer.Option(help="srgan | patchgan.")] = "srgan",
+             conditional: Annotated[bool, typer.Option(
+                 help="D also sees noshadow and the masks.")] = True,
+             gan_mode: Annotated[str, typer.Option(help="vanilla | lsgan.")] = "vanilla",
+             betas: Annotated[tuple[float, float, float], typer.Option(
+                 help="Weights of L2, perceptual, adversarial.")] = (10.0, 1.0, 0.01),
+             region_weight: Annotated[float, typer.Option(
+                 help="L2 weight of the dilated shadow region (1 = plain L2; e.g. 6).")] = 1.0,
+             gt_mask_prob: Annotated[float, typer.Option(
+                 help="Chance per sample of ground-truth masks instead of predicted.")] = 0.0,
+             d_lr: Annotated[float, typer.Option(help="Discriminator learning rate.")] = 2e-4,
+             gan_warmup_epochs: Annotated[int, typer.Option(
+                 help="First epochs without the adversarial term.")] = 0,
+             resume: Resume = None, max_steps_per_epoch: MaxSteps = 0, log_every: LogEvery = 50,
+             validate_data: Validate = True) -> None:
+    options = {key: value for key, value in locals().items() if key != "resume"}
+    _train("sg", options, resume)
+
+
+def _load(checkpoint: Path, attention: Path | None):
+    from model.pipeline import load_pipeline
+
+    return load_pipeline(checkpoint, attention)
+
+
+@app.command(help="""Metrics of DESIGN.md (GRMSE, LRMSE, GSSIM, LSSIM, GBER, LBER, ACC,
+attention IoU) on one split at 256x256, the identity baseline beside them; writes
+metrics.json and per_image.csv.
+
+Example: shadow-model evaluate --data demo --checkpoint runs/00001-sg-demo/checkpoints/best.pt""")
+def evaluate(data: Data,
+             checkpoint: Annotated[Path, typer.Option(help="SG checkpoint (.pt/.safetensors).")],
+             split: Annotated[str, typer.Option(help="train | val | test.")] = "test",
+             attention: Annotated[Path | None, typer.Option(
+                 help="Attention checkpoint, if the SG one holds none.")] = None,
+             out: Annotated[Path | None, typer.Option(
+                 help="Folder for metrics.json, per_image.csv (default: next to the "
+                      "checkpoint's run).")] = None,
+             size: Size = 256, batch_size: Batch = 16, device: Device = "auto",
+             workers: Workers = 2,
+             ber_k: Annotated[float, typer.Option(
+                 help="Fixed BER threshold 127.5*k on gray(|pred - noshadow|).")] = 0.1) -> None:
+    from model.config import EvalConfig
+    from model.evaluate import evaluate as run
+    from model.evaluate import write_results
+    from model.runtime import pick_device
+
+    with one_line_errors():
+        target = out or checkpoint.resolve().parent.parent / f"eval-{data.resolve().name}-{split}"
+        config = EvalConfig(data=data, checkpoint=checkpoint, split=split, size=size,
+                            batch_size=batch_size, device=device, ber_k=ber_k, out=target,
+                            workers=workers)
+        loaded = _load(checkpoint, attention)
+        total = sum(1 for _ in (data / split / "noshadow").glob("*.png"))
+        with Progress(console=console, transient=True) as progress:
+            bar = progress.add_task("evaluating", total=total or None)
+            summary, rows = run(config, loaded, pick_device(device),
+                                lambda n: progress.advance(bar, n))
+        write_results(target, summary, rows)
+    table = Table(title=f"{data} {split}: {summary['count']} images "
+                        f"({summary['with_shadow']} with a shadow) at {size}x{size}")
+    for column in ("metric", "model", "identity"):
+        table.add_column(column, justify="right")
+    for name, value in summary["model"].items():
+        identity = summary["identity"].get(name)
+        table.add_row(name, f"{value:.4f}", "" if identity is None else f"{identity:.4f}")
+    Console().print(table)
+    console.print(f"wrote {target / 'metrics.json'} and {target / 'per_image.csv'}")
+
+
+@app.command(help="""Add the inserted object's shadow to photos of any size (the network runs
+at its size; only the shadow residual is upsampled). Keeps file names.
+
+Example: shadow-model predict --images photos/ --masks masks/ --out shadowed/
+--checkpoint best.pt""")
+def predict(images: Annotated[Path, typer.Option(help="Image folder or file.")],
+            masks: Annotated[Path, typer.Option(help="Object masks: folder (same stems) or file.")],
+            out: Annotated[Path, typer.Option(help="Output folder.")],
+            checkpoint: Annotated[Path, typer.Option(help="SG checkpoint (.pt/.safetensors).")],
+            attention: Annotated[Path | None, typer.Option(
+                help="Attention checkpoint, if the SG one holds none.")] = None,
+            device: Device = "auto", batch_size: Batch = 8,
+            save_shadow_mask: Annotated[bool, typer.Option(
+                help="Also write shadow_mask/NAME.png (where the prediction darkened).")] = False,
+            save_attention: Annotated[bool, typer.Option(
+                help="Also write the attention masks under attention/.")] = False,
+            overwrite: Annotated[bool, typer.Option(help="Replace existing outputs.")] = False,
+            ) -> None:
+    from model.config import PredictConfig
+    from model.predict import predict as run
+    from model.runtime import pick_device
+
+    with one_line_errors():
+        config = PredictConfig(images=images, masks=masks, out=out, checkpoint=checkpoint,
+                               device=device, batch_size=batch_size,
+                               save_shadow_mask=save_shadow_mask, save_attention=save_attention,
+                               overwrite=overwrite)
+        loaded = _load(checkpoint, attention)
+        with Progress(console=console, transient=True) as progress:
+            bar = progress.add_task("predicting", total=None)
+            written, skipped = run(config, loaded, pick_device(device),
+                                   lambda n: progress.advance(bar, n))
+    console.print(f"wrote {written} images to {out}"
+                  + (f"; {skipped} already there (--overwrite to redo)" if skipped else ""))
+
+
+@app.command(help="""Export the whole pipeline (attention -> threshold -> SG) as one graph,
+verified against PyTorch (onnxruntime for ONNX).
+
+Example: shadow-model export --checkpoint best.pt --format onnx --out shadow.onnx""")
+def export(checkpoint: Annotated[Path, typer.Option(help="SG checkpoint (.pt/.safetensors).")],
+           out: Annotated[Path, typer.Option(help="Graph file to write.")],
+           format: Annotated[str, typer.Option(help="onnx | torchscript.")] = "onnx",
+           attention: Annotated[Path | None, typer.Option(
+               help="Attention checkpoint, if the SG one holds none.")] = None,
+           size: Annotated[int, typer.Option(help="Input size (0: the training size).")] = 0,
+           opset: Annotated[int, typer.Option(help="ONNX opset.")] = 17) -> None:
+    from model.config import ExportConfig
+    from model.export import ExportError
+    from model.export import export as run
+
+    with one_line_errors():
+        loaded = _load(checkpoint, attention)
+        try:
+            record = run(ExportConfig(checkpoint=checkpoint, out=out, format=format, size=size,
+                                      opset=opset), loaded)
+        except ExportError as error:
+            console.print(f"[red]error[/]: {error}", highlight=False)
+            raise typer.Exit(1) from None
+    difference = max(record["max_abs_difference"].values())
+    console.print(f"wrote {out} ({format}, {record['size']}x{record['size']}); largest "
+                  f"difference from PyTorch {difference:.2e}")
+
+
+def entry() -> None:
+    app()

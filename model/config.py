@@ -1,0 +1,165 @@
+"""One frozen configuration per `shadow-model` verb; the CLI fills them and every run writes
+its resolved configuration as JSON next to its outputs."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """An option value that cannot work; the message names the option."""
+
+
+def choose(option: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{option} {value!r}: expected one of {', '.join(choices)}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """What both training verbs share."""
+
+    data: Path
+    out: Path = Path("runs")
+    size: int = 256  # network input, square
+    batch_size: int = 16
+    epochs: int = 100
+    lr: float = 2e-4
+    weight_decay: float = 0.0
+    workers: int = 4
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    amp: bool = True  # bf16 autocast on CUDA; ignored on CPU
+    channels_last: bool = True  # on CUDA
+    compile: bool = False  # torch.compile the networks
+    augment: bool = True
+    val_fraction: float = 0.1  # carved from train/ (grouped by scene) when there is no val/
+    encoder_weights: str = "auto"  # auto | imagenet | none | PATH
+    validate_data: bool = True
+    image_every: int = 1  # epochs between TensorBoard/PNG image grids
+    log_every: int = 50  # steps between stats.jsonl lines (and NaN checks)
+    max_steps_per_epoch: int = 0  # 0 = the whole train split (a debugging/benchmark cap)
+
+    def __post_init__(self) -> None:
+        if self.size <= 0 or self.size % 32:
+            raise ConfigError(f"--size {self.size}: expected a positive multiple of 32")
+        if self.batch_size < 2:
+            raise ConfigError(f"--batch-size {self.batch_size}: at least 2 (batch norm)")
+        if not 0 <= self.val_fraction < 1:
+            raise ConfigError(f"--val-fraction {self.val_fraction}: expected [0, 1)")
+
+
+@dataclass(frozen=True)
+class AttentionConfig(TrainConfig):
+    """train-attention: U-Net(resnet34) RGB + object mask -> occluder, occluder-shadow masks."""
+
+    encoder: str = "resnet34"
+    threshold: float = 0.5
+
+
+@dataclass(frozen=True)
+class SGConfig(TrainConfig):
+    """train-sg: U-Net(resnet18) + 4 refinement blocks, trained as a GAN."""
+
+    attention: Path | None = None  # attention checkpoint; None = ground-truth masks only
+    gt_mask_prob: float = 0.0  # chance per sample of ground-truth instead of predicted masks
+    encoder: str = "resnet18"
+    discriminator: str = "srgan"  # srgan | patchgan
+    conditional: bool = True  # discriminator also sees noshadow + masks (article: False)
+    gan_mode: str = "vanilla"  # vanilla (BCE) | lsgan
+    betas: tuple[float, float, float] = (10.0, 1.0, 0.01)  # L2, perceptual, adversarial
+    region_weight: float = 1.0  # weight of the dilated smask in the L2 loss (1 = plain L2)
+    region_dilate: int = 7  # pixels of dilation of smask for the weighted region
+    vgg_weights: str = "auto"  # auto | imagenet | none | PATH
+    d_lr: float = 2e-4
+    threshold: float = 0.5  # attention masks binarised at this probability
+    gan_warmup_epochs: int = 0  # epochs with β3 = 0 (reconstruction only)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        choose("--discriminator", self.discriminator, ("srgan", "patchgan"))
+        choose("--gan-mode", self.gan_mode, ("vanilla", "lsgan"))
+        if self.region_weight < 1:
+            raise ConfigError(f"--region-weight {self.region_weight}: expected >= 1")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    data: Path
+    checkpoint: Path
+    split: str = "test"
+    size: int = 256  # metrics are computed at size x size
+    batch_size: int = 16
+    device: str = "auto"
+    shadow_threshold: float = 10.0  # gray-level for M when a sample has no smask
+    ber_k: float = 0.1  # fixed BER threshold = 127.5 * k on gray(|pred - noshadow|)
+    out: Path | None = None  # folder for metrics.json and per_image.csv
+    workers: int = 2
+
+
+@dataclass(frozen=True)
+class PredictConfig:
+    images: Path
+    masks: Path
+    out: Path
+    checkpoint: Path
+    device: str = "auto"
+    batch_size: int = 8
+    save_shadow_mask: bool = False
+    save_attention: bool = False
+    ber_k: float = 0.1
+    overwrite: bool = False
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    checkpoint: Path
+    out: Path
+    format: str = "onnx"  # onnx | torchscript
+    size: int = 0  # 0 = the model's training size
+    opset: int = 17
+    tolerance: float = 1e-3
+
+    def __post_init__(self) -> None:
+        choose("--format", self.format, ("onnx", "torchscript"))
+        if self.size % 32:
+            raise ConfigError(f"--size {self.size}: expected 0 or a multiple of 32")
+
+
+def to_json(config: Any) -> dict[str, Any]:
+    """A JSON-ready dict of a config (paths as strings, tuples as lists)."""
+    def plain(value: Any) -> Any:
+        if isinstance(value, Path):
+            return str(value)
+        if isinstance(value, tuple | list):
+            return [plain(item) for item in value]
+        if isinstance(value, dict):
+            return {key: plain(item) for key, item in value.items()}
+        return value
+
+    return {item.name: plain(getattr(config, item.name)) for item in dataclasses.fields(config)}
+
+
+def from_json(cls: type, data: dict[str, Any]) -> Any:
+    """The inverse of to_json for the config class cls (unknown keys are an error)."""
+    names = {item.name: item for item in dataclasses.fields(cls)}
+    unknown = set(data) - set(names)
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} fields: {', '.join(sorted(unknown))}")
+    values: dict[str, Any] = {}
+    for name, value in data.items():
+        default = getattr(cls, name, None) if name not in ("data", "checkpoint") else None
+        if name in ("data", "out", "attention", "checkpoint") and value is not None:
+            value = Path(value)
+        elif isinstance(default, tuple):
+            value = tuple(value)
+        values[name] = value
+    return cls(**values)
+
+
+def load_config(cls: type, path: Path) -> Any:
+    return from_json(cls, json.loads(path.read_text(encoding="utf-8")))

@@ -1,0 +1,173 @@
+"""Shadow-AR folders as torch datasets: uint8 on disk, [0, 1] floats in one place (here).
+
+A sample is a dict of tensors: noshadow, shadow (3, S, S) in [0, 1]; mask, robject, rshadow,
+smask (1, S, S) in {0, 1}; plus its id. `smask` comes from the file when the dataset has it,
+otherwise from the image pair (DESIGN.md's fallback), so hand-made datasets train too."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from dataset_tools.layout import DatasetError, iter_ids, read_image, read_manifest, sample_path
+from dataset_tools.masks import smask_from_pair
+from dataset_tools.split import assign_groups
+
+IMAGE_KINDS = ("noshadow", "shadow")
+MASK_NAMES = ("mask", "robject", "rshadow", "smask")
+
+
+@dataclass(frozen=True)
+class SampleRef:
+    root: Path
+    split: str
+    id: str
+
+
+def list_split(root: Path, split: str) -> list[SampleRef]:
+    return [SampleRef(root, split, sample_id) for sample_id in iter_ids(root, split)]
+
+
+def train_val_samples(root: Path, val_fraction: float,
+                      seed: int) -> tuple[list[SampleRef], list[SampleRef]]:
+    """train/ and val/ when the dataset has a val/ folder; otherwise val is carved from
+    train/, grouped by the manifest's scene (by id without a manifest). Never test/."""
+    train = list_split(root, "train")
+    if not train:
+        raise DatasetError(root / "train" / "noshadow", "no training samples (*.png) found")
+    val = list_split(root, "val")
+    if val or val_fraction <= 0:
+        return train, val
+    manifest = read_manifest(root)
+    groups = {ref.id: str(manifest.get(ref.id, {}).get("scene", ref.id)) for ref in train}
+    assignment = assign_groups(sorted(set(groups.values())), 0.0, val_fraction, seed)
+    return ([ref for ref in train if assignment[groups[ref.id]] == "train"],
+            [ref for ref in train if assignment[groups[ref.id]] == "val"])
+
+
+def load_sample(ref: SampleRef, size: int, pair_threshold: float = 10.0) -> dict[str, np.ndarray]:
+    """uint8 arrays resized to size x size: RGB (S, S, 3), masks (S, S) in {0, 255}; smask
+    from the pair (gray difference > pair_threshold) when the sample has none.
+    Raises DatasetError naming the file for a missing, unreadable or mismatched one."""
+    images = {kind: read_image(sample_path(ref.root, ref.split, kind, ref.id), "RGB")
+              for kind in IMAGE_KINDS}
+    masks = {}
+    for kind in MASK_NAMES:
+        path = sample_path(ref.root, ref.split, kind, ref.id)
+        if kind == "smask" and not path.is_file():
+            continue
+        masks[kind] = read_image(path, "L")
+    reference = images["noshadow"].shape[:2]
+    for kind, image in {**images, **masks}.items():
+        if image.shape[:2] != reference:
+            raise DatasetError(sample_path(ref.root, ref.split, kind, ref.id),
+                               f"size {image.shape[1]}x{image.shape[0]} differs from noshadow "
+                               f"{reference[1]}x{reference[0]}")
+    if "smask" not in masks:
+        masks["smask"] = smask_from_pair(images["shadow"], images["noshadow"], masks["mask"],
+                                         pair_threshold)
+    if reference != (size, size):
+        images = {kind: cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+                  for kind, image in images.items()}
+        masks = {kind: cv2.resize(mask, (size, size), interpolation=cv2.INTER_AREA)
+                 for kind, mask in masks.items()}
+    masks = {kind: np.where(mask >= 128, 255, 0).astype(np.uint8) for kind, mask in masks.items()}
+    return {**images, **masks}
+
+
+def augmentation(size: int):
+    """Geometric transforms shared by every image and mask of a sample; photometric ones
+    applied with the same parameters to noshadow and shadow (their difference stays the
+    shadow). Masks are never interpolated (nearest)."""
+    import albumentations as A
+
+    targets = {"shadow": "image", **{kind: "mask" for kind in MASK_NAMES}}
+    return A.Compose([
+        A.HorizontalFlip(p=0.5),
+        A.Affine(scale=(0.9, 1.1), translate_percent=(-0.05, 0.05), rotate=(-5, 5),
+                 border_mode=cv2.BORDER_REFLECT_101, p=0.5),
+        A.RandomBrightnessContrast(brightness_limit=0.15, contrast_limit=0.15, p=0.5),
+        A.HueSaturationValue(hue_shift_limit=8, sat_shift_limit=15, val_shift_limit=0, p=0.3),
+    ], additional_targets=targets)
+
+
+def item_seed(seed: int, epoch: int, index: int) -> int:
+    digest = hashlib.sha256(f"{seed}:{epoch}:{index}".encode()).digest()
+    return int.from_bytes(digest[:4], "little")
+
+
+class ShadowARDataset(Dataset):
+    """Samples of one or more splits; index with an int, or (int, augmentation seed) as the
+    EpochSampler yields, so a resumed run sees exactly the same augmented batches."""
+
+    def __init__(self, refs: Sequence[SampleRef], size: int, augment: bool = False,
+                 pair_threshold: float = 10.0) -> None:
+        self.refs = list(refs)
+        self.size = size
+        self.augment = augment
+        self.pair_threshold = pair_threshold
+        self._transform = None
+
+    def __len__(self) -> int:
+        return len(self.refs)
+
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, torch.Tensor | str]:
+        index, seed = key if isinstance(key, tuple) else (key, 0)
+        arrays = load_sample(self.refs[index], self.size, self.pair_threshold)
+        if self.augment:
+            if self._transform is None:
+                self._transform = augmentation(self.size)
+            self._transform.set_random_seed(seed)
+            out = self._transform(image=arrays["noshadow"], shadow=arrays["shadow"],
+                                  **{kind: arrays[kind] for kind in MASK_NAMES})
+            arrays = {"noshadow": out["image"], "shadow": out["shadow"],
+                      **{kind: out[kind] for kind in MASK_NAMES}}
+        sample: dict[str, torch.Tensor | str] = {"id": self.refs[index].id}
+        for kind in IMAGE_KINDS:
+            sample[kind] = torch.from_numpy(np.ascontiguousarray(arrays[kind])).permute(
+                2, 0, 1).float().div_(255)
+        for kind in MASK_NAMES:
+            sample[kind] = torch.from_numpy(
+                (np.ascontiguousarray(arrays[kind]) >= 128).astype(np.float32))[None]
+        return sample
+
+
+class EpochSampler(Sampler):
+    """Yields (index, augmentation seed): a permutation that depends only on (seed, epoch),
+    split evenly across `world` ranks (padded by wrapping), seeds from (seed, epoch, index)."""
+
+    def __init__(self, length: int, seed: int, shuffle: bool = True, rank: int = 0,
+                 world: int = 1) -> None:
+        self.length, self.seed, self.shuffle = length, seed, shuffle
+        self.rank, self.world = rank, world
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return -(-self.length // self.world)
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        if self.shuffle:
+            order = np.random.default_rng([self.seed, self.epoch]).permutation(self.length)
+        else:
+            order = np.arange(self.length)
+        padded = np.resize(order, len(self) * self.world)
+        for index in padded[self.rank::self.world].tolist():
+            yield index, item_seed(self.seed, self.epoch, index)
+
+
+def collate(samples: list[dict]) -> dict[str, torch.Tensor | list[str]]:
+    batch: dict[str, torch.Tensor | list[str]] = {"id": [sample["id"] for sample in samples]}
+    for key in samples[0]:
+        if key != "id":
+            batch[key] = torch.stack([sample[key] for sample in samples])
+    return batch

@@ -1,0 +1,88 @@
+"""export: the whole inference pipeline (attention -> threshold -> SG) as one ONNX or
+TorchScript graph, checked against PyTorch on the same inputs before it is kept.
+
+Graph inputs: image (N, 3, S, S) float32 in [0, 1], mask (N, 1, S, S) float32 in {0, 1};
+outputs: shadow (N, 3, S, S) in [0, 1], attention (N, 2, S, S) probabilities. N is dynamic.
+A JSON file next to the graph records S, the names and the measured difference."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from dataset_tools.layout import atomic_write, write_json
+from dataset_tools.toy import toy_sample
+from model.config import ExportConfig, to_json
+from model.pipeline import LoadedPipeline
+
+
+class ExportError(RuntimeError):
+    """The exported graph does not reproduce PyTorch's outputs."""
+
+
+def probe_inputs(size: int, count: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+    """Deterministic, image-like inputs (toy samples) to trace and verify with."""
+    samples = [toy_sample(1000 + index, size) for index in range(count)]
+    image = torch.from_numpy(np.stack([s["noshadow"] for s in samples])).permute(0, 3, 1, 2)
+    mask = torch.from_numpy(np.stack([s["mask"] for s in samples]) >= 128)[:, None]
+    return image.float() / 255, mask.float()
+
+
+def _onnx(loaded: LoadedPipeline, inputs: tuple[torch.Tensor, ...], path: Path,
+          opset: int) -> list[np.ndarray]:
+    import onnxruntime
+
+    def write(tmp: str) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(loaded.pipeline, inputs, tmp, dynamo=False, opset_version=opset,
+                              input_names=["image", "mask"], output_names=["shadow", "attention"],
+                              dynamic_axes={name: {0: "batch"} for name in
+                                            ("image", "mask", "shadow", "attention")})
+
+    atomic_write(path, write)
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, {"image": inputs[0].numpy(), "mask": inputs[1].numpy()})
+
+
+def _torchscript(loaded: LoadedPipeline, inputs: tuple[torch.Tensor, ...],
+                 path: Path) -> list[np.ndarray]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(loaded.pipeline, inputs)
+        atomic_write(path, lambda tmp: torch.jit.save(traced, tmp))
+        reloaded = torch.jit.load(str(path))
+    with torch.no_grad():
+        return [output.numpy() for output in reloaded(*inputs)]
+
+
+def export(config: ExportConfig, loaded: LoadedPipeline) -> dict[str, Any]:
+    """Write the graph at config.out and its JSON record; returns the record."""
+    size = config.size or loaded.size
+    pipeline = loaded.pipeline.cpu().eval()
+    inputs = probe_inputs(size)
+    with torch.no_grad():
+        reference = [output.numpy() for output in pipeline(*inputs)]
+    if config.format == "onnx":
+        outputs = _onnx(loaded, inputs, config.out, config.opset)
+    else:
+        outputs = _torchscript(loaded, inputs, config.out)
+    differences = {name: float(np.abs(ours - theirs).max()) for name, ours, theirs in
+                   zip(("shadow", "attention"), reference, outputs, strict=True)}
+    record = {"format": config.format, "path": str(config.out), "size": size,
+              "inputs": {"image": "(N, 3, S, S) float32 in [0, 1]",
+                         "mask": "(N, 1, S, S) float32 in {0, 1}"},
+              "outputs": {"shadow": "(N, 3, S, S) in [0, 1]",
+                          "attention": "(N, 2, S, S) probabilities"},
+              "threshold": loaded.threshold, "max_abs_difference": differences,
+              "config": to_json(config)}
+    if max(differences.values()) > config.tolerance:
+        config.out.unlink(missing_ok=True)
+        raise ExportError(f"{config.out}: exported outputs differ from PyTorch by "
+                          f"{max(differences.values()):.2e} (> {config.tolerance}); removed")
+    write_json(config.out.with_suffix(config.out.suffix + ".json"), record)
+    return record

@@ -1,0 +1,87 @@
+"""Losses: a function plus, where it holds state, a thin module.
+
+Images (N, 3, H, W) float in [0, 1]; masks (N, 1 or k, H, W) float in {0, 1}."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def dice_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = 1.0) -> torch.Tensor:
+    """Soft Dice loss, 1 - mean over channels of 2|P∩T| / (|P| + |T|), summed over the batch
+    and pixels per channel. logits, target (N, C, H, W); target in {0, 1}."""
+    if logits.shape != target.shape:
+        raise ValueError(f"logits {tuple(logits.shape)} and target {tuple(target.shape)} differ")
+    probabilities = torch.sigmoid(logits.float())
+    dims = (0, 2, 3)
+    intersection = (probabilities * target).sum(dims)
+    total = probabilities.sum(dims) + target.sum(dims)
+    return 1 - ((2 * intersection + eps) / (total + eps)).mean()
+
+
+def region_weights(smask: torch.Tensor, weight: float, dilate: int) -> torch.Tensor:
+    """(N, 1, H, W): 1 everywhere, `weight` on smask dilated by `dilate` pixels."""
+    if weight == 1.0:
+        return torch.ones_like(smask)
+    region = F.max_pool2d(smask, 2 * dilate + 1, stride=1, padding=dilate) if dilate else smask
+    return 1 + (weight - 1) * region
+
+
+def weighted_l2(prediction: torch.Tensor, target: torch.Tensor,
+                weights: torch.Tensor) -> torch.Tensor:
+    """Mean of weights * (prediction - target)^2, normalised by the mean weight so that the
+    scale does not change with the weight (weights (N, 1, H, W) broadcast over channels)."""
+    squared = (prediction.float() - target.float()).pow(2) * weights
+    return squared.mean() / weights.mean()
+
+
+class GANLoss(nn.Module):
+    """pix2pix's GANLoss: builds its own real/fake targets. mode "vanilla" (BCE on logits)
+    or "lsgan" (MSE)."""
+
+    def __init__(self, mode: str = "vanilla") -> None:
+        super().__init__()
+        if mode not in ("vanilla", "lsgan"):
+            raise ValueError(f"unknown GAN mode {mode!r}: expected vanilla or lsgan")
+        self.mode = mode
+
+    def forward(self, logits: torch.Tensor, real: bool) -> torch.Tensor:
+        logits = logits.float()
+        target = torch.full_like(logits, 1.0 if real else 0.0)
+        if self.mode == "vanilla":
+            return F.binary_cross_entropy_with_logits(logits, target)
+        return F.mse_loss(logits, target)
+
+
+class PerceptualLoss(nn.Module):
+    """piq's ContentLoss on VGG16 relu3_3 features. `weights` a local VGG16 weights file or
+    None (random VGG: still a feature-space loss, but not the article's; warned by caller)."""
+
+    def __init__(self, weights: str | None) -> None:
+        super().__init__()
+        import piq
+        from piq.perceptual import VGG16_LAYERS
+        from torchvision.models import vgg16
+
+        from model.weights import read_state_dict
+
+        network = vgg16(weights=None)
+        if weights is not None:
+            from pathlib import Path
+
+            network.load_state_dict(read_state_dict(Path(weights)))
+        layer = VGG16_LAYERS["relu3_3"]
+        features = network.features[: int(layer) + 1]
+        self.content = piq.ContentLoss(feature_extractor=features, layers=(layer,),
+                                       weights=[1.0])
+        self.content.model.eval()
+
+    def train(self, mode: bool = True) -> PerceptualLoss:
+        super().train(mode)
+        self.content.model.eval()  # VGG is a fixed feature extractor
+        return self
+
+    def forward(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return self.content(prediction.float().clamp(0, 1), target.float().clamp(0, 1))

@@ -1,0 +1,278 @@
+"""The training loop both blocks share: run directory, data, epochs, logging, validation,
+checkpoints and resume. What is trained and how one step goes is a Task (train_attention.py,
+train_sg.py)."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from torch import nn
+from torch.utils.data import DataLoader
+
+from dataset_tools.layout import DatasetError
+from model import checkpoint as ckpt
+from model.config import TrainConfig, to_json
+from model.data import EpochSampler, ShadowARDataset, collate, train_val_samples
+from model.runtime import Runtime
+
+console = Console(stderr=True, soft_wrap=True)
+
+
+class TrainingError(RuntimeError):
+    """A run that cannot go on: NaN losses, a dataset that fails validation, no samples."""
+
+
+class Task(Protocol):
+    kind: str  # "attention" | "sg"
+    score_name: str  # the validation metric that picks the best checkpoint
+    higher_is_better: bool
+    networks: dict[str, nn.Module]  # trained networks (possibly DDP-wrapped)
+    optimizers: dict[str, torch.optim.Optimizer]
+    schedulers: dict[str, Any]
+
+    def train_step(self, batch: dict[str, Any], epoch: int) -> dict[str, torch.Tensor]: ...
+    def val_sums(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]: ...
+    def grid(self, batch: dict[str, Any]) -> torch.Tensor: ...
+    def state(self) -> dict[str, Any]: ...  # {"models": ..., "archs": ...} to checkpoint
+    def exported(self) -> dict[str, nn.Module]: ...  # what inference needs, by name
+    def load_state(self, checkpoint: dict[str, Any], path: Path) -> None: ...
+
+
+def new_run_dir(out: Path, kind: str, data: Path) -> Path:
+    """out/NNNNN-kind-dataset, numbered after the highest existing run (as NVlabs/edm)."""
+    out.mkdir(parents=True, exist_ok=True)
+    numbers = [int(match.group(1)) for path in out.iterdir()
+               if (match := re.match(r"(\d{5})-", path.name))]
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", data.resolve().name) or "data"
+    run_dir = out / f"{max(numbers, default=-1) + 1:05d}-{kind}-{name}"
+    run_dir.mkdir()
+    return run_dir
+
+
+def check_dataset(root: Path) -> None:
+    from dataset_tools.validate import validate_dataset
+
+    report = validate_dataset(root)
+    if not report.valid:
+        first = report.errors[0] if report.errors else f"{root}: no complete samples"
+        more = f" (and {len(report.errors) - 1} more)" if len(report.errors) > 1 else ""
+        raise TrainingError(f"dataset fails validation: {first}{more}; "
+                            f"run `shadow-dataset validate {root}` for the full list")
+
+
+class StatsLog:
+    """stats.jsonl lines and TensorBoard scalars/images (rank 0 only)."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = run_dir / "stats.jsonl"
+        self.images = run_dir / "images"
+        self.tensorboard = None
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tensorboard = SummaryWriter(str(run_dir / "tensorboard"))
+        except ImportError:
+            console.print("[yellow]warning[/]: tensorboard is not installed; "
+                          "only stats.jsonl is written")
+
+    def write(self, record: dict[str, Any], step: int) -> None:
+        with open(self.path, "a", encoding="utf-8") as stream:
+            stream.write(json.dumps(record, sort_keys=True) + "\n")
+        if self.tensorboard is not None:
+            for key, value in record.items():
+                if "/" in key and isinstance(value, float | int):
+                    self.tensorboard.add_scalar(key, value, step)
+
+    def image(self, grid: torch.Tensor, epoch: int, step: int) -> None:
+        from dataset_tools.layout import write_png
+
+        pixels = (grid.clamp(0, 1) * 255 + 0.5).byte().permute(1, 2, 0).cpu().numpy()
+        write_png(self.images / f"epoch_{epoch:04d}.png", pixels)
+        if self.tensorboard is not None:
+            self.tensorboard.add_image("samples", grid.clamp(0, 1), step)
+
+    def close(self) -> None:
+        if self.tensorboard is not None:
+            self.tensorboard.close()
+
+
+def loaders(config: TrainConfig, runtime: Runtime) -> tuple[DataLoader, DataLoader | None,
+                                                             EpochSampler]:
+    train_refs, val_refs = train_val_samples(config.data, config.val_fraction, config.seed)
+    per_rank = -(-len(train_refs) // runtime.world)
+    batch_size = min(config.batch_size, per_rank)
+    if batch_size < config.batch_size and runtime.main:
+        console.print(f"[yellow]warning[/]: {len(train_refs)} training samples; batch size "
+                      f"lowered from {config.batch_size} to {batch_size}")
+    if batch_size < 2:
+        raise TrainingError(f"{config.data}: {len(train_refs)} training samples per process; "
+                            "at least 2 are needed (batch norm)")
+    options = {"num_workers": config.workers, "collate_fn": collate,
+               "pin_memory": runtime.device.type == "cuda",
+               "persistent_workers": config.workers > 0}
+    sampler = EpochSampler(len(train_refs), config.seed, True, runtime.rank, runtime.world)
+    train = DataLoader(ShadowARDataset(train_refs, config.size, config.augment),
+                       batch_size=batch_size, sampler=sampler, drop_last=True, **options)
+    val = None
+    if val_refs:
+        val_sampler = EpochSampler(len(val_refs), config.seed, False, runtime.rank, runtime.world)
+        val = DataLoader(ShadowARDataset(val_refs, config.size), batch_size=batch_size,
+                         sampler=val_sampler, **options)
+    return train, val, sampler
+
+
+def _finite(values: dict[str, float], where: str) -> None:
+    for name, value in values.items():
+        if not math.isfinite(value):
+            raise TrainingError(f"{where}: {name} is {value}; stopped before writing a "
+                                "checkpoint (lower --lr, or check the data)")
+
+
+def validate(task: Task, loader: DataLoader | None, runtime: Runtime) -> dict[str, float]:
+    """Mean of the task's per-sample sums over the val split, reduced over ranks."""
+    if loader is None:
+        return {}
+    for network in task.networks.values():
+        network.eval()
+    totals: dict[str, torch.Tensor] = {}
+    with torch.no_grad(), runtime.autocast():
+        for batch in loader:
+            for name, value in task.val_sums(runtime.to_device(batch)).items():
+                totals[name] = totals.get(name, 0) + value.detach().double()
+    names = sorted(totals)
+    stacked = runtime.all_reduce(torch.stack([totals[name] for name in names]))
+    reduced = dict(zip(names, stacked.tolist(), strict=True))
+    # a sum "x" is divided by "x_count" when the task gives one (samples where x is defined)
+    return {f"val/{name}": value / max(reduced.get(f"{name}_count", reduced["count"]), 1e-12)
+            for name, value in reduced.items() if not name.endswith("count")}
+
+
+def fit(task: Task, config: TrainConfig, runtime: Runtime, run_dir: Path,
+        resume: Path | None = None, on_epoch: Callable[[int], None] | None = None) -> Path:
+    """Train `task` for config.epochs epochs; returns the best checkpoint's path (last.pt
+    when there is no val split)."""
+    train_loader, val_loader, sampler = loaders(config, runtime)
+    checkpoints = run_dir / "checkpoints"
+    start_epoch, step, best = 0, 0, None
+    if resume is not None:
+        state = ckpt.load(resume, task.kind)
+        task.load_state(state, resume)
+        for name, optimizer in task.optimizers.items():
+            optimizer.load_state_dict(state["optimizers"][name])
+        for name, scheduler in task.schedulers.items():
+            scheduler.load_state_dict(state["schedulers"][name])
+            if hasattr(scheduler, "T_max"):
+                scheduler.T_max = config.epochs
+        ckpt.set_rng_state(state["rng"])
+        start_epoch, step, best = state["epoch"], state["step"], state["best"]
+        if runtime.main:
+            console.print(f"resuming {run_dir} after epoch {start_epoch}")
+    log = StatsLog(run_dir) if runtime.main else None
+    grid_batch = next(iter(val_loader or train_loader))
+    steps_per_epoch = len(train_loader)
+    if config.max_steps_per_epoch:
+        steps_per_epoch = min(steps_per_epoch, config.max_steps_per_epoch)
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/"
+               "{task.total}"), TextColumn("{task.fields[rate]}"), TimeRemainingColumn())
+    with Progress(*columns, console=console, disable=not runtime.main) as progress:
+        for epoch in range(start_epoch, config.epochs):
+            sampler.set_epoch(epoch)
+            for network in task.networks.values():
+                network.train()
+            bar = progress.add_task(f"{task.kind} epoch {epoch + 1}/{config.epochs}",
+                                    total=steps_per_epoch, rate="")
+            sums: dict[str, torch.Tensor] = {}
+            seen, started = 0, time.perf_counter()
+            for index, batch in enumerate(train_loader):
+                if index >= steps_per_epoch:
+                    break
+                losses = task.train_step(runtime.to_device(batch), epoch)
+                for name, value in losses.items():
+                    sums[name] = sums.get(name, 0) + value.detach().float()
+                seen += len(batch["id"])
+                step += 1
+                if step % config.log_every == 0 or index + 1 == steps_per_epoch:
+                    means = {f"train/{name}": float(value) / (index + 1)
+                             for name, value in sums.items()}
+                    _finite(means, f"epoch {epoch + 1}, step {step}")
+                    rate = seen * runtime.world / (time.perf_counter() - started)
+                    progress.update(bar, rate=f"{rate:.1f} img/s " + " ".join(
+                        f"{name[6:]} {value:.4f}" for name, value in means.items()))
+                    if log:
+                        log.write({"epoch": epoch + 1, "step": step, "images_per_s": rate,
+                                   **means}, step)
+                progress.advance(bar)
+            for scheduler in task.schedulers.values():
+                scheduler.step()
+            metrics = validate(task, val_loader, runtime)
+            _finite(metrics, f"validation after epoch {epoch + 1}")
+            score = metrics.get(f"val/{task.score_name}")
+            improved = score is not None and (best is None or (
+                score > best if task.higher_is_better else score < best))
+            if improved:
+                best = score
+            if runtime.main:
+                state = {"kind": task.kind, "config": to_json(config), "epoch": epoch + 1,
+                         "step": step, "best": best, **task.state(),
+                         "optimizers": {name: optimizer.state_dict()
+                                        for name, optimizer in task.optimizers.items()},
+                         "schedulers": {name: scheduler.state_dict()
+                                        for name, scheduler in task.schedulers.items()},
+                         "rng": ckpt.rng_state()}
+                ckpt.save(checkpoints / "last.pt", state)
+                if improved or val_loader is None:
+                    shutil.copyfile(checkpoints / "last.pt", checkpoints / ".best.pt.partial")
+                    (checkpoints / ".best.pt.partial").replace(checkpoints / "best.pt")
+                    export_weights(task, checkpoints / "best.safetensors", state)
+                epoch_record = {"epoch": epoch + 1, "step": step, "best": best, **metrics}
+                log.write(epoch_record, step)
+                if config.image_every and (epoch + 1) % config.image_every == 0:
+                    for network in task.networks.values():
+                        network.eval()
+                    with torch.no_grad(), runtime.autocast():
+                        grid = task.grid(runtime.to_device(grid_batch))
+                    log.image(grid.float(), epoch + 1, step)
+                shown = " ".join(f"{name[4:]} {value:.4f}" for name, value in metrics.items())
+                console.print(f"epoch {epoch + 1}: {shown or 'no val split'}"
+                              + (" [green](best)[/]" if improved else ""))
+            runtime.barrier()
+            if on_epoch:
+                on_epoch(epoch + 1)
+    if log:
+        log.close()
+    return checkpoints / ("best.pt" if (checkpoints / "best.pt").exists() else "last.pt")
+
+
+def export_weights(task: Task, path: Path, state: dict[str, Any]) -> None:
+    """The networks of a checkpoint state as safetensors, with their archs as metadata."""
+    from model.runtime import unwrap
+
+    models = {name: unwrap(network) for name, network in task.exported().items()}
+    ckpt.save_weights(path, models, {"kind": state["kind"], "archs": state["archs"],
+                                     "epoch": state["epoch"], "config": state["config"]})
+
+
+def describe_error(error: BaseException) -> str | None:
+    """One line for the errors a run reports instead of a traceback."""
+    from model.config import ConfigError
+    from model.weights import WeightsError
+
+    known = TrainingError | DatasetError | ckpt.CheckpointError | WeightsError | ConfigError
+    if isinstance(error, known):
+        return str(error)
+    text = str(error)
+    if isinstance(error, RuntimeError) and "Caught DatasetError" in text:
+        # raised in a DataLoader worker: torch re-raises it as a RuntimeError with the
+        # original traceback; its last line is "...DatasetError: FILE: reason"
+        return text.strip().splitlines()[-1].split("DatasetError: ", 1)[-1]
+    return None

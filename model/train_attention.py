@@ -1,0 +1,105 @@
+"""train-attention: the attention block learns where the occluders and their shadows are
+from the composite (noshadow) and the inserted object's mask. Dice loss; IoU on val."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from model.checkpoint import load_model
+from model.config import AttentionConfig
+from model.losses import dice_loss
+from model.networks import AttentionNet
+from model.runtime import Runtime, unwrap
+from model.weights import load_encoder, resolve
+
+
+def batch_iou(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """(N, C) IoU per sample and channel of bool masks (N, C, H, W); 1 where both are empty."""
+    intersection = (predicted & target).sum((2, 3)).double()
+    union = (predicted | target).sum((2, 3)).double()
+    return torch.where(union > 0, intersection / union.clamp(min=1), torch.ones_like(union))
+
+
+def mask_rows(image: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """(N, 3, H, W): the image dimmed, occluder masks in red, their shadows in blue."""
+    tinted = image * 0.4
+    tinted[:, 0] = torch.maximum(tinted[:, 0], masks[:, 0])
+    tinted[:, 2] = torch.maximum(tinted[:, 2], masks[:, 1])
+    return tinted
+
+
+def image_grid(columns: list[torch.Tensor], rows: int = 4) -> torch.Tensor:
+    """(3, rows * H, len(columns) * W): each column a (N, 3, H, W) batch, first `rows` items."""
+    from torchvision.utils import make_grid
+
+    picked = [column[:rows].float().clamp(0, 1) for column in columns]
+    stacked = torch.stack(picked, dim=1).flatten(0, 1)  # row-major: sample by sample
+    return make_grid(stacked, nrow=len(columns), padding=2, pad_value=1.0)
+
+
+class AttentionTask:
+    kind = "attention"
+    score_name = "iou"
+    higher_is_better = True
+
+    def __init__(self, config: AttentionConfig, runtime: Runtime) -> None:
+        self.config, self.runtime = config, runtime
+        torch.manual_seed(config.seed)
+        network = AttentionNet(config.encoder)
+        weights = resolve(config.encoder_weights, config.encoder, "attention encoder")
+        if weights is not None:
+            load_encoder(network.unet.encoder, weights)
+        self.network = runtime.prepare(network)
+        self.step_fn = torch.compile(self.network) if config.compile else self.network
+        self.networks = {"attention": self.network}
+        optimizer = torch.optim.Adam(self.network.parameters(), lr=config.lr,
+                                     weight_decay=config.weight_decay)
+        self.optimizers = {"attention": optimizer}
+        self.schedulers = {"attention": torch.optim.lr_scheduler.CosineAnnealingLR(
+            optimizer, T_max=config.epochs)}
+
+    @staticmethod
+    def target(batch: dict[str, Any]) -> torch.Tensor:
+        return torch.cat([batch["robject"], batch["rshadow"]], dim=1)
+
+    def train_step(self, batch: dict[str, Any], epoch: int) -> dict[str, torch.Tensor]:
+        optimizer = self.optimizers["attention"]
+        optimizer.zero_grad(set_to_none=True)
+        with self.runtime.autocast():
+            logits = self.step_fn(batch["noshadow"], batch["mask"])
+        loss = dice_loss(logits, self.target(batch))
+        loss.backward()
+        optimizer.step()
+        return {"dice": loss.detach()}
+
+    def val_sums(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        logits = self.network(batch["noshadow"], batch["mask"]).float()
+        target = self.target(batch)
+        ious = batch_iou(torch.sigmoid(logits) > self.config.threshold, target > 0.5)
+        count = torch.tensor(float(len(batch["id"])), device=logits.device)
+        return {"iou_occluder": ious[:, 0].sum(), "iou_occluder_shadow": ious[:, 1].sum(),
+                "iou": ious.mean(1).sum(), "dice": dice_loss(logits, target) * count,
+                "count": count}
+
+    def grid(self, batch: dict[str, Any]) -> torch.Tensor:
+        probabilities = torch.sigmoid(self.network(batch["noshadow"], batch["mask"]).float())
+        predicted = (probabilities > self.config.threshold).float()
+        image = batch["noshadow"].float()
+        return image_grid([image, mask_rows(image, predicted),
+                           mask_rows(image, self.target(batch))])
+
+    def state(self) -> dict[str, Any]:
+        network = unwrap(self.network)
+        return {"models": {"attention": network.state_dict()},
+                "archs": {"attention": network.arch}}
+
+    def exported(self) -> dict[str, nn.Module]:
+        return {"attention": self.network}
+
+    def load_state(self, checkpoint: dict[str, Any], path: Path) -> None:
+        load_model(unwrap(self.network), checkpoint["models"]["attention"],
+                   checkpoint["archs"]["attention"], path)

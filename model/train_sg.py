@@ -1,0 +1,183 @@
+"""train-sg: the shadow-generation block as a GAN (pix2pix's step order: D step, then the G
+step with D frozen). G sees the masks the attention block predicts, as at inference."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from model import checkpoint as ckpt
+from model.config import SGConfig
+from model.losses import GANLoss, PerceptualLoss, region_weights, weighted_l2
+from model.networks import AttentionNet, SGNet, make_discriminator
+from model.runtime import Runtime, unwrap
+from model.train_attention import image_grid, mask_rows
+from model.weights import load_encoder, resolve
+
+
+def load_attention(path: Path) -> AttentionNet:
+    """The attention network of an attention (or SG) checkpoint, in eval mode."""
+    state = ckpt.load(path)
+    if "attention" not in state.get("models", {}):
+        raise ckpt.CheckpointError(f"{path}: holds no attention network")
+    network = AttentionNet(state["archs"]["attention"]["encoder"])
+    ckpt.load_model(network, state["models"]["attention"], state["archs"]["attention"], path)
+    return network.eval()
+
+
+def per_sample_rmse(prediction: torch.Tensor, target: torch.Tensor,
+                    region: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N,) RMSE on the 0-255 scale over all pixels or over region (N, 1, H, W), and (N,)
+    flags of the samples where it is defined."""
+    squared = (prediction.float() - target.float()).pow(2) * 255**2
+    if region is None:
+        return squared.mean((1, 2, 3)).sqrt(), torch.ones(len(squared), device=squared.device)
+    pixels = region.sum((1, 2, 3)) * squared.shape[1]
+    total = (squared * region).sum((1, 2, 3))
+    defined = pixels > 0
+    return (total / pixels.clamp(min=1)).sqrt() * defined, defined.float()
+
+
+class SGTask:
+    kind = "sg"
+    score_name = "lrmse"
+    higher_is_better = False
+
+    def __init__(self, config: SGConfig, runtime: Runtime) -> None:
+        self.config, self.runtime = config, runtime
+        torch.manual_seed(config.seed)
+        self.attention: nn.Module | None = None
+        if config.attention is not None:
+            self.attention = runtime.prepare(load_attention(config.attention), train=False)
+            self.attention.requires_grad_(False)
+        elif runtime.main:
+            warnings.warn("train-sg without --attention trains on ground-truth masks only, but "
+                          "inference feeds it predicted ones (the article's flaw)", stacklevel=2)
+        generator = SGNet(config.encoder)
+        weights = resolve(config.encoder_weights, config.encoder, "SG encoder")
+        if weights is not None:
+            load_encoder(generator.unet.encoder, weights)
+        self.generator = runtime.prepare(generator)
+        self.discriminator = runtime.prepare(make_discriminator(config.discriminator,
+                                                                config.conditional))
+        self.forward_g = torch.compile(self.generator) if config.compile else self.generator
+        vgg = resolve(config.vgg_weights, "vgg16", "perceptual loss (VGG16 relu3_3)")
+        self.perceptual = PerceptualLoss(str(vgg) if vgg else None).to(runtime.device)
+        self.gan = GANLoss(config.gan_mode)
+        self.networks = {"sg": self.generator, "discriminator": self.discriminator}
+        adam = {"betas": (0.5, 0.999), "weight_decay": config.weight_decay}
+        self.optimizers = {
+            "sg": torch.optim.Adam(self.generator.parameters(), lr=config.lr, **adam),
+            "discriminator": torch.optim.Adam(self.discriminator.parameters(), lr=config.d_lr,
+                                              **adam)}
+        self.schedulers = {name: torch.optim.lr_scheduler.CosineAnnealingLR(
+            optimizer, T_max=config.epochs) for name, optimizer in self.optimizers.items()}
+
+    def masks(self, batch: dict[str, Any], train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """(occluder, occluder shadow) for G: the attention block's thresholded prediction,
+        or per sample the ground truth with probability gt_mask_prob (training only)."""
+        truth = torch.cat([batch["robject"], batch["rshadow"]], dim=1)
+        if self.attention is None:
+            return truth[:, :1], truth[:, 1:]
+        with torch.no_grad():
+            logits = self.attention(batch["noshadow"], batch["mask"])
+            predicted = (torch.sigmoid(logits.float()) > self.config.threshold).to(truth.dtype)
+        if train and self.config.gt_mask_prob > 0:
+            use_truth = torch.rand(len(truth), 1, 1, 1, device=truth.device)
+            predicted = torch.where(use_truth < self.config.gt_mask_prob, truth, predicted)
+        if self.runtime.channels_last:
+            predicted = predicted.contiguous(memory_format=torch.channels_last)
+        return predicted[:, :1], predicted[:, 1:]
+
+    def d_input(self, image: torch.Tensor, condition: list[torch.Tensor]) -> torch.Tensor:
+        return torch.cat([image, *condition], dim=1) if self.config.conditional else image
+
+    def train_step(self, batch: dict[str, Any], epoch: int) -> dict[str, torch.Tensor]:
+        beta_l2, beta_perceptual, beta_adversarial = self.config.betas
+        adversarial_on = beta_adversarial > 0 and epoch >= self.config.gan_warmup_epochs
+        occluder, occluder_shadow = self.masks(batch, train=True)
+        condition = [batch["noshadow"], batch["mask"], occluder, occluder_shadow]
+        target = batch["shadow"]
+        with self.runtime.autocast():
+            coarse, refined = self.forward_g(*condition)
+        losses: dict[str, torch.Tensor] = {}
+        if adversarial_on:  # D step: one forward over fake and real together (DDP-safe)
+            self.discriminator.requires_grad_(True)
+            self.optimizers["discriminator"].zero_grad(set_to_none=True)
+            pair = torch.cat([self.d_input(refined.detach().clamp(0, 1), condition),
+                              self.d_input(target, condition)])
+            with self.runtime.autocast():
+                fake_logits, real_logits = self.discriminator(pair).chunk(2)
+            loss_d = 0.5 * (self.gan(fake_logits, False) + self.gan(real_logits, True))
+            loss_d.backward()
+            self.optimizers["discriminator"].step()
+            losses["d"] = loss_d.detach()
+        self.optimizers["sg"].zero_grad(set_to_none=True)
+        weights = region_weights(batch["smask"], self.config.region_weight,
+                                 self.config.region_dilate)
+        l2 = weighted_l2(coarse, target, weights) + weighted_l2(refined, target, weights)
+        perceptual = self.perceptual(coarse, target) + self.perceptual(refined, target)
+        loss_g = beta_l2 * l2 + beta_perceptual * perceptual
+        if adversarial_on:
+            discriminator = unwrap(self.discriminator)  # no DDP hooks: D is frozen here
+            discriminator.requires_grad_(False)
+            with self.runtime.autocast():
+                logits = discriminator(self.d_input(refined.clamp(0, 1), condition))
+            adversarial = self.gan(logits, True)
+            loss_g = loss_g + beta_adversarial * adversarial
+            losses["g_adv"] = adversarial.detach()
+        loss_g.backward()
+        self.optimizers["sg"].step()
+        losses.update({"g": loss_g.detach(), "l2": l2.detach(), "perceptual": perceptual.detach()})
+        return losses
+
+    def predict(self, batch: dict[str, Any]) -> torch.Tensor:
+        occluder, occluder_shadow = self.masks(batch, train=False)
+        _, refined = self.generator(batch["noshadow"], batch["mask"], occluder, occluder_shadow)
+        return refined.float().clamp(0, 1)
+
+    def val_sums(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        prediction = self.predict(batch)
+        target = batch["shadow"].float()
+        global_rmse, _ = per_sample_rmse(prediction, target)
+        local_rmse, defined = per_sample_rmse(prediction, target, batch["smask"].float())
+        identity, _ = per_sample_rmse(batch["noshadow"].float(), target, batch["smask"].float())
+        count = torch.tensor(float(len(batch["id"])), device=prediction.device)
+        return {"grmse": global_rmse.sum(), "lrmse": local_rmse.sum(),
+                "lrmse_count": defined.sum(), "lrmse_identity": identity.sum(),
+                "lrmse_identity_count": defined.sum(), "count": count}
+
+    def grid(self, batch: dict[str, Any]) -> torch.Tensor:
+        occluder, occluder_shadow = self.masks(batch, train=False)
+        image = batch["noshadow"].float()
+        return image_grid([image, mask_rows(image, torch.cat([occluder, occluder_shadow], 1)
+                                             .float()), self.predict(batch),
+                           batch["shadow"].float()])
+
+    def state(self) -> dict[str, Any]:
+        models = {name: unwrap(network) for name, network in self.exported().items()}
+        models["discriminator"] = unwrap(self.discriminator)
+        archs = {name: network.arch for name, network in models.items()
+                 if hasattr(network, "arch")}
+        archs["discriminator"] = {"kind": self.config.discriminator,
+                                  "conditional": self.config.conditional}
+        return {"models": {name: network.state_dict() for name, network in models.items()},
+                "archs": archs}
+
+    def exported(self) -> dict[str, nn.Module]:
+        networks = {"sg": self.generator}
+        if self.attention is not None:
+            networks["attention"] = self.attention
+        return networks
+
+    def load_state(self, checkpoint: dict[str, Any], path: Path) -> None:
+        ckpt.load_model(unwrap(self.generator), checkpoint["models"]["sg"],
+                        checkpoint["archs"]["sg"], path)
+        stored = checkpoint["archs"]["discriminator"]
+        if stored != {"kind": self.config.discriminator, "conditional": self.config.conditional}:
+            raise ckpt.CheckpointError(f"{path}: discriminator {stored} differs from this run's")
+        unwrap(self.discriminator).load_state_dict(checkpoint["models"]["discriminator"])
