@@ -271,3 +271,7 @@ def export(checkpoint: Annotated[Path, typer.Option(help="SG checkpoint (.pt/.sa
 
 def entry() -> None:
     app()
+
+
+if __name__ == "__main__":  # `python -m model.cli` (and torchrun ... -m model.cli)
+    entry()

@@ -54,7 +54,10 @@ def ssim_map(gt: np.ndarray, pred: np.ndarray) -> np.ndarray:
 
 
 def ssim(gt: np.ndarray, pred: np.ndarray, region: np.ndarray | None = None) -> float:
-    """Mean of the SSIM map, or its mean over region (cropped like the map; nan if empty)."""
+    """Mean of the SSIM map, or its mean over region (cropped like the map; nan if empty or
+    the image is smaller than the window)."""
+    if min(gt.shape[:2]) < SSIM_WINDOW:
+        return math.nan
     values = ssim_map(gt, pred)
     if region is None:
         return float(values.mean())

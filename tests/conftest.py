@@ -23,3 +23,11 @@ def config_factory(tmp_path):
         return tiny_config(tmp_path / name, **overrides)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def toy_dataset(tmp_path_factory) -> Path:
+    """A 64x64 Shadow-AR dataset drawn with OpenCV: 12 train, 4 test samples (read-only)."""
+    from dataset_tools.toy import make_toy_dataset
+
+    return make_toy_dataset(tmp_path_factory.mktemp("toy") / "toy", train=12, test=4, size=64)
