@@ -20,7 +20,6 @@ import argparse
 import dataclasses
 import multiprocessing as mp
 import os
-import platform
 import queue as queue_module
 import shutil
 import tempfile
@@ -28,19 +27,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-
-def machine() -> str:
-    cpu = "unknown cpu"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (f"{platform.node()} | {cpu} | {os.cpu_count()} cores | "
-            f"Python {platform.python_version()}")
+from machine_info import machine
 
 
 def rss_mib() -> float:

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from machine_info import machine
 from torch.utils.data import DataLoader
 
 from dataset_tools.toy import make_toy_dataset
@@ -34,23 +34,6 @@ from model.runtime import Runtime, start
 from model.train import loaders
 from model.train_attention import AttentionTask
 from model.train_sg import SGTask
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import os
-
-    text = f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}"
-    if torch.cuda.is_available():
-        text += f", {torch.cuda.get_device_name()}"
-    return text
 
 
 def sync(device: torch.device) -> None:

@@ -167,7 +167,8 @@ def inspect(
     from dataset_tools.resplit import find_samples
     from dataset_tools.sheet import contact_sheet
 
-    located = find_samples(dataset)
+    with dataset_errors():
+        located = find_samples(dataset)
     if split_name is not None:
         located = {key: value for key, value in located.items() if value == split_name}
     if ids:

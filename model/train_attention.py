@@ -14,7 +14,7 @@ from model.config import AttentionConfig
 from model.losses import dice_loss
 from model.networks import AttentionNet
 from model.runtime import Runtime, unwrap
-from model.weights import load_encoder, resolve
+from model.weights import init_encoder
 
 
 def batch_iou(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -50,9 +50,8 @@ class AttentionTask:
         self.config, self.runtime = config, runtime
         torch.manual_seed(config.seed)
         network = AttentionNet(config.encoder)
-        weights = resolve(config.encoder_weights, config.encoder, "attention encoder")
-        if weights is not None:
-            load_encoder(network.unet.encoder, weights)
+        init_encoder(network.unet.encoder, config.encoder_weights, config.encoder,
+                     "attention encoder")
         self.network = runtime.prepare(network)
         self.step_fn = torch.compile(self.network) if config.compile else self.network
         self.networks = {"attention": self.network}

@@ -16,7 +16,7 @@ from model.losses import GANLoss, PerceptualLoss, region_weights, weighted_l2
 from model.networks import AttentionNet, SGNet, make_discriminator
 from model.runtime import Runtime, unwrap
 from model.train_attention import image_grid, mask_rows
-from model.weights import load_encoder, resolve
+from model.weights import init_encoder, resolve
 
 
 def load_attention(path: Path) -> AttentionNet:
@@ -58,9 +58,7 @@ class SGTask:
             warnings.warn("train-sg without --attention trains on ground-truth masks only, but "
                           "inference feeds it predicted ones (the article's flaw)", stacklevel=2)
         generator = SGNet(config.encoder)
-        weights = resolve(config.encoder_weights, config.encoder, "SG encoder")
-        if weights is not None:
-            load_encoder(generator.unet.encoder, weights)
+        init_encoder(generator.unet.encoder, config.encoder_weights, config.encoder, "SG encoder")
         self.generator = runtime.prepare(generator)
         self.discriminator = runtime.prepare(make_discriminator(config.discriminator,
                                                                 config.conditional))

@@ -121,3 +121,10 @@ def load_encoder(encoder: nn.Module, path: Path) -> None:
     except RuntimeError as error:
         first = str(error).splitlines()[0]
         raise WeightsError(f"{path}: does not fit the encoder ({first})") from None
+
+
+def init_encoder(encoder: nn.Module, spec: str, name: str, purpose: str) -> None:
+    """Load the weights `spec` asks for into an smp encoder, or leave its random init."""
+    path = resolve(spec, name, purpose)
+    if path is not None:
+        load_encoder(encoder, path)

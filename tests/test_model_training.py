@@ -303,3 +303,39 @@ def test_ddp_on_cpu_with_two_gloo_processes(toy_dataset, tmp_path):
     assert state["epoch"] == 1
     lines = [json.loads(line) for line in (runs[0] / "stats.jsonl").read_text().splitlines()]
     assert np.isfinite(lines[-1]["val/iou"])
+
+
+def test_cli_resume_extends_a_run(toy_dataset, tmp_path):
+    common = ["--data", toy_dataset, "--out", tmp_path, "--size", "64", "--batch-size", "4",
+              "--workers", "0", "--device", "cpu", "--encoder-weights", "none"]
+    code, output = cli("train-attention", *common, "--epochs", "1")
+    assert code == 0, output
+    run = next(tmp_path.glob("*-attention-toy"))
+    code, output = cli("train-attention", *common, "--resume", run, "--epochs", "2")
+    assert code == 0 and "resuming" in output, output
+    assert ckpt.load(run / "checkpoints" / "last.pt")["epoch"] == 2
+    epochs = [json.loads(line)["epoch"] for line in (run / "stats.jsonl").read_text().splitlines()
+              if "val/iou" in line]
+    assert epochs == [1, 2]
+    code, output = cli("train-attention", *common, "--resume", tmp_path / "nothing")
+    assert code == 1 and "not a run folder" in output
+
+
+def test_a_hand_made_dataset_without_smask_or_manifest_trains(toy_dataset, tmp_path):
+    from dataset_tools.masks import smask_from_pair
+
+    plain = broken_copy(toy_dataset, tmp_path / "plain")
+    for name in ("manifest.jsonl", "dataset.json"):
+        (plain / name).unlink()
+    for split in ("train", "test"):
+        shutil.rmtree(plain / split / "smask")
+    sample = ShadowARDataset(list_split(plain, "train"), 64)[0]
+    shadow = cv2.imread(str(plain / "train" / "shadow" / "000000.png"))[..., ::-1]
+    noshadow = cv2.imread(str(plain / "train" / "noshadow" / "000000.png"))[..., ::-1]
+    mask = cv2.imread(str(plain / "train" / "mask" / "000000.png"), 0)
+    expected = smask_from_pair(shadow, noshadow, mask) > 0
+    assert np.array_equal(sample["smask"][0].numpy() > 0, expected)
+    code, output = cli("train-attention", "--data", plain, "--out", tmp_path / "runs", "--size",
+                       "64", "--batch-size", "4", "--epochs", "1", "--workers", "0",
+                       "--device", "cpu", "--encoder-weights", "none")
+    assert code == 0, output
