@@ -82,22 +82,23 @@ def _train(kind: str, options: dict[str, Any], resume: Path | None) -> None:
             config = config_class(**options, epochs=100 if epochs is None else epochs)
         runtime = start(config.device, config.amp, config.channels_last)
         try:
-            run_dir = resume
-            if run_dir is None:
-                if runtime.main:
-                    if config.validate_data:
-                        check_dataset(config.data)
-                    run_dir = new_run_dir(config.out, kind, config.data)
-                    from dataset_tools.layout import write_json
-
-                    write_json(run_dir / "config.json", to_json(config))
-                run_dir = runtime.broadcast(run_dir)
+            if resume is None and config.validate_data and runtime.main:
+                check_dataset(config.data)
             if kind == "attention":
                 from model.train_attention import AttentionTask as Task
             else:
                 from model.train_sg import SGTask as Task
+            task = Task(config, runtime)  # fails on a bad --attention before any folder
+            run_dir = resume
+            if run_dir is None:
+                if runtime.main:
+                    from dataset_tools.layout import write_json
+
+                    run_dir = new_run_dir(config.out, kind, config.data)
+                    write_json(run_dir / "config.json", to_json(config))
+                run_dir = runtime.broadcast(run_dir)
             last = run_dir / "checkpoints" / "last.pt"
-            best = fit(Task(config, runtime), config, runtime, run_dir,
+            best = fit(task, config, runtime, run_dir,
                        last if resume is not None and last.is_file() else None)
             if runtime.main:
                 console.print(f"done: {best} (weights: {best.parent / 'best.safetensors'})")

@@ -163,6 +163,7 @@ def fit(task: Task, config: TrainConfig, runtime: Runtime, run_dir: Path,
     when there is no val split)."""
     train_loader, val_loader, sampler = loaders(config, runtime)
     checkpoints = run_dir / "checkpoints"
+    grid_batch = next(iter(val_loader or train_loader))  # before the RNG state is restored
     start_epoch, step, best = 0, 0, None
     if resume is not None:
         state = ckpt.load(resume, task.kind)
@@ -178,7 +179,6 @@ def fit(task: Task, config: TrainConfig, runtime: Runtime, run_dir: Path,
         if runtime.main:
             console.print(f"resuming {run_dir} after epoch {start_epoch}")
     log = StatsLog(run_dir) if runtime.main else None
-    grid_batch = next(iter(val_loader or train_loader))
     steps_per_epoch = len(train_loader)
     if config.max_steps_per_epoch:
         steps_per_epoch = min(steps_per_epoch, config.max_steps_per_epoch)

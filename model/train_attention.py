@@ -85,7 +85,8 @@ class AttentionTask:
                 "count": count}
 
     def grid(self, batch: dict[str, Any]) -> torch.Tensor:
-        probabilities = torch.sigmoid(self.network(batch["noshadow"], batch["mask"]).float())
+        network = unwrap(self.network)  # rank 0 alone draws the grid: no DDP forward
+        probabilities = torch.sigmoid(network(batch["noshadow"], batch["mask"]).float())
         predicted = (probabilities > self.config.threshold).float()
         image = batch["noshadow"].float()
         return image_grid([image, mask_rows(image, predicted),

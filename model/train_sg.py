@@ -135,7 +135,8 @@ class SGTask:
 
     def predict(self, batch: dict[str, Any]) -> torch.Tensor:
         occluder, occluder_shadow = self.masks(batch, train=False)
-        _, refined = self.generator(batch["noshadow"], batch["mask"], occluder, occluder_shadow)
+        generator = unwrap(self.generator)  # no DDP forward: rank 0 alone draws the grid
+        _, refined = generator(batch["noshadow"], batch["mask"], occluder, occluder_shadow)
         return refined.float().clamp(0, 1)
 
     def val_sums(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:

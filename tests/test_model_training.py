@@ -248,6 +248,7 @@ def test_bad_inputs_give_one_line_naming_the_file(trained, toy_dataset, tmp_path
     code, output = cli("train-sg", "--data", toy_dataset, *common, "--attention",
                        trained["sg"].parent / "missing.pt")
     assert code == 1 and "missing.pt: checkpoint not found" in output
+    assert not list((tmp_path / "runs").glob("*-sg-*"))  # no run folder for a failed start
 
     from model.networks import SGNet
 
