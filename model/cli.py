@@ -58,7 +58,8 @@ ValFraction = Annotated[float, typer.Option(
 EncoderWeights = Annotated[str, typer.Option(
     help="auto (ImageNet from the torch/HF cache when present, else random init with a "
          "warning) | imagenet (required) | none | PATH.")]
-Resume = Annotated[Path | None, typer.Option(help="Continue the run in this folder.")]
+Resume = Annotated[Path | None, typer.Option(
+    help="Continue the run in this folder with its config.json (only --epochs may change).")]
 MaxSteps = Annotated[int, typer.Option(help="Cap on steps per epoch (0: no cap).")]
 LogEvery = Annotated[int, typer.Option(help="Steps between stats.jsonl lines.")]
 Validate = Annotated[bool, typer.Option(help="Validate every dataset file first.")]
