@@ -83,5 +83,22 @@ class PerceptualLoss(nn.Module):
         self.content.model.eval()  # VGG is a fixed feature extractor
         return self
 
-    def forward(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return self.content(prediction.float().clamp(0, 1), target.float().clamp(0, 1))
+    def distance(self, prediction: torch.Tensor,
+                 target_features: list[torch.Tensor]) -> torch.Tensor:
+        """piq's ContentLoss.forward without its input checks, which read the tensors back
+        to the CPU (a GPU sync per call): mean over the batch of the weighted feature MSE."""
+        features = self.content.get_features(prediction.float().clamp(0, 1))
+        distances = self.content.compute_distance(features, target_features)
+        weighted = [(distance * weight.to(distance)).mean(dim=[2, 3])
+                    for distance, weight in zip(distances, self.content.weights, strict=True)]
+        return torch.cat(weighted, dim=1).sum(dim=1).mean()
+
+    def forward(self, predictions: torch.Tensor | list[torch.Tensor],
+                target: torch.Tensor) -> torch.Tensor:
+        """Sum over `predictions` (one tensor or several) of the loss against target, whose
+        VGG features are computed once."""
+        if isinstance(predictions, torch.Tensor):
+            predictions = [predictions]
+        with torch.no_grad():
+            target_features = self.content.get_features(target.float().clamp(0, 1))
+        return sum(self.distance(prediction, target_features) for prediction in predictions)

@@ -118,7 +118,7 @@ class SGTask:
         weights = region_weights(batch["smask"], self.config.region_weight,
                                  self.config.region_dilate)
         l2 = weighted_l2(coarse, target, weights) + weighted_l2(refined, target, weights)
-        perceptual = self.perceptual(coarse, target) + self.perceptual(refined, target)
+        perceptual = self.perceptual([coarse, refined], target)
         loss_g = beta_l2 * l2 + beta_perceptual * perceptual
         if adversarial_on:
             discriminator = unwrap(self.discriminator)  # no DDP hooks: D is frozen here

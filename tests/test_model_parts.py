@@ -182,3 +182,17 @@ def test_val_is_carved_from_train_by_scene_and_sampler_shards(toy_dataset):
     assert sorted(index for rank in ranks for index, _ in rank) == list(range(10))
     EpochSampler(10, 0).set_epoch(1)
     assert list(EpochSampler(10, 0)) == list(EpochSampler(10, 0))
+
+
+def test_perceptual_loss_equals_piq_content_loss_on_vgg16_relu3_3():
+    from model.losses import PerceptualLoss
+
+    torch.manual_seed(0)
+    loss = PerceptualLoss(None)  # random VGG16: nothing is downloaded
+    prediction, other, target = (torch.rand(2, 3, 64, 64) for _ in range(3))
+    expected = loss.content(prediction, target) + loss.content(other, target)
+    assert float(loss([prediction, other], target)) == pytest.approx(float(expected), rel=1e-5)
+    assert len(loss.content.model) == 16  # features up to and including relu3_3
+    prediction.requires_grad_(True)
+    loss(prediction, target).backward()
+    assert prediction.grad.abs().sum() > 0
