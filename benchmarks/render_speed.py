@@ -37,7 +37,8 @@ def rss_mib() -> float:
     return float("nan")
 
 
-def production_rate(out: Path, count: int, workers: int, threads: int, samples: int) -> float:
+def production_rate(out: Path, count: int, workers: int, threads: int, samples: int,
+                    pattern: str) -> float:
     from rich.console import Console
 
     from render.config import RenderConfig, RenderSettings
@@ -45,7 +46,8 @@ def production_rate(out: Path, count: int, workers: int, threads: int, samples: 
 
     shutil.rmtree(out, ignore_errors=True)
     config = RenderConfig(out=out, count=count, workers=workers,
-                          render=RenderSettings(samples=samples, threads=threads))
+                          render=RenderSettings(samples=samples, threads=threads,
+                                                sampling_pattern=pattern))
     summary = run(config, Console(file=open(os.devnull, "w")))  # noqa: SIM115
     return summary.rendered / summary.seconds
 
@@ -61,7 +63,8 @@ def _child(task: str, args: dict, queue: mp.Queue) -> None:
     scratch = Path(tempfile.mkdtemp())
     out = Path(args["out"])
     config = RenderConfig(out=out, count=1, size=args["size"],
-                          render=RenderSettings(samples=args["samples"]))
+                          render=RenderSettings(samples=args["samples"],
+                                                sampling_pattern=args["pattern"]))
     from rich.console import Console
 
     catalog, _ = build_catalog(config, Console(file=open(os.devnull, "w")))  # noqa: SIM115
@@ -137,7 +140,8 @@ def main() -> None:
     parser.add_argument("--memory", type=int, default=500, help="samples for the memory check")
     parser.add_argument("--memory-size", type=int, default=64)
     parser.add_argument("--samples", type=int, default=16, help="production samples per pixel")
-    parser.add_argument("--skip-speed", action="store_true", help="noise and memory only")
+    parser.add_argument("--sampling-pattern", default="BLUE_NOISE",
+                        help="Cycles sampling pattern of the production settings")
     options = parser.parse_args()
     if options.quick:
         options.count, options.naive, options.noise = 8, 1, 1
@@ -149,14 +153,16 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="render-bench-"))
     print(f"machine: {machine()}")
     rows = []
-    rate_single = production_rate(work / "single", options.count, 1, 0, options.samples)
+    rate_single = production_rate(work / "single", options.count, 1, 0, options.samples,
+                                  options.sampling_pattern)
     rows.append((f"production, 1 worker x {cores} threads", rate_single))
-    rate_multi = production_rate(work / "multi", options.count, cores, 1, options.samples)
+    rate_multi = production_rate(work / "multi", options.count, cores, 1, options.samples,
+                                 options.sampling_pattern)
     rows.append((f"production, {cores} workers x 1 thread", rate_multi))
     records = sorted(read_manifest(work / "single").values(), key=lambda r: r["index"])
     specs = [record["spec"] for record in records]
     naive = in_child("naive", out=str(work / "naive"), size=256, samples=options.samples,
-                     specs=specs[:options.naive])
+                     pattern=options.sampling_pattern, specs=specs[:options.naive])
     rows.append(("naive baseline (Blender defaults, rebuilt per sample)", naive["rate"]))
     best = max(rate_single, rate_multi)
     print(f"\n{'setup':<58}{'samples/s':>10}{'s/sample':>10}")
@@ -167,7 +173,7 @@ def main() -> None:
 
     noise = in_child("noise", out=str(work / "noise"), size=256, samples=options.samples,
                      reference_samples=options.reference_samples,
-                     specs=specs[:options.noise])
+                     pattern=options.sampling_pattern, specs=specs[:options.noise])
     print(f"\nshadow-region noise vs {options.reference_samples}-spp reference "
           f"(RMSE on 0-255 inside the reference smask):")
     for index, (rmse, depth) in enumerate(zip(noise["rmse"], noise["shadow_depth"],
@@ -176,7 +182,8 @@ def main() -> None:
     print(f"  mean: {np.mean(noise['rmse']):.2f}  (target <= 2.0)")
 
     memory = in_child("memory", out=str(work / "memory"), size=options.memory_size,
-                      samples=options.samples, count=options.memory)
+                      samples=options.samples, pattern=options.sampling_pattern,
+                      count=options.memory)
     first, last = memory["rss"][50], memory["rss"][options.memory]
     print(f"\nworker memory ({options.memory_size}x{options.memory_size}, no restarts): "
           f"{first:.0f} MiB after 50 samples, {last:.0f} MiB after {options.memory} "

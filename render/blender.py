@@ -130,6 +130,7 @@ class BlenderScene:
         self.set_samples(settings.samples, settings.adaptive_threshold)
         cycles.use_denoising = False
         cycles.use_light_tree = settings.light_tree
+        cycles.sampling_pattern = settings.sampling_pattern
         cycles.max_bounces = 4
         cycles.diffuse_bounces = 1
         cycles.glossy_bounces = 1

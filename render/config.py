@@ -53,6 +53,7 @@ class RenderSettings:
     catcher_sigma: float = 1.5  # bilateral smoothing of the shadow-catcher factor (px, 0 = off)
     catcher_range: float = 0.1  # its range kernel, in factor units
     tuned: bool = True  # False keeps Blender's default Cycles settings (the benchmark baseline)
+    sampling_pattern: str = "BLUE_NOISE"  # Cycles: BLUE_NOISE, TABULATED_SOBOL, AUTOMATIC
 
 
 @dataclass(frozen=True)
