@@ -152,10 +152,9 @@ def from_json(cls: type, data: dict[str, Any]) -> Any:
         raise ValueError(f"unknown {cls.__name__} fields: {', '.join(sorted(unknown))}")
     values: dict[str, Any] = {}
     for name, value in data.items():
-        default = getattr(cls, name, None) if name not in ("data", "checkpoint") else None
         if name in ("data", "out", "attention", "checkpoint") and value is not None:
             value = Path(value)
-        elif isinstance(default, tuple):
+        elif isinstance(getattr(cls, name, None), tuple):  # a tuple default: JSON gave a list
             value = tuple(value)
         values[name] = value
     return cls(**values)

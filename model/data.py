@@ -16,7 +16,14 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from dataset_tools.layout import DatasetError, iter_ids, read_image, read_manifest, sample_path
+from dataset_tools.layout import (
+    DatasetError,
+    iter_ids,
+    read_image,
+    read_manifest,
+    sample_path,
+    size_mismatch,
+)
 from dataset_tools.masks import smask_from_pair
 from dataset_tools.split import assign_groups
 
@@ -66,10 +73,9 @@ def load_sample(ref: SampleRef, size: int, pair_threshold: float = 10.0) -> dict
         masks[kind] = read_image(path, "L")
     reference = images["noshadow"].shape[:2]
     for kind, image in {**images, **masks}.items():
-        if image.shape[:2] != reference:
-            raise DatasetError(sample_path(ref.root, ref.split, kind, ref.id),
-                               f"size {image.shape[1]}x{image.shape[0]} differs from noshadow "
-                               f"{reference[1]}x{reference[0]}")
+        problem = size_mismatch(image.shape, reference, "noshadow")
+        if problem:
+            raise DatasetError(sample_path(ref.root, ref.split, kind, ref.id), problem)
     if "smask" not in masks:
         masks["smask"] = smask_from_pair(images["shadow"], images["noshadow"], masks["mask"],
                                          pair_threshold)
