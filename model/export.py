@@ -17,7 +17,7 @@ import torch
 from dataset_tools.layout import atomic_write, write_json
 from dataset_tools.toy import toy_sample
 from model.config import ExportConfig, to_json
-from model.pipeline import LoadedPipeline
+from model.pipeline import LoadedPipeline, to_tensor
 
 
 class ExportError(RuntimeError):
@@ -27,9 +27,8 @@ class ExportError(RuntimeError):
 def probe_inputs(size: int, count: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
     """Deterministic, image-like inputs (toy samples) to trace and verify with."""
     samples = [toy_sample(1000 + index, size) for index in range(count)]
-    image = torch.from_numpy(np.stack([s["noshadow"] for s in samples])).permute(0, 3, 1, 2)
-    mask = torch.from_numpy(np.stack([s["mask"] for s in samples]) >= 128)[:, None]
-    return image.float() / 255, mask.float()
+    return to_tensor([sample["noshadow"] for sample in samples],
+                     [sample["mask"] for sample in samples], torch.device("cpu"))
 
 
 def _onnx(loaded: LoadedPipeline, inputs: tuple[torch.Tensor, ...], path: Path,

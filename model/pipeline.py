@@ -52,6 +52,21 @@ def _weights(path: Path) -> tuple[dict, dict, dict]:
     return state["models"], state["archs"], state.get("config", {})
 
 
+def _attention(models: dict, archs: dict, path: Path) -> AttentionNet:
+    if "attention" not in models:
+        raise ckpt.CheckpointError(f"{path}: holds no attention network")
+    network = AttentionNet(archs["attention"]["encoder"])
+    ckpt.load_model(network, models["attention"], archs["attention"], path)
+    return network.eval()
+
+
+def load_attention(path: Path) -> AttentionNet:
+    """The attention network of an attention or SG checkpoint (.pt/.safetensors), in eval
+    mode."""
+    models, archs, _ = _weights(path)
+    return _attention(models, archs, path)
+
+
 def load_pipeline(path: Path, attention: Path | None = None) -> LoadedPipeline:
     """The pipeline of an SG checkpoint; `attention` replaces (or supplies) its attention
     network from an attention checkpoint."""
@@ -63,18 +78,12 @@ def load_pipeline(path: Path, attention: Path | None = None) -> LoadedPipeline:
     sg = SGNet(archs["sg"]["encoder"], archs["sg"].get("refine_width", 64))
     ckpt.load_model(sg, models["sg"], archs["sg"], path)
     if attention is not None:
-        attention_models, attention_archs, _ = _weights(attention)
-        source = attention
+        attention_net = load_attention(attention)
     elif "attention" in models:
-        attention_models, attention_archs, source = models, archs, path
+        attention_net = _attention(models, archs, path)
     else:
         raise ckpt.CheckpointError(f"{path}: was trained without --attention and holds no "
                                    "attention network; pass --attention CKPT")
-    if "attention" not in attention_models:
-        raise ckpt.CheckpointError(f"{source}: holds no attention network")
-    attention_net = AttentionNet(attention_archs["attention"]["encoder"])
-    ckpt.load_model(attention_net, attention_models["attention"], attention_archs["attention"],
-                    source)
     threshold = float(config.get("threshold", 0.5))
     pipeline = ShadowPipeline(attention_net, sg, threshold).eval()
     return LoadedPipeline(pipeline, int(config.get("size", 256)), threshold)

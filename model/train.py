@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +18,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from torch import nn
 from torch.utils.data import DataLoader
 
-from dataset_tools.layout import DatasetError
+from dataset_tools.layout import DatasetError, copy_file
 from model import checkpoint as ckpt
 from model.config import TrainConfig, to_json
 from model.data import EpochSampler, ShadowARDataset, collate, train_val_samples
@@ -231,8 +230,7 @@ def fit(task: Task, config: TrainConfig, runtime: Runtime, run_dir: Path,
                          "rng": ckpt.rng_state()}
                 ckpt.save(checkpoints / "last.pt", state)
                 if improved or val_loader is None:
-                    shutil.copyfile(checkpoints / "last.pt", checkpoints / ".best.pt.partial")
-                    (checkpoints / ".best.pt.partial").replace(checkpoints / "best.pt")
+                    copy_file(checkpoints / "last.pt", checkpoints / "best.pt")
                     export_weights(task, checkpoints / "best.safetensors", state)
                 epoch_record = {"epoch": epoch + 1, "step": step, "best": best, **metrics}
                 log.write(epoch_record, step)

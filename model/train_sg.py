@@ -13,20 +13,11 @@ from torch import nn
 from model import checkpoint as ckpt
 from model.config import SGConfig
 from model.losses import GANLoss, PerceptualLoss, region_weights, weighted_l2
-from model.networks import AttentionNet, SGNet, make_discriminator
+from model.networks import SGNet, make_discriminator
+from model.pipeline import load_attention
 from model.runtime import Runtime, unwrap
 from model.train_attention import image_grid, mask_rows
 from model.weights import init_encoder, resolve
-
-
-def load_attention(path: Path) -> AttentionNet:
-    """The attention network of an attention (or SG) checkpoint, in eval mode."""
-    state = ckpt.load(path)
-    if "attention" not in state.get("models", {}):
-        raise ckpt.CheckpointError(f"{path}: holds no attention network")
-    network = AttentionNet(state["archs"]["attention"]["encoder"])
-    ckpt.load_model(network, state["models"]["attention"], state["archs"]["attention"], path)
-    return network.eval()
 
 
 def per_sample_rmse(prediction: torch.Tensor, target: torch.Tensor,
