@@ -10,7 +10,8 @@ Prints, for the machine it runs on:
   Blender's default Cycles settings (4096 samples, adaptive 0.01, denoiser, light tree, 12
   bounces), two full renders;
 - shadow noise: RMSE (0-255) of the production shadow image inside the shadow mask against a
-  reference render of the same sample at --reference-samples samples per pixel;
+  reference render of the same sample at --reference-samples samples per pixel (and at the
+  --noise-sweep spp counts);
 - worker memory: resident set after 50 and after 500 samples in one persistent Blender scene.
 """
 
@@ -72,7 +73,7 @@ def _child(task: str, args: dict, queue: mp.Queue) -> None:
     result: dict = {}
     if task == "naive":
         naive = dataclasses.replace(config, render=RenderSettings(
-            tuned=False, border_shadow_render=False))
+            tuned=False, border_shadow_render=False, ground_reach=0.0))
         specs = [SceneSpec.from_json(spec) for spec in args["specs"]]
         start = time.perf_counter()
         for spec in specs:
@@ -82,20 +83,23 @@ def _child(task: str, args: dict, queue: mp.Queue) -> None:
             render_pair(scene, spec, photos.get(spec.photo.path), naive)
         result["rate"] = len(specs) / (time.perf_counter() - start)
     elif task == "noise":
-        errors, identity = [], []
+        # per production spp count: RMSE of each spec against its one reference render
+        errors: dict[int, list[float]] = {spp: [] for spp in args["sweep"]}
+        identity = []
         scene = BlenderScene(config.render, config.size, scratch)
         for raw in args["specs"]:
             spec = SceneSpec.from_json(raw)
             photo = photos.get(spec.photo.path)
             for obj in spec.objects:
                 scene.load_mesh(obj.mesh_path)
-            scene.set_samples(config.render.samples, config.render.adaptive_threshold)
-            fast = render_pair(scene, spec, photo, config)
             scene.set_samples(args["reference_samples"], 0.0)
             slow = render_pair(scene, spec, photo, config)
             inside = slow.masks["smask"] > 0
-            difference = fast.shadow.astype(float) - slow.shadow.astype(float)
-            errors.append(float(np.sqrt((difference[inside] ** 2).mean())))
+            for spp in args["sweep"]:
+                scene.set_samples(spp, config.render.adaptive_threshold)
+                fast = render_pair(scene, spec, photo, config)
+                difference = fast.shadow.astype(float) - slow.shadow.astype(float)
+                errors[spp].append(float(np.sqrt((difference[inside] ** 2).mean())))
             plain = fast.noshadow.astype(float) - slow.shadow.astype(float)
             identity.append(float(np.sqrt((plain[inside] ** 2).mean())))
         result.update(rmse=errors, shadow_depth=identity)
@@ -131,15 +135,20 @@ def in_child(task: str, **args) -> dict:
 
 
 def main() -> None:
+    from render.config import RenderSettings
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--count", type=int, default=30, help="production samples per setup")
     parser.add_argument("--naive", type=int, default=2, help="naive baseline samples")
     parser.add_argument("--noise", type=int, default=3, help="samples for the noise check")
     parser.add_argument("--reference-samples", type=int, default=1024)
+    parser.add_argument("--noise-sweep", default="",
+                        help="also measure the noise at these spp counts, e.g. 8,12,16")
     parser.add_argument("--memory", type=int, default=500, help="samples for the memory check")
     parser.add_argument("--memory-size", type=int, default=64)
-    parser.add_argument("--samples", type=int, default=16, help="production samples per pixel")
+    parser.add_argument("--samples", type=int, default=RenderSettings.samples,
+                        help="production samples per pixel")
     parser.add_argument("--sampling-pattern", default="BLUE_NOISE",
                         help="Cycles sampling pattern of the production settings")
     options = parser.parse_args()
@@ -171,15 +180,19 @@ def main() -> None:
     print(f"speed-up of production over naive: {best / naive['rate']:.1f}x  (target >= 5x)")
     print(f"production rate: {best:.2f} samples/s  (target >= 1 on 2 cores)")
 
+    sweep = sorted({options.samples, *(int(v) for v in options.noise_sweep.split(",") if v)})
     noise = in_child("noise", out=str(work / "noise"), size=256, samples=options.samples,
-                     reference_samples=options.reference_samples,
+                     reference_samples=options.reference_samples, sweep=sweep,
                      pattern=options.sampling_pattern, specs=specs[:options.noise])
     print(f"\nshadow-region noise vs {options.reference_samples}-spp reference "
           f"(RMSE on 0-255 inside the reference smask):")
-    for index, (rmse, depth) in enumerate(zip(noise["rmse"], noise["shadow_depth"],
-                                              strict=True)):
+    production = noise["rmse"][options.samples]
+    for index, (rmse, depth) in enumerate(zip(production, noise["shadow_depth"], strict=True)):
         print(f"  sample {index}: {rmse:.2f}  (shadow depth, noshadow vs reference: {depth:.1f})")
-    print(f"  mean: {np.mean(noise['rmse']):.2f}  (target <= 2.0)")
+    print(f"  mean: {np.mean(production):.2f}  (target <= 2.0)")
+    for spp in sweep:
+        print(f"  at {spp:>3} spp: mean {np.mean(noise['rmse'][spp]):.2f}, "
+              f"max {np.max(noise['rmse'][spp]):.2f}")
 
     memory = in_child("memory", out=str(work / "memory"), size=options.memory_size,
                       samples=options.samples, pattern=options.sampling_pattern,

@@ -49,7 +49,7 @@ def masks_from_passes(object_index: np.ndarray, darkening: np.ndarray,
     object_index (H, W) int: 0 ground/sky, 1 the inserted object, >= 2 occluders.
     darkening (H, W) float: relative luminance drop from the noshadow to the shadow image
     (the inserted object's own shadow, 0 elsewhere by construction).
-    occluder_darkening (H, W) float: 1 - shadow-catcher factor of the noshadow render on the
+    occluder_darkening (H, W) float: 1 - ground factor of the noshadow render on the
     ground (the occluders' shadows), 0 on objects.
     Both darkening maps are blurred by `sigma` pixels before the threshold so that render noise
     does not speckle the masks; components under `min_area` pixels are dropped.

@@ -24,19 +24,27 @@ from render.assets import (
     normalising_transform,
     validate_geometry,
 )
+from render.composite import GROUND_ALBEDO
 from render.config import RenderSettings
-from render.spec import INSERTED_INDEX, ObjectSpec, SceneSpec, sun_direction
+from render.spec import INSERTED_INDEX, ObjectSpec, SceneSpec, ground_patches, sun_direction
 
 GROUND_SIZE = 400.0
+GROUND_DROP = 1e-3  # the lighting ground sits this far below the camera-visible patches
 LIBRARY = "shadowsynth_library"
+
+
+OBJECT_ALPHA = "object_alpha"  # shader AOV every object material writes 1 to
+SUN_GROUP, AMBIENT_GROUP = "sun", "ambient"  # light groups: Combined_sun, Combined_ambient
 
 
 @dataclass
 class Passes:
     """One render, all (H, W[, C]) float32, rows top to bottom."""
 
-    combined: np.ndarray  # (H, W, 4) premultiplied linear RGBA of the objects
-    catcher: np.ndarray  # (H, W, 3) factor for the backdrop (shadows of the objects)
+    combined: np.ndarray  # (H, W, 4) premultiplied linear RGBA of objects and ground
+    sun: np.ndarray  # (H, W, 3) the sun's light group of combined
+    ambient: np.ndarray  # (H, W, 3) the world's light group of combined
+    object_alpha: np.ndarray  # (H, W) coverage of the objects (anti-aliased)
     object_index: np.ndarray  # (H, W) pass index of the nearest object, 0 = none
     seconds: float
 
@@ -112,7 +120,10 @@ class BlenderScene:
         view_layer = scene.view_layers[0]
         view_layer.use_pass_combined = True
         view_layer.use_pass_object_index = True
-        view_layer.cycles.use_pass_shadow_catcher = True
+        aov = view_layer.aovs.add()
+        aov.name, aov.type = OBJECT_ALPHA, "VALUE"
+        for name in (SUN_GROUP, AMBIENT_GROUP):
+            view_layer.lightgroups.add().name = name
 
     def set_samples(self, samples: int, adaptive_threshold: float) -> None:
         """Change the sample count in place (one BlenderScene per process: a second one would
@@ -142,27 +153,46 @@ class BlenderScene:
         cycles.blur_glossy = 1.0
 
     def _build_static_scene(self) -> None:
+        """The ground is a Lambertian grey, not a Cycles shadow catcher: the factor the photo
+        is multiplied by is its radiance over that of unshadowed ground, which is known in
+        closed form (`render.composite.unshadowed_ground`), taken apart by light group so that
+        the smooth, noisy ambient part can be filtered on its own. That costs 0.6x the
+        catcher's split paths. The ground that lights and shadows the objects spans 400 m;
+        with `ground_reach` > 0 the camera does not see it but sees patches around each object
+        and its shadow (rebuilt per sample), and passes through everywhere else, where the
+        factor is 1 anyway: shading empty ground was most of the render time."""
         scene = self.scene
         world = bpy.data.worlds.new("ambient")
+        world.lightgroup = AMBIENT_GROUP
         scene.world = world
         self.background = world.node_tree.nodes["Background"]
 
+        self.ground_material = bpy.data.materials.new("ground")
+        tree = self.ground_material.node_tree
+        tree.nodes.remove(tree.nodes["Principled BSDF"])
+        diffuse = tree.nodes.new("ShaderNodeBsdfDiffuse")
+        diffuse.inputs["Color"].default_value = (GROUND_ALBEDO, GROUND_ALBEDO, GROUND_ALBEDO, 1.0)
+        diffuse.inputs["Roughness"].default_value = 0.0  # Lambert, as unshadowed_ground assumes
+        tree.links.new(diffuse.outputs["BSDF"], tree.nodes["Material Output"].inputs["Surface"])
+        # Faces of imported meshes without a material get this one.
+        self.default_material = self._tag_material(bpy.data.materials.new("default"))
         half = GROUND_SIZE / 2
-        ground_mesh = bpy.data.meshes.new("ground")
-        ground_mesh.from_pydata([(-half, -half, 0), (half, -half, 0), (half, half, 0),
-                                 (-half, half, 0)], [], [(0, 1, 2, 3)])
-        self.ground = bpy.data.objects.new("ground", ground_mesh)
-        self.ground.is_shadow_catcher = True
-        self.ground.pass_index = 0
-        ground_material = bpy.data.materials.new("ground")
-        principled = ground_material.node_tree.nodes["Principled BSDF"]
-        principled.inputs["Base Color"].default_value = (0.3, 0.3, 0.3, 1.0)
-        principled.inputs["Roughness"].default_value = 1.0
-        ground_mesh.materials.append(ground_material)
-        scene.collection.objects.link(self.ground)
+        self.ground = self._ground_object("ground", [[(-half, -half), (half, -half),
+                                                      (half, half), (-half, half)]])
+        # (patch around the inserted object, patches around the occluders)
+        self.patches: tuple[bpy.types.Object, bpy.types.Object] | None = None
+        if self.settings.ground_reach > 0:
+            self.ground.location.z = -GROUND_DROP
+            self.ground.visible_camera = False
+            self.patches = (self._ground_object("inserted_patch", []),
+                            self._ground_object("occluder_patches", []))
+            for patch in self.patches:
+                for ray in ("diffuse", "glossy", "transmission", "shadow", "volume_scatter"):
+                    setattr(patch, f"visible_{ray}", False)
 
         sun_light = bpy.data.lights.new("sun", "SUN")
         self.sun = bpy.data.objects.new("sun", sun_light)
+        self.sun.lightgroup = SUN_GROUP
         self.sun.rotation_mode = "QUATERNION"
         scene.collection.objects.link(self.sun)
 
@@ -176,6 +206,44 @@ class BlenderScene:
 
         # Imported meshes live here, outside the view layer, until a sample instances them.
         self.library = bpy.data.collections.new(LIBRARY)
+
+    def _ground_mesh(self, name: str, polygons: list) -> bpy.types.Mesh:
+        vertices, faces = [], []
+        for polygon in polygons:
+            faces.append(tuple(range(len(vertices), len(vertices) + len(polygon))))
+            vertices += [(float(x), float(y), 0.0) for x, y in polygon]
+        mesh = bpy.data.meshes.new(name)
+        mesh.from_pydata(vertices, [], faces)
+        mesh.materials.append(self.ground_material)
+        return mesh
+
+    def _ground_object(self, name: str, polygons: list) -> bpy.types.Object:
+        obj = bpy.data.objects.new(name, self._ground_mesh(name, polygons))
+        obj.pass_index = 0
+        self.scene.collection.objects.link(obj)
+        return obj
+
+    def _set_patches(self, spec: SceneSpec) -> None:
+        polygons = ground_patches(spec, self.settings.ground_reach)
+        inserted = [polygon for obj, polygon in zip(spec.objects, polygons, strict=True)
+                    if obj.pass_index == INSERTED_INDEX]
+        occluders = [polygon for obj, polygon in zip(spec.objects, polygons, strict=True)
+                     if obj.pass_index != INSERTED_INDEX]
+        for patch, chosen in zip(self.patches, (inserted, occluders), strict=True):
+            old = patch.data
+            patch.data = self._ground_mesh(patch.name, chosen)
+            bpy.data.meshes.remove(old)
+
+    @staticmethod
+    def _tag_material(material: bpy.types.Material) -> bpy.types.Material:
+        """Object materials write 1 to the object-alpha AOV (the ground writes nothing), which
+        gives the objects' anti-aliased coverage in the same render."""
+        if material.node_tree is None:
+            material.use_nodes = True
+        output = material.node_tree.nodes.new("ShaderNodeOutputAOV")
+        output.aov_name = OBJECT_ALPHA
+        output.inputs["Value"].default_value = 1.0
+        return material
 
     # ------------------------------------------------------------------ meshes
 
@@ -211,6 +279,10 @@ class BlenderScene:
             new_objects = [obj for obj in bpy.data.objects if obj not in before]
             mesh = self._merge_imported(path, new_objects)
             warnings += self._fix_missing_textures(path, mesh)
+            if any(material is not None for material in mesh.materials):
+                for slot, material in enumerate(mesh.materials):
+                    mesh.materials[slot] = (self.default_material if material is None
+                                            else self._tag_material(material))
         else:
             vertices, faces = load_with_trimesh(path, self.max_faces)
             mesh = bpy.data.meshes.new(path.stem)
@@ -302,6 +374,8 @@ class BlenderScene:
 
         for obj_spec in spec.objects:
             self.instances.append(self._instance(obj_spec))
+        if self.patches is not None:
+            self._set_patches(spec)
         self.scene.cycles.seed = spec.seed % (2**31 - 1)
 
     def _instance(self, spec: ObjectSpec) -> bpy.types.Object:
@@ -312,22 +386,27 @@ class BlenderScene:
         obj.scale = (spec.size,) * 3
         obj.pass_index = spec.pass_index
         if not loaded.has_materials:
-            material = bpy.data.materials.new(f"sampled_{spec.pass_index}")
+            material = self._tag_material(bpy.data.materials.new(f"sampled_{spec.pass_index}"))
             principled = material.node_tree.nodes["Principled BSDF"]
             principled.inputs["Base Color"].default_value = (*spec.material.base_color, 1.0)
             principled.inputs["Roughness"].default_value = spec.material.roughness
             principled.inputs["Metallic"].default_value = spec.material.metallic
             if not loaded.mesh.materials:
                 loaded.mesh.materials.append(None)
-            obj.material_slots[0].link = "OBJECT"
-            obj.material_slots[0].material = material
+            for slot in obj.material_slots:
+                slot.link = "OBJECT"
+                slot.material = material
             self.sample_materials.append(material)
         self.scene.collection.objects.link(obj)
         return obj
 
     def set_inserted_affects_scene(self, affects: bool) -> None:
         """With False the inserted object is seen by the camera only: it casts no shadow, blocks
-        no ambient light and reflects nothing onto the ground or the occluders."""
+        no ambient light and reflects nothing onto the ground or the occluders. With True the
+        camera sees only the ground around the inserted object (with patches), the only ground
+        that can differ; `render_pair` takes the rest from the first render."""
+        if self.patches is not None:
+            self.patches[1].visible_camera = not affects
         for obj in self.instances:
             if obj.pass_index == INSERTED_INDEX:
                 obj.visible_shadow = affects
@@ -367,20 +446,21 @@ def read_passes(path: Path, size: int) -> Passes:
     with OpenEXR.File(str(path), separate_channels=False) as exr:
         for part in exr.parts:
             for name, channel in part.channels.items():
-                channels[name.split(".", 1)[-1]] = np.asarray(channel.pixels, dtype=np.float32)
+                layer = name.split(".", 1)[-1].removesuffix(".X")  # ViewLayer.<pass>[.X]
+                channels[layer] = np.asarray(channel.pixels, dtype=np.float32)
 
-    def find(prefix: str) -> np.ndarray:
-        for name, pixels in channels.items():
-            if name.startswith(prefix):
-                return pixels
-        raise RuntimeError(f"{path}: render has no {prefix!r} pass (found {sorted(channels)})")
+    def find(name: str) -> np.ndarray:
+        if name not in channels:
+            raise RuntimeError(f"{path}: render has no {name!r} pass (found {sorted(channels)})")
+        pixels = channels[name]
+        return pixels[..., 0] if pixels.ndim == 3 and pixels.shape[-1] == 1 else pixels
 
     combined = find("Combined")
-    catcher = find("Shadow Catcher")
-    index = find("Object Index")
-    if index.ndim == 3:
-        index = index[..., 0]
     if combined.shape[:2] != (size, size):
         raise RuntimeError(f"{path}: expected {size}x{size} passes, got {combined.shape}")
-    return Passes(combined=combined, catcher=catcher[..., :3],
-                  object_index=np.rint(index).astype(np.uint8), seconds=0.0)
+    index = find("Object Index")
+    return Passes(combined=combined, sun=find(f"Combined_{SUN_GROUP}")[..., :3],
+                  ambient=find(f"Combined_{AMBIENT_GROUP}")[..., :3],
+                  object_alpha=find(OBJECT_ALPHA),
+                  object_index=np.rint(index[..., 0] if index.ndim == 3 else index).astype(
+                      np.uint8), seconds=0.0)

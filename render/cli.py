@@ -50,9 +50,11 @@ def main(
     seed: Annotated[int, typer.Option(help="Global seed; sample i's seed derives from it.")] = 0,
     workers: Annotated[int, typer.Option(min=1, help="Parallel Blender processes.")] = 1,
     shard: Annotated[str, typer.Option(help="Render only samples i with i % N == I.")] = "0/1",
-    samples: Annotated[int, typer.Option(min=1, help="Cycles samples per pixel.")] = 16,
+    samples: Annotated[int, typer.Option(
+        min=1, help="Cycles samples per pixel.")] = RenderSettings.samples,
     adaptive_threshold: Annotated[float, typer.Option(
-        min=0.0, help="Cycles adaptive sampling noise threshold (0 = off).")] = 0.02,
+        min=0.0, help="Cycles adaptive sampling noise threshold (0 = off).")
+    ] = RenderSettings.adaptive_threshold,
     device: Annotated[str, typer.Option(help="cpu, cuda or optix.")] = "cpu",
     threads: Annotated[int, typer.Option(min=0, help="Threads per worker (0 = all cores).")]
         = 0,

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
 from render.spec import PhotoSpec
 
 LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)  # Rec. 709, linear light
+GROUND_ALBEDO = 0.3  # Lambertian grey of the rendered ground (it bounces light onto objects)
 
 
 def srgb_to_linear(srgb: np.ndarray) -> np.ndarray:
@@ -72,14 +76,80 @@ def darkening(shadow_linear: np.ndarray, noshadow_linear: np.ndarray) -> np.ndar
     return np.where(base > 1e-6, drop, 0.0).astype(np.float32)
 
 
-def smooth_catcher(catcher: np.ndarray, sigma_space: float, sigma_range: float) -> np.ndarray:
-    """Edge-preserving (bilateral) smoothing of a (H, W, 3) shadow-catcher factor.
+def unshadowed_ground(sun_strength: float, sun_color: tuple[float, float, float],
+                      sun_elevation_deg: float, ambient_rgb: tuple[float, float, float],
+                      albedo: float = GROUND_ALBEDO) -> tuple[np.ndarray, np.ndarray]:
+    """(sun, ambient) radiance, (3,) each, of the Lambertian ground where nothing shadows it: a
+    sun of irradiance `sun_strength` at `sun_elevation_deg` gives albedo/pi * E * sin(elevation),
+    a uniform world of radiance L over the whole upper hemisphere gives albedo * L."""
+    sun = albedo * sun_strength * math.sin(math.radians(sun_elevation_deg)) / math.pi
+    return (sun * np.asarray(sun_color, dtype=np.float32),
+            albedo * np.asarray(ambient_rgb, dtype=np.float32))
 
-    The factor is smooth inside umbra, penumbra and lit ground; its Monte Carlo noise is small
-    next to the umbra/lit step, so a range kernel of `sigma_range` (in factor units) keeps
-    shadow edges while averaging the noise over `sigma_space` pixels. sigma_space <= 0 is off."""
-    if sigma_space <= 0:
-        return catcher
-    diameter = 2 * int(np.ceil(2 * sigma_space)) + 1
-    return cv2.bilateralFilter(np.ascontiguousarray(catcher, dtype=np.float32), diameter,
-                               sigma_range, sigma_space)
+
+@dataclass
+class GroundSplit:
+    """One render split into the objects over a transparent backdrop and the ground factor."""
+
+    objects: np.ndarray  # (H, W, 4) premultiplied linear RGBA of the objects alone
+    sun: np.ndarray  # (H, W, 3) ground radiance from the sun / unshadowed ground radiance
+    ambient: np.ndarray  # (H, W, 3) the same for the ambient light; sun + ambient = factor
+    ground: np.ndarray  # (H, W) bool: the render saw ground in this pixel
+
+
+def _fill(values: np.ndarray, known: np.ndarray, default: np.ndarray,
+          sigmas: tuple[float, ...] = (1.5, 6.0)) -> np.ndarray:
+    """`values` where `known`, elsewhere the Gaussian-weighted mean of the known neighbours
+    (widening through `sigmas`), else `default`."""
+    weight = known.astype(np.float32)
+    filled = np.where(known[..., None], values, np.nan)
+    for sigma in sigmas:
+        missing = np.isnan(filled[..., 0])
+        if not missing.any():
+            break
+        total = cv2.GaussianBlur(values * weight[..., None], (0, 0), sigma)
+        norm = cv2.GaussianBlur(weight, (0, 0), sigma)
+        estimate = total / np.maximum(norm, 1e-12)[..., None]
+        filled = np.where((missing & (norm > 1e-4))[..., None], estimate, filled)
+    return np.where(np.isnan(filled), default, filled).astype(np.float32)
+
+
+def split_ground(combined: np.ndarray, sun: np.ndarray, ambient: np.ndarray,
+                 object_alpha: np.ndarray, sun_reference: np.ndarray,
+                 ambient_reference: np.ndarray) -> GroundSplit:
+    """Split a render of objects on a visible Lambertian ground.
+
+    combined (H, W, 4) holds objects and ground (alpha: either covers the pixel); sun and
+    ambient (H, W, 3) are its light-group parts; object_alpha (H, W) the objects' coverage. On
+    pure ground pixels the ground radiance is the light group divided by the ground coverage;
+    where an object covers part of a pixel it is taken from the nearest pure ground, and its
+    share is removed from the pixel to leave the objects alone. Dividing by the unshadowed
+    radiance (`unshadowed_ground`) gives the factor the photo is multiplied by: 1 where
+    nothing shadows the ground (and where there is no ground), lower in shadow."""
+    object_alpha = np.clip(object_alpha, 0.0, 1.0)
+    ground_alpha = np.clip(combined[..., 3] - object_alpha, 0.0, 1.0)
+    pure = (object_alpha < 1e-3) & (ground_alpha > 1e-3)
+    inverse = np.where(pure, 1.0 / np.maximum(ground_alpha, 1e-6), 0.0)[..., None]
+    radiance_sun = _fill(sun[..., :3] * inverse, pure, sun_reference)
+    radiance_ambient = _fill(ambient[..., :3] * inverse, pure, ambient_reference)
+    objects = combined.copy()
+    objects[..., :3] = np.maximum(
+        combined[..., :3] - ground_alpha[..., None] * (radiance_sun + radiance_ambient), 0.0)
+    objects[..., 3] = object_alpha
+    total = sun_reference + ambient_reference
+    return GroundSplit(objects=objects.astype(np.float32),
+                       sun=(radiance_sun / total).astype(np.float32),
+                       ambient=(radiance_ambient / total).astype(np.float32),
+                       ground=ground_alpha > 1e-3)
+
+
+def ground_factor(sun: np.ndarray, ambient: np.ndarray, sun_blur: float,
+                  ambient_blur: float) -> np.ndarray:
+    """The (H, W, 3) factor from its two parts, each smoothed by a Gaussian (sigma in pixels,
+    0 = off): the ambient part (ambient occlusion, bounce light) is smooth and carries most of
+    the Monte Carlo noise, so it takes a wide blur; the sun part holds the sharp shadow edges
+    and only a light one."""
+    def blur(values: np.ndarray, sigma: float) -> np.ndarray:
+        return cv2.GaussianBlur(values, (0, 0), sigma) if sigma > 0 else values
+
+    return (blur(sun, sun_blur) + blur(ambient, ambient_blur)).astype(np.float32)

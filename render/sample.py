@@ -28,15 +28,18 @@ from dataset_tools.masks import INSERTED_INDEX, masks_from_passes
 from render import __version__
 from render.assets import BadAsset
 from render.composite import (
+    GroundSplit,
     ambient_tint,
     composite,
     crop_photo,
     darkening,
+    ground_factor,
     linear_to_srgb,
     luminance,
-    smooth_catcher,
+    split_ground,
     srgb_to_linear,
     to_uint8,
+    unshadowed_ground,
 )
 from render.config import RenderConfig
 from render.spec import SamplingError, SceneSpec, sample_scene, sample_seed, shadow_region
@@ -131,36 +134,49 @@ def render_pair(renderer: Renderer, spec: SceneSpec, photo_rgb: np.ndarray,
     shadow, the ambient light it blocks, its reflections) and composite both onto the photo.
     The inserted object's own pixels come from the second render in both images (its
     self-shadowing must not differ), so the pair differs only where its shadow falls."""
-    size = spec.size
+    size, settings = spec.size, config.render
     photo_linear = srgb_to_linear(crop_photo(photo_rgb, spec.photo, size) / 255.0)
     lighting = lighting_for(spec, photo_linear)
     renderer.apply(spec, lighting["ambient_rgb"], lighting["sun_strength"])
+    references = unshadowed_ground(lighting["sun_strength"], spec.sun.color,
+                                   spec.sun.elevation_deg, lighting["ambient_rgb"])
 
     renderer.set_inserted_affects_scene(False)
     plain = renderer.render()
     renderer.set_inserted_affects_scene(True)
-    region = shadow_region(spec) if config.render.border_shadow_render else (0, 0, size, size)
+    region = shadow_region(spec) if settings.border_shadow_render else (0, 0, size, size)
     cast = renderer.render(region)
 
-    x0, y0, x1, y1 = region
-    combined_shadow, catcher_shadow = plain.combined.copy(), plain.catcher.copy()
-    combined_shadow[y0:y1, x0:x1] = cast.combined[y0:y1, x0:x1]
-    catcher_shadow[y0:y1, x0:x1] = cast.catcher[y0:y1, x0:x1]
-    settings = config.render
-    catcher_plain = smooth_catcher(plain.catcher, settings.catcher_sigma, settings.catcher_range)
-    smoothed = smooth_catcher(catcher_shadow, settings.catcher_sigma, settings.catcher_range)
-    catcher_shadow = catcher_plain.copy()  # outside the region both stay exactly equal
-    catcher_shadow[y0:y1, x0:x1] = smoothed[y0:y1, x0:x1]
-    inserted_area = _dilate(plain.object_index == INSERTED_INDEX)
-    combined_plain = np.where(inserted_area[..., None], combined_shadow, plain.combined)
+    def split(passes: Any) -> GroundSplit:
+        return split_ground(passes.combined, passes.sun, passes.ambient, passes.object_alpha,
+                            *references)
 
-    noshadow_linear = composite(photo_linear, combined_plain, catcher_plain)
-    shadow_linear = composite(photo_linear, combined_shadow, catcher_shadow)
+    before, after = split(plain), split(cast)
+    x0, y0, x1, y1 = region
+    inside = (slice(y0, y1), slice(x0, x1))
+    # The cast render holds only its region, and there only its objects and the ground the
+    # inserted object can reach; the rest is the first render's.
+    in_region = np.zeros((size, size), dtype=bool)
+    in_region[inside] = True
+    after.objects = np.where(in_region[..., None], after.objects, before.objects)
+    use_after = (in_region & after.ground)[..., None]
+    after.sun = np.where(use_after, after.sun, before.sun)
+    after.ambient = np.where(use_after, after.ambient, before.ambient)
+    factor_plain = ground_factor(before.sun, before.ambient, settings.sun_blur,
+                                 settings.ambient_blur)
+    factor_shadow = factor_plain.copy()  # outside the region both stay exactly equal
+    factor_shadow[inside] = ground_factor(after.sun, after.ambient, settings.sun_blur,
+                                          settings.ambient_blur)[inside]
+    inserted_area = _dilate(plain.object_index == INSERTED_INDEX)
+    objects_plain = np.where(inserted_area[..., None], after.objects, before.objects)
+
+    noshadow_linear = composite(photo_linear, objects_plain, factor_plain)
+    shadow_linear = composite(photo_linear, after.objects, factor_shadow)
     # Stored as float16 in passes/ID.npz: derive the masks from the stored precision so that
     # `masks_from_passes` on the saved file gives exactly the written masks.
     own_darkening = darkening(shadow_linear, noshadow_linear).astype(np.float16).astype(
         np.float32)
-    occluder_darkening = np.where(plain.object_index == 0, 1.0 - luminance(catcher_plain),
+    occluder_darkening = np.where(plain.object_index == 0, 1.0 - luminance(factor_plain),
                                   0.0).astype(np.float16).astype(np.float32)
     masks = masks_from_passes(plain.object_index, own_darkening, occluder_darkening,
                               config.shadow_threshold)

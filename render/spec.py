@@ -11,6 +11,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
+import cv2
 import numpy as np
 
 from render.assets import BadAsset
@@ -181,28 +182,48 @@ def sun_direction(sun: SunSpec, azimuth_offset_deg: float = 0.0,
                      math.cos(azimuth) * math.cos(elevation), math.sin(elevation)])
 
 
-def shadow_region(spec: SceneSpec, margin: int = 3) -> tuple[int, int, int, int]:
-    """Pixel box (x0, y0, x1, y1), end exclusive, that holds every pixel the inserted object's
-    shadow can touch: its box corners, their projections along the sun's cone onto the ground
-    (projection along a direction is affine, so the shadow lies in their hull), the ground
-    around its foot within its own size (contact darkening), and a margin."""
-    obj = spec.inserted
+def shadow_points(obj: ObjectSpec, sun: SunSpec, reach_factor: float = 1.0) -> np.ndarray:
+    """(N, 3) world points whose convex hull holds everything the object can darken: its box
+    corners, their projections along the sun's cone onto the ground (projection along a
+    direction is affine, so the shadow lies in their hull) and the ground around its foot within
+    `reach_factor` times its own size (contact darkening, ambient occlusion)."""
     corners = object_corners(obj)
-    reach = obj.size * max(obj.extent)
+    reach = reach_factor * obj.size * max(obj.extent)
     foot = np.array([[obj.x + dx, obj.y + dy, 0.0] for dx in (-reach, reach)
                      for dy in (-reach, reach)])
     points = [corners, foot]
-    half = spec.sun.angle_deg / 2 + 0.5
+    half = sun.angle_deg / 2 + 0.5
     for d_az, d_el in ((0, 0), (-half, 0), (half, 0), (0, -half), (0, half)):
-        direction = sun_direction(spec.sun, d_az, d_el)
+        direction = sun_direction(sun, d_az, d_el)
         points.append(corners - np.outer(corners[:, 2] / direction[2], direction))
-    uv, depth = project(spec.camera, spec.size, np.concatenate(points))
+    return np.concatenate(points)
+
+
+def shadow_region(spec: SceneSpec, margin: int = 3) -> tuple[int, int, int, int]:
+    """Pixel box (x0, y0, x1, y1), end exclusive, that holds every pixel the inserted object's
+    shadow can touch (the projection of `shadow_points`) plus a margin."""
+    uv, depth = project(spec.camera, spec.size, shadow_points(spec.inserted, spec.sun))
     if np.any(depth <= 1e-6) or not np.all(np.isfinite(uv)):
         return 0, 0, spec.size, spec.size
     x0, y0 = np.floor(uv.min(axis=0)).astype(int) - margin
     x1, y1 = np.ceil(uv.max(axis=0)).astype(int) + margin
     clamp = lambda value: int(min(max(value, 0), spec.size))  # noqa: E731
     return clamp(x0), clamp(y0), clamp(x1), clamp(y1)
+
+
+def ground_patches(spec: SceneSpec, reach_factor: float) -> list[np.ndarray]:
+    """Per object, the convex polygon (K, 2) of ground (x, y), counter-clockwise seen from above,
+    outside which the object casts no shadow and blocks no noticeable ambient light: the hull of
+    its `shadow_points`. The renderer shades the ground only inside their union."""
+    polygons = []
+    for obj in spec.objects:
+        points = shadow_points(obj, spec.sun, reach_factor)[:, :2].astype(np.float32)
+        hull = cv2.convexHull(points)[:, 0, :].astype(np.float64)
+        x, y = hull[:, 0], hull[:, 1]
+        if float(np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y)) < 0:
+            hull = hull[::-1]
+        polygons.append(hull)
+    return polygons
 
 
 def projected_box(obj: ObjectSpec, camera: CameraSpec, size: int) -> np.ndarray:

@@ -1,3 +1,5 @@
+import math
+
 import numpy as np
 import pytest
 
@@ -50,14 +52,62 @@ def test_crop_photo_square_resize_and_flip():
     assert half[:, :8].max() == 0 and half[:, 8:].min() == 255  # flipped: white on the right
 
 
-def test_smooth_catcher_keeps_edges_and_averages_noise():
-    from render.composite import smooth_catcher
+def test_unshadowed_ground_is_lambert_under_sun_and_uniform_sky():
+    from render.composite import unshadowed_ground
+
+    sun, ambient = unshadowed_ground(math.pi, (1.0, 0.5, 0.25), 30.0, (0.2, 0.2, 0.1),
+                                     albedo=0.5)
+    # albedo / pi * E * sin(30 deg) = 0.5 / pi * pi * 0.5 = 0.25, times the sun's colour
+    np.testing.assert_allclose(sun, [0.25, 0.125, 0.0625], rtol=1e-6)
+    np.testing.assert_allclose(ambient, [0.1, 0.1, 0.05], rtol=1e-6)
+
+
+def test_split_ground_separates_objects_and_the_shadow_factor():
+    from render.composite import split_ground
+
+    sun_ref = np.array([0.3, 0.3, 0.3], dtype=np.float32)
+    ambient_ref = np.array([0.1, 0.1, 0.1], dtype=np.float32)
+    shape = (5, 12)
+    # Ground everywhere, in half shadow (sun blocked) on the left two columns; an object of
+    # radiance 0.8 covers pixel (2, 11) fully and (2, 10) half.
+    sun = np.broadcast_to(sun_ref, shape + (3,)).copy()
+    sun[:, :2] = 0.0
+    ambient = np.broadcast_to(ambient_ref, shape + (3,)).copy()
+    object_alpha = np.zeros(shape, dtype=np.float32)
+    object_alpha[2, 11], object_alpha[2, 10] = 1.0, 0.5
+    combined = np.ones(shape + (4,), dtype=np.float32)
+    combined[..., :3] = sun + ambient
+    combined[2, 11, :3] = 0.8
+    combined[2, 10, :3] = 0.5 * 0.8 + 0.5 * (0.3 + 0.1)
+    sun_part = sun.copy()
+    ambient_part = ambient.copy()
+    for pixel in ((2, 11), (2, 10)):  # the render's light groups hold the ground's share only
+        sun_part[pixel] *= 1 - object_alpha[pixel]
+        ambient_part[pixel] *= 1 - object_alpha[pixel]
+    split = split_ground(combined, sun_part, ambient_part, object_alpha, sun_ref, ambient_ref)
+    factor = split.sun + split.ambient
+    np.testing.assert_allclose(factor[0, 0], [0.25] * 3, rtol=1e-6)  # ambient only
+    np.testing.assert_allclose(factor[0, 6], [1.0] * 3, rtol=1e-6)
+    # the half-covered pixel's ground share is estimated from lit ground nearby
+    np.testing.assert_allclose(split.objects[2, 10], [0.4, 0.4, 0.4, 0.5], atol=1e-6)
+    np.testing.assert_allclose(split.objects[2, 11], [0.8, 0.8, 0.8, 1.0], rtol=1e-6)
+    assert split.objects[0, 0].tolist() == [0.0, 0.0, 0.0, 0.0]
+    assert split.ground[2, 10] and not split.ground[2, 11]
+    # Where no ground was rendered at all the factor is exactly 1.
+    empty = split_ground(np.zeros(shape + (4,), np.float32), np.zeros(shape + (3,), np.float32),
+                         np.zeros(shape + (3,), np.float32), np.zeros(shape, np.float32),
+                         sun_ref, ambient_ref)
+    np.testing.assert_allclose(empty.sun + empty.ambient, 1.0, rtol=1e-6)
+
+
+def test_ground_factor_blurs_the_ambient_part_more_than_the_sun_part():
+    from render.composite import ground_factor
 
     rng = np.random.default_rng(0)
-    step = np.ones((32, 32, 3), dtype=np.float32)
-    step[:, :16] = 0.4  # umbra | lit ground
-    noisy = step + rng.normal(0, 0.02, step.shape).astype(np.float32)
-    smoothed = smooth_catcher(noisy, 1.5, 0.1)
-    assert np.abs(smoothed - step)[:, 2:14].std() < 0.6 * np.abs(noisy - step)[:, 2:14].std()
-    assert smoothed[:, 14].mean() < 0.45 and smoothed[:, 17].mean() > 0.95  # the edge stays
-    assert smooth_catcher(noisy, 0.0, 0.1) is noisy
+    sun = np.zeros((32, 32, 3), dtype=np.float32)
+    sun[:, 16:] = 0.6  # umbra | lit
+    ambient = (0.4 + rng.normal(0, 0.05, sun.shape)).astype(np.float32)
+    factor = ground_factor(sun, ambient, 0.7, 3.0)
+    assert factor[:, 13].mean() < 0.42 and factor[:, 18].mean() > 0.98  # the edge stays sharp
+    assert np.abs(factor[:, 2:12] - 0.4).std() < 0.2 * 0.05  # the ambient noise is gone
+    np.testing.assert_array_equal(ground_factor(sun, ambient, 0.0, 0.0), sun + ambient)

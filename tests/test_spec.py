@@ -10,6 +10,7 @@ from render.spec import (
     SceneSpec,
     box_overlap_fraction,
     footprint_radius,
+    ground_patches,
     ground_point,
     object_corners,
     project,
@@ -127,3 +128,19 @@ def test_shadow_region_holds_the_shadow_tip_and_the_object():
         uv, depth = project(spec.camera, spec.size, tip[None])
         if depth[0] > 0 and 0 <= uv[0, 0] < spec.size and 0 <= uv[0, 1] < spec.size:
             assert x0 <= uv[0, 0] <= x1 and y0 <= uv[0, 1] <= y1
+
+
+def test_ground_patches_hold_each_objects_shadow_and_face_up():
+    for spec in drawable(range(20)):
+        polygons = ground_patches(spec, 1.5)
+        assert len(polygons) == len(spec.objects)
+        for obj, polygon in zip(spec.objects, polygons, strict=True):
+            x, y = polygon[:, 0], polygon[:, 1]
+            assert np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y) > 0  # counter-clockwise
+            direction = sun_direction(spec.sun)
+            for corner in object_corners(obj):
+                tip = corner - corner[2] / direction[2] * direction
+                # inside a convex CCW polygon: left of every edge
+                edges = np.roll(polygon, -1, axis=0) - polygon
+                offsets = tip[:2] - polygon
+                assert np.all(edges[:, 0] * offsets[:, 1] - edges[:, 1] * offsets[:, 0] >= -1e-9)
