@@ -35,7 +35,7 @@ def as_mask_image(mask: np.ndarray) -> np.ndarray:
 
 
 def smooth(values: np.ndarray, sigma: float) -> np.ndarray:
-    """Gaussian blur of a (H, W) float map; sigma <= 0 returns it unchanged."""
+    """Gaussian blur of a (H, W[, C]) float map; sigma <= 0 returns it unchanged."""
     if sigma <= 0:
         return values
     return cv2.GaussianBlur(values.astype(np.float32), (0, 0), sigma)

@@ -224,14 +224,13 @@ class BlenderScene:
         return obj
 
     def _set_patches(self, spec: SceneSpec) -> None:
+        chosen: tuple[list, list] = ([], [])  # inserted, occluders: the order of self.patches
         polygons = ground_patches(spec, self.settings.ground_reach)
-        inserted = [polygon for obj, polygon in zip(spec.objects, polygons, strict=True)
-                    if obj.pass_index == INSERTED_INDEX]
-        occluders = [polygon for obj, polygon in zip(spec.objects, polygons, strict=True)
-                     if obj.pass_index != INSERTED_INDEX]
-        for patch, chosen in zip(self.patches, (inserted, occluders), strict=True):
+        for obj, polygon in zip(spec.objects, polygons, strict=True):
+            chosen[obj.pass_index != INSERTED_INDEX].append(polygon)
+        for patch, polygons in zip(self.patches, chosen, strict=True):
             old = patch.data
-            patch.data = self._ground_mesh(patch.name, chosen)
+            patch.data = self._ground_mesh(patch.name, polygons)
             bpy.data.meshes.remove(old)
 
     @staticmethod

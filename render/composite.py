@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from dataset_tools.masks import smooth
 from render.spec import PhotoSpec
 
 LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)  # Rec. 709, linear light
@@ -149,7 +150,4 @@ def ground_factor(sun: np.ndarray, ambient: np.ndarray, sun_blur: float,
     0 = off): the ambient part (ambient occlusion, bounce light) is smooth and carries most of
     the Monte Carlo noise, so it takes a wide blur; the sun part holds the sharp shadow edges
     and only a light one."""
-    def blur(values: np.ndarray, sigma: float) -> np.ndarray:
-        return cv2.GaussianBlur(values, (0, 0), sigma) if sigma > 0 else values
-
-    return (blur(sun, sun_blur) + blur(ambient, ambient_blur)).astype(np.float32)
+    return (smooth(sun, sun_blur) + smooth(ambient, ambient_blur)).astype(np.float32)
