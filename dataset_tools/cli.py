@@ -67,9 +67,12 @@ def validate(
 
 
 @app.command(help="""Derive robject, rshadow and smask from the render passes (passes/ID.npz)
-that render-dataset stores; rerunning with other options rewrites only these masks. Samples
-without passes get smask = gray(|shadow - noshadow|) > --pair-threshold minus mask, and the
-command says so.
+that render-dataset stores; rerunning with other options rewrites only these masks. smask and
+rshadow are the visible cast shadows: darkening above --threshold and above
+--visible-fraction of the sample's peak darkening (the half-shadow line through the penumbra;
+0 keeps all above --threshold). sregion (where the pair differs) is fixed by the render and
+not rewritten. Samples without passes get smask = gray(|shadow - noshadow|) >
+--pair-threshold minus mask, and the command says so.
 
 Example: shadow-dataset masks demo --threshold 0.1 --min-area 16""")
 def masks(
@@ -82,6 +85,9 @@ def masks(
         = 1.0,
     pair_threshold: Annotated[float, typer.Option(
         help="Gray-level threshold (0-255) for datasets without passes.")] = 10.0,
+    visible_fraction: Annotated[float, typer.Option(
+        min=0.0, max=1.0, help="Share of the peak darkening a shadow pixel must reach.")]
+        = 0.5,
 ) -> None:
     from dataset_tools.masks import rewrite_masks
 
@@ -95,7 +101,8 @@ def masks(
         for noshadow in samples:
             with dataset_errors():
                 used_passes = rewrite_masks(dataset, noshadow.parent.parent.name, noshadow.stem,
-                                            threshold, min_area, sigma, pair_threshold)
+                                            threshold, min_area, sigma, pair_threshold,
+                                            visible_fraction)
             from_passes += used_passes
             from_pairs += not used_passes
             progress.update(task, advance=1)
@@ -197,8 +204,10 @@ def inspect(
 
 
 @app.command(help="""Counts per split; distributions of object, shadow, occluder and occluder-
-shadow areas, sun elevation and azimuth, occluders per sample; scenes and meshes used. Text on
-screen, JSON with --json, histogram PNGs with --plots DIR.
+shadow areas, shadow darkness (the sRGB luminance ratio shadow/noshadow inside smask, per
+sample, beside the figures of real sunny photo pairs), sun elevation and azimuth, occluders
+per sample; scenes and meshes used. Text on screen, JSON with --json, histogram PNGs with
+--plots DIR.
 
 Example: shadow-dataset stats demo --plots demo_stats""")
 def stats(
@@ -221,6 +230,15 @@ def stats(
         if values:
             console.print(f"{kind:>8} area: mean {values['mean']:.2%}, median "
                           f"{values['median']:.2%}, max {values['max']:.2%}")
+    darkness = summary["shadow_darkness"]
+    if "median" in darkness:
+        real = darkness["real_sunny"]
+        console.print(
+            f"shadow darkness (sRGB luminance shadow/noshadow in smask, median per sample): "
+            f"median {darkness['median']:.2f} (10-90 %: {darkness['p10']:.2f}-"
+            f"{darkness['p90']:.2f}), {darkness['darker_than_half']:.0%} of smask darker than "
+            f"half; real sunny photos: {real['median']:.2f} ({real['p10']:.2f}-"
+            f"{real['p90']:.2f}), {real['darker_than_half']:.0%}")
     if summary["sun_elevation_deg"]:
         elevation = summary["sun_elevation_deg"]
         console.print(f"sun elevation: {elevation['min']:.0f}-{elevation['max']:.0f} deg, "
@@ -292,6 +310,81 @@ def merge(
             counts = merge_datasets(sources, out, prefix or None, force,
                                     tick=lambda: progress.update(task, advance=1))
     console.print(f"{out}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+
+
+@app.command(help="""Write the dataset as WebDataset tar shards OUT/shard-000000.tar, ... (each
+at most --shard-size; a new shard also starts at each split), plus OUT/index.json (shards,
+samples per shard and split, codec, measured kB/sample and noshadow PSNR) and a copy of
+dataset.json. Key SPLIT/ID; members noshadow.webp (or .jpg/.png), shadow_diff.webp (shadow -
+noshadow, lossless, cropped), masks.webp (every mask as a bit plane, lossless) and json.gz
+(the manifest record). Only the images, manifest.jsonl and dataset.json travel: passes/ and
+other extra folders are left out (the summary lists them). Sizes: 60MB = 60*10^6 bytes,
+64MiB = 2^26.
+
+Examples: shadow-dataset pack demo demo_shards --shard-size 60MB
+          shadow-dataset pack demo demo_shards --codec jpeg --quality 95 --force""")
+def pack(
+    dataset: Annotated[Path, typer.Argument(help="Dataset folder.")],
+    out: Annotated[Path, typer.Argument(help="Folder for the shards.")],
+    shard_size: Annotated[str, typer.Option(help="Cap on each tar file: 60MB, 500KB, 1GB.")]
+        = "60MB",
+    codec: Annotated[str, typer.Option(help="noshadow: webp, jpeg (lossy) or png (lossless).")]
+        = "webp",
+    quality: Annotated[int, typer.Option(min=1, max=100, help="WebP/JPEG quality.")] = 90,
+    force: Annotated[bool, typer.Option(
+        help="Write into a non-empty OUT (old shard-*.tar beyond the new ones are deleted).")]
+        = False,
+) -> None:
+    from dataset_tools.pack import CODECS, PackConfig, pack_dataset, parse_size
+
+    if codec not in CODECS:
+        raise typer.BadParameter(f"--codec must be one of {', '.join(CODECS)}, got {codec!r}")
+    try:
+        cap = parse_size(shard_size)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--shard-size") from None
+    config = PackConfig(dataset, out, cap, codec, quality, force)
+    with dataset_errors():
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task("packing", total=None)
+            index = pack_dataset(config, tick=lambda: progress.update(task, advance=1))
+    for note in index["not_packed"]:
+        console.print(f"not packed: {note}")
+    psnr = index["noshadow_psnr_db"]
+    console.print(f"{out}: {index['samples']} samples ("
+                  + ", ".join(f"{k} {v}" for k, v in index["splits"].items())
+                  + f") in {len(index['shards'])} shards, {index['kb_per_sample']:.2f} kB/sample "
+                  f"(kB = 1000 bytes); noshadow {codec}"
+                  + (f" q{quality}: PSNR {psnr:.2f} dB" if psnr is not None else ": lossless")
+                  + f"; {index['clipped_shadow_pixels']} shadow pixels clip to 0-255 on unpack")
+
+
+@app.command(help="""Restore the folder layout from shards written by pack: the same splits and
+ids, manifest.jsonl (the json records, in id order) and dataset.json (from the shards'
+folder). noshadow comes back as decoded (lossy unless --codec png); shadow = clip(noshadow +
+the exact difference), so the pair differs exactly where and as the original did (the number
+of pixels where the clip bites is printed). A folder argument means the shards its index.json
+lists (else its shard-*.tar). A truncated or corrupt shard stops with one line naming it;
+samples read completely before it are kept, never a partial sample.
+
+Examples: shadow-dataset unpack demo_shards demo_restored
+          shadow-dataset unpack demo_shards/shard-000000.tar demo_shards/shard-000001.tar out""")
+def unpack(
+    paths: Annotated[list[Path], typer.Argument(help="Shard folder or tar files, then OUT.")],
+    force: Annotated[bool, typer.Option(help="Write into a non-empty OUT.")] = False,
+) -> None:
+    from dataset_tools.pack import unpack_shards
+
+    if len(paths) < 2:
+        raise typer.BadParameter("give the shards (a folder or tar files) and the output folder")
+    *sources, out = paths
+    with dataset_errors():
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task("unpacking", total=None)
+            result = unpack_shards(sources, out, force,
+                                   tick=lambda: progress.update(task, advance=1))
+    console.print(f"{out}: restored " + ", ".join(f"{k} {v}" for k, v in result.counts.items())
+                  + f"; {result.clipped} shadow pixels clipped to 0-255")
 
 
 def entry() -> None:

@@ -14,7 +14,11 @@ import cv2
 import numpy as np
 
 RGB_KINDS = ("noshadow", "shadow")
-MASK_KINDS = ("mask", "robject", "rshadow", "smask")
+# smask: the inserted object's visible cast shadow (what a person would outline); sregion: every
+# pixel where shadow differs from noshadow (smask plus the faint ambient-occlusion halo around
+# it). Both are optional: a hand-made Shadow-AR folder has neither.
+MASK_KINDS = ("mask", "robject", "rshadow", "smask", "sregion")
+OPTIONAL_KINDS = ("smask", "sregion")
 KINDS = RGB_KINDS + MASK_KINDS
 SPLITS = ("train", "val", "test")
 PASSES_DIR = "passes"  # render passes the masks derive from: passes/ID.npz

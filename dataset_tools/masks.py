@@ -41,30 +41,72 @@ def smooth(values: np.ndarray, sigma: float) -> np.ndarray:
     return cv2.GaussianBlur(values.astype(np.float32), (0, 0), sigma)
 
 
+# A pixel belongs to a sample's visible shadow (smask, rshadow) when its darkening reaches this
+# share of the sample's peak darkening: the half-shadow line a person outlining the shadow
+# follows through the penumbra. The faint ambient-occlusion halo stays outside.
+VISIBLE_FRACTION = 0.5
+# Where the smoothed own darkening stays under REGION_LOW (in either direction: the object may
+# also brighten the ground by reflection), the renderer makes shadow equal noshadow; between
+# REGION_LOW and REGION_HIGH it fades in. So the pair differs exactly inside `sregion`.
+REGION_LOW, REGION_HIGH = 0.004, 0.012
+
+
+def peak_darkening(darkening: np.ndarray, where: np.ndarray) -> float:
+    """Robust peak (99th percentile) of a darkening map over `where`; 0 when empty."""
+    values = darkening[where]
+    return float(np.percentile(values, 99)) if values.size else 0.0
+
+
+def visible_shadow(darkening: np.ndarray, allowed: np.ndarray, threshold: float,
+                   visible_fraction: float, min_area: int) -> np.ndarray:
+    """(H, W) bool: pixels of `allowed` whose (smoothed) darkening exceeds both `threshold` and
+    `visible_fraction` times the peak darkening, without components under `min_area`."""
+    candidate = allowed & (darkening > threshold)
+    cut = max(threshold, visible_fraction * peak_darkening(darkening, candidate))
+    return remove_small_components(candidate & (darkening > cut), min_area)
+
+
+def region_weight(darkening: np.ndarray, sigma: float = 1.0) -> np.ndarray:
+    """(H, W) float32 in [0, 1]: how much of the inserted object's effect the shadow image keeps
+    per pixel, from the stored own darkening (float16 values as float32). 0 where the smoothed
+    |darkening| is below REGION_LOW (imperceptible: below one 8-bit level almost everywhere,
+    and mostly render noise), 1 above REGION_HIGH."""
+    magnitude = np.abs(smooth(darkening, sigma))
+    return np.clip((magnitude - REGION_LOW) / (REGION_HIGH - REGION_LOW), 0.0, 1.0).astype(
+        np.float32)
+
+
 def masks_from_passes(object_index: np.ndarray, darkening: np.ndarray,
                       occluder_darkening: np.ndarray, threshold: float = 0.06,
-                      min_area: int = 8, sigma: float = 1.0) -> dict[str, np.ndarray]:
-    """The four masks of a sample, each (H, W) uint8 0/255.
+                      min_area: int = 8, sigma: float = 1.0,
+                      visible_fraction: float = VISIBLE_FRACTION) -> dict[str, np.ndarray]:
+    """The five masks of a sample, each (H, W) uint8 0/255.
 
     object_index (H, W) int: 0 ground/sky, 1 the inserted object, >= 2 occluders.
     darkening (H, W) float: relative luminance drop from the noshadow to the shadow image
     (the inserted object's own shadow, 0 elsewhere by construction).
     occluder_darkening (H, W) float: 1 - ground factor of the noshadow render on the
     ground (the occluders' shadows), 0 on objects.
-    Both darkening maps are blurred by `sigma` pixels before the threshold so that render noise
-    does not speckle the masks; components under `min_area` pixels are dropped.
+    Both darkening maps are blurred by `sigma` pixels before the thresholds so that render
+    noise does not speckle the masks. `smask` and `rshadow` are the visible cast shadows
+    (`visible_shadow`: above `threshold` and above `visible_fraction` of the peak; 0 keeps
+    every pixel above `threshold`); components under `min_area` pixels are dropped.
+    `sregion` is every pixel where the pair may differ (`region_weight` > 0; `min_area` does
+    not apply): the contract region, smask included.
     """
     if not (object_index.shape == darkening.shape == occluder_darkening.shape):
         raise ValueError(f"pass shapes differ: index {object_index.shape}, darkening "
                          f"{darkening.shape}, occluder darkening {occluder_darkening.shape}")
     inserted = object_index == INSERTED_INDEX
     occluders = object_index > INSERTED_INDEX
-    own_shadow = remove_small_components(
-        (smooth(darkening, sigma) > threshold) & ~inserted, min_area)
-    occluder_shadow = remove_small_components(
-        (smooth(occluder_darkening, sigma) > threshold) & (object_index == 0), min_area)
+    region = region_weight(darkening, sigma) > 0
+    own_shadow = visible_shadow(smooth(darkening, sigma), ~inserted & region, threshold,
+                                visible_fraction, min_area)
+    occluder_shadow = visible_shadow(smooth(occluder_darkening, sigma), object_index == 0,
+                                     threshold, visible_fraction, min_area)
     return {"mask": as_mask_image(inserted), "robject": as_mask_image(occluders),
-            "rshadow": as_mask_image(occluder_shadow), "smask": as_mask_image(own_shadow)}
+            "rshadow": as_mask_image(occluder_shadow), "smask": as_mask_image(own_shadow),
+            "sregion": as_mask_image(region)}
 
 
 def smask_from_pair(shadow: np.ndarray, noshadow: np.ndarray, mask: np.ndarray,
@@ -79,9 +121,11 @@ def smask_from_pair(shadow: np.ndarray, noshadow: np.ndarray, mask: np.ndarray,
 
 
 def rewrite_masks(root: Path, split: str, sample_id: str, threshold: float = 0.06,
-                  min_area: int = 8, sigma: float = 1.0, pair_threshold: float = 10.0) -> bool:
+                  min_area: int = 8, sigma: float = 1.0, pair_threshold: float = 10.0,
+                  visible_fraction: float = VISIBLE_FRACTION) -> bool:
     """Rewrite robject, rshadow and smask of one sample from passes/ID.npz (returns True), or
-    only smask from the image pair when the sample has no passes (returns False)."""
+    only smask from the image pair when the sample has no passes (returns False). `sregion`
+    is not rewritten: it is where the stored pair differs, fixed when the pair was made."""
     passes = passes_path(root, sample_id)
     if passes.is_file():
         try:
@@ -89,7 +133,7 @@ def rewrite_masks(root: Path, split: str, sample_id: str, threshold: float = 0.0
                 derived = masks_from_passes(data["object_index"],
                                             data["darkening"].astype(np.float32),
                                             data["occluder_darkening"].astype(np.float32),
-                                            threshold, min_area, sigma)
+                                            threshold, min_area, sigma, visible_fraction)
         except (OSError, KeyError, ValueError) as error:
             raise DatasetError(passes, f"unreadable render passes ({error})") from None
         for kind in ("robject", "rshadow", "smask"):

@@ -7,10 +7,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from dataset_tools.layout import MASK_KINDS, DatasetError, read_image, sample_path
+from dataset_tools.layout import (
+    MASK_KINDS,
+    OPTIONAL_KINDS,
+    DatasetError,
+    read_image,
+    sample_path,
+)
 
 OVERLAY = {"mask": (255, 64, 64), "robject": (64, 160, 255), "rshadow": (255, 200, 0),
-           "smask": (0, 255, 120)}
+           "smask": (0, 255, 120), "sregion": (200, 80, 255)}
 COLUMNS = ("noshadow", "shadow") + MASK_KINDS
 
 
@@ -22,11 +28,13 @@ def overlay(image: np.ndarray, mask: np.ndarray, color: tuple[int, int, int]) ->
     return tinted.astype(np.uint8)
 
 
-def sample_row(root: Path, split: str, sample_id: str, tile: int) -> np.ndarray:
-    """(tile, 6 * tile, 3) uint8; a missing or broken file becomes a gray tile with a cross."""
+def sample_row(root: Path, split: str, sample_id: str, tile: int,
+               columns: tuple[str, ...] = COLUMNS) -> np.ndarray:
+    """(tile, len(columns) * tile, 3) uint8; a missing or broken file becomes a gray tile with
+    a cross."""
     tiles = []
     base = None
-    for kind in COLUMNS:
+    for kind in columns:
         try:
             image = read_image(sample_path(root, split, kind, sample_id),
                                "RGB" if kind in ("noshadow", "shadow") else "L")
@@ -53,10 +61,13 @@ def sample_row(root: Path, split: str, sample_id: str, tile: int) -> np.ndarray:
 
 
 def contact_sheet(root: Path, samples: list[tuple[str, str]], tile: int = 160) -> np.ndarray:
-    """samples: [(split, id)] -> (header + rows) RGB uint8 image."""
-    header = np.full((22, tile * len(COLUMNS), 3), 32, np.uint8)
-    for column, name in enumerate(COLUMNS):
+    """samples: [(split, id)] -> (header + rows) RGB uint8 image. An optional mask kind
+    (smask, sregion) gets a column only when one of the samples has it."""
+    columns = tuple(kind for kind in COLUMNS if kind not in OPTIONAL_KINDS or any(
+        sample_path(root, split, kind, sample_id).is_file() for split, sample_id in samples))
+    header = np.full((22, tile * len(columns), 3), 32, np.uint8)
+    for column, name in enumerate(columns):
         cv2.putText(header, name, (column * tile + 6, 15), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
                     (230, 230, 230), 1, cv2.LINE_AA)
-    rows = [sample_row(root, split, sample_id, tile) for split, sample_id in samples]
+    rows = [sample_row(root, split, sample_id, tile, columns) for split, sample_id in samples]
     return np.concatenate([header, *rows], axis=0)

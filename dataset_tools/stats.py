@@ -8,7 +8,9 @@ from typing import Any
 
 import numpy as np
 
+from dataset_tools.darkness import REAL_SUNNY, shadow_darkness, summarize_darkness
 from dataset_tools.layout import SPLITS, read_image, read_manifest, sample_path
+from dataset_tools.masks import smask_from_pair
 from dataset_tools.resplit import find_samples
 
 
@@ -25,18 +27,24 @@ def collect(root: Path) -> dict[str, Any]:
     located = find_samples(root)
     manifest = read_manifest(root)
     areas: dict[str, list[float]] = {"mask": [], "smask": [], "robject": [], "rshadow": []}
+    darkness = []
     for sample_id, split in located.items():
+        masks = {}
         for kind in areas:
             path = sample_path(root, split, kind, sample_id)
             if path.is_file():
-                mask = read_image(path, "L")
+                masks[kind] = mask = read_image(path, "L")
                 areas[kind].append(float(np.count_nonzero(mask > 127)) / mask.size)
+        measured = _darkness(root, split, sample_id, masks)
+        if measured is not None:
+            darkness.append(measured)
     records = [manifest[sample_id] for sample_id in located if sample_id in manifest]
     suns = [record["spec"]["sun"] for record in records if "spec" in record]
     return {
         "counts": {split: sum(1 for value in located.values() if value == split)
                    for split in SPLITS if split in located.values()},
         "areas": areas,
+        "darkness": darkness,
         "sun_elevation": [sun["elevation_deg"] for sun in suns],
         "sun_azimuth": [sun["azimuth_deg"] for sun in suns],
         "occluders": [record["occluders"] for record in records if "occluders" in record],
@@ -46,9 +54,24 @@ def collect(root: Path) -> dict[str, Any]:
     }
 
 
+def _darkness(root: Path, split: str, sample_id: str, masks: dict[str, np.ndarray]):
+    """The sample's shadow darkness over its smask (derived from the pair when it has none)."""
+    shadow = read_image(sample_path(root, split, "shadow", sample_id), "RGB")
+    noshadow = read_image(sample_path(root, split, "noshadow", sample_id), "RGB")
+    if shadow.shape != noshadow.shape:
+        return None
+    region = masks.get("smask")
+    if region is None and "mask" in masks:
+        region = smask_from_pair(shadow, noshadow, masks["mask"])
+    if region is None or region.shape != noshadow.shape[:2]:
+        return None
+    return shadow_darkness(shadow, noshadow, region)
+
+
 def summarize(data: dict[str, Any]) -> dict[str, Any]:
     return {
         "counts": data["counts"],
+        "shadow_darkness": {**summarize_darkness(data["darkness"]), "real_sunny": REAL_SUNNY},
         "area_fraction": {kind: _summary(values) for kind, values in data["areas"].items()},
         "sun_elevation_deg": _summary(data["sun_elevation"]),
         "sun_azimuth_deg": _summary(data["sun_azimuth"]),
@@ -70,7 +93,9 @@ def plot(data: dict[str, Any], out: Path) -> list[Path]:
     panels = [("areas", "area fraction of the image", data["areas"]),
               ("sun", "degrees", {"sun elevation": data["sun_elevation"],
                                   "sun azimuth": data["sun_azimuth"]}),
-              ("occluders", "occluders per sample", {"occluders": data["occluders"]})]
+              ("occluders", "occluders per sample", {"occluders": data["occluders"]}),
+              ("darkness", "sRGB luminance shadow / noshadow in smask (median per sample)",
+               {"this dataset": [sample.median_ratio for sample in data["darkness"]]})]
     for name, xlabel, series in panels:
         figure, axis = plt.subplots(figsize=(6, 3.5))
         for label, values in series.items():

@@ -12,7 +12,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from dataset_tools.layout import MASK_KINDS, RGB_KINDS, SPLITS, read_manifest, size_mismatch
+from dataset_tools.layout import (
+    MASK_KINDS,
+    OPTIONAL_KINDS,
+    RGB_KINDS,
+    SPLITS,
+    read_manifest,
+    size_mismatch,
+)
 
 REQUIRED = ("noshadow", "shadow", "mask", "robject", "rshadow")
 
@@ -51,6 +58,35 @@ class Report:
 def _decode(path: Path) -> np.ndarray | None:
     data = np.fromfile(path, dtype=np.uint8)
     return cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+
+
+def check_pair(root: Path, split: str, sample_id: str, images: dict[str, np.ndarray],
+               report: Report, tolerance: float) -> None:
+    """The pair differs only in the inserted object's shadow: outside `sregion` (every pixel
+    the renderer let differ) or, without it, outside a 2-pixel dilation of `smask`, the mean
+    absolute difference stays within `tolerance` gray levels; smask lies inside sregion."""
+    shadow, noshadow = images.get("shadow"), images["noshadow"]
+    size = noshadow.shape[:2]
+    regions = {kind: images[kind] for kind in OPTIONAL_KINDS
+               if kind in images and images[kind].shape == size}
+    if "smask" in regions and "sregion" in regions:
+        stray = int(np.count_nonzero((regions["smask"] > 0) & (regions["sregion"] == 0)))
+        if stray:
+            report.problems.append(Problem(str(root / split / "smask" / f"{sample_id}.png"),
+                                           f"{stray} pixels lie outside sregion"))
+    if shadow is None or shadow.shape != noshadow.shape or not regions:
+        return
+    if "sregion" in regions:
+        kind, outside = "sregion", regions["sregion"] == 0
+    else:
+        kind = "smask"
+        outside = ~cv2.dilate(regions["smask"], np.ones((5, 5), np.uint8)).astype(bool)
+    difference = np.abs(shadow.astype(np.int16) - noshadow.astype(np.int16)).max(axis=-1)
+    if outside.any() and float(difference[outside].mean()) > tolerance:
+        report.problems.append(Problem(
+            str(root / split / "shadow" / f"{sample_id}.png"),
+            f"differs from noshadow outside {kind} by {difference[outside].mean():.2f} "
+            f"on average (tolerance {tolerance})"))
 
 
 def check_sample(root: Path, split: str, sample_id: str, kinds: tuple[str, ...],
@@ -93,17 +129,7 @@ def check_sample(root: Path, split: str, sample_id: str, kinds: tuple[str, ...],
                 report.problems.append(Problem(str(path), f"{odd} pixels are not 0 or 255"))
             elif kind in ("mask", "smask") and not image.any():
                 report.problems.append(Problem(str(path), "empty mask", "warning"))
-    pair = images.get("shadow"), images["noshadow"]
-    smask = images.get("smask")
-    if pair[0] is not None and pair[0].shape == pair[1].shape and smask is not None \
-            and smask.shape == size:
-        outside = ~cv2.dilate(smask, np.ones((5, 5), np.uint8)).astype(bool)
-        difference = np.abs(pair[0].astype(np.int16) - pair[1].astype(np.int16)).max(axis=-1)
-        if outside.any() and float(difference[outside].mean()) > tolerance:
-            report.problems.append(Problem(
-                str(root / split / "shadow" / f"{sample_id}.png"),
-                f"differs from noshadow outside smask by {difference[outside].mean():.2f} "
-                f"on average (tolerance {tolerance})"))
+    check_pair(root, split, sample_id, images, report, tolerance)
     return hashlib.sha1(images["noshadow"].tobytes()).digest()
 
 
@@ -118,7 +144,7 @@ def validate_dataset(root: Path, tolerance: float = 1.0,
     digests: dict[bytes, list[str]] = defaultdict(list)
     seen: set[str] = set()
     for split in splits:
-        kinds = REQUIRED + (("smask",) if (root / split / "smask").is_dir() else ())
+        kinds = REQUIRED + tuple(kind for kind in OPTIONAL_KINDS if (root / split / kind).is_dir())
         ids: set[str] = set()
         for kind in kinds:
             folder = root / split / kind

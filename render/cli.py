@@ -62,7 +62,11 @@ def main(
         min=0.0, max=0.9, help="Share of scene photos whose samples go to test/.")] = 0.15,
     shadow_threshold: Annotated[float, typer.Option(
         min=0.0, max=1.0, help="Relative darkening that counts as shadow in the masks.")]
-        = 0.06,
+        = RenderConfig.shadow_threshold,
+    shadow_visible_fraction: Annotated[float, typer.Option(
+        min=0.0, max=1.0, help="smask/rshadow keep pixels darkened by at least this share of "
+        "the sample's peak darkening (0.5: the half-shadow line a person would outline; 0 keeps "
+        "all above --shadow-threshold).")] = RenderConfig.shadow_visible_fraction,
     max_faces: Annotated[int, typer.Option(min=1, help="Skip meshes with more faces.")]
         = 1_000_000,
     restart_every: Annotated[int, typer.Option(
@@ -81,7 +85,8 @@ def main(
         size=size, seed=seed, workers=workers,
         shard_index=shard_index, shard_count=shard_count, overwrite=overwrite,
         restart_every=restart_every, test_fraction=test_fraction,
-        shadow_threshold=shadow_threshold, max_faces=max_faces,
+        shadow_threshold=shadow_threshold, shadow_visible_fraction=shadow_visible_fraction,
+        max_faces=max_faces,
         render=RenderSettings(samples=samples, adaptive_threshold=adaptive_threshold,
                               device=device, threads=threads),  # type: ignore[arg-type]
     )

@@ -29,6 +29,18 @@ def linear_to_srgb(linear: np.ndarray) -> np.ndarray:
                     1.055 * np.power(linear, 1 / 2.4) - 0.055).astype(np.float32)
 
 
+def photo_to_scene(photo_rgb: np.ndarray, tone_contrast: float) -> np.ndarray:
+    """(H, W, 3) uint8 sRGB photo -> scene-linear radiance, float32: sRGB decoding, then the
+    inverse of the camera's extra contrast (`PhotoSpec.tone_contrast`)."""
+    return np.power(srgb_to_linear(photo_rgb / 255.0), 1.0 / tone_contrast).astype(np.float32)
+
+
+def scene_to_photo(scene_linear: np.ndarray, tone_contrast: float) -> np.ndarray:
+    """The inverse of `photo_to_scene`: (H, W, 3) scene-linear -> uint8 sRGB."""
+    linear = np.power(np.clip(scene_linear, 0.0, 1.0), tone_contrast)
+    return to_uint8(linear_to_srgb(linear))
+
+
 def to_uint8(srgb: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(srgb * 255.0), 0, 255).astype(np.uint8)
 

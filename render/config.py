@@ -26,7 +26,10 @@ class SamplingRanges:
     occluders: tuple[int, int] = (0, 3)
     sun_elevation: tuple[float, float] = (25.0, 65.0)
     sun_angle: tuple[float, float] = (0.5, 4.0)  # angular diameter: soft shadows grow with it
-    ambient_fraction: tuple[float, float] = (0.25, 0.55)  # umbra brightness relative to full sun
+    # Sky light / all light on a sunlit horizontal surface: 0.1-0.25 under a clear sky,
+    # more in haze. It bounds how dark the umbra is (in scene-linear light).
+    ambient_fraction: tuple[float, float] = (0.1, 0.22)
+    tone_contrast: tuple[float, float] = (1.4, 1.6)  # camera tone curve vs sRGB (PhotoSpec)
     photo_crop: tuple[float, float] = (0.7, 1.0)  # square crop side / shorter photo side
 
 
@@ -74,6 +77,8 @@ class RenderConfig:
     restart_every: int = 100  # samples per worker before it is replaced (keeps memory flat)
     test_fraction: float = 0.15
     shadow_threshold: float = 0.06  # relative darkening that counts as shadow in the masks
+    # ... and the share of the sample's peak darkening a pixel of smask/rshadow must reach.
+    shadow_visible_fraction: float = 0.5
     max_faces: int = 1_000_000
     render: RenderSettings = field(default_factory=RenderSettings)
     ranges: SamplingRanges = field(default_factory=SamplingRanges)

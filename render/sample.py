@@ -24,7 +24,7 @@ from dataset_tools.layout import (
     write_npz,
     write_png,
 )
-from dataset_tools.masks import INSERTED_INDEX, masks_from_passes
+from dataset_tools.masks import INSERTED_INDEX, masks_from_passes, region_weight
 from render import __version__
 from render.assets import BadAsset
 from render.composite import (
@@ -34,11 +34,10 @@ from render.composite import (
     crop_photo,
     darkening,
     ground_factor,
-    linear_to_srgb,
     luminance,
+    photo_to_scene,
+    scene_to_photo,
     split_ground,
-    srgb_to_linear,
-    to_uint8,
     unshadowed_ground,
 )
 from render.config import RenderConfig
@@ -79,7 +78,7 @@ class Catalog:
 class RenderedPair:
     noshadow: np.ndarray  # (H, W, 3) uint8 sRGB
     shadow: np.ndarray  # (H, W, 3) uint8 sRGB
-    masks: dict[str, np.ndarray]  # mask, robject, rshadow, smask: (H, W) uint8 0/255
+    masks: dict[str, np.ndarray]  # mask, robject, rshadow, smask, sregion: (H, W) uint8 0/255
     object_index: np.ndarray  # (H, W) uint8
     darkening: np.ndarray  # (H, W) float32
     occluder_darkening: np.ndarray  # (H, W) float32
@@ -135,7 +134,8 @@ def render_pair(renderer: Renderer, spec: SceneSpec, photo_rgb: np.ndarray,
     The inserted object's own pixels come from the second render in both images (its
     self-shadowing must not differ), so the pair differs only where its shadow falls."""
     size, settings = spec.size, config.render
-    photo_linear = srgb_to_linear(crop_photo(photo_rgb, spec.photo, size) / 255.0)
+    contrast = spec.photo.tone_contrast
+    photo_linear = photo_to_scene(crop_photo(photo_rgb, spec.photo, size), contrast)
     lighting = lighting_for(spec, photo_linear)
     renderer.apply(spec, lighting["ambient_rgb"], lighting["sun_strength"])
     references = unshadowed_ground(lighting["sun_strength"], spec.sun.color,
@@ -179,10 +179,15 @@ def render_pair(renderer: Renderer, spec: SceneSpec, photo_rgb: np.ndarray,
     occluder_darkening = np.where(plain.object_index == 0, 1.0 - luminance(factor_plain),
                                   0.0).astype(np.float16).astype(np.float32)
     masks = masks_from_passes(plain.object_index, own_darkening, occluder_darkening,
-                              config.shadow_threshold)
+                              config.shadow_threshold,
+                              visible_fraction=config.shadow_visible_fraction)
+    # The pair differs only in `sregion`: below a just-perceptible darkening (mostly noise)
+    # the shadow image keeps the noshadow pixel, fading in above it.
+    keep = region_weight(own_darkening)[..., None]
+    shadow_linear = noshadow_linear + keep * (shadow_linear - noshadow_linear)
     return RenderedPair(
-        noshadow=to_uint8(linear_to_srgb(noshadow_linear)),
-        shadow=to_uint8(linear_to_srgb(shadow_linear)),
+        noshadow=scene_to_photo(noshadow_linear, contrast),
+        shadow=scene_to_photo(shadow_linear, contrast),
         masks=masks, object_index=plain.object_index, darkening=own_darkening,
         occluder_darkening=occluder_darkening, lighting=lighting, region=region,
         seconds={"render_noshadow": plain.seconds, "render_shadow": cast.seconds})

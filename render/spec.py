@@ -70,6 +70,10 @@ class PhotoSpec:
     crop_x: float  # position of the crop in the free range, [0, 1]
     crop_y: float
     flip: bool
+    # The camera's tone curve: scene radiance = (sRGB-decoded photo) ** (1 / tone_contrast), so
+    # a shadow that removes a share s of the light darkens the photo as sRGB would s ** contrast
+    # (camera curves are steeper than plain sRGB in the mid-tones). 1 = plain sRGB.
+    tone_contrast: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -318,7 +322,8 @@ def sample_scene(rng: np.random.Generator, *, index: int, attempt: int, seed: in
     photo = PhotoSpec(path=str(photos[photo_index]),
                       crop_fraction=_uniform(rng, ranges.photo_crop),
                       crop_x=float(rng.uniform()), crop_y=float(rng.uniform()),
-                      flip=bool(rng.integers(2)))
+                      flip=bool(rng.integers(2)),
+                      tone_contrast=_uniform(rng, ranges.tone_contrast))
     camera = CameraSpec(height=_uniform(rng, ranges.camera_height),
                         pitch_deg=_uniform(rng, ranges.camera_pitch),
                         fov_deg=_uniform(rng, ranges.camera_fov))

@@ -111,3 +111,22 @@ def test_ground_factor_blurs_the_ambient_part_more_than_the_sun_part():
     assert factor[:, 13].mean() < 0.42 and factor[:, 18].mean() > 0.98  # the edge stays sharp
     assert np.abs(factor[:, 2:12] - 0.4).std() < 0.2 * 0.05  # the ambient noise is gone
     np.testing.assert_array_equal(ground_factor(sun, ambient, 0.0, 0.0), sun + ambient)
+
+
+def test_tone_curve_round_trips_every_level():
+    from render.composite import photo_to_scene, scene_to_photo
+
+    levels = np.arange(256, dtype=np.uint8).reshape(16, 16, 1).repeat(3, axis=2)
+    for contrast in (1.0, 1.4, 1.6, 2.0):
+        np.testing.assert_array_equal(scene_to_photo(photo_to_scene(levels, contrast), contrast),
+                                      levels)
+
+
+def test_tone_contrast_darkens_a_shadow_as_a_power():
+    from render.composite import photo_to_scene, scene_to_photo, srgb_to_linear
+
+    grey = np.full((1, 1, 3), 180, dtype=np.uint8)
+    for contrast in (1.0, 1.5):
+        shadowed = scene_to_photo(0.2 * photo_to_scene(grey, contrast), contrast)
+        linear_ratio = srgb_to_linear(shadowed / 255.0) / srgb_to_linear(grey / 255.0)
+        assert abs(float(linear_ratio[0, 0, 0]) - 0.2 ** contrast) < 0.01

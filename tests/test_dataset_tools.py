@@ -42,6 +42,24 @@ def test_a_clean_dataset_is_valid(tmp_path):
     assert report.valid and report.counts == {"train": 2} and not report.problems
 
 
+def test_sregion_is_the_contract_region_and_holds_smask(tmp_path):
+    make_dataset(tmp_path, ids=("a",))
+    region = np.zeros((16, 16), dtype=np.uint8)
+    region[8:14, 2:6] = 255  # smask 8:12 plus a faint halo below it
+    write_png(sample_path(tmp_path, "train", "sregion", "a"), region)
+    shadow = read_image(sample_path(tmp_path, "train", "shadow", "a"), "RGB")
+    shadow[12:14, 2:6] -= 30  # the halo differs: inside sregion, outside smask
+    write_png(sample_path(tmp_path, "train", "shadow", "a"), shadow)
+    assert validate_dataset(tmp_path).valid
+    region[12:14, 2:6] = 0  # now the halo is outside every region
+    region[8, 2] = 0  # and smask pokes out of sregion
+    write_png(sample_path(tmp_path, "train", "sregion", "a"), region)
+    # outside: 256 - 15 pixels, of which 8 differ by 30 and one (8, 2) by 60
+    assert messages(tmp_path) == ["a.png: 1 pixels lie outside sregion",
+                                  "a.png: differs from noshadow outside sregion by 1.24 on "
+                                  "average (tolerance 1.0)"]
+
+
 def test_every_kind_of_broken_file_is_named(tmp_path):
     make_dataset(tmp_path, ids=("a", "b", "c", "d", "e", "f"))
     (tmp_path / "train/rshadow/a.png").unlink()  # missing file
@@ -111,12 +129,16 @@ def test_masks_from_passes_and_from_pairs(tmp_path):
     write_npz(tmp_path / "passes/a.npz", object_index=index, darkening=darkening,
               occluder_darkening=np.zeros((16, 16), np.float16))
     result = run_cli("masks", str(tmp_path), "--threshold", "0.06", "--sigma", "0",
-                     "--min-area", "1")
+                     "--min-area", "1", "--visible-fraction", "0")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {"from_passes": 1, "from_pairs": 1}
     assert (read_image(tmp_path / "train/smask/a.png", "L") == 255).sum() == 24
     assert (read_image(tmp_path / "train/smask/b.png", "L") == 255).sum() == 16
-    run_cli("masks", str(tmp_path), "--threshold", "0.2", "--sigma", "0", "--min-area", "1")
+    run_cli("masks", str(tmp_path), "--threshold", "0.2", "--sigma", "0", "--min-area", "1",
+            "--visible-fraction", "0")
+    assert (read_image(tmp_path / "train/smask/a.png", "L") == 255).sum() == 16
+    # By default the faint 0.08 band is under half the 0.3 peak: not part of the visible shadow.
+    run_cli("masks", str(tmp_path), "--threshold", "0.06", "--sigma", "0", "--min-area", "1")
     assert (read_image(tmp_path / "train/smask/a.png", "L") == 255).sum() == 16
     assert validate_dataset(tmp_path).valid
 
@@ -227,7 +249,12 @@ def test_stats_counts_areas_and_plots(tmp_path):
     assert summary["occluders"] == {"0": 1, "1": 1, "2": 1}
     assert summary["scenes"] == {"s1.jpg": 2, "s2.jpg": 1}
     assert summary["meshes"] == {"m2": 2, "m1": 1}
-    for name in ("areas", "sun", "occluders"):
+    # shadow 60 over noshadow 120, 121, 122 inside smask
+    assert summary["shadow_darkness"]["median"] == pytest.approx(60 / 121, abs=1e-6)
+    assert summary["shadow_darkness"]["darker_than_half"] == pytest.approx(2 / 3)
+    assert summary["shadow_darkness"]["real_sunny"]["median"] == 0.27
+    assert "shadow darkness" in result.stderr + result.stdout
+    for name in ("areas", "sun", "occluders", "darkness"):
         assert read_image(tmp_path / "plots" / f"{name}.png", "RGB").shape[0] > 100
 
 

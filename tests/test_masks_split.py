@@ -52,3 +52,49 @@ def test_assign_groups_is_deterministic_grouped_and_never_empty():
     assert assign_groups(groups, 0.15, seed=4) != assign_groups(groups, 0.15, seed=3)
     assert assign_groups(["only.jpg"], 0.5) == {"only.jpg": "train"}
     assert sorted(assign_groups(["a", "b"], 0.01).values()) == ["test", "train"]
+
+
+def test_visible_shadow_keeps_the_half_shadow_and_drops_the_halo():
+    index = np.zeros((10, 10), dtype=np.uint8)
+    index[0:2, 0:2] = 1
+    own = np.zeros((10, 10), dtype=np.float32)
+    own[2:5, 0:4] = 0.8  # umbra
+    own[5:7, 0:4] = 0.45  # penumbra above half the peak
+    own[7:9, 0:4] = 0.2  # faint halo: above the 0.06 floor, under half the 0.8 peak
+    own[9, 0:4] = 0.003  # imperceptible: outside sregion as well
+    none = np.zeros_like(own)
+    masks = masks_from_passes(index, own, none, threshold=0.06, min_area=1, sigma=0.0)
+    assert (masks["smask"] == 255).sum() == 20 and masks["smask"][2:7, 0:4].min() == 255
+    assert (masks["sregion"] == 255).sum() == 28 and masks["sregion"][2:9, 0:4].min() == 255
+    assert masks["sregion"][9].max() == 0
+    everything = masks_from_passes(index, own, none, threshold=0.06, min_area=1, sigma=0.0,
+                                   visible_fraction=0.0)
+    assert (everything["smask"] == 255).sum() == 28
+
+
+def test_region_weight_fades_in_between_the_two_levels():
+    from dataset_tools.masks import REGION_HIGH, REGION_LOW, region_weight
+
+    darkening = np.array([[0.0, REGION_LOW, (REGION_LOW + REGION_HIGH) / 2, REGION_HIGH, 0.5,
+                           -0.5]], dtype=np.float32)
+    np.testing.assert_allclose(region_weight(darkening, sigma=0.0),
+                               [[0.0, 0.0, 0.5, 1.0, 1.0, 1.0]], atol=1e-6)
+
+
+def test_shadow_darkness_exact_ratios():
+    from dataset_tools.darkness import shadow_darkness, summarize_darkness
+
+    noshadow = np.full((2, 4, 3), 200, dtype=np.uint8)
+    shadow = noshadow.copy()
+    shadow[0, :] = (50, 50, 50)  # ratio 0.25
+    shadow[1, :2] = (150, 150, 150)  # ratio 0.75
+    region = np.zeros((2, 4), dtype=np.uint8)
+    region[0, :] = 255
+    region[1, :2] = 255
+    measured = shadow_darkness(shadow, noshadow, region)
+    assert measured.pixels == 6
+    assert abs(measured.median_ratio - 0.25) < 1e-6
+    assert abs(measured.darker_than_half - 4 / 6) < 1e-9
+    assert shadow_darkness(shadow, noshadow, np.zeros((2, 4), np.uint8)) is None
+    summary = summarize_darkness([measured, measured])
+    assert summary["samples"] == 2 and abs(summary["median"] - 0.25) < 1e-6
