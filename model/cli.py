@@ -164,17 +164,33 @@ def _load(checkpoint: Path, attention: Path | None):
 
 @app.command(help="""Metrics of DESIGN.md (GRMSE, LRMSE, GSSIM, LSSIM, GBER, LBER, ACC,
 attention IoU) on one split at 256x256, the identity baseline beside them; writes
-metrics.json and per_image.csv.
+metrics.json and per_image.csv. --protocol desoba uses the DESOBA/DESOBAv2 evaluation code's
+own definitions, for numbers beside the published tables. --predictions scores a folder of
+any method's images (ID.png/.jpg) instead of a checkpoint.
 
-Example: shadow-model evaluate --data demo --checkpoint runs/00001-sg-demo/checkpoints/best.pt""")
+Example: shadow-model evaluate --data demo --checkpoint runs/00001-sg-demo/checkpoints/best.pt
+
+Example: shadow-model evaluate --data demo --predictions results/ --protocol desoba""")
 def evaluate(data: Data,
-             checkpoint: Annotated[Path, typer.Option(help="SG checkpoint (.pt/.safetensors).")],
+             checkpoint: Annotated[Path | None, typer.Option(
+                 help="SG checkpoint (.pt/.safetensors); or --predictions.")] = None,
+             predictions: Annotated[Path | None, typer.Option(
+                 help="Folder of predicted images named by the dataset's ids (.png/.jpg), "
+                      "from any method; scored without a checkpoint.")] = None,
+             pred_masks: Annotated[Path | None, typer.Option(
+                 help="With --predictions and --protocol desoba: the method's own predicted "
+                      "shadow masks (ID.png) for GBER/LBER, as DESOBAv2 scores them "
+                      "(default: gray(|pred - noshadow|) > 127.5*k).")] = None,
+             protocol: Annotated[str, typer.Option(
+                 help="ours | desoba (the DESOBA/DESOBAv2 evaluation code: zero-padded SSIM "
+                      "with C1=0.01^2, C2=0.03^2 on 0-255 data, BER over every pixel; "
+                      "256x256 only).")] = "ours",
              split: Annotated[str, typer.Option(help="train | val | test.")] = "test",
              attention: Annotated[Path | None, typer.Option(
                  help="Attention checkpoint, if the SG one holds none.")] = None,
              out: Annotated[Path | None, typer.Option(
                  help="Folder for metrics.json, per_image.csv (default: next to the "
-                      "checkpoint's run).")] = None,
+                      "checkpoint's run, or next to --predictions).")] = None,
              size: Size = 256, batch_size: Batch = 16, device: Device = "auto",
              workers: Workers = 2,
              ber_k: Annotated[float, typer.Option(
@@ -185,20 +201,31 @@ def evaluate(data: Data,
     from model.runtime import pick_device
 
     with one_line_errors():
-        target = out or checkpoint.resolve().parent.parent / f"eval-{data.resolve().name}-{split}"
-        config = EvalConfig(data=data, checkpoint=checkpoint, split=split, size=size,
-                            batch_size=batch_size, device=device, ber_k=ber_k, out=target,
+        config = EvalConfig(data=data, checkpoint=checkpoint, predictions=predictions,
+                            pred_masks=pred_masks, protocol=protocol, split=split, size=size,
+                            batch_size=batch_size, device=device, ber_k=ber_k, out=out,
                             workers=workers)
-        loaded = _load(checkpoint, attention)
+        name = f"{data.resolve().name}-{split}" + ("-desoba" if protocol == "desoba" else "")
+        if checkpoint is not None:
+            target = out or checkpoint.resolve().parent.parent / f"eval-{name}"
+        else:
+            target = out or predictions.resolve().parent / f"eval-{predictions.name}-{name}"
+        config = dataclasses.replace(config, out=target)
+        loaded = _load(checkpoint, attention) if checkpoint is not None else None
         total = sum(1 for _ in (data / split / "noshadow").glob("*.png"))
         with Progress(console=console, transient=True) as progress:
             bar = progress.add_task("evaluating", total=total or None)
-            summary, rows = run(config, loaded, pick_device(device),
+            summary, rows = run(config, loaded, pick_device(device) if loaded is not None else None,
                                 lambda n: progress.advance(bar, n))
         write_results(target, summary, rows)
+    ssim = summary["ssim"]
     table = Table(title=f"{data} {split}: {summary['count']} images "
-                        f"({summary['with_shadow']} with a shadow) at {size}x{size}")
-    for column in ("metric", "model", "identity"):
+                        f"({summary['with_shadow']} with a shadow) at {size}x{size}, "
+                        f"protocol {summary['protocol']}",
+                  caption=f"SSIM: 11x11 Gaussian, sigma 1.5, C1={ssim['C1']:g}, "
+                          f"C2={ssim['C2']:g} on 0-255 data, {ssim['padding']}; predicted "
+                          f"shadow mask: {summary['predicted_mask']}")
+    for column in ("metric", "model" if checkpoint is not None else "predictions", "identity"):
         table.add_column(column, justify="right")
     for name, value in summary["model"].items():
         identity = summary["identity"].get(name)

@@ -87,10 +87,19 @@ class SGConfig(TrainConfig):
             raise ConfigError(f"--region-weight {self.region_weight}: expected >= 1")
 
 
+PROTOCOLS = ("ours", "desoba")
+
+
 @dataclass(frozen=True)
 class EvalConfig:
+    """evaluate: a checkpoint's predictions, or a folder of any method's, scored under one
+    protocol (DESIGN.md "Evaluation protocols")."""
+
     data: Path
-    checkpoint: Path
+    checkpoint: Path | None = None  # SG checkpoint; or predictions
+    predictions: Path | None = None  # folder of ID.png / ID.jpg predicted images
+    pred_masks: Path | None = None  # with predictions: the method's own shadow masks
+    protocol: str = "ours"  # ours | desoba (the DESOBA/DESOBAv2 evaluation code)
     split: str = "test"
     size: int = 256  # metrics are computed at size x size
     batch_size: int = 16
@@ -99,6 +108,19 @@ class EvalConfig:
     ber_k: float = 0.1  # fixed BER threshold = 127.5 * k on gray(|pred - noshadow|)
     out: Path | None = None  # folder for metrics.json and per_image.csv
     workers: int = 2
+
+    def __post_init__(self) -> None:
+        choose("--protocol", self.protocol, PROTOCOLS)
+        if (self.checkpoint is None) == (self.predictions is None):
+            raise ConfigError("give either --checkpoint or --predictions")
+        if self.pred_masks is not None and self.predictions is None:
+            raise ConfigError("--pred-masks goes with --predictions")
+        if self.pred_masks is not None and self.protocol != "desoba":
+            raise ConfigError("--pred-masks is read by --protocol desoba only")
+        if self.protocol == "desoba" and self.size != 256:
+            raise ConfigError(f"--size {self.size}: the desoba protocol is defined at 256x256")
+        if self.size <= 0:
+            raise ConfigError(f"--size {self.size}: expected a positive size")
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""evaluate: DESIGN.md's metrics of a trained pipeline on one split, with the identity
+"""evaluate: DESIGN.md's metrics, under the `ours` or the `desoba` protocol, of a trained
+pipeline or of a folder of any method's predicted images, on one split, with the identity
 baseline (prediction = noshadow) beside them; a table, metrics.json and per_image.csv."""
 
 from __future__ import annotations
@@ -6,21 +7,35 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from dataset_tools.layout import DatasetError, write_json, write_text
+from dataset_tools.layout import DatasetError, read_image, write_json, write_text
 from model.config import EvalConfig, to_json
 from model.data import ShadowARDataset, collate, list_split
-from model.metrics import SSIM_C1, SSIM_C2, image_metrics, iou
+from model.metrics import (
+    DESOBA_SSIM_C1,
+    DESOBA_SSIM_C2,
+    SSIM_C1,
+    SSIM_C2,
+    desoba_metrics,
+    difference_gray,
+    image_metrics,
+    iou,
+)
 from model.pipeline import LoadedPipeline, run_any_size
 
 HEADLINE = ("GRMSE", "LRMSE", "GSSIM", "LSSIM", "GBER", "LBER", "ACC",
             "GBER_ratio", "LBER_ratio", "ACC_ratio")
+PREDICTION_SUFFIXES = (".png", ".jpg", ".jpeg")
+DESOBA_CODE = ("bcmi/Object-Shadow-Generation-Dataset-DESOBAv2 eval_result.py, ssim.py, ber.py; "
+               "bcmi/Object-Shadow-Generation-Dataset-DESOBA src/models/SGRNet_model.py")
 
 
 def to_uint8(batch: torch.Tensor) -> list[np.ndarray]:
@@ -34,9 +49,60 @@ def mean(values: list[float]) -> float:
     return float(np.mean(finite)) if finite else math.nan
 
 
-def evaluate(config: EvalConfig, loaded: LoadedPipeline, device: torch.device,
-             progress: Any = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """(summary, per-image rows). Metrics at config.size x config.size on uint8 images."""
+def protocol_settings(config: EvalConfig) -> dict[str, Any]:
+    """What metrics.json records of the protocol: SSIM constants, masks, thresholds."""
+    fixed = 127.5 * config.ber_k
+    if config.protocol == "desoba":
+        predicted = (f"{config.pred_masks}/ID.* (pixels >= 192, as their eval reads them)"
+                     if config.pred_masks else f"gray(|pred - noshadow|) > {fixed:g}")
+        return {"protocol": "desoba", "code": DESOBA_CODE,
+                "ssim": {"window": 11, "sigma": 1.5, "C1": DESOBA_SSIM_C1, "C2": DESOBA_SSIM_C2,
+                         "range": 255, "padding": "zeros (full H x W map)",
+                         "LSSIM": "map averaged over M"},
+                "shadow_mask": "ground-truth smask >= 192 (their > 0.5 on [-1, 1])",
+                "predicted_mask": predicted, "ber_pixels": "every pixel"}
+    return {"protocol": "ours",
+            "ssim": {"window": 11, "sigma": 1.5, "C1": SSIM_C1, "C2": SSIM_C2, "range": 255,
+                     "padding": "valid ((H - 10) x (W - 10) map)",
+                     "LSSIM": "map averaged over M"},
+            "shadow_mask": "ground-truth smask >= 128",
+            "predicted_mask": f"gray(|pred - noshadow|) > {fixed:g}, and the top-|M| pixels",
+            "ber_pixels": "every pixel outside the inserted object"}
+
+
+def prediction_files(folder: Path, ids: list[str]) -> dict[str, Path]:
+    """id -> ID.png / ID.jpg / ID.jpeg in folder; DatasetError naming the first missing
+    (or doubled) file."""
+    if not folder.is_dir():
+        raise DatasetError(folder, "predictions folder not found")
+    found: dict[str, list[Path]] = {}
+    for path in sorted(folder.iterdir()):
+        if path.suffix.lower() in PREDICTION_SUFFIXES:
+            found.setdefault(path.stem, []).append(path)
+    files = {}
+    for sample_id in ids:
+        paths = found.get(sample_id, [])
+        if not paths:
+            raise DatasetError(folder / f"{sample_id}.png",
+                               "missing prediction (expected ID.png or ID.jpg)")
+        if len(paths) > 1:
+            raise DatasetError(paths[1], f"a second prediction for {sample_id} "
+                                         f"(also {paths[0].name})")
+        files[sample_id] = paths[0]
+    return files
+
+
+def read_at(path: Path, mode: str, size: int) -> np.ndarray:
+    """A prediction read like the dataset's images: uint8, resized to size x size (area)."""
+    image = read_image(path, mode)
+    if image.shape[:2] != (size, size):
+        image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+    return image
+
+
+def batches(config: EvalConfig) -> Iterator[dict[str, Any]]:
+    """The split as uint8 arrays at config.size, a batch at a time: id, noshadow, shadow
+    (H, W, 3); mask, robject, rshadow, smask (H, W) in {0, 255}."""
     refs = list_split(config.data, config.split)
     if not refs:
         raise DatasetError(config.data / config.split / "noshadow",
@@ -44,33 +110,76 @@ def evaluate(config: EvalConfig, loaded: LoadedPipeline, device: torch.device,
     loader = DataLoader(ShadowARDataset(refs, config.size, pair_threshold=config.shadow_threshold),
                         batch_size=config.batch_size, num_workers=config.workers,
                         collate_fn=collate)
-    loaded.pipeline.to(device)
-    rows: list[dict[str, Any]] = []
     for batch in loader:
-        noshadow, shadow = to_uint8(batch["noshadow"]), to_uint8(batch["shadow"])
-        masks = {kind: [mask >= 128 for mask in to_uint8(batch[kind])]
-                 for kind in ("mask", "robject", "rshadow", "smask")}
-        predictions, attention = run_any_size(loaded, noshadow, to_uint8(batch["mask"]), device)
+        yield {"id": batch["id"], **{kind: to_uint8(batch[kind]) for kind in
+                                     ("noshadow", "shadow", "mask", "robject", "rshadow",
+                                      "smask")}}
+
+
+def score(config: EvalConfig, shadow: np.ndarray, pred: np.ndarray, noshadow: np.ndarray,
+          smask: np.ndarray, object_mask: np.ndarray,
+          pred_mask: np.ndarray | None = None) -> dict[str, float]:
+    """One prediction's metrics under config.protocol; smask, object_mask (H, W) uint8 0/255;
+    pred_mask: the method's own shadow mask (desoba only; default the gray difference)."""
+    if config.protocol == "desoba":
+        if pred_mask is None:
+            darkened = difference_gray(pred, noshadow) > 127.5 * config.ber_k
+            pred_mask = darkened.astype(np.uint8) * 255
+        return desoba_metrics(shadow, pred, smask, pred_mask)
+    return image_metrics(shadow, pred, noshadow, smask >= 128, object_mask >= 128, config.ber_k)
+
+
+def evaluate(config: EvalConfig, loaded: LoadedPipeline | None = None,
+             device: torch.device | None = None,
+             progress: Any = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(summary, per-image rows). Predictions from `loaded` (on `device`), or read from
+    config.predictions when `loaded` is None; metrics at config.size x config.size, uint8."""
+    files = masks = None
+    if loaded is None:
+        ids = [ref.id for ref in list_split(config.data, config.split)]
+        files = prediction_files(config.predictions, ids)
+        masks = prediction_files(config.pred_masks, ids) if config.pred_masks else None
+    else:
+        loaded.pipeline.to(device)
+    settings = protocol_settings(config)
+    constants = {"ssim_C1": settings["ssim"]["C1"], "ssim_C2": settings["ssim"]["C2"]}
+    rows: list[dict[str, Any]] = []
+    for batch in batches(config):
+        attention = None
+        if loaded is None:
+            predictions = [read_at(files[sample_id], "RGB", config.size)
+                           for sample_id in batch["id"]]
+        else:
+            predictions, attention = run_any_size(loaded, batch["noshadow"], batch["mask"],
+                                                  device)
         for index, sample_id in enumerate(batch["id"]):
-            region, object_mask = masks["smask"][index], masks["mask"][index]
-            model = image_metrics(shadow[index], predictions[index], noshadow[index], region,
-                                  object_mask, config.ber_k)
-            identity = image_metrics(shadow[index], noshadow[index], noshadow[index], region,
-                                     object_mask, config.ber_k)
-            probabilities = attention[index] > loaded.threshold
-            model["IoU_occluder"] = iou(probabilities[..., 0], masks["robject"][index])
-            model["IoU_occluder_shadow"] = iou(probabilities[..., 1], masks["rshadow"][index])
-            rows.append({"id": sample_id, "shadow_pixels": int(region.sum()), **model,
+            shadow, noshadow = batch["shadow"][index], batch["noshadow"][index]
+            smask, object_mask = batch["smask"][index], batch["mask"][index]
+            pred_mask = read_at(masks[sample_id], "L", config.size) if masks else None
+            model = score(config, shadow, predictions[index], noshadow, smask, object_mask,
+                          pred_mask)
+            identity = score(config, shadow, noshadow, noshadow, smask, object_mask)
+            if attention is not None:
+                probabilities = attention[index] > loaded.threshold
+                model["IoU_occluder"] = iou(probabilities[..., 0],
+                                            batch["robject"][index] >= 128)
+                model["IoU_occluder_shadow"] = iou(probabilities[..., 1],
+                                                   batch["rshadow"][index] >= 128)
+            rows.append({"id": sample_id, "protocol": config.protocol, **constants,
+                         "shadow_pixels": int((smask >= 128).sum()), **model,
                          **{f"identity_{name}": value for name, value in identity.items()}})
         if progress is not None:
             progress(len(batch["id"]))
-    names = [name for name in rows[0] if name not in ("id", "shadow_pixels")
+    names = [name for name in rows[0] if name not in ("id", "protocol", "shadow_pixels",
+                                                      *constants)
              and not name.startswith("identity_")]
     summary = {
-        "data": str(config.data), "split": config.split, "checkpoint": str(config.checkpoint),
+        "data": str(config.data), "split": config.split,
+        "checkpoint": None if config.checkpoint is None else str(config.checkpoint),
+        "predictions": None if config.predictions is None else str(config.predictions),
         "count": len(rows), "size": config.size,
         "with_shadow": sum(1 for row in rows if row["shadow_pixels"]),
-        "ssim": {"window": 11, "sigma": 1.5, "C1": SSIM_C1, "C2": SSIM_C2, "range": 255},
+        **settings,
         "ber_fixed_threshold": 127.5 * config.ber_k,
         "model": {name: mean([row[name] for row in rows]) for name in names},
         "identity": {name: mean([row[f"identity_{name}"] for row in rows])

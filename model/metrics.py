@@ -4,7 +4,11 @@ gt, pred, noshadow (H, W, 3) uint8; region (H, W) bool = M, the ground-truth sha
 inserted object; object_mask (H, W) bool. SSIM uses an 11x11 Gaussian window (sigma 1.5)
 per channel on 0-255 data with C1 = (0.01 * 255)^2 and C2 = (0.03 * 255)^2 (DESOBA's
 0.01^2 and 0.03^2 on [0, 1] data), over the "valid" window positions as piq does: the map is
-(H - 10, W - 10) and M is cropped to it for LSSIM."""
+(H - 10, W - 10) and M is cropped to it for LSSIM.
+
+The `desoba_*` functions below are the other protocol: the DESOBA/DESOBAv2 evaluation
+code's own definitions (zero-padded SSIM with C1 = 0.01^2, C2 = 0.03^2 on 0-255 data, BER
+over every pixel), reproduced operation by operation."""
 
 from __future__ import annotations
 
@@ -12,6 +16,8 @@ import math
 
 import cv2
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 SSIM_WINDOW = 11
 SSIM_SIGMA = 1.5
@@ -125,3 +131,126 @@ def image_metrics(gt: np.ndarray, pred: np.ndarray, noshadow: np.ndarray, region
     values.update({f"{name}_ratio": value
                    for name, value in balanced_error(ratio, region, valid).items()})
     return values
+
+
+# The `desoba` protocol: the definitions of the DESOBA/DESOBAv2 evaluation code, so numbers
+# sit beside the published tables. Followed operation by operation:
+#   bcmi/Object-Shadow-Generation-Dataset-DESOBAv2 @6b95020, eval_result.py lines 97-107
+#     (load_image_as_tensor), 134-166 (tensor2im / tensor2imonechannel of util.py lines
+#     34-70, local_rmse 153, global_rmse 154, the ssim.ssim calls 156-160,
+#     ber_fixshreshold 166), 182-200 (NaNs dropped per metric, then the plain mean);
+#     ssim.py lines 19-49 (_ssim) and ber.py lines 3-47 (ber_fixshreshold);
+#   bcmi/Object-Shadow-Generation-Dataset-DESOBA, src/models/SGRNet_model.py
+#     (get_current_errors) and src/util/ssim.py: the same RMSE and SSIM formulas for DESOBA
+#     (GSSIM there from Po-Hsun-Su/pytorch-ssim: the same map and constants; no BER; it
+#     scored the network's float output, DESOBAv2 the saved uint8 files, as done here).
+# Their 256*256 in LRMSE is H*W at the protocol's fixed 256x256; it is written H*W here.
+DESOBA_SSIM_C1 = 0.01 ** 2  # their constants, applied to 0-255 data as they do
+DESOBA_SSIM_C2 = 0.03 ** 2
+DESOBA_BER_THRESHOLD = 127.5
+
+
+def desoba_signed(image: np.ndarray) -> torch.Tensor:
+    """load_image_as_tensor: (H, W, C) or (H, W) uint8 -> (C, H, W) float32 x / 255 * 2 - 1."""
+    pixels = image[..., None] if image.ndim == 2 else image
+    return torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1).float() / 255.0 \
+        * 2.0 - 1.0
+
+
+def desoba_pixels(image: np.ndarray) -> np.ndarray:
+    """(H, W, 3) float32: the image as their RMSE sees it, util.tensor2im of the [-1, 1]
+    tensor ((x + 1) / 2 * 255, cast to uint8 by truncation): values 1-63 come back one lower."""
+    back = (desoba_signed(image).numpy().transpose(1, 2, 0) + 1) / 2.0 * 255.0
+    return np.clip(back, 0, 255).astype(np.uint8).astype(np.float32)
+
+
+def desoba_region(shadow_mask: np.ndarray) -> np.ndarray:
+    """(H, W) bool m: their (mask tensor > 0.5) on [-1, 1], i.e. pixels >= 192 of 0-255."""
+    return desoba_signed(shadow_mask)[0].numpy() > 0.5
+
+
+def desoba_rmse(gt: np.ndarray, pred: np.ndarray, shadow_mask: np.ndarray | None = None) -> float:
+    """GRMSE = sqrt(mean over H*W*3 of (gt - pred)^2), or with shadow_mask ((H, W) uint8)
+    LRMSE = sqrt(MSE(gt * m, pred * m) * H * W / sum(m)): the mean runs over all H*W*3
+    values of the masked images and sum(m) counts pixels (m is (H, W, 1)), so it is the RMSE
+    over the mask's pixel-channels. nan for an empty mask (their 0/0)."""
+    truth, guess = desoba_pixels(gt), desoba_pixels(pred)
+    if shadow_mask is None:
+        return math.sqrt(float(np.mean((truth - guess) ** 2, dtype=np.float64)))
+    m = desoba_region(shadow_mask)[..., None].astype(np.float32)
+    if not m.any():
+        return math.nan
+    mse = float(np.mean((truth * m - guess * m) ** 2, dtype=np.float64))
+    return math.sqrt(mse * m.shape[0] * m.shape[1] / float(m.sum()))
+
+
+def _desoba_window(channels: int) -> torch.Tensor:
+    """ssim.create_window: the 11x11 Gaussian (sigma 1.5) of float32 weights, per channel."""
+    size = SSIM_WINDOW
+    gauss = torch.Tensor([math.exp(-(x - size // 2) ** 2 / float(2 * SSIM_SIGMA ** 2))
+                          for x in range(size)])
+    line = (gauss / gauss.sum()).unsqueeze(1)
+    return line.mm(line.t()).float()[None, None].expand(channels, 1, size, size).contiguous()
+
+
+def desoba_ssim_map(gt: np.ndarray, pred: np.ndarray) -> torch.Tensor:
+    """(1, C, H, W) float32, ssim._ssim's map on CPU: inputs ((x / 255 * 2 - 1) / 2 + 0.5)
+    * 255, zero padding (a full H x W map), C1 = 0.01^2, C2 = 0.03^2 on 0-255 data."""
+    img1 = (desoba_signed(gt) / 2 + 0.5)[None] * 255
+    img2 = (desoba_signed(pred) / 2 + 0.5)[None] * 255
+    channels, pad = img1.shape[1], SSIM_WINDOW // 2
+    window = _desoba_window(channels)
+
+    def blur(values: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(values, window, padding=pad, groups=channels)
+
+    mu1, mu2 = blur(img1), blur(img2)
+    mu1_sq, mu2_sq, mu1_mu2 = mu1.pow(2), mu2.pow(2), mu1 * mu2
+    sigma1_sq = blur(img1 * img1) - mu1_sq
+    sigma2_sq = blur(img2 * img2) - mu2_sq
+    sigma12 = blur(img1 * img2) - mu1_mu2
+    c1, c2 = DESOBA_SSIM_C1, DESOBA_SSIM_C2
+    return ((2 * mu1_mu2 + c1) * (2 * sigma12 + c2)) / (
+        (mu1_sq + mu2_sq + c1) * (sigma1_sq + sigma2_sq + c2))
+
+
+def desoba_ssim_mean(ssim_map: torch.Tensor, shadow_mask: np.ndarray | None = None) -> float:
+    """GSSIM = the map's mean; with shadow_mask ((H, W) uint8), LSSIM = per channel
+    sum(map * m) / sum(m) (the map averaged over M, not the SSIM of masked images), then the
+    mean over channels. nan for an empty mask (their 0/0)."""
+    if shadow_mask is None:
+        return (ssim_map.sum(3).sum(2) / (ssim_map.shape[-1] * ssim_map.shape[-2])).mean().item()
+    m = torch.from_numpy(desoba_region(shadow_mask)).float()[None, None]
+    if not m.any():
+        return math.nan
+    return ((ssim_map * m).sum(3).sum(2) / m.sum()).mean().item()
+
+
+def desoba_ssim(gt: np.ndarray, pred: np.ndarray, shadow_mask: np.ndarray | None = None) -> float:
+    """GSSIM, or LSSIM over shadow_mask, as ssim.ssim computes them (see desoba_ssim_map)."""
+    return desoba_ssim_mean(desoba_ssim_map(gt, pred), shadow_mask)
+
+
+def desoba_ber(pred_mask: np.ndarray, shadow_mask: np.ndarray) -> dict[str, float]:
+    """ber.ber_fixshreshold over every pixel: the predicted mask ((H, W) uint8 0-255) as
+    their eval reads it, (p / 255 * 2 - 1) * 255 >= 127.5 (so p >= 192); GBER = 1 -
+    (TPR + TNR) / 2, LBER = 1 - TPR; nan where a denominator is 0 (their 0/0)."""
+    predicted = (desoba_signed(pred_mask)[0] * 255.0).numpy() >= DESOBA_BER_THRESHOLD
+    truth = desoba_region(shadow_mask)
+    tp = float((predicted & truth).sum())
+    tn = float((~predicted & ~truth).sum())
+    fp = float((predicted & ~truth).sum())
+    fn = float((~predicted & truth).sum())
+    tpr = tp / (tp + fn) if tp + fn else math.nan
+    tnr = tn / (tn + fp) if tn + fp else math.nan
+    return {"GBER": 1 - 0.5 * (tpr + tnr), "LBER": 1 - tpr}
+
+
+def desoba_metrics(gt: np.ndarray, pred: np.ndarray, shadow_mask: np.ndarray,
+                   pred_mask: np.ndarray) -> dict[str, float]:
+    """GRMSE, LRMSE, GSSIM, LSSIM, GBER, LBER of one prediction as the DESOBA code defines
+    them; shadow_mask and pred_mask (H, W) uint8 0-255 (see desoba_ber for pred_mask)."""
+    ssim_map = desoba_ssim_map(gt, pred)
+    return {"GRMSE": desoba_rmse(gt, pred), "LRMSE": desoba_rmse(gt, pred, shadow_mask),
+            "GSSIM": desoba_ssim_mean(ssim_map), "LSSIM": desoba_ssim_mean(ssim_map, shadow_mask),
+            **desoba_ber(pred_mask, shadow_mask)}
