@@ -389,3 +389,7 @@ def unpack(
 
 def entry() -> None:
     app()
+
+
+if __name__ == "__main__":  # `python -m dataset_tools.cli`, as on a GPU box without the scripts
+    entry()

@@ -62,6 +62,9 @@ Resume = Annotated[Path | None, typer.Option(
     help="Continue the run in this folder with its config.json (only --epochs may change).")]
 MaxSteps = Annotated[int, typer.Option(help="Cap on steps per epoch (0: no cap).")]
 LogEvery = Annotated[int, typer.Option(help="Steps between stats.jsonl lines.")]
+MaxMinutes = Annotated[float, typer.Option(
+    min=0.0, help="Wall-clock budget: train as many epochs (up to --epochs) as fit, estimated "
+    "from the first epoch, with the learning-rate schedule fitted to them (0: no budget).")]
 Validate = Annotated[bool, typer.Option(help="Validate every dataset file first.")]
 
 
@@ -117,7 +120,7 @@ def train_attention(data: Data, out: Out = Path("runs"), size: Size = 256, batch
                     augment: Augment = True, val_fraction: ValFraction = 0.1,
                     encoder_weights: EncoderWeights = "auto", resume: Resume = None,
                     max_steps_per_epoch: MaxSteps = 0, log_every: LogEvery = 50,
-                    validate_data: Validate = True) -> None:
+                    validate_data: Validate = True, max_minutes: MaxMinutes = 0.0) -> None:
     options = {key: value for key, value in locals().items() if key != "resume"}
     _train("attention", options, resume)
 
@@ -151,7 +154,7 @@ def train_sg(data: Data, attention: Annotated[Path | None, typer.Option(
              gan_warmup_epochs: Annotated[int, typer.Option(
                  help="First epochs without the adversarial term.")] = 0,
              resume: Resume = None, max_steps_per_epoch: MaxSteps = 0, log_every: LogEvery = 50,
-             validate_data: Validate = True) -> None:
+             validate_data: Validate = True, max_minutes: MaxMinutes = 0.0) -> None:
     options = {key: value for key, value in locals().items() if key != "resume"}
     _train("sg", options, resume)
 

@@ -43,6 +43,7 @@ class TrainConfig:
     image_every: int = 1  # epochs between TensorBoard/PNG image grids
     log_every: int = 50  # steps between stats.jsonl lines (and NaN checks)
     max_steps_per_epoch: int = 0  # 0 = the whole train split (a debugging/benchmark cap)
+    max_minutes: float = 0.0  # wall-clock budget (0 = none): see model.train.TimeBudget
 
     def __post_init__(self) -> None:
         if self.size <= 0 or self.size % 32:

@@ -156,6 +156,39 @@ def validate(task: Task, loader: DataLoader | None, runtime: Runtime) -> dict[st
             for name, value in reduced.items() if not name.endswith("count")}
 
 
+class TimeBudget:
+    """Fits training into `minutes` of wall clock. After the first epoch of a run it plans
+    how many epochs fit (at most `epochs`), and refits the cosine schedules to end there; after
+    every epoch it stops early if the remaining time no longer holds one more epoch. Rank 0
+    decides, so that every DDP process stops after the same epoch."""
+
+    def __init__(self, minutes: float, epochs: int, runtime: Runtime) -> None:
+        self.seconds = 60.0 * minutes
+        self.planned = epochs
+        self.runtime = runtime
+        self.started = time.perf_counter()
+        self.epochs_run = 0
+
+    def after_epoch(self, epoch: int, schedulers: dict[str, Any]) -> bool:
+        """Call after epoch `epoch` (1-based) ends; True when training should stop now."""
+        if self.seconds <= 0:
+            return False
+        self.epochs_run += 1
+        elapsed = time.perf_counter() - self.started
+        per_epoch = elapsed / self.epochs_run
+        fits = epoch + int(max(self.seconds - elapsed, 0.0) // per_epoch)
+        planned = self.runtime.broadcast(min(self.planned, max(fits, epoch)))
+        if self.epochs_run == 1 and planned != self.planned:
+            for scheduler in schedulers.values():
+                if hasattr(scheduler, "T_max"):
+                    scheduler.T_max = planned
+            if self.runtime.main:
+                console.print(f"time budget {self.seconds / 60:.1f} min: {planned} epochs "
+                              f"({per_epoch:.1f} s each)")
+        self.planned = min(self.planned, planned)
+        return epoch >= self.planned
+
+
 def fit(task: Task, config: TrainConfig, runtime: Runtime, run_dir: Path,
         resume: Path | None = None, on_epoch: Callable[[int], None] | None = None) -> Path:
     """Train `task` for config.epochs epochs; returns the best checkpoint's path (last.pt
@@ -178,6 +211,7 @@ def fit(task: Task, config: TrainConfig, runtime: Runtime, run_dir: Path,
         if runtime.main:
             console.print(f"resuming {run_dir} after epoch {start_epoch}")
     log = StatsLog(run_dir) if runtime.main else None
+    budget = TimeBudget(config.max_minutes, config.epochs, runtime)
     steps_per_epoch = len(train_loader)
     if config.max_steps_per_epoch:
         steps_per_epoch = min(steps_per_epoch, config.max_steps_per_epoch)
@@ -215,6 +249,7 @@ def fit(task: Task, config: TrainConfig, runtime: Runtime, run_dir: Path,
                 scheduler.step()
             metrics = validate(task, val_loader, runtime)
             _finite(metrics, f"validation after epoch {epoch + 1}")
+            out_of_time = budget.after_epoch(epoch + 1, task.schedulers)  # before the save
             score = metrics.get(f"val/{task.score_name}")
             improved = score is not None and (best is None or (
                 score > best if task.higher_is_better else score < best))
@@ -246,6 +281,8 @@ def fit(task: Task, config: TrainConfig, runtime: Runtime, run_dir: Path,
             runtime.barrier()
             if on_epoch:
                 on_epoch(epoch + 1)
+            if out_of_time:
+                break
     if log:
         log.close()
     return checkpoints / ("best.pt" if (checkpoints / "best.pt").exists() else "last.pt")

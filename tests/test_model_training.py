@@ -341,3 +341,14 @@ def test_a_hand_made_dataset_without_smask_or_manifest_trains(toy_dataset, tmp_p
                        "64", "--batch-size", "4", "--epochs", "1", "--workers", "0",
                        "--device", "cpu", "--encoder-weights", "none")
     assert code == 0, output
+
+
+def test_time_budget_plans_the_epochs_and_fits_the_schedule(toy_dataset, tmp_path):
+    common = ["--data", toy_dataset, "--out", tmp_path, "--size", "64", "--batch-size", "4",
+              "--workers", "0", "--device", "cpu", "--encoder-weights", "none"]
+    # A budget far below one epoch: the run stops after its first epoch, out of 50.
+    code, output = cli("train-attention", *common, "--epochs", "50", "--max-minutes", "0.001")
+    assert code == 0 and "time budget" in output and "1 epochs" in output, output
+    state = ckpt.load(next(tmp_path.glob("*-attention-toy")) / "checkpoints" / "last.pt")
+    assert state["epoch"] == 1
+    assert state["schedulers"]["attention"]["T_max"] == 1
