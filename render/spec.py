@@ -272,10 +272,12 @@ def _uniform(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
     return float(rng.uniform(bounds[0], bounds[1]))
 
 
-def _material(rng: np.random.Generator) -> MaterialSpec:
+def _material(rng: np.random.Generator, tone_contrast: float = 1.0) -> MaterialSpec:
+    """A random colour drawn in sRGB, so that it shows as drawn through the photo's tone curve
+    (`PhotoSpec.tone_contrast`): the albedo is its sRGB-linear value ** (1 / contrast)."""
     hue, saturation, value = rng.uniform(0, 1), rng.uniform(0.1, 0.8), rng.uniform(0.15, 0.85)
     srgb = colorsys.hsv_to_rgb(hue, saturation, value)
-    linear = tuple(float(((c + 0.055) / 1.055) ** 2.4) for c in srgb)
+    linear = tuple(float(((c + 0.055) / 1.055) ** (2.4 / tone_contrast)) for c in srgb)
     return MaterialSpec(base_color=linear, roughness=float(rng.uniform(0.3, 0.9)),
                         metallic=float(rng.choice([0.0, 0.0, 0.0, 1.0])))
 
@@ -283,7 +285,8 @@ def _material(rng: np.random.Generator) -> MaterialSpec:
 def _place(rng: np.random.Generator, camera: CameraSpec, size: int, role: str, mesh: MeshChoice,
            extent: tuple[float, float, float], object_size: float, pass_index: int,
            screen_x: tuple[float, float], screen_y: tuple[float, float],
-           placed: Sequence[ObjectSpec], tries: int = 30) -> ObjectSpec | None:
+           placed: Sequence[ObjectSpec], tone_contrast: float = 1.0,
+           tries: int = 30) -> ObjectSpec | None:
     """Try positions until the object is fully in frame and its footprint overlaps no other."""
     for _ in range(tries):
         u = rng.uniform(*screen_x) * size
@@ -294,7 +297,7 @@ def _place(rng: np.random.Generator, camera: CameraSpec, size: int, role: str, m
         candidate = ObjectSpec(role=role, mesh_id=mesh[0], mesh_path=mesh[1],
                                pass_index=pass_index, x=float(point[0]), y=float(point[1]),
                                yaw_deg=float(rng.uniform(0, 360)), size=object_size,
-                               extent=extent, material=_material(rng))
+                               extent=extent, material=_material(rng, tone_contrast))
         box = projected_box(candidate, camera, size)
         if not np.all(np.isfinite(box)) or box[0] < 1 or box[1] < 1 or box[2] > size - 1 \
                 or box[3] > size - 1:
@@ -341,7 +344,8 @@ def sample_scene(rng: np.random.Generator, *, index: int, attempt: int, seed: in
 
     inserted_mesh, inserted_extent = pick()
     inserted = _place(rng, camera, size, "inserted", inserted_mesh, inserted_extent,
-                      _uniform(rng, ranges.inserted_size), 1, (0.3, 0.7), (0.45, 0.8), [])
+                      _uniform(rng, ranges.inserted_size), 1, (0.3, 0.7), (0.45, 0.8), [],
+                      photo.tone_contrast)
     if inserted is None:
         raise SamplingError("inserted object does not fit in the frame")
     placed = [inserted]
@@ -351,7 +355,7 @@ def sample_scene(rng: np.random.Generator, *, index: int, attempt: int, seed: in
         mesh, extent = pick()
         occluder = _place(rng, camera, size, "occluder", mesh, extent,
                           _uniform(rng, ranges.occluder_size), INSERTED_INDEX + 1 + slot,
-                          (0.05, 0.95), (0.35, 0.95), placed)
+                          (0.05, 0.95), (0.35, 0.95), placed, photo.tone_contrast)
         if occluder is None:
             continue
         nearer = occluder.y < inserted.y
