@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +16,12 @@ MESH_EXTENSIONS = {".obj", ".ply", ".stl", ".off", ".glb", ".gltf"}
 SIDECAR_EXTENSIONS = {".mtl", ".json", ".txt", ".md", ".bin", ".mat", ".binvox", ".solid",
                       ".surface"} | IMAGE_EXTENSIONS
 MAX_MESH_BYTES = 512 * 1024 * 1024
+MAX_COORDINATE = float(np.finfo(np.float32).max)  # Blender stores coordinates as float32
+# The shape rule (`check_shape`), in units of the mesh's size (its largest dimension):
+FLAT_THICKNESS = 0.005  # vertices within this of one plane: a flat mesh (sheet, decal, plate)
+UPRIGHT_TILT_DEG = 10.0  # a flat mesh is used only when its plane is this close to vertical
+MIN_FLAT_AREA = 0.05  # ... and its faces cover at least this share of size²
+MIN_AREA = 1e-6  # faces covering less than this share of size²: degenerate, nothing to render
 
 
 class BadAsset(RuntimeError):
@@ -30,6 +38,15 @@ class MeshAsset:
     mesh_id: str  # "SYNSET/MODEL" for ShapeNet, the relative path without suffix otherwise
     path: Path
     category: str
+
+
+@dataclass(frozen=True)
+class MeshArrays:
+    """A mesh read outside Blender (z up)."""
+
+    vertices: np.ndarray  # (V, 3) float64
+    faces: np.ndarray  # (F, 3) int64 triangles
+    colors: np.ndarray | None  # (V, 3) float32 sRGB in [0, 1] per vertex, or None
 
 
 @dataclass(frozen=True)
@@ -99,14 +116,45 @@ def find_meshes(folder: Path) -> AssetScan:
     return AssetScan(sorted(meshes, key=lambda mesh: mesh.mesh_id), skipped)
 
 
-def count_obj_faces(path: Path) -> int:
+def count_obj_faces(data: bytes) -> int:
     """Face lines of a Wavefront OBJ, counted on the raw bytes (fast, no parsing)."""
-    data = path.read_bytes()
     return data.count(b"\nf ") + int(data.startswith(b"f "))
 
 
+_OBJ_VERTEX_LINE = re.compile(rb"^[ \t]*v[ \t]+([^\r\n#]*)", re.MULTILINE)
+NOT_FINITE = "mesh has NaN or infinite vertex coordinates"
+
+
+def check_obj_coordinates(path: Path, data: bytes) -> None:
+    """Parse the numbers of every `v` line of a raw OBJ (about 2 s for 70 MiB) and raise
+    BadAsset unless all are finite and fit Blender's float32: its importer reads `nan`, `inf`
+    and overflowing values silently as 0, which makes a broken mesh look like a valid one."""
+    lines = _OBJ_VERTEX_LINE.findall(data)
+    if not lines:
+        return
+    text = b" ".join(lines).decode("ascii", errors="replace")
+    try:
+        with warnings.catch_warnings():  # a token that is not a number stops the fast parse
+            warnings.simplefilter("error", DeprecationWarning)
+            values = np.fromstring(text, dtype=np.float64, sep=" ")
+    except (DeprecationWarning, ValueError):
+        values = None
+    if values is None or not np.all(np.abs(values) <= MAX_COORDINATE):
+        for number, line in enumerate(lines, start=1):  # the slow path names the culprit
+            for token in line.split():
+                try:
+                    value = float(token)
+                except ValueError:
+                    raise BadAsset(path, f"vertex {number} has a coordinate that is not a "
+                                         f"number ({token.decode(errors='replace')!r})") from None
+                if not abs(value) <= MAX_COORDINATE:
+                    raise BadAsset(path, f"{NOT_FINITE} (vertex {number}: "
+                                         f"{line.decode(errors='replace').strip()})")
+
+
 def check_mesh_file(path: Path, max_faces: int) -> None:
-    """Cheap checks before a Blender import: exists, not empty, not absurdly large."""
+    """Checks before a Blender import: exists, not empty, not absurdly large; for OBJ also the
+    face count and the raw vertex coordinates."""
     if not path.is_file():
         raise BadAsset(path, "mesh file is missing")
     size = path.stat().st_size
@@ -116,30 +164,53 @@ def check_mesh_file(path: Path, max_faces: int) -> None:
         raise BadAsset(path, f"mesh file is {size / 2**20:.0f} MiB, over the "
                              f"{MAX_MESH_BYTES / 2**20:.0f} MiB limit")
     if path.suffix.lower() == ".obj":
-        faces = count_obj_faces(path)
+        data = path.read_bytes()
+        faces = count_obj_faces(data)
         if faces == 0:
             raise BadAsset(path, "OBJ file has no faces")
         if faces > max_faces:
             raise BadAsset(path, f"{faces} faces, over the --max-faces limit of {max_faces}")
+        check_obj_coordinates(path, data)
 
 
-def load_with_trimesh(path: Path, max_faces: int) -> tuple[np.ndarray, np.ndarray]:
-    """Vertices (V, 3) float64 in z-up axes and triangles (F, 3) int64 of a non-OBJ mesh file.
-    glTF is y-up by its specification and converted; PLY, STL and OFF are taken as z-up."""
+def load_mesh_arrays(path: Path, max_faces: int) -> MeshArrays:
+    """Vertices in z-up axes, triangles and (PLY only) vertex colours of a non-OBJ mesh file.
+    glTF is y-up by its specification and converted; PLY, STL and OFF are taken as z-up. A PLY
+    made of triangle strips (`tristrips`, as the Stanford scans) is read here, the rest with
+    trimesh. Raises BadAsset."""
     import trimesh
 
     check_mesh_file(path, max_faces)
+    colors = None
     try:
-        mesh = trimesh.load(path, force="mesh", process=False, skip_materials=True)
-    except Exception as error:  # trimesh raises many types for malformed files
+        ply = read_ply_strips(path) if path.suffix.lower() == ".ply" else None
+        if ply is not None:
+            vertices, faces, colors = ply
+        else:
+            mesh = trimesh.load(path, force="mesh", process=False, skip_materials=True)
+            vertices = np.asarray(getattr(mesh, "vertices", np.zeros((0, 3))), dtype=np.float64)
+            faces = np.asarray(getattr(mesh, "faces", np.zeros((0, 3))), dtype=np.int64)
+            visual = getattr(mesh, "visual", None)
+            if path.suffix.lower() == ".ply" and getattr(visual, "kind", None) == "vertex":
+                colors = np.asarray(visual.vertex_colors, dtype=np.float32)[:, :3] / 255.0
+    except BadAsset:
+        raise
+    except Exception as error:  # trimesh and numpy raise many types for malformed files
         raise BadAsset(path, f"cannot be read as a mesh ({type(error).__name__}: {error})") \
             from None
-    vertices = np.asarray(getattr(mesh, "vertices", np.zeros((0, 3))), dtype=np.float64)
-    faces = np.asarray(getattr(mesh, "faces", np.zeros((0, 3))), dtype=np.int64)
     validate_geometry(path, vertices, faces, max_faces)
+    if colors is not None and len(colors) != len(vertices):
+        colors = None
     if path.suffix.lower() in {".glb", ".gltf"}:
         vertices = vertices[:, [0, 2, 1]] * np.array([1.0, -1.0, 1.0])
-    return vertices, faces
+    return MeshArrays(vertices, faces, colors)
+
+
+def load_with_trimesh(path: Path, max_faces: int) -> tuple[np.ndarray, np.ndarray]:
+    """Vertices (V, 3) float64 in z-up axes and triangles (F, 3) int64 of a non-OBJ mesh file
+    (see `load_mesh_arrays`)."""
+    mesh = load_mesh_arrays(path, max_faces)
+    return mesh.vertices, mesh.faces
 
 
 def validate_geometry(path: Path, vertices: np.ndarray, faces: np.ndarray,
@@ -149,12 +220,182 @@ def validate_geometry(path: Path, vertices: np.ndarray, faces: np.ndarray,
     if len(faces) > max_faces:
         raise BadAsset(path, f"{len(faces)} faces, over the --max-faces limit of {max_faces}")
     if not np.all(np.isfinite(vertices)):
-        raise BadAsset(path, "mesh has NaN or infinite vertex coordinates")
+        raise BadAsset(path, NOT_FINITE)
     if faces.min() < 0 or faces.max() >= len(vertices):
         raise BadAsset(path, "mesh faces point at vertices that do not exist")
     extent = vertices.max(axis=0) - vertices.min(axis=0)
     if extent.max() <= 1e-9 or not math.isfinite(float(extent.max())):
         raise BadAsset(path, "mesh has zero size")
+
+
+def check_shape(path: Path, vertices: np.ndarray, triangles: np.ndarray) -> None:
+    """Refuse meshes that cannot give a clean mask and shadow: faces with (almost) no area, and
+    flat meshes (every vertex within FLAT_THICKNESS·size of one plane) unless they stand
+    upright (plane within UPRIGHT_TILT_DEG of vertical, like a sheet of paper on its edge) and
+    cover at least MIN_FLAT_AREA·size². One lying on the ground coincides with it (a speckled
+    mask) and casts no shadow. `vertices` (V, 3) z up, `triangles` (F, 3)."""
+    size = float((vertices.max(axis=0) - vertices.min(axis=0)).max())
+    corners = vertices[triangles]
+    cross = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+    area = 0.5 * float(np.linalg.norm(cross, axis=1).sum()) / size**2
+    if area < MIN_AREA:
+        raise BadAsset(path, "mesh faces have no area (degenerate): nothing to render")
+    centred = vertices - vertices.mean(axis=0)
+    _, axes = np.linalg.eigh(centred.T @ centred)
+    normal = axes[:, 0]  # the direction of least spread: a flat mesh's plane normal
+    thickness = float(np.ptp(centred @ normal)) / size
+    if thickness >= FLAT_THICKNESS:
+        return
+    tilt = math.degrees(math.asin(min(1.0, abs(float(normal[2])))))
+    if tilt > UPRIGHT_TILT_DEG:
+        raise BadAsset(path, f"flat mesh (all vertices in one plane) tilted {tilt:.0f}° from "
+                             f"upright: lying on the ground it gives no clean mask or shadow "
+                             f"(flat meshes are used only within {UPRIGHT_TILT_DEG:.0f}° of "
+                             f"vertical)")
+    if area < MIN_FLAT_AREA:
+        raise BadAsset(path, f"flat mesh whose faces cover {area:.1%} of its size squared "
+                             f"(at least {MIN_FLAT_AREA:.0%} needed for a usable mask)")
+
+
+def tristrips_to_triangles(strips: np.ndarray) -> np.ndarray:
+    """Triangles (F, 3) int64 of a triangle-strip index list in which -1 ends a strip: each
+    window of three indices is a triangle, every second one within a strip reversed so all
+    keep the strip's winding; degenerate triangles (a repeated index) are dropped."""
+    strips = np.asarray(strips, dtype=np.int64).ravel()
+    if len(strips) < 3:
+        return np.zeros((0, 3), dtype=np.int64)
+    position = np.arange(len(strips))
+    last_restart = np.maximum.accumulate(np.where(strips < 0, position, -1))
+    within = position - last_restart - 1  # index inside the current strip
+    first, second, third = strips[:-2], strips[1:-1], strips[2:]
+    odd = within[:-2] % 2 == 1
+    triangles = np.stack([np.where(odd, second, first), np.where(odd, first, second), third],
+                         axis=1)
+    triangles = triangles[(first >= 0) & (second >= 0) & (third >= 0)]
+    a, b, c = triangles.T
+    return triangles[(a != b) & (b != c) & (a != c)]
+
+
+_PLY_TYPES = {"char": "i1", "int8": "i1", "uchar": "u1", "uint8": "u1", "short": "i2",
+              "int16": "i2", "ushort": "u2", "uint16": "u2", "int": "i4", "int32": "i4",
+              "uint": "u4", "uint32": "u4", "float": "f4", "float32": "f4", "double": "f8",
+              "float64": "f8"}
+_PLY_COLORS = (("red", "green", "blue"), ("diffuse_red", "diffuse_green", "diffuse_blue"))
+
+
+@dataclass
+class _PlyElement:
+    name: str
+    count: int
+    properties: list[tuple[str, str, str | None]]  # (name, numpy type, list-length type)
+
+
+def _ply_header(head: bytes) -> tuple[str, list[_PlyElement], int] | None:
+    """(format, elements, offset of the body) of a PLY file from its first bytes, or None when
+    they are not a PLY header this module can read (trimesh then has its say)."""
+    end = head.find(b"end_header")
+    newline = head.find(b"\n", end)
+    if not head.startswith(b"ply") or end < 0 or newline < 0:
+        return None
+    form, elements = "", []
+    try:
+        for line in head[:end].decode("ascii", errors="replace").splitlines():
+            words = line.split()
+            if not words or words[0] in {"ply", "comment", "obj_info"}:
+                continue
+            if words[0] == "format":
+                form = words[1]
+            elif words[0] == "element":
+                elements.append(_PlyElement(words[1], int(words[2]), []))
+            elif words[0] == "property" and words[1] == "list":
+                elements[-1].properties.append((words[4], _PLY_TYPES[words[3]],
+                                                _PLY_TYPES[words[2]]))
+            elif words[0] == "property":
+                elements[-1].properties.append((words[2], _PLY_TYPES[words[1]], None))
+    except (IndexError, KeyError, ValueError):
+        return None
+    if form not in {"ascii", "binary_little_endian", "binary_big_endian"}:
+        return None
+    return form, elements, newline + 1
+
+
+def _ply_elements(form: str, elements: list[_PlyElement], body: bytes) -> dict[str, dict]:
+    """Every element's properties as arrays: scalar ones (count,), lists concatenated."""
+    order = "<" if form == "binary_little_endian" else ">"
+    tokens = body.split() if form == "ascii" else []
+    cursor = 0
+    result: dict[str, dict] = {}
+    for element in elements:
+        columns: dict[str, list] = {name: [] for name, _, _ in element.properties}
+        if all(length is None for _, _, length in element.properties):
+            if form == "ascii":
+                width = len(element.properties)
+                table = np.array(tokens[cursor:cursor + element.count * width], dtype=np.float64)
+                cursor += element.count * width
+                table = table.reshape(element.count, width)
+                result[element.name] = {name: table[:, k]
+                                        for k, (name, _, _) in enumerate(element.properties)}
+            else:
+                dtype = np.dtype([(name, order + kind) for name, kind, _ in element.properties])
+                table = np.frombuffer(body, dtype=dtype, count=element.count, offset=cursor)
+                cursor += element.count * dtype.itemsize
+                result[element.name] = {name: table[name] for name in dtype.names}
+            continue
+        for _ in range(element.count):  # elements with lists: one at a time (strips are few)
+            for name, kind, length in element.properties:
+                if form == "ascii":
+                    count = int(tokens[cursor]) if length else 1
+                    start = cursor + (1 if length else 0)
+                    columns[name].append(np.array(tokens[start:start + count], dtype=kind))
+                    cursor = start + count
+                    continue
+                if length:
+                    count = int(np.frombuffer(body, order + length, 1, cursor)[0])
+                    cursor += np.dtype(length).itemsize
+                else:
+                    count = 1
+                columns[name].append(np.frombuffer(body, order + kind, count, cursor))
+                cursor += count * np.dtype(kind).itemsize
+        result[element.name] = {name: np.concatenate(parts) if parts else np.zeros(0)
+                                for name, parts in columns.items()}
+    return result
+
+
+def read_ply_strips(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
+    """(vertices (V, 3) float64, triangles (F, 3) int64, colours (V, 3) float32 sRGB in [0, 1]
+    or None) of a PLY whose surface is a `tristrips` element and has no faces; None for any
+    other PLY (trimesh reads those). Raises BadAsset for a malformed file."""
+    with open(path, "rb") as stream:
+        header = _ply_header(stream.read(1 << 16))
+    if header is None:
+        return None
+    form, elements, body = header
+    names = {element.name: element for element in elements}
+    if "tristrips" not in names or ("face" in names and names["face"].count > 0):
+        return None
+    data = path.read_bytes()
+    try:
+        table = _ply_elements(form, elements, data[body:])
+        vertex, strips = table["vertex"], table["tristrips"]
+        vertices = np.stack([vertex[axis] for axis in "xyz"], axis=1).astype(np.float64)
+    except (KeyError, ValueError, IndexError) as error:
+        raise BadAsset(path, f"PLY triangle strips cannot be read ({type(error).__name__}: "
+                             f"{error})") from None
+    lists = [name for name, _, length in names["tristrips"].properties if length]
+    if not lists:
+        raise BadAsset(path, "PLY tristrips element has no index list")
+    index_list = "vertex_indices" if "vertex_indices" in lists else lists[0]
+    triangles = tristrips_to_triangles(strips[index_list])
+    colors = None
+    types = {name: kind for name, kind, _ in names["vertex"].properties}
+    for channels in _PLY_COLORS:
+        if all(channel in vertex for channel in channels):
+            rgb = np.stack([vertex[channel] for channel in channels], axis=1).astype(np.float32)
+            if not types[channels[0]].startswith("f"):  # integer channels: 0 .. type max
+                rgb /= float(np.iinfo(types[channels[0]]).max)
+            colors = np.clip(rgb, 0.0, 1.0)
+            break
+    return vertices, triangles, colors
 
 
 def normalising_transform(vertices: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:

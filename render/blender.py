@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +23,8 @@ from mathutils import Vector
 from render.assets import (
     BadAsset,
     check_mesh_file,
-    load_with_trimesh,
+    check_shape,
+    load_mesh_arrays,
     normalising_transform,
     validate_geometry,
 )
@@ -34,6 +38,7 @@ LIBRARY = "shadowsynth_library"
 
 
 OBJECT_ALPHA = "object_alpha"  # shader AOV every object material writes 1 to
+VERTEX_COLORS = "vertex_colors"  # color attribute of meshes that bring their own (PLY)
 SUN_GROUP, AMBIENT_GROUP = "sun", "ambient"  # light groups: Combined_sun, Combined_ambient
 
 
@@ -63,6 +68,35 @@ def _silence_blender() -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.close(devnull)
+
+
+@contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Blender's importers also print raw lines on stderr that name no mesh (a missing texture
+    gives 'Failed to open dir ...' per search path); during one import they go to /dev/null and
+    the import's problems are reported as one line of ours (`BlenderScene._import`)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def _mesh_arrays(mesh: bpy.types.Mesh) -> tuple[np.ndarray, np.ndarray]:
+    """Vertices (V, 3) float64 and triangles (T, 3) int64 of a Blender mesh, as imported."""
+    coordinates = np.empty(len(mesh.vertices) * 3, dtype=np.float32)
+    mesh.vertices.foreach_get("co", coordinates)
+    mesh.calc_loop_triangles()
+    triangles = np.empty(len(mesh.loop_triangles) * 3, dtype=np.int32)
+    mesh.loop_triangles.foreach_get("vertices", triangles)
+    return (coordinates.reshape(-1, 3).astype(np.float64),
+            triangles.reshape(-1, 3).astype(np.int64))
 
 
 class BlenderScene:
@@ -174,8 +208,10 @@ class BlenderScene:
         diffuse.inputs["Color"].default_value = (GROUND_ALBEDO, GROUND_ALBEDO, GROUND_ALBEDO, 1.0)
         diffuse.inputs["Roughness"].default_value = 0.0  # Lambert, as unshadowed_ground assumes
         tree.links.new(diffuse.outputs["BSDF"], tree.nodes["Material Output"].inputs["Surface"])
-        # Faces of imported meshes without a material get this one.
+        # Faces of imported meshes without a material get this one (kept when orphans are
+        # purged after each sample, although no mesh may use it yet).
         self.default_material = self._tag_material(bpy.data.materials.new("default"))
+        self.default_material.use_fake_user = True
         half = GROUND_SIZE / 2
         self.ground = self._ground_object("ground", [[(-half, -half), (half, -half),
                                                       (half, half), (-half, half)]])
@@ -265,14 +301,17 @@ class BlenderScene:
         return loaded.extent
 
     def _import(self, path: Path) -> LoadedMesh:
+        """Import, check (coordinates finite before and after the importer, `check_shape`) and
+        normalise one mesh. Raises BadAsset."""
         warnings: list[str] = []
         if path.suffix.lower() == ".obj":
-            check_mesh_file(path, self.max_faces)
+            check_mesh_file(path, self.max_faces)  # also the raw coordinates: see its docstring
             before = set(bpy.data.objects)
             try:
-                bpy.ops.wm.obj_import(filepath=str(path), forward_axis="NEGATIVE_Z",
-                                      up_axis="Y", use_split_objects=False,
-                                      use_split_groups=False, validate_meshes=True)
+                with _quiet_stderr():
+                    bpy.ops.wm.obj_import(filepath=str(path), forward_axis="NEGATIVE_Z",
+                                          up_axis="Y", use_split_objects=False,
+                                          use_split_groups=False, validate_meshes=True)
             except RuntimeError as error:
                 raise BadAsset(path, f"Blender's OBJ importer failed: {error}") from None
             new_objects = [obj for obj in bpy.data.objects if obj not in before]
@@ -283,17 +322,17 @@ class BlenderScene:
                     mesh.materials[slot] = (self.default_material if material is None
                                             else self._tag_material(material))
         else:
-            vertices, faces = load_with_trimesh(path, self.max_faces)
+            arrays = load_mesh_arrays(path, self.max_faces)
             mesh = bpy.data.meshes.new(path.stem)
-            mesh.from_pydata(vertices.astype(np.float32), [], faces.astype(np.int32))
+            mesh.from_pydata(arrays.vertices.astype(np.float32), [], arrays.faces.astype(np.int32))
             mesh.validate()
-        coordinates = np.empty(len(mesh.vertices) * 3, dtype=np.float32)
-        mesh.vertices.foreach_get("co", coordinates)
-        coordinates = coordinates.reshape(-1, 3).astype(np.float64)
-        faces_count = len(mesh.polygons)
+            if arrays.colors is not None and len(arrays.colors) == len(mesh.vertices):
+                self._apply_vertex_colors(mesh, arrays.colors)
+        coordinates, triangles = _mesh_arrays(mesh)
         try:
-            validate_geometry(path, coordinates, np.zeros((faces_count, 3), dtype=np.int64),
+            validate_geometry(path, coordinates, np.zeros((len(mesh.polygons), 3), np.int64),
                               self.max_faces)
+            check_shape(path, coordinates, triangles)
         except BadAsset:
             bpy.data.meshes.remove(mesh)
             raise
@@ -302,9 +341,26 @@ class BlenderScene:
         mesh.vertices.foreach_set("co", normalised.ravel())
         mesh.update()
         mesh.use_fake_user = True
+        for line in warnings:  # once per worker that imports the mesh
+            print(f"warning: {line}", file=sys.stderr, flush=True)
         return LoadedMesh(mesh, tuple(float(value) for value in extent),
                           has_materials=any(m is not None for m in mesh.materials),
                           warnings=warnings)
+
+    def _apply_vertex_colors(self, mesh: bpy.types.Mesh, colors: np.ndarray) -> None:
+        """Store per-vertex colours ((V, 3) sRGB in [0, 1]) as a colour attribute and give the
+        mesh a material whose base colour reads it, so the sampled colour is not applied."""
+        attribute = mesh.color_attributes.new(name=VERTEX_COLORS, type="BYTE_COLOR",
+                                              domain="POINT")
+        rgba = np.concatenate([colors, np.ones((len(colors), 1))], axis=1).astype(np.float32)
+        attribute.data.foreach_set("color_srgb", rgba.ravel())
+        material = self._tag_material(bpy.data.materials.new(f"{mesh.name}_{VERTEX_COLORS}"))
+        tree = material.node_tree
+        node = tree.nodes.new("ShaderNodeAttribute")
+        node.attribute_type = "GEOMETRY"
+        node.attribute_name = VERTEX_COLORS
+        tree.links.new(node.outputs["Color"], tree.nodes["Principled BSDF"].inputs["Base Color"])
+        mesh.materials.append(material)
 
     def _merge_imported(self, path: Path, objects: list[bpy.types.Object]) -> bpy.types.Mesh:
         meshes = [obj for obj in objects if obj.type == "MESH" and len(obj.data.polygons)]
@@ -325,8 +381,9 @@ class BlenderScene:
         return mesh
 
     def _fix_missing_textures(self, path: Path, mesh: bpy.types.Mesh) -> list[str]:
-        """Unlink image nodes whose file is missing, so nothing renders magenta."""
-        warnings = []
+        """Unlink image nodes whose file is missing, so nothing renders magenta; the mesh keeps
+        its materials' base colours. Returns one line naming the mesh and the missing files."""
+        missing: list[str] = []
         for material in mesh.materials:
             if material is None or material.node_tree is None:
                 continue
@@ -336,10 +393,17 @@ class BlenderScene:
                     continue
                 image_path = Path(bpy.path.abspath(node.image.filepath))
                 if not image_path.is_file():
-                    warnings.append(f"{path}: texture {image_path.name} is missing; "
-                                    f"material {material.name} keeps its base colour")
+                    name = node.image.filepath.replace("\\", "/").removeprefix("//")
+                    if name not in missing:
+                        missing.append(name)
                     tree.nodes.remove(node)
-        return warnings
+        if not missing:
+            return []
+        if len(missing) == 1:
+            return [f"{path}: texture {missing[0]} is missing; rendered with its material's "
+                    "base colour"]
+        return [f"{path}: textures {', '.join(missing)} are missing; rendered with their "
+                "materials' base colours"]
 
     def mesh_warnings(self, path: str) -> list[str]:
         loaded = self.meshes.get(path)
