@@ -12,6 +12,7 @@ from pathlib import Path
 
 from dataset_tools.layout import KINDS, read_manifest, sample_path
 from dataset_tools.resplit import find_samples
+from dataset_tools.stats import light_of
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>__TITLE__</title>
@@ -88,11 +89,18 @@ render(); report();
 
 def _params(record: dict) -> str:
     spec = record.get("spec", {})
-    sun, camera = spec.get("sun", {}), spec.get("camera", {})
+    light, camera = light_of(record), spec.get("camera", {})
     parts = []
-    if sun:
-        parts.append(f"sun az {sun['azimuth_deg']:.0f} el {sun['elevation_deg']:.0f} "
-                     f"size {sun['angle_deg']:.1f} ambient {sun['ambient_fraction']:.2f}")
+    kind = light.get("kind", "sun")
+    if kind == "sun" and light:
+        parts.append(f"sun az {light['azimuth_deg']:.0f} el {light['elevation_deg']:.0f} "
+                     f"size {light['angle_deg']:.1f} ambient {light['ambient_fraction']:.2f}")
+    elif kind == "area":
+        parts.append(f"area {light['shape']} {light['size']:.2f} m at {light['distance']:.1f} m, "
+                     f"az {light['azimuth_deg']:.0f} el {light['elevation_deg']:.0f} ambient "
+                     f"{light['ambient_fraction']:.2f}")
+    elif kind == "overcast":
+        parts.append(f"overcast sky {light['sky_level']:.2f}")
     if camera:
         parts.append(f"camera h {camera['height']:.2f} pitch {camera['pitch_deg']:.0f} "
                      f"fov {camera['fov_deg']:.0f}")

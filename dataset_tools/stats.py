@@ -14,6 +14,13 @@ from dataset_tools.masks import smask_from_pair
 from dataset_tools.resplit import find_samples
 
 
+def light_of(record: dict[str, Any]) -> dict[str, Any]:
+    """The sample's light from its manifest record (`spec.light`; datasets rendered before
+    the light kinds have `spec.sun`)."""
+    spec = record.get("spec", {})
+    return spec.get("light") or spec.get("sun") or {}
+
+
 def _summary(values: list[float]) -> dict[str, float]:
     if not values:
         return {}
@@ -39,12 +46,14 @@ def collect(root: Path) -> dict[str, Any]:
         if measured is not None:
             darkness.append(measured)
     records = [manifest[sample_id] for sample_id in located if sample_id in manifest]
-    suns = [record["spec"]["sun"] for record in records if "spec" in record]
+    lights = [light_of(record) for record in records if "spec" in record]
+    suns = [light for light in lights if light.get("kind", "sun") == "sun"]
     return {
         "counts": {split: sum(1 for value in located.values() if value == split)
                    for split in SPLITS if split in located.values()},
         "areas": areas,
         "darkness": darkness,
+        "light_kinds": Counter(light.get("kind", "sun") for light in lights),
         "sun_elevation": [sun["elevation_deg"] for sun in suns],
         "sun_azimuth": [sun["azimuth_deg"] for sun in suns],
         "occluders": [record["occluders"] for record in records if "occluders" in record],
@@ -73,6 +82,7 @@ def summarize(data: dict[str, Any]) -> dict[str, Any]:
         "counts": data["counts"],
         "shadow_darkness": {**summarize_darkness(data["darkness"]), "real_sunny": REAL_SUNNY},
         "area_fraction": {kind: _summary(values) for kind, values in data["areas"].items()},
+        "light_kinds": dict(data["light_kinds"].most_common()),
         "sun_elevation_deg": _summary(data["sun_elevation"]),
         "sun_azimuth_deg": _summary(data["sun_azimuth"]),
         "occluders": dict(sorted(Counter(data["occluders"]).items())),

@@ -30,7 +30,15 @@ from render.assets import (
 )
 from render.composite import GROUND_ALBEDO
 from render.config import RenderSettings
-from render.spec import INSERTED_INDEX, ObjectSpec, SceneSpec, ground_patches, sun_direction
+from render.spec import (
+    INSERTED_INDEX,
+    ObjectSpec,
+    SceneSpec,
+    area_light_polygon,
+    ground_patches,
+    inserted_foot,
+    sun_direction,
+)
 
 GROUND_SIZE = 400.0
 GROUND_DROP = 1e-3  # the lighting ground sits this far below the camera-visible patches
@@ -226,11 +234,14 @@ class BlenderScene:
                 for ray in ("diffuse", "glossy", "transmission", "shadow", "volume_scatter"):
                     setattr(patch, f"visible_{ray}", False)
 
-        sun_light = bpy.data.lights.new("sun", "SUN")
-        self.sun = bpy.data.objects.new("sun", sun_light)
-        self.sun.lightgroup = SUN_GROUP
+        # The direct light: a sun or an area lamp (one of them per sample, or none when
+        # overcast), both in the light group whose part of the ground factor keeps its edges.
+        self.sun = bpy.data.objects.new("sun", bpy.data.lights.new("sun", "SUN"))
         self.sun.rotation_mode = "QUATERNION"
-        scene.collection.objects.link(self.sun)
+        self.area = bpy.data.objects.new("area", bpy.data.lights.new("area", "AREA"))
+        for light in (self.sun, self.area):
+            light.lightgroup = SUN_GROUP
+            scene.collection.objects.link(light)
 
         camera_data = bpy.data.cameras.new("camera")
         camera_data.sensor_fit = "AUTO"
@@ -419,19 +430,34 @@ class BlenderScene:
         self.instances, self.sample_materials = [], []
 
     def apply(self, spec: SceneSpec, ambient_rgb: tuple[float, float, float],
-              sun_strength: float) -> None:
-        """Set camera, sun, world and objects to the spec."""
+              strength: float) -> None:
+        """Set camera, light (sun irradiance or area power `strength`), world and objects to
+        the spec."""
         self.clear()
         camera = self.camera
         camera.location = (0.0, 0.0, spec.camera.height)
         camera.rotation_euler = (math.radians(90.0 - spec.camera.pitch_deg), 0.0, 0.0)
         camera.data.angle = math.radians(spec.camera.fov_deg)
 
-        direction = Vector(sun_direction(spec.sun).tolist())
-        self.sun.rotation_quaternion = direction.to_track_quat("Z", "Y")
-        self.sun.data.angle = math.radians(spec.sun.angle_deg)
-        self.sun.data.energy = sun_strength
-        self.sun.data.color = spec.sun.color
+        light = spec.light
+        self.sun.hide_render = light.kind != "sun"
+        self.area.hide_render = light.kind != "area"
+        if light.kind == "sun":
+            direction = Vector(sun_direction(light).tolist())
+            self.sun.rotation_quaternion = direction.to_track_quat("Z", "Y")
+            self.sun.data.angle = math.radians(light.angle_deg)
+            self.sun.data.energy = strength
+            self.sun.data.color = light.color
+        elif light.kind == "area":
+            # Facing down (an area light emits along its local -z), turned to its azimuth as
+            # render.spec.area_light_polygon assumes; `strength` is its power in watts.
+            centre = area_light_polygon(light, inserted_foot(spec)).mean(axis=0)
+            self.area.location = tuple(float(value) for value in centre)
+            self.area.rotation_euler = (0.0, 0.0, math.radians(light.azimuth_deg))
+            self.area.data.shape = "SQUARE" if light.shape == "rectangle" else "DISK"
+            self.area.data.size = light.size
+            self.area.data.energy = strength
+            self.area.data.color = light.color
         self.background.inputs["Color"].default_value = (*ambient_rgb, 1.0)
         self.background.inputs["Strength"].default_value = 1.0
 

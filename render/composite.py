@@ -100,6 +100,31 @@ def unshadowed_ground(sun_strength: float, sun_color: tuple[float, float, float]
             albedo * np.asarray(ambient_rgb, dtype=np.float32))
 
 
+def polygon_irradiance(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
+    """Irradiance per unit emitted radiance at ground points from a uniform Lambertian polygon
+    above them (Lambert's formula: E / L = 1/2 |sum_k theta_k (gamma_k . n)|, n = +z).
+
+    points (..., 3) on z = 0 (NaN rows give 0); polygon (K, 3) the emitter's vertices in
+    order. Returns (...) float32."""
+    vectors = polygon[None, :, :] - points.reshape(-1, 1, 3)  # (P, K, 3)
+    vectors /= np.linalg.norm(vectors, axis=-1, keepdims=True)
+    following = np.roll(vectors, -1, axis=1)
+    theta = np.arccos(np.clip(np.sum(vectors * following, axis=-1), -1.0, 1.0))
+    normal = np.cross(vectors, following)
+    normal_z = normal[..., 2] / np.maximum(np.linalg.norm(normal, axis=-1), 1e-12)
+    factor = 0.5 * np.abs(np.sum(theta * normal_z, axis=-1))
+    return np.nan_to_num(factor, nan=0.0).reshape(points.shape[:-1]).astype(np.float32)
+
+
+def area_light_ground(radiance: float, color: tuple[float, float, float], points: np.ndarray,
+                      polygon: np.ndarray, albedo: float = GROUND_ALBEDO) -> np.ndarray:
+    """(H, W, 3) radiance of the unshadowed Lambertian ground at `points` (H, W, 3) under an
+    area light of `radiance` (Cycles: power / (pi * area)) and `color`."""
+    irradiance = radiance * polygon_irradiance(points, polygon)
+    return (albedo / math.pi * irradiance[..., None]
+            * np.asarray(color, dtype=np.float32)).astype(np.float32)
+
+
 @dataclass
 class GroundSplit:
     """One render split into the objects over a transparent backdrop and the ground factor."""
@@ -133,7 +158,9 @@ def split_ground(combined: np.ndarray, sun: np.ndarray, ambient: np.ndarray,
     """Split a render of objects on a visible Lambertian ground.
 
     combined (H, W, 4) holds objects and ground (alpha: either covers the pixel); sun and
-    ambient (H, W, 3) are its light-group parts; object_alpha (H, W) the objects' coverage. On
+    ambient (H, W, 3) are its light-group parts (sun: the direct light, a sun or an area
+    lamp); object_alpha (H, W) the objects' coverage; the references are (3,) or, for an
+    area light, (H, W, 3). On
     pure ground pixels the ground radiance is the light group divided by the ground coverage;
     where an object covers part of a pixel it is taken from the nearest pure ground, and its
     share is removed from the pixel to leave the objects alone. Dividing by the unshadowed
@@ -143,17 +170,16 @@ def split_ground(combined: np.ndarray, sun: np.ndarray, ambient: np.ndarray,
     ground_alpha = np.clip(combined[..., 3] - object_alpha, 0.0, 1.0)
     pure = (object_alpha < 1e-3) & (ground_alpha > 1e-3)
     inverse = np.where(pure, 1.0 / np.maximum(ground_alpha, 1e-6), 0.0)[..., None]
-    radiance_sun = _fill(sun[..., :3] * inverse, pure, sun_reference)
-    radiance_ambient = _fill(ambient[..., :3] * inverse, pure, ambient_reference)
+    # Filled as ratios to the unshadowed radiance, which may vary per pixel (an area light).
+    total = np.broadcast_to(sun_reference + ambient_reference, combined[..., :3].shape)
+    ratio_sun = _fill(sun[..., :3] * inverse / total, pure, sun_reference / total)
+    ratio_ambient = _fill(ambient[..., :3] * inverse / total, pure, ambient_reference / total)
     objects = combined.copy()
     objects[..., :3] = np.maximum(
-        combined[..., :3] - ground_alpha[..., None] * (radiance_sun + radiance_ambient), 0.0)
+        combined[..., :3] - ground_alpha[..., None] * (ratio_sun + ratio_ambient) * total, 0.0)
     objects[..., 3] = object_alpha
-    total = sun_reference + ambient_reference
-    return GroundSplit(objects=objects.astype(np.float32),
-                       sun=(radiance_sun / total).astype(np.float32),
-                       ambient=(radiance_ambient / total).astype(np.float32),
-                       ground=ground_alpha > 1e-3)
+    return GroundSplit(objects=objects.astype(np.float32), sun=ratio_sun.astype(np.float32),
+                       ambient=ratio_ambient.astype(np.float32), ground=ground_alpha > 1e-3)
 
 
 def ground_factor(sun: np.ndarray, ambient: np.ndarray, sun_blur: float,

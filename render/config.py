@@ -1,4 +1,10 @@
-"""Settings of one render run: frozen dataclasses filled by the CLI (kept in dataset.json)."""
+"""Settings of one render run: frozen dataclasses, filled from a TOML config file and the CLI
+(render.config_file), kept resolved in dataset.json.
+
+Every field's `metadata["help"]` is the comment `render-dataset --print-config` writes; a
+`(min, max)` tuple is a range sampled uniformly; `metadata["probability"]` marks a value in
+[0, 1]; `metadata["weights"]` marks a table of non-negative weights.
+"""
 
 from __future__ import annotations
 
@@ -12,54 +18,152 @@ DEFAULT_SCENES = ASSETS_DIR / "scenes"
 DEFAULT_MODELS = ASSETS_DIR / "models"
 
 Device = Literal["cpu", "cuda", "optix"]
+LIGHT_KINDS = ("sun", "area", "overcast")
+AREA_SHAPES = ("rectangle", "disk")
+
+
+def _doc(default: Any, text: str, **extra: Any) -> Any:
+    """A dataclass field with its help text (and flags) in the metadata."""
+    if isinstance(default, dict | list):
+        return field(default_factory=lambda: type(default)(default),
+                     metadata={"help": text, **extra})
+    return field(default=default, metadata={"help": text, **extra})
+
+
+@dataclass(frozen=True)
+class CameraRanges:
+    """The camera stands at (0, 0, height) looking along +y, pitched down."""
+
+    height: tuple[float, float] = _doc((1.0, 2.2), "metres above the ground")
+    pitch: tuple[float, float] = _doc((22.0, 45.0), "degrees below the horizon")
+    fov: tuple[float, float] = _doc((40.0, 60.0), "field of view in degrees (square images)")
+
+
+@dataclass(frozen=True)
+class ObjectRanges:
+    inserted_size: tuple[float, float] = _doc(
+        (0.55, 1.0), "largest dimension of the inserted mesh, metres")
+    occluder_size: tuple[float, float] = _doc((0.4, 1.0), "largest dimension of an occluder")
+    occluders: tuple[int, int] = _doc((0, 3), "number of occluders (integers, inclusive)")
+    inserted_screen_x: tuple[float, float] = _doc(
+        (0.3, 0.7), "where the inserted object's foot lands, share of the image width")
+    inserted_screen_y: tuple[float, float] = _doc(
+        (0.45, 0.8), "... and of the image height (0 = top)")
+
+
+@dataclass(frozen=True)
+class PhotoRanges:
+    crop: tuple[float, float] = _doc((0.7, 1.0), "square crop side / shorter photo side")
+    flip_probability: float = _doc(0.5, "chance of a horizontal flip", probability=True)
+    tone_contrast: tuple[float, float] = _doc(
+        (1.4, 1.6), "camera tone curve vs plain sRGB: scene radiance = (sRGB-decoded photo) "
+        "** (1 / contrast); camera curves are steeper than sRGB in the mid-tones")
+
+
+@dataclass(frozen=True)
+class MaterialRanges:
+    """The colour of a mesh without a material of its own, drawn in sRGB HSV."""
+
+    hue: tuple[float, float] = _doc((0.0, 1.0), "HSV hue")
+    saturation: tuple[float, float] = _doc((0.1, 0.8), "HSV saturation")
+    value: tuple[float, float] = _doc((0.15, 0.85), "HSV value")
+    roughness: tuple[float, float] = _doc((0.3, 0.9), "Principled BSDF roughness")
+    metallic_probability: float = _doc(0.25, "chance of a metal", probability=True)
+
+
+@dataclass(frozen=True)
+class SunRanges:
+    """Sunlight: a distant disk light (its angular size sets the penumbra) and a uniform sky."""
+
+    elevation: tuple[float, float] = _doc((25.0, 65.0), "degrees above the horizon")
+    angle: tuple[float, float] = _doc(
+        (0.5, 5.0), "angular diameter in degrees: 0.5 is the clear-sky sun, more is hazy")
+    ambient_fraction: tuple[float, float] = _doc(
+        (0.1, 0.22), "sky light / all light on a sunlit horizontal surface (clear sky: "
+        "0.1-0.25); bounds how dark the umbra is")
+
+
+@dataclass(frozen=True)
+class AreaRanges:
+    """A lamp or softbox facing down at a finite distance from the inserted object: shadows
+    sharp at the contact that widen with distance."""
+
+    shape_weights: dict[str, float] = _doc(
+        {"rectangle": 1.0, "disk": 1.0}, "relative weights of the light's shapes", weights=True)
+    size: tuple[float, float] = _doc((0.3, 1.6), "side or diameter of the light, metres")
+    distance: tuple[float, float] = _doc(
+        (1.8, 4.0), "from the inserted object's foot to the light's centre, metres")
+    elevation: tuple[float, float] = _doc((40.0, 75.0), "degrees above the ground, seen from "
+                                          "the inserted object's foot")
+    ambient_fraction: tuple[float, float] = _doc(
+        (0.1, 0.3), "ambient (bounce) light / all light at the inserted object's foot")
+
+
+@dataclass(frozen=True)
+class OvercastRanges:
+    """Sky light only: no direct light, soft contact shadows."""
+
+    sky_level: tuple[float, float] = _doc(
+        (0.8, 1.0), "sky brightness relative to the photo-matched level")
+
+
+@dataclass(frozen=True)
+class LightRanges:
+    weights: dict[str, float] = _doc(
+        {"sun": 0.7, "area": 0.2, "overcast": 0.1},
+        "relative weights of the light kinds: sun, area, overcast", weights=True)
+    warmth: tuple[float, float] = _doc(
+        (-0.08, 0.08), "colour temperature shift of the direct light (+ warmer)")
+    sun: SunRanges = field(default_factory=SunRanges)
+    area: AreaRanges = field(default_factory=AreaRanges)
+    overcast: OvercastRanges = field(default_factory=OvercastRanges)
 
 
 @dataclass(frozen=True)
 class SamplingRanges:
-    """Ranges (inclusive) the scene sampler draws from. Lengths in metres, angles in degrees."""
+    """The distributions the scene sampler draws from (uniform within each range)."""
 
-    camera_height: tuple[float, float] = (1.0, 2.2)
-    camera_pitch: tuple[float, float] = (22.0, 45.0)  # below the horizon
-    camera_fov: tuple[float, float] = (40.0, 60.0)
-    inserted_size: tuple[float, float] = (0.55, 1.0)  # largest dimension of the inserted mesh
-    occluder_size: tuple[float, float] = (0.4, 1.0)
-    occluders: tuple[int, int] = (0, 3)
-    sun_elevation: tuple[float, float] = (25.0, 65.0)
-    sun_angle: tuple[float, float] = (0.5, 4.0)  # angular diameter: soft shadows grow with it
-    # Sky light / all light on a sunlit horizontal surface: 0.1-0.25 under a clear sky,
-    # more in haze. It bounds how dark the umbra is (in scene-linear light).
-    ambient_fraction: tuple[float, float] = (0.1, 0.22)
-    tone_contrast: tuple[float, float] = (1.4, 1.6)  # camera tone curve vs sRGB (PhotoSpec)
-    photo_crop: tuple[float, float] = (0.7, 1.0)  # square crop side / shorter photo side
+    camera: CameraRanges = field(default_factory=CameraRanges)
+    objects: ObjectRanges = field(default_factory=ObjectRanges)
+    photo: PhotoRanges = field(default_factory=PhotoRanges)
+    materials: MaterialRanges = field(default_factory=MaterialRanges)
+    lights: LightRanges = field(default_factory=LightRanges)
 
 
 @dataclass(frozen=True)
 class QualityChecks:
     """A rendered sample is resampled when any check fails (the reason goes to the manifest)."""
 
-    min_object_fraction: float = 0.004  # inserted object's visible pixels / all pixels
-    min_shadow_fraction: float = 0.002  # inserted object's own visible shadow / all pixels
-    max_hidden_fraction: float = 0.3  # projected overlap of nearer occluders with the object
-    max_attempts: int = 12
+    min_object_fraction: float = _doc(
+        0.004, "inserted object's visible pixels / all pixels", probability=True)
+    min_shadow_fraction: float = _doc(
+        0.002, "inserted object's own visible shadow (smask) / all pixels", probability=True)
+    max_hidden_fraction: float = _doc(
+        0.3, "projected overlap of nearer occluders with the object", probability=True)
+    max_attempts: int = _doc(12, "attempts per sample before it is recorded as failed")
 
 
 @dataclass(frozen=True)
 class RenderSettings:
     """Cycles settings of the production render."""
 
-    samples: int = 10
-    adaptive_threshold: float = 0.0  # 0 disables adaptive sampling (no gain at 8-16 spp)
-    device: Device = "cpu"
-    threads: int = 0  # 0 = all cores
-    light_tree: bool = False  # a handful of lights: the tree only costs time here
-    # Shade the ground only within `ground_reach` object sizes of each object and its sun
-    # shadow (the factor is 1 elsewhere); 0 shades all of it.
-    ground_reach: float = 1.5
-    border_shadow_render: bool = True  # render the shadow variant only where it can differ
-    sun_blur: float = 0.7  # Gaussian sigma (px) on the sun part of the ground factor, 0 = off
-    ambient_blur: float = 3.0  # the same for its ambient part (smooth, and most of the noise)
-    tuned: bool = True  # False keeps Blender's default Cycles settings (the benchmark baseline)
-    sampling_pattern: str = "BLUE_NOISE"  # Cycles: BLUE_NOISE, TABULATED_SOBOL, AUTOMATIC
+    samples: int = _doc(10, "Cycles samples per pixel")
+    adaptive_threshold: float = _doc(
+        0.0, "adaptive sampling noise threshold, 0 = off (no gain at 8-16 spp)")
+    device: Device = _doc("cpu", "cpu, cuda or optix")
+    threads: int = _doc(0, "render threads per worker, 0 = all cores")
+    light_tree: bool = _doc(False, "Cycles light tree (a handful of lights: it only costs)")
+    ground_reach: float = _doc(
+        1.5, "shade the ground only within this many object sizes of each object and its "
+        "shadow (the factor is 1 elsewhere); 0 shades all of it")
+    border_shadow_render: bool = _doc(
+        True, "render the shadow variant only in the box its shadow can reach")
+    sun_blur: float = _doc(
+        0.7, "Gaussian sigma (px) on the direct-light part of the ground factor, 0 = off")
+    ambient_blur: float = _doc(3.0, "the same for its ambient part (smooth, mostly noise)")
+    tuned: bool = _doc(True, "false keeps Blender's default Cycles settings (the baseline)")
+    sampling_pattern: str = _doc(
+        "BLUE_NOISE", "Cycles sampling pattern: BLUE_NOISE, TABULATED_SOBOL, AUTOMATIC")
 
 
 @dataclass(frozen=True)
@@ -68,18 +172,22 @@ class RenderConfig:
     scenes: Path = DEFAULT_SCENES
     models: Path = DEFAULT_MODELS
     count: int = 20
-    size: int = 256
-    seed: int = 0
+    size: int = _doc(256, "image side in pixels")
+    seed: int = _doc(0, "global seed; sample i's seed derives from (seed, i) only")
     workers: int = 1
     shard_index: int = 0
     shard_count: int = 1
     overwrite: bool = False
     restart_every: int = 100  # samples per worker before it is replaced (keeps memory flat)
-    test_fraction: float = 0.15
-    shadow_threshold: float = 0.06  # relative darkening that counts as shadow in the masks
-    # ... and the share of the sample's peak darkening a pixel of smask/rshadow must reach.
-    shadow_visible_fraction: float = 0.5
-    max_faces: int = 1_000_000
+    test_fraction: float = _doc(
+        0.15, "share of scene photos whose samples go to test/", probability=True)
+    shadow_threshold: float = _doc(
+        0.06, "relative darkening that counts as shadow in smask and rshadow", probability=True)
+    shadow_visible_fraction: float = _doc(
+        0.5, "share of the sample's peak darkening a pixel of smask/rshadow must reach (the "
+        "half-shadow line a person outlines); 0 keeps all above shadow_threshold",
+        probability=True)
+    max_faces: int = _doc(1_000_000, "meshes with more faces are skipped")
     render: RenderSettings = field(default_factory=RenderSettings)
     ranges: SamplingRanges = field(default_factory=SamplingRanges)
     checks: QualityChecks = field(default_factory=QualityChecks)
@@ -105,3 +213,8 @@ class RenderConfig:
         data["render"].pop("threads")
         data["render"].pop("device")
         return data
+
+
+# What a config file may set: these top-level fields and the nested tables.
+FILE_FIELDS = ("size", "seed", "test_fraction", "shadow_threshold", "shadow_visible_fraction",
+               "max_faces", "render", "ranges", "checks")

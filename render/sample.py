@@ -28,20 +28,32 @@ from dataset_tools.masks import INSERTED_INDEX, masks_from_passes, region_weight
 from render import __version__
 from render.assets import BadAsset
 from render.composite import (
+    GROUND_ALBEDO,
     GroundSplit,
     ambient_tint,
+    area_light_ground,
     composite,
     crop_photo,
     darkening,
     ground_factor,
     luminance,
     photo_to_scene,
+    polygon_irradiance,
     scene_to_photo,
     split_ground,
     unshadowed_ground,
 )
 from render.config import RenderConfig
-from render.spec import SamplingError, SceneSpec, sample_scene, sample_seed, shadow_region
+from render.spec import (
+    SamplingError,
+    SceneSpec,
+    area_light_polygon,
+    ground_points,
+    inserted_foot,
+    sample_scene,
+    sample_seed,
+    shadow_region,
+)
 
 
 class SampleFailed(RuntimeError):
@@ -59,7 +71,7 @@ class Renderer(Protocol):
     def load_mesh(self, path: str) -> tuple[float, float, float]: ...
     def mesh_warnings(self, path: str) -> list[str]: ...
     def apply(self, spec: SceneSpec, ambient_rgb: tuple[float, float, float],
-              sun_strength: float) -> None: ...
+              strength: float) -> None: ...
     def set_inserted_affects_scene(self, affects: bool) -> None: ...
     def render(self, border: tuple[int, int, int, int] | None = None) -> Any: ...
 
@@ -109,17 +121,50 @@ class PhotoCache:
 
 
 def lighting_for(spec: SceneSpec, photo_linear: np.ndarray) -> dict[str, Any]:
-    """Ambient colour and sun strength matched to the photo.
+    """The light's strength and the ambient colour, matched to the photo.
 
-    A white horizontal surface in full sun gets radiance `level` (set from the photo's mean
-    luminance); in the umbra it keeps `ambient_fraction` of that."""
+    A white horizontal surface in full light at the inserted object's foot gets radiance
+    `level` (set from the photo's mean luminance); where the direct light is blocked it keeps
+    `ambient_fraction` of that. `strength` is what Blender's light takes: the sun's irradiance
+    (W/m^2) or the area light's power (W); `radiance` is the area light's emitted radiance."""
     level = float(np.clip(2.5 * luminance(photo_linear).mean(), 0.25, 1.2))
     tint = ambient_tint(photo_linear)
-    fraction = spec.sun.ambient_fraction
+    light = spec.light
+    if light.kind == "overcast":
+        ambient = tuple(float(channel * level * light.sky_level) for channel in tint)
+        return {"kind": light.kind, "level": level, "ambient_rgb": ambient, "strength": 0.0}
+    fraction = light.ambient_fraction
     ambient = tuple(float(channel * fraction * level) for channel in tint)
-    sun_strength = math.pi * (1.0 - fraction) * level / math.sin(
-        math.radians(spec.sun.elevation_deg))
-    return {"level": level, "ambient_rgb": ambient, "sun_strength": sun_strength}
+    direct_irradiance = math.pi * (1.0 - fraction) * level  # on a horizontal surface
+    if light.kind == "sun":
+        strength = direct_irradiance / math.sin(math.radians(light.elevation_deg))
+        return {"kind": light.kind, "level": level, "ambient_rgb": ambient,
+                "strength": strength}
+    foot = inserted_foot(spec)
+    polygon = area_light_polygon(light, foot)
+    radiance = direct_irradiance / float(polygon_irradiance(foot[None], polygon)[0])
+    area = light.size ** 2 if light.shape == "rectangle" else math.pi * light.size ** 2 / 4
+    return {"kind": light.kind, "level": level, "ambient_rgb": ambient,
+            "strength": radiance * math.pi * area, "radiance": radiance}
+
+
+def unshadowed_references(spec: SceneSpec, lighting: dict[str, Any]) -> tuple[np.ndarray,
+                                                                               np.ndarray]:
+    """(direct, ambient) radiance of the unshadowed ground, each (3,) or (H, W, 3)."""
+    light = spec.light
+    ambient = GROUND_ALBEDO * np.asarray(lighting["ambient_rgb"], dtype=np.float32)
+    if light.kind == "sun":
+        return unshadowed_ground(lighting["strength"], light.color, light.elevation_deg,
+                                 lighting["ambient_rgb"])
+    if light.kind == "overcast":
+        return np.zeros(3, dtype=np.float32), ambient
+    # Averaged over 2x2 points of each pixel, as the render averages over its footprint (which
+    # near the horizon spans metres of ground). Above the horizon there is no ground: 0.
+    polygon = area_light_polygon(light, inserted_foot(spec))
+    maps = [area_light_ground(lighting["radiance"], light.color,
+                              ground_points(spec.camera, spec.size, subpixel), polygon)
+            for subpixel in (0.25, 0.75)]
+    return 0.5 * (maps[0] + maps[1]), ambient
 
 
 def _dilate(mask: np.ndarray, pixels: int = 1) -> np.ndarray:
@@ -137,9 +182,8 @@ def render_pair(renderer: Renderer, spec: SceneSpec, photo_rgb: np.ndarray,
     contrast = spec.photo.tone_contrast
     photo_linear = photo_to_scene(crop_photo(photo_rgb, spec.photo, size), contrast)
     lighting = lighting_for(spec, photo_linear)
-    renderer.apply(spec, lighting["ambient_rgb"], lighting["sun_strength"])
-    references = unshadowed_ground(lighting["sun_strength"], spec.sun.color,
-                                   spec.sun.elevation_deg, lighting["ambient_rgb"])
+    renderer.apply(spec, lighting["ambient_rgb"], lighting["strength"])
+    references = unshadowed_references(spec, lighting)
 
     renderer.set_inserted_affects_scene(False)
     plain = renderer.render()

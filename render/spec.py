@@ -7,6 +7,7 @@ along +y, pitched down. Nothing here imports bpy; `render.blender` only applies 
 from __future__ import annotations
 
 import colorsys
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -15,7 +16,7 @@ import cv2
 import numpy as np
 
 from render.assets import BadAsset
-from render.config import QualityChecks, SamplingRanges
+from render.config import LightRanges, MaterialRanges, QualityChecks, SamplingRanges
 
 INSERTED_INDEX = 1  # object pass index of the inserted mesh; occluders get 2, 3, 4
 
@@ -32,12 +33,22 @@ class CameraSpec:
 
 
 @dataclass(frozen=True)
-class SunSpec:
+class LightSpec:
+    """The sample's light (`render.config.LightRanges`). sun: a distant disk of `angle_deg`
+    in the direction (azimuth, elevation); area: a `shape` light of `size` metres facing
+    down, `distance` metres from the inserted object's foot in that direction; overcast: sky
+    only (azimuth and elevation unused)."""
+
+    kind: str  # sun | area | overcast
     azimuth_deg: float  # 0 = light coming from +y (behind the scene), counter-clockwise from above
     elevation_deg: float
-    angle_deg: float  # angular diameter
-    ambient_fraction: float  # ambient / (ambient + sun) on a lit horizontal surface
+    angle_deg: float  # sun: angular diameter
+    ambient_fraction: float  # ambient / all light on a lit horizontal surface (overcast: 1)
     color: tuple[float, float, float]
+    shape: str = ""  # area: rectangle | disk
+    size: float = 0.0  # area: side or diameter, metres
+    distance: float = 0.0  # area: from the inserted object's foot to the light's centre
+    sky_level: float = 1.0  # overcast: sky brightness relative to the photo-matched level
 
 
 @dataclass(frozen=True)
@@ -84,7 +95,7 @@ class SceneSpec:
     size: int
     photo: PhotoSpec
     camera: CameraSpec
-    sun: SunSpec
+    light: LightSpec
     objects: tuple[ObjectSpec, ...]
 
     @property
@@ -106,10 +117,10 @@ class SceneSpec:
                               obj["material"]["base_color"])})})
             for obj in data["objects"]
         )
-        sun = SunSpec(**{**data["sun"], "color": tuple(data["sun"]["color"])})
+        light = LightSpec(**{**data["light"], "color": tuple(data["light"]["color"])})
         return cls(index=data["index"], attempt=data["attempt"], seed=data["seed"],
                    size=data["size"], photo=PhotoSpec(**data["photo"]),
-                   camera=CameraSpec(**data["camera"]), sun=sun, objects=objects)
+                   camera=CameraSpec(**data["camera"]), light=light, objects=objects)
 
 
 # ----------------------------------------------------------------------------- seeds
@@ -161,6 +172,19 @@ def ground_point(camera: CameraSpec, size: int, u: float, v: float) -> np.ndarra
     return position + direction * (-position[2] / direction[2])
 
 
+def ground_points(camera: CameraSpec, size: int, subpixel: float = 0.5) -> np.ndarray:
+    """(size, size, 3) the point on z = 0 seen at each pixel (at `subpixel` across it in both
+    axes; 0.5 = the centre); NaN above the horizon."""
+    position, right, up, forward = camera_basis(camera)
+    focal = focal_pixels(camera, size)
+    offsets = (np.arange(size) + subpixel - 0.5 * size) / focal
+    direction = (forward[None, None] + right[None, None] * offsets[None, :, None]
+                 - up[None, None] * offsets[:, None, None])
+    down = direction[..., 2]
+    distance = np.where(down < -1e-6, -position[2] / np.minimum(down, -1e-6), np.nan)
+    return position + direction * distance[..., None]
+
+
 def object_corners(obj: ObjectSpec) -> np.ndarray:
     """(8, 3) corners of the object's oriented bounding box in world space (it stands on z = 0)."""
     ex, ey, ez = (obj.size * value for value in obj.extent)
@@ -177,36 +201,73 @@ def footprint_radius(obj: ObjectSpec) -> float:
     return 0.5 * obj.size * math.hypot(obj.extent[0], obj.extent[1])
 
 
-def sun_direction(sun: SunSpec, azimuth_offset_deg: float = 0.0,
+def sun_direction(light: LightSpec, azimuth_offset_deg: float = 0.0,
                   elevation_offset_deg: float = 0.0) -> np.ndarray:
-    """(3,) unit vector from the ground towards the sun."""
-    azimuth = math.radians(sun.azimuth_deg + azimuth_offset_deg)
-    elevation = math.radians(min(89.9, sun.elevation_deg + elevation_offset_deg))
+    """(3,) unit vector from the ground towards the light (the sun's direction)."""
+    azimuth = math.radians(light.azimuth_deg + azimuth_offset_deg)
+    elevation = math.radians(min(89.9, light.elevation_deg + elevation_offset_deg))
     return np.array([-math.sin(azimuth) * math.cos(elevation),
                      math.cos(azimuth) * math.cos(elevation), math.sin(elevation)])
 
 
-def shadow_points(obj: ObjectSpec, sun: SunSpec, reach_factor: float = 1.0) -> np.ndarray:
+def area_light_polygon(light: LightSpec, foot: np.ndarray, vertices: int = 24) -> np.ndarray:
+    """(K, 3) world vertices of an area light (counter-clockwise seen from below, facing down):
+    a rectangle turned to face its azimuth, or a disk as a regular polygon of equal area."""
+    centre = np.array([foot[0], foot[1], 0.0]) + light.distance * sun_direction(light)
+    if light.shape == "rectangle":
+        angles = np.radians(light.azimuth_deg + np.array([45.0, 135.0, 225.0, 315.0]))
+        radius = light.size / math.sqrt(2.0)
+    else:
+        angles = np.linspace(0.0, 2 * math.pi, vertices, endpoint=False)
+        area = math.pi * light.size ** 2 / 4
+        radius = math.sqrt(2 * area / (vertices * math.sin(2 * math.pi / vertices)))
+    ring = np.stack([np.cos(angles), np.sin(angles), np.zeros_like(angles)], axis=1) * radius
+    return centre + ring
+
+
+def light_hull_points(light: LightSpec, foot: np.ndarray) -> np.ndarray:
+    """(N, 3) points whose convex hull holds the area light (its corners, or the square
+    around its disk)."""
+    if light.shape == "rectangle":
+        return area_light_polygon(light, foot)
+    return area_light_polygon(dataclasses.replace(light, shape="rectangle"), foot)
+
+
+def shadow_points(obj: ObjectSpec, light: LightSpec, reach_factor: float = 1.0,
+                  foot: np.ndarray | None = None) -> np.ndarray:
     """(N, 3) world points whose convex hull holds everything the object can darken: its box
-    corners, their projections along the sun's cone onto the ground (projection along a
-    direction is affine, so the shadow lies in their hull) and the ground around its foot within
-    `reach_factor` times its own size (contact darkening, ambient occlusion)."""
+    corners, their projections onto the ground away from the light (along the sun's cone:
+    projection along a direction is affine, so the shadow lies in their hull; from each
+    corner of an area light: a central projection, likewise) and the ground around its foot
+    within `reach_factor` times its own size (contact darkening, ambient occlusion). `foot` is
+    the inserted object's foot, where an area light is anchored."""
     corners = object_corners(obj)
     reach = reach_factor * obj.size * max(obj.extent)
-    foot = np.array([[obj.x + dx, obj.y + dy, 0.0] for dx in (-reach, reach)
-                     for dy in (-reach, reach)])
-    points = [corners, foot]
-    half = sun.angle_deg / 2 + 0.5
-    for d_az, d_el in ((0, 0), (-half, 0), (half, 0), (0, -half), (0, half)):
-        direction = sun_direction(sun, d_az, d_el)
-        points.append(corners - np.outer(corners[:, 2] / direction[2], direction))
+    around = np.array([[obj.x + dx, obj.y + dy, 0.0] for dx in (-reach, reach)
+                       for dy in (-reach, reach)])
+    points = [corners, around]
+    if light.kind == "sun":
+        half = light.angle_deg / 2 + 0.5
+        for d_az, d_el in ((0, 0), (-half, 0), (half, 0), (0, -half), (0, half)):
+            direction = sun_direction(light, d_az, d_el)
+            points.append(corners - np.outer(corners[:, 2] / direction[2], direction))
+    elif light.kind == "area":
+        anchor = np.array([obj.x, obj.y, 0.0]) if foot is None else foot
+        for vertex in light_hull_points(light, anchor):
+            scale = vertex[2] / np.maximum(vertex[2] - corners[:, 2], 1e-6)
+            points.append(vertex + (corners - vertex) * scale[:, None])
     return np.concatenate(points)
+
+
+def inserted_foot(spec: SceneSpec) -> np.ndarray:
+    return np.array([spec.inserted.x, spec.inserted.y, 0.0])
 
 
 def shadow_region(spec: SceneSpec, margin: int = 3) -> tuple[int, int, int, int]:
     """Pixel box (x0, y0, x1, y1), end exclusive, that holds every pixel the inserted object's
     shadow can touch (the projection of `shadow_points`) plus a margin."""
-    uv, depth = project(spec.camera, spec.size, shadow_points(spec.inserted, spec.sun))
+    uv, depth = project(spec.camera, spec.size,
+                        shadow_points(spec.inserted, spec.light, foot=inserted_foot(spec)))
     if np.any(depth <= 1e-6) or not np.all(np.isfinite(uv)):
         return 0, 0, spec.size, spec.size
     x0, y0 = np.floor(uv.min(axis=0)).astype(int) - margin
@@ -221,7 +282,8 @@ def ground_patches(spec: SceneSpec, reach_factor: float) -> list[np.ndarray]:
     its `shadow_points`. The renderer shades the ground only inside their union."""
     polygons = []
     for obj in spec.objects:
-        points = shadow_points(obj, spec.sun, reach_factor)[:, :2].astype(np.float32)
+        points = shadow_points(obj, spec.light, reach_factor, inserted_foot(spec))[:, :2].astype(
+            np.float32)
         hull = cv2.convexHull(points)[:, 0, :].astype(np.float64)
         x, y = hull[:, 0], hull[:, 1]
         if float(np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y)) < 0:
@@ -272,21 +334,52 @@ def _uniform(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
     return float(rng.uniform(bounds[0], bounds[1]))
 
 
-def _material(rng: np.random.Generator, tone_contrast: float = 1.0) -> MaterialSpec:
+def _material(rng: np.random.Generator, ranges: MaterialRanges,
+              tone_contrast: float = 1.0) -> MaterialSpec:
     """A random colour drawn in sRGB, so that it shows as drawn through the photo's tone curve
     (`PhotoSpec.tone_contrast`): the albedo is its sRGB-linear value ** (1 / contrast)."""
-    hue, saturation, value = rng.uniform(0, 1), rng.uniform(0.1, 0.8), rng.uniform(0.15, 0.85)
+    hue, saturation, value = (_uniform(rng, ranges.hue), _uniform(rng, ranges.saturation),
+                              _uniform(rng, ranges.value))
     srgb = colorsys.hsv_to_rgb(hue, saturation, value)
     linear = tuple(float(((c + 0.055) / 1.055) ** (2.4 / tone_contrast)) for c in srgb)
-    return MaterialSpec(base_color=linear, roughness=float(rng.uniform(0.3, 0.9)),
-                        metallic=float(rng.choice([0.0, 0.0, 0.0, 1.0])))
+    return MaterialSpec(base_color=linear, roughness=_uniform(rng, ranges.roughness),
+                        metallic=float(rng.uniform() < ranges.metallic_probability))
+
+
+def _choose(rng: np.random.Generator, weights: dict[str, float]) -> str:
+    names = sorted(weights)
+    total = sum(weights[name] for name in names)
+    return names[int(rng.choice(len(names), p=[weights[name] / total for name in names]))]
+
+
+def _light(rng: np.random.Generator, ranges: LightRanges) -> LightSpec:
+    kind = _choose(rng, ranges.weights)
+    warmth = _uniform(rng, ranges.warmth)
+    color = (1.0 + warmth, 1.0, 1.0 - warmth)
+    azimuth = float(rng.uniform(0, 360))
+    if kind == "sun":
+        sun = ranges.sun
+        return LightSpec(kind=kind, azimuth_deg=azimuth,
+                         elevation_deg=_uniform(rng, sun.elevation),
+                         angle_deg=_uniform(rng, sun.angle),
+                         ambient_fraction=_uniform(rng, sun.ambient_fraction), color=color)
+    if kind == "area":
+        area = ranges.area
+        return LightSpec(kind=kind, azimuth_deg=azimuth,
+                         elevation_deg=_uniform(rng, area.elevation), angle_deg=0.0,
+                         ambient_fraction=_uniform(rng, area.ambient_fraction), color=color,
+                         shape=_choose(rng, area.shape_weights), size=_uniform(rng, area.size),
+                         distance=_uniform(rng, area.distance))
+    return LightSpec(kind=kind, azimuth_deg=0.0, elevation_deg=90.0, angle_deg=0.0,
+                     ambient_fraction=1.0, color=(1.0, 1.0, 1.0),
+                     sky_level=_uniform(rng, ranges.overcast.sky_level))
 
 
 def _place(rng: np.random.Generator, camera: CameraSpec, size: int, role: str, mesh: MeshChoice,
            extent: tuple[float, float, float], object_size: float, pass_index: int,
            screen_x: tuple[float, float], screen_y: tuple[float, float],
-           placed: Sequence[ObjectSpec], tone_contrast: float = 1.0,
-           tries: int = 30) -> ObjectSpec | None:
+           placed: Sequence[ObjectSpec], materials: MaterialRanges,
+           tone_contrast: float = 1.0, tries: int = 30) -> ObjectSpec | None:
     """Try positions until the object is fully in frame and its footprint overlaps no other."""
     for _ in range(tries):
         u = rng.uniform(*screen_x) * size
@@ -297,7 +390,8 @@ def _place(rng: np.random.Generator, camera: CameraSpec, size: int, role: str, m
         candidate = ObjectSpec(role=role, mesh_id=mesh[0], mesh_path=mesh[1],
                                pass_index=pass_index, x=float(point[0]), y=float(point[1]),
                                yaw_deg=float(rng.uniform(0, 360)), size=object_size,
-                               extent=extent, material=_material(rng, tone_contrast))
+                               extent=extent,
+                               material=_material(rng, materials, tone_contrast))
         box = projected_box(candidate, camera, size)
         if not np.all(np.isfinite(box)) or box[0] < 1 or box[1] < 1 or box[2] > size - 1 \
                 or box[3] > size - 1:
@@ -323,39 +417,36 @@ def sample_scene(rng: np.random.Generator, *, index: int, attempt: int, seed: in
     photo_index, _ = _draw_usable(rng, len(photos), lambda i: check_photo(str(photos[i])), bad,
                                   "scene photo")
     photo = PhotoSpec(path=str(photos[photo_index]),
-                      crop_fraction=_uniform(rng, ranges.photo_crop),
+                      crop_fraction=_uniform(rng, ranges.photo.crop),
                       crop_x=float(rng.uniform()), crop_y=float(rng.uniform()),
-                      flip=bool(rng.integers(2)),
-                      tone_contrast=_uniform(rng, ranges.tone_contrast))
-    camera = CameraSpec(height=_uniform(rng, ranges.camera_height),
-                        pitch_deg=_uniform(rng, ranges.camera_pitch),
-                        fov_deg=_uniform(rng, ranges.camera_fov))
-    warmth = float(rng.uniform(-0.08, 0.08))
-    sun = SunSpec(azimuth_deg=float(rng.uniform(0, 360)),
-                  elevation_deg=_uniform(rng, ranges.sun_elevation),
-                  angle_deg=_uniform(rng, ranges.sun_angle),
-                  ambient_fraction=_uniform(rng, ranges.ambient_fraction),
-                  color=(1.0 + warmth, 1.0, 1.0 - warmth))
+                      flip=bool(rng.uniform() < ranges.photo.flip_probability),
+                      tone_contrast=_uniform(rng, ranges.photo.tone_contrast))
+    camera = CameraSpec(height=_uniform(rng, ranges.camera.height),
+                        pitch_deg=_uniform(rng, ranges.camera.pitch),
+                        fov_deg=_uniform(rng, ranges.camera.fov))
+    light = _light(rng, ranges.lights)
 
     def pick() -> tuple[MeshChoice, tuple[float, float, float]]:
         choice, extent = _draw_usable(rng, len(meshes), lambda i: extent_of(meshes[i][1]), bad,
                                       "mesh")
         return meshes[choice], extent  # type: ignore[return-value]
 
+    sizes = ranges.objects
     inserted_mesh, inserted_extent = pick()
     inserted = _place(rng, camera, size, "inserted", inserted_mesh, inserted_extent,
-                      _uniform(rng, ranges.inserted_size), 1, (0.3, 0.7), (0.45, 0.8), [],
-                      photo.tone_contrast)
+                      _uniform(rng, sizes.inserted_size), 1, sizes.inserted_screen_x,
+                      sizes.inserted_screen_y, [], ranges.materials, photo.tone_contrast)
     if inserted is None:
         raise SamplingError("inserted object does not fit in the frame")
     placed = [inserted]
     inserted_box = projected_box(inserted, camera, size)
-    occluder_count = int(rng.integers(ranges.occluders[0], ranges.occluders[1] + 1))
+    occluder_count = int(rng.integers(sizes.occluders[0], sizes.occluders[1] + 1))
     for slot in range(occluder_count):
         mesh, extent = pick()
         occluder = _place(rng, camera, size, "occluder", mesh, extent,
-                          _uniform(rng, ranges.occluder_size), INSERTED_INDEX + 1 + slot,
-                          (0.05, 0.95), (0.35, 0.95), placed, photo.tone_contrast)
+                          _uniform(rng, sizes.occluder_size), INSERTED_INDEX + 1 + slot,
+                          (0.05, 0.95), (0.35, 0.95), placed, ranges.materials,
+                          photo.tone_contrast)
         if occluder is None:
             continue
         nearer = occluder.y < inserted.y
@@ -363,6 +454,12 @@ def sample_scene(rng: np.random.Generator, *, index: int, attempt: int, seed: in
                 > checks.max_hidden_fraction:
             continue
         placed.append(occluder)
+    if light.kind == "area":
+        light_height = light.distance * math.sin(math.radians(light.elevation_deg))
+        tallest = max(obj.size * obj.extent[2] for obj in placed)
+        if tallest > 0.8 * light_height:
+            raise SamplingError(f"area light {light_height:.2f} m high, too low above an "
+                                f"object {tallest:.2f} m tall")
     # Pass indices stay contiguous whatever was skipped.
     objects = [placed[0]] + [
         ObjectSpec(**{**asdict(obj), "pass_index": INSERTED_INDEX + 1 + slot,
@@ -370,4 +467,4 @@ def sample_scene(rng: np.random.Generator, *, index: int, attempt: int, seed: in
         for slot, obj in enumerate(placed[1:])
     ]
     return SceneSpec(index=index, attempt=attempt, seed=seed, size=size, photo=photo,
-                     camera=camera, sun=sun, objects=tuple(objects))
+                     camera=camera, light=light, objects=tuple(objects))

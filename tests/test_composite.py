@@ -130,3 +130,23 @@ def test_tone_contrast_darkens_a_shadow_as_a_power():
         shadowed = scene_to_photo(0.2 * photo_to_scene(grey, contrast), contrast)
         linear_ratio = srgb_to_linear(shadowed / 255.0) / srgb_to_linear(grey / 255.0)
         assert abs(float(linear_ratio[0, 0, 0]) - 0.2 ** contrast) < 0.01
+
+
+def test_polygon_irradiance_matches_the_rectangle_view_factor():
+    """A square light of side a, centred at height h above a point: four a/2 x a/2 rectangles
+    with a corner above it, each of view factor (1/2pi)[x/sqrt(x^2+h^2) atan(y/sqrt(x^2+h^2))
+    + y/sqrt(y^2+h^2) atan(x/sqrt(y^2+h^2))]; irradiance per radiance = pi * view factor."""
+    from render.composite import polygon_irradiance
+
+    side, height = 1.2, 2.0
+    half = side / 2
+    square = np.array([[-half, -half, height], [half, -half, height], [half, half, height],
+                       [-half, half, height]])
+    root = math.sqrt(half ** 2 + height ** 2)
+    quarter = (half / root * math.atan(half / root)) / math.pi  # x = y = half: both terms
+    expected = math.pi * 4 * quarter
+    got = polygon_irradiance(np.zeros((1, 3)), square)
+    assert got[0] == pytest.approx(expected, rel=1e-6)
+    # Far away it falls off as area * cos^2 / d^2 (a small source), and NaN points give 0.
+    far = polygon_irradiance(np.array([[0.0, 0.0, -98.0], [np.nan, np.nan, np.nan]]), square)
+    assert far[0] == pytest.approx(side ** 2 / 100.0 ** 2, rel=1e-3) and far[1] == 0.0

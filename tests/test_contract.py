@@ -11,7 +11,7 @@ import pytest
 from rich.console import Console
 
 from dataset_tools.darkness import shadow_darkness, summarize_darkness
-from dataset_tools.layout import iter_ids, read_image, sample_path
+from dataset_tools.layout import iter_ids, read_image, read_manifest, sample_path
 from dataset_tools.validate import validate_dataset
 from render.config import RenderSettings
 from render.runner import run
@@ -34,6 +34,7 @@ def test_every_rendered_sample_keeps_the_contract(tmp_path, size, samples, count
     assert report.valid and not report.errors, [str(problem) for problem in report.errors[:5]]
     assert sum(report.counts.values()) == count
 
+    manifest = read_manifest(config.out)
     measured = []
     for split in ("train", "test"):
         for sample_id in iter_ids(config.out, split):
@@ -47,9 +48,14 @@ def test_every_rendered_sample_keeps_the_contract(tmp_path, size, samples, count
             assert region[smask > 0].all()
             darkness = shadow_darkness(shadow, noshadow, smask)
             assert darkness is not None
-            measured.append(darkness)
-    # Real sunny photo pairs: median 0.27 (10-90 %: 0.14-0.33); before the calibration the
-    # renders gave 0.90 (0.64-0.95).
+            if manifest[sample_id]["spec"]["light"]["kind"] == "sun":
+                measured.append(darkness)
+    # Sunlit samples against real sunny photo pairs: median 0.27 (10-90 %: 0.14-0.33); before
+    # the calibration the renders gave 0.90 (0.64-0.95). At 64 px the blurs of the ground
+    # factor (in pixels) widen the penumbra relative to the object: checked from 128 px on.
+    assert len(measured) > count / 2
+    if size < 128:
+        return
     summary_darkness = summarize_darkness(measured)
     assert 0.15 < summary_darkness["median"] < 0.4, summary_darkness
     assert summary_darkness["darker_than_half"] > 0.7, summary_darkness

@@ -1,9 +1,10 @@
+import dataclasses
 import math
 
 import numpy as np
 import pytest
 
-from render.config import QualityChecks, SamplingRanges
+from render.config import LightRanges, ObjectRanges, QualityChecks, SamplingRanges
 from render.spec import (
     CameraSpec,
     SamplingError,
@@ -22,6 +23,12 @@ from render.spec import (
 )
 
 MESHES = [("a/one", "one.obj"), ("b/two", "two.obj")]
+SUN_ONLY = SamplingRanges(lights=LightRanges(weights={"sun": 1.0, "area": 0.0, "overcast": 0.0}))
+
+
+def only(kind: str) -> SamplingRanges:
+    return dataclasses.replace(SUN_ONLY, lights=dataclasses.replace(
+        SUN_ONLY.lights, weights={name: float(name == kind) for name in SUN_ONLY.lights.weights}))
 EXTENTS = {"one.obj": (1.0, 0.5, 0.8), "two.obj": (0.3, 0.3, 1.0)}
 
 
@@ -29,7 +36,7 @@ def draw(seed: int, size: int = 256, **kwargs) -> SceneSpec:
     rng = np.random.default_rng(seed)
     return sample_scene(rng, index=0, attempt=0, seed=seed, size=size, photos=["p.jpg"],
                         meshes=MESHES, extent_of=EXTENTS.__getitem__,
-                        ranges=kwargs.get("ranges", SamplingRanges()), checks=QualityChecks())
+                        ranges=kwargs.get("ranges", SUN_ONLY), checks=QualityChecks())
 
 
 def test_sample_seed_is_deterministic_and_distinct():
@@ -56,12 +63,12 @@ def test_projection_of_the_image_centre_and_back():
 
 
 def test_sun_direction_points_up_towards_azimuth():
-    from render.spec import SunSpec
+    from render.spec import LightSpec
 
-    sun = SunSpec(azimuth_deg=0.0, elevation_deg=30.0, angle_deg=1.0, ambient_fraction=0.3,
-                  color=(1, 1, 1))
+    sun = LightSpec(kind="sun", azimuth_deg=0.0, elevation_deg=30.0, angle_deg=1.0,
+                    ambient_fraction=0.3, color=(1, 1, 1))
     np.testing.assert_allclose(sun_direction(sun), [0.0, math.cos(math.pi / 6), 0.5], atol=1e-12)
-    west = SunSpec(90.0, 30.0, 1.0, 0.3, (1, 1, 1))
+    west = LightSpec("sun", 90.0, 30.0, 1.0, 0.3, (1, 1, 1))
     np.testing.assert_allclose(sun_direction(west)[:2], [-math.cos(math.pi / 6), 0.0], atol=1e-12)
 
 
@@ -72,11 +79,11 @@ def test_box_overlap_fraction_exact():
     assert box_overlap_fraction(box, box) == pytest.approx(1.0)
 
 
-def drawable(seeds) -> list[SceneSpec]:
+def drawable(seeds, ranges: SamplingRanges = SUN_ONLY) -> list[SceneSpec]:
     specs = []
     for seed in seeds:
         try:
-            specs.append(draw(seed))
+            specs.append(draw(seed, ranges=ranges))
         except SamplingError:
             pass
     return specs
@@ -110,7 +117,7 @@ def test_different_seeds_give_different_scenes():
 
 
 def test_impossible_placement_raises_sampling_error():
-    ranges = SamplingRanges(inserted_size=(40.0, 40.0))  # a 40 m object never fits in frame
+    ranges = SamplingRanges(objects=ObjectRanges(inserted_size=(40.0, 40.0)))  # never fits
     with pytest.raises(SamplingError):
         draw(0, ranges=ranges)
 
@@ -122,7 +129,7 @@ def test_shadow_region_holds_the_shadow_tip_and_the_object():
         assert x0 <= max(obj_box[0], 0) and y0 <= max(obj_box[1], 0)
         assert x1 >= min(obj_box[2], spec.size) and y1 >= min(obj_box[3], spec.size)
         # The ground point under the top of the object, along the sun, is inside the region.
-        direction = sun_direction(spec.sun)
+        direction = sun_direction(spec.light)
         top = object_corners(spec.inserted)[1]
         tip = top - top[2] / direction[2] * direction
         uv, depth = project(spec.camera, spec.size, tip[None])
@@ -137,10 +144,60 @@ def test_ground_patches_hold_each_objects_shadow_and_face_up():
         for obj, polygon in zip(spec.objects, polygons, strict=True):
             x, y = polygon[:, 0], polygon[:, 1]
             assert np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y) > 0  # counter-clockwise
-            direction = sun_direction(spec.sun)
+            direction = sun_direction(spec.light)
             for corner in object_corners(obj):
                 tip = corner - corner[2] / direction[2] * direction
                 # inside a convex CCW polygon: left of every edge
                 edges = np.roll(polygon, -1, axis=0) - polygon
                 offsets = tip[:2] - polygon
                 assert np.all(edges[:, 0] * offsets[:, 1] - edges[:, 1] * offsets[:, 0] >= -1e-9)
+
+
+def test_light_kinds_follow_their_weights_and_ranges():
+    ranges = SamplingRanges()
+    kinds = [draw(seed, ranges=ranges).light for seed in range(400)
+             if not _fails(seed, ranges)]
+    counts = {kind: sum(light.kind == kind for light in kinds) for kind in ("sun", "area",
+                                                                           "overcast")}
+    weights = ranges.lights.weights
+    for kind, count in counts.items():
+        assert abs(count / len(kinds) - weights[kind] / sum(weights.values())) < 0.08, counts
+    for light in kinds:
+        if light.kind == "sun":
+            assert 0.5 <= light.angle_deg <= 5.0 and 0.1 <= light.ambient_fraction <= 0.22
+        elif light.kind == "area":
+            assert light.shape in ("rectangle", "disk") and 0.3 <= light.size <= 1.6
+            assert 1.8 <= light.distance <= 4.0 and 40 <= light.elevation_deg <= 75
+        else:
+            assert light.ambient_fraction == 1.0 and 0.8 <= light.sky_level <= 1.0
+
+
+def _fails(seed: int, ranges: SamplingRanges) -> bool:
+    try:
+        draw(seed, ranges=ranges)
+    except SamplingError:
+        return True
+    return False
+
+
+def test_area_light_shadow_lies_in_the_region_and_the_patch():
+    """The ground point under an object's top corner, seen from the area light's centre, is
+    inside the shadow region (the inserted object) and inside the object's ground patch."""
+    from render.spec import area_light_polygon, inserted_foot
+
+    specs = drawable(range(60), ranges=only("area"))
+    assert len(specs) > 20 and all(spec.light.kind == "area" for spec in specs)
+    for spec in specs:
+        centre = area_light_polygon(spec.light, inserted_foot(spec)).mean(axis=0)
+        x0, y0, x1, y1 = shadow_region(spec)
+        for obj, polygon in zip(spec.objects, ground_patches(spec, 1.5), strict=True):
+            for corner in object_corners(obj)[1::2]:  # the top corners
+                tip = centre + (corner - centre) * centre[2] / (centre[2] - corner[2])
+                edges = np.roll(polygon, -1, axis=0) - polygon
+                offsets = tip[:2] - polygon
+                assert np.all(edges[:, 0] * offsets[:, 1] - edges[:, 1] * offsets[:, 0] >= -1e-9)
+                if obj.role != "inserted":
+                    continue
+                uv, depth = project(spec.camera, spec.size, tip[None])
+                if depth[0] > 0 and 0 <= uv[0, 0] < spec.size and 0 <= uv[0, 1] < spec.size:
+                    assert x0 <= uv[0, 0] <= x1 and y0 <= uv[0, 1] <= y1
