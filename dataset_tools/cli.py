@@ -30,6 +30,21 @@ def dataset_errors() -> Iterator[None]:
         raise typer.Exit(1) from None
 
 
+def _check_outputs(files: tuple[Path | None, ...] = (),
+                   folders: tuple[Path | None, ...] = ()) -> None:
+    """Before any work: each output given (None = not asked for) can be written; otherwise
+    one line naming it, and exit code 1."""
+    from dataset_tools.layout import check_writable
+
+    with dataset_errors():
+        for path in files:
+            if path is not None:
+                check_writable(path, folder=False)
+        for path in folders:
+            if path is not None:
+                check_writable(path, folder=True)
+
+
 @app.command(help="""Check every file: all ids in every folder, readable PNGs, RGB images and
 single-channel masks, equal sizes, binary masks, noshadow == shadow outside smask, duplicates,
 manifest and files agree. Exit code 0 only when the dataset is valid.
@@ -45,6 +60,7 @@ def validate(
 ) -> None:
     from dataset_tools.validate import validate_dataset
 
+    _check_outputs(files=(json_out,))
     total = sum(1 for _ in dataset.glob("*/noshadow/*.png"))
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("validating", total=total or None)
@@ -161,6 +177,7 @@ def inspect(
 ) -> None:
     import numpy as np
 
+    _check_outputs(files=(out if html_dir is None else None,), folders=(html_dir,))
     if html_dir is not None:
         from dataset_tools.gallery import write_gallery
 
@@ -219,6 +236,7 @@ def stats(
     from dataset_tools.layout import write_json
     from dataset_tools.stats import collect, plot, summarize
 
+    _check_outputs(files=(json_out,), folders=(plots,))
     with dataset_errors():
         data = collect(dataset)
     if not data["counts"]:

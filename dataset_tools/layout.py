@@ -63,6 +63,28 @@ def atomic_write(path: Path, write: Any) -> None:
         raise
 
 
+def check_writable(path: Path, folder: bool = True) -> None:
+    """Raise DatasetError naming `path` unless an output can be written there: a folder
+    (folder=True) or a file written atomically; what does not exist yet must be creatable.
+    Creates nothing: one probe file in the nearest existing folder, removed at once."""
+    path = Path(path)
+    if path.is_dir() != folder and path.exists():
+        raise DatasetError(path, f"cannot write here: a {'file' if folder else 'folder'}, "
+                                 f"not a {'folder' if folder else 'file'}")
+    existing = path.absolute() if folder else path.absolute().parent
+    while not existing.exists() and not existing.is_symlink():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise DatasetError(path, f"cannot write here: {existing} is a file, not a folder")
+    try:
+        handle, probe = tempfile.mkstemp(prefix=".write-test.", suffix=TMP_SUFFIX, dir=existing)
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as error:
+        raise DatasetError(path, f"cannot write in {existing} ({error.strerror or error})") \
+            from None
+
+
 def write_png(path: Path, image: np.ndarray) -> None:
     """Write (H, W, 3) RGB or (H, W) L uint8 atomically."""
     if image.dtype != np.uint8:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -69,9 +70,12 @@ def load(path: Path, kind: str | None = None) -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise CheckpointError(f"{path}: not a readable checkpoint ({error})") from None
+        with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4" on a foreign file
+            warnings.simplefilter("ignore")
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # torch's own message is pages of weights_only advice: not for this
+        raise CheckpointError(f"{path}: not a shadowsynth checkpoint (torch.load with "
+                              "weights_only=True cannot read it)") from None
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a shadowsynth checkpoint")
     if kind is not None and checkpoint.get("kind") != kind:

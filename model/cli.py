@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import shlex
+import shutil
+import signal
+import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +17,8 @@ import typer
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
+
+from model.config import default_workers
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="rich",
                   help="Train, evaluate, run and export the attention + shadow-generation GAN "
@@ -41,13 +47,17 @@ def one_line_errors() -> Iterator[None]:
 
 
 Data = Annotated[Path, typer.Option("--data", help="Shadow-AR dataset folder.")]
+TrainData = Annotated[Path | None, typer.Option(
+    "--data", help="Shadow-AR dataset folder (not needed with --resume: the run's own).")]
 Out = Annotated[Path, typer.Option(help="Runs go to OUT/NNNNN-KIND-DATASET/.")]
 Size = Annotated[int, typer.Option(help="Square network input size (multiple of 32).")]
 Batch = Annotated[int, typer.Option(help="Batch size per process.")]
 Epochs = Annotated[int | None, typer.Option(help="Epochs in all (default 100; on --resume, "
                                                  "the run's own unless given).")]
 Lr = Annotated[float, typer.Option(help="Learning rate (Adam).")]
-Workers = Annotated[int, typer.Option(help="DataLoader worker processes.")]
+Workers = Annotated[int, typer.Option(
+    help="DataLoader worker processes (default: 4, or the usable CPU cores when fewer).")]
+DEFAULT_WORKERS = default_workers()  # this machine's
 Seed = Annotated[int, typer.Option(help="Seed of init, data order and augmentation.")]
 Device = Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N.")]
 Amp = Annotated[bool, typer.Option(help="bf16 autocast on CUDA.")]
@@ -59,7 +69,8 @@ EncoderWeights = Annotated[str, typer.Option(
     help="auto (ImageNet from the torch/HF cache when present, else random init with a "
          "warning) | imagenet (required) | none | PATH.")]
 Resume = Annotated[Path | None, typer.Option(
-    help="Continue the run in this folder with its config.json (only --epochs may change).")]
+    help="Continue the run in this folder with everything from its config.json, --data "
+         "included (only --epochs may change).")]
 MaxSteps = Annotated[int, typer.Option(help="Cap on steps per epoch (0: no cap).")]
 LogEvery = Annotated[int, typer.Option(help="Steps between stats.jsonl lines.")]
 MaxMinutes = Annotated[float, typer.Option(
@@ -69,53 +80,120 @@ Validate = Annotated[bool, typer.Option(help="Validate every dataset file first.
 
 
 def _train(kind: str, options: dict[str, Any], resume: Path | None) -> None:
+    from dataset_tools.layout import check_writable
     from model.config import AttentionConfig, ConfigError, SGConfig, load_config, to_json
     from model.runtime import start, stop
     from model.train import check_dataset, fit, new_run_dir
 
     config_class = AttentionConfig if kind == "attention" else SGConfig
     epochs = options.pop("epochs")
+    data = options["data"]
+    resume_command = f"shadow-model train-{kind} --resume {{run}}"
     with one_line_errors():
         if resume is not None:
             if not (resume / "config.json").is_file():
                 raise ConfigError(f"--resume {resume}: not a run folder (no config.json)")
             config = load_config(config_class, resume / "config.json")
-            if epochs is not None:
+            if data is not None and data.resolve() != config.data.resolve():
+                warnings.warn(f"--data {data} is ignored: --resume continues on the run's own "
+                              f"dataset {config.data} (its config.json)", stacklevel=1)
+            if epochs is not None and epochs != config.epochs:
                 config = dataclasses.replace(config, epochs=epochs)
+                resume_command += f" --epochs {epochs}"  # config.json keeps the run's own
+        elif data is None:
+            raise ConfigError("--data DATASET is needed (or --resume RUN_DIR to continue a run)")
         else:
             config = config_class(**options, epochs=100 if epochs is None else epochs)
+        check_writable(resume if resume is not None else config.out)  # before any work
         runtime = start(config.device, config.amp, config.channels_last)
+        run_dir = resume
         try:
-            if resume is None and config.validate_data and runtime.main:
-                check_dataset(config.data)
-            if kind == "attention":
-                from model.train_attention import AttentionTask as Task
-            else:
-                from model.train_sg import SGTask as Task
-            task = Task(config, runtime)  # fails on a bad --attention before any folder
-            run_dir = resume
-            if run_dir is None:
-                if runtime.main:
-                    from dataset_tools.layout import write_json
+            with _terminate_as_exit():
+                if resume is None and config.validate_data and runtime.main:
+                    check_dataset(config.data)
+                if kind == "attention":
+                    from model.train_attention import AttentionTask as Task
+                else:
+                    from model.train_sg import SGTask as Task
+                task = Task(config, runtime)  # fails on a bad --attention before any folder
+                if run_dir is None:
+                    if runtime.main:
+                        from dataset_tools.layout import write_json
 
-                    run_dir = new_run_dir(config.out, kind, config.data)
-                    write_json(run_dir / "config.json", to_json(config))
-                run_dir = runtime.broadcast(run_dir)
-            last = run_dir / "checkpoints" / "last.pt"
-            best = fit(task, config, runtime, run_dir,
-                       last if resume is not None and last.is_file() else None)
+                        run_dir = new_run_dir(config.out, kind, config.data)
+                        write_json(run_dir / "config.json", to_json(config))
+                    run_dir = runtime.broadcast(run_dir)
+                last = run_dir / "checkpoints" / "last.pt"
+                best = fit(task, config, runtime, run_dir,
+                           last if resume is not None and last.is_file() else None)
+        except BaseException as error:
+            # a new run that ends before its first checkpoint leaves nothing behind; rank 0
+            # alone made the folder, so it alone removes it
+            removed = (resume is None and run_dir is not None and runtime.main
+                       and _remove_if_no_checkpoint(run_dir))
+            if not isinstance(error, KeyboardInterrupt):
+                raise
             if runtime.main:
-                console.print(f"done: {best} (weights: {best.parent / 'best.safetensors'})")
+                console.print(_interrupted_line(error, run_dir, removed, config.epochs,
+                                                resume_command), highlight=False)
+            raise typer.Exit(130) from None
         finally:
             stop(runtime)
+    if runtime.main:
+        console.print(f"done: {best} (weights: {best.parent / 'best.safetensors'})")
+
+
+@contextmanager
+def _terminate_as_exit() -> Iterator[None]:
+    """SIGTERM (`kill`, or torchrun stopping this rank because another one failed) raises
+    SystemExit(143) here, so that the clean-up of an unfinished run folder still runs."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL):
+        yield
+        return
+
+    def terminate(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _remove_if_no_checkpoint(run_dir: Path) -> bool:
+    """Delete a run folder that holds no checkpoint (config.json, logs only); True if done."""
+    if any((run_dir / "checkpoints").glob("*.pt")):
+        return False
+    shutil.rmtree(run_dir, ignore_errors=True)
+    return not run_dir.exists()
+
+
+def _interrupted_line(error: KeyboardInterrupt, run_dir: Path | None, removed: bool,
+                      epochs: int, resume_command: str) -> str:
+    """What Ctrl-C leaves: the last complete epoch and how to resume, or that nothing is."""
+    from model.train import Interrupted
+
+    last = None if run_dir is None else run_dir / "checkpoints" / "last.pt"
+    if last is None or not last.is_file():
+        where = f"; removed {run_dir}" if removed else ""
+        return f"interrupted before the first epoch was complete: nothing to resume{where}"
+    done = (f"epoch {error.epoch} of {epochs} is complete" if isinstance(error, Interrupted)
+            and error.epoch else "the last complete epoch is saved")
+    command = resume_command.format(run=shlex.quote(str(run_dir)))
+    return f"interrupted: {done} ({last}); resume with: {command}"
 
 
 @app.command("train-attention", help="""Train the attention block: U-Net (resnet34) on
 RGB + object mask -> occluder and occluder-shadow masks, Dice loss, IoU on val.
 
-Example: shadow-model train-attention --data demo --epochs 50""")
-def train_attention(data: Data, out: Out = Path("runs"), size: Size = 256, batch_size: Batch = 16,
-                    epochs: Epochs = None, lr: Lr = 2e-4, workers: Workers = 4, seed: Seed = 0,
+Example: shadow-model train-attention --data demo --epochs 50
+
+Example: shadow-model train-attention --resume runs/00000-attention-demo""")
+def train_attention(data: TrainData = None, out: Out = Path("runs"), size: Size = 256,
+                    batch_size: Batch = 16, epochs: Epochs = None, lr: Lr = 2e-4,
+                    workers: Workers = DEFAULT_WORKERS, seed: Seed = 0,
                     device: Device = "auto", amp: Amp = True, compile: Compile = False,
                     augment: Augment = True, val_fraction: ValFraction = 0.1,
                     encoder_weights: EncoderWeights = "auto", resume: Resume = None,
@@ -130,12 +208,14 @@ attention block predicts (as at inference). Loss: b1 L2 + b2 perceptual (VGG16 r
 b3 adversarial.
 
 Example: shadow-model train-sg --data demo
---attention runs/00000-attention-demo/checkpoints/best.pt""")
-def train_sg(data: Data, attention: Annotated[Path | None, typer.Option(
+--attention runs/00000-attention-demo/checkpoints/best.pt
+
+Example: shadow-model train-sg --resume runs/00001-sg-demo""")
+def train_sg(data: TrainData = None, attention: Annotated[Path | None, typer.Option(
                  help="Attention checkpoint; without it G trains on ground-truth masks.")] = None,
              out: Out = Path("runs"), size: Size = 256, batch_size: Batch = 16,
-             epochs: Epochs = None, lr: Lr = 2e-4, workers: Workers = 4, seed: Seed = 0,
-             device: Device = "auto", amp: Amp = True, compile: Compile = False,
+             epochs: Epochs = None, lr: Lr = 2e-4, workers: Workers = DEFAULT_WORKERS,
+             seed: Seed = 0, device: Device = "auto", amp: Amp = True, compile: Compile = False,
              augment: Augment = True, val_fraction: ValFraction = 0.1,
              encoder_weights: EncoderWeights = "auto",
              vgg_weights: Annotated[str, typer.Option(
@@ -166,7 +246,8 @@ def _load(checkpoint: Path, attention: Path | None):
 
 
 @app.command(help="""Metrics of DESIGN.md (GRMSE, LRMSE, GSSIM, LSSIM, GBER, LBER, ACC,
-attention IoU) on one split at 256x256, the identity baseline beside them; writes
+attention IoU) on one split at --size (256x256 by default; a checkpoint runs at its training
+size and its predictions are upsampled), the identity baseline beside them; writes
 metrics.json and per_image.csv. --protocol desoba uses the DESOBA/DESOBAv2 evaluation code's
 own definitions, for numbers beside the published tables. --predictions scores a folder of
 any method's images (ID.png/.jpg) instead of a checkpoint.
@@ -194,10 +275,14 @@ def evaluate(data: Data,
              out: Annotated[Path | None, typer.Option(
                  help="Folder for metrics.json, per_image.csv (default: next to the "
                       "checkpoint's run, or next to --predictions).")] = None,
-             size: Size = 256, batch_size: Batch = 16, device: Device = "auto",
-             workers: Workers = 2,
+             size: Annotated[int, typer.Option(
+                 help="Metrics are computed at SIZE x SIZE (the model runs at its training "
+                      "size; its predictions are upsampled).")] = 256,
+             batch_size: Batch = 16, device: Device = "auto",
+             workers: Workers = DEFAULT_WORKERS,
              ber_k: Annotated[float, typer.Option(
                  help="Fixed BER threshold 127.5*k on gray(|pred - noshadow|).")] = 0.1) -> None:
+    from dataset_tools.layout import check_writable
     from model.config import EvalConfig
     from model.evaluate import evaluate as run
     from model.evaluate import write_results
@@ -214,6 +299,7 @@ def evaluate(data: Data,
         else:
             target = out or predictions.resolve().parent / f"eval-{predictions.name}-{name}"
         config = dataclasses.replace(config, out=target)
+        check_writable(target)  # before any work
         loaded = _load(checkpoint, attention) if checkpoint is not None else None
         total = sum(1 for _ in (data / split / "noshadow").glob("*.png"))
         with Progress(console=console, transient=True) as progress:
@@ -222,9 +308,12 @@ def evaluate(data: Data,
                                 lambda n: progress.advance(bar, n))
         write_results(target, summary, rows)
     ssim = summary["ssim"]
+    model_size = summary.get("model_size")
+    ran = (f" (model run at {model_size}x{model_size}, upsampled)"
+           if model_size is not None and model_size != size else "")
     table = Table(title=f"{data} {split}: {summary['count']} images "
-                        f"({summary['with_shadow']} with a shadow) at {size}x{size}, "
-                        f"protocol {summary['protocol']}",
+                        f"({summary['with_shadow']} with a shadow), metrics at "
+                        f"{size}x{size}{ran}, protocol {summary['protocol']}",
                   caption=f"SSIM: 11x11 Gaussian, sigma 1.5, C1={ssim['C1']:g}, "
                           f"C2={ssim['C2']:g} on 0-255 data, {ssim['padding']}; predicted "
                           f"shadow mask: {summary['predicted_mask']}")
@@ -255,11 +344,13 @@ def predict(images: Annotated[Path, typer.Option(help="Image folder or file.")],
                 help="Also write the attention masks under attention/.")] = False,
             overwrite: Annotated[bool, typer.Option(help="Replace existing outputs.")] = False,
             ) -> None:
+    from dataset_tools.layout import check_writable
     from model.config import PredictConfig
     from model.predict import predict as run
     from model.runtime import pick_device
 
     with one_line_errors():
+        check_writable(out)  # before any work
         config = PredictConfig(images=images, masks=masks, out=out, checkpoint=checkpoint,
                                device=device, batch_size=batch_size,
                                save_shadow_mask=save_shadow_mask, save_attention=save_attention,
@@ -284,11 +375,13 @@ def export(checkpoint: Annotated[Path, typer.Option(help="SG checkpoint (.pt/.sa
                help="Attention checkpoint, if the SG one holds none.")] = None,
            size: Annotated[int, typer.Option(help="Input size (0: the training size).")] = 0,
            opset: Annotated[int, typer.Option(help="ONNX opset.")] = 17) -> None:
+    from dataset_tools.layout import check_writable
     from model.config import ExportConfig
     from model.export import ExportError
     from model.export import export as run
 
     with one_line_errors():
+        check_writable(out, folder=False)  # before any work
         loaded = _load(checkpoint, attention)
         try:
             record = run(ExportConfig(checkpoint=checkpoint, out=out, format=format, size=size,

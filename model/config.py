@@ -5,13 +5,24 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 
 class ConfigError(ValueError):
     """An option value that cannot work; the message names the option."""
+
+
+def default_workers() -> int:
+    """DataLoader worker processes by default: 4, or the CPU cores this process may use when
+    fewer (more workers than cores only makes torch warn and the loader slower)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(4, cores))
 
 
 def choose(option: str, value: str, choices: tuple[str, ...]) -> None:
@@ -30,7 +41,7 @@ class TrainConfig:
     epochs: int = 100
     lr: float = 2e-4
     weight_decay: float = 0.0
-    workers: int = 4
+    workers: int = field(default_factory=default_workers)
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     amp: bool = True  # bf16 autocast on CUDA; ignored on CPU
@@ -102,13 +113,13 @@ class EvalConfig:
     pred_masks: Path | None = None  # with predictions: the method's own shadow masks
     protocol: str = "ours"  # ours | desoba (the DESOBA/DESOBAv2 evaluation code)
     split: str = "test"
-    size: int = 256  # metrics are computed at size x size
+    size: int = 256  # metrics at size x size; the model runs at its own size (upsampled)
     batch_size: int = 16
     device: str = "auto"
     shadow_threshold: float = 10.0  # gray-level for M when a sample has no smask
     ber_k: float = 0.1  # fixed BER threshold = 127.5 * k on gray(|pred - noshadow|)
     out: Path | None = None  # folder for metrics.json and per_image.csv
-    workers: int = 2
+    workers: int = field(default_factory=default_workers)
 
     def __post_init__(self) -> None:
         choose("--protocol", self.protocol, PROTOCOLS)

@@ -1,12 +1,14 @@
 """Shadow-AR folders as torch datasets: uint8 on disk, [0, 1] floats in one place (here).
 
 A sample is a dict of tensors: noshadow, shadow (3, S, S) in [0, 1]; mask, robject, rshadow,
-smask (1, S, S) in {0, 1}; plus its id. `smask` comes from the file when the dataset has it,
-otherwise from the image pair (DESIGN.md's fallback), so hand-made datasets train too."""
+smask (1, S, S) in {0, 1}; plus its id and a note ("" or why a mask file was not a 0/255 gray
+image). `smask` comes from the file when the dataset has it, otherwise from the image pair
+(DESIGN.md's fallback), so hand-made datasets train too."""
 
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,9 +61,36 @@ def train_val_samples(root: Path, val_fraction: float,
             [ref for ref in train if assignment[groups[ref.id]] == "val"])
 
 
-def load_sample(ref: SampleRef, size: int, pair_threshold: float = 10.0) -> dict[str, np.ndarray]:
+def read_mask(path: Path) -> tuple[np.ndarray, str]:
+    """A mask file as (H, W) uint8, and a note naming the file ("" when it is a plain 0/255
+    gray image): RGB(A) masks are converted to gray, 16-bit ones to 8 bits, and every mask is
+    binarised at 128 by load_sample. DatasetError for a missing or unreadable file."""
+    data = np.fromfile(path, dtype=np.uint8) if path.is_file() else None
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data is not None and data.size else None
+    if image is None:
+        raise DatasetError(path, "missing" if data is None else "not a readable image")
+    found = []
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+        found.append("16 bits")
+    if image.ndim == 3:
+        channels = image.shape[2]
+        found.append(f"{channels} channels (converted to gray)")
+        image = (cv2.cvtColor(image, cv2.COLOR_BGRA2GRAY if channels == 4 else cv2.COLOR_BGR2GRAY)
+                 if channels in (3, 4) else image[..., 0])
+    other = int(np.count_nonzero((image != 0) & (image != 255)))
+    if other:
+        found.append(f"{other} pixels neither 0 nor 255")
+    note = (f"{path}: mask with {', '.join(found)}; masks are binarised at 128 (warned once; "
+            "`shadow-dataset validate` lists every such file)") if found else ""
+    return np.ascontiguousarray(image.astype(np.uint8, copy=False)), note
+
+
+def load_sample(ref: SampleRef, size: int, pair_threshold: float = 10.0,
+                notes: list[str] | None = None) -> dict[str, np.ndarray]:
     """uint8 arrays resized to size x size: RGB (S, S, 3), masks (S, S) in {0, 255}; smask
-    from the pair (gray difference > pair_threshold) when the sample has none.
+    from the pair (gray difference > pair_threshold) when the sample has none. A mask that is
+    not a 0/255 gray image is converted and binarised, its note appended to `notes`.
     Raises DatasetError naming the file for a missing, unreadable or mismatched one."""
     images = {kind: read_image(sample_path(ref.root, ref.split, kind, ref.id), "RGB")
               for kind in IMAGE_KINDS}
@@ -70,7 +99,9 @@ def load_sample(ref: SampleRef, size: int, pair_threshold: float = 10.0) -> dict
         path = sample_path(ref.root, ref.split, kind, ref.id)
         if kind == "smask" and not path.is_file():
             continue
-        masks[kind] = read_image(path, "L")
+        masks[kind], note = read_mask(path)
+        if note and notes is not None:
+            notes.append(note)
     reference = images["noshadow"].shape[:2]
     for kind, image in {**images, **masks}.items():
         problem = size_mismatch(image.shape, reference, "noshadow")
@@ -126,7 +157,8 @@ class ShadowARDataset(Dataset):
 
     def __getitem__(self, key: int | tuple[int, int]) -> dict[str, torch.Tensor | str]:
         index, seed = key if isinstance(key, tuple) else (key, 0)
-        arrays = load_sample(self.refs[index], self.size, self.pair_threshold)
+        notes: list[str] = []
+        arrays = load_sample(self.refs[index], self.size, self.pair_threshold, notes)
         if self.augment:
             if self._transform is None:
                 self._transform = augmentation(self.size)
@@ -135,7 +167,8 @@ class ShadowARDataset(Dataset):
                                   **{kind: arrays[kind] for kind in MASK_NAMES})
             arrays = {"noshadow": out["image"], "shadow": out["shadow"],
                       **{kind: out[kind] for kind in MASK_NAMES}}
-        sample: dict[str, torch.Tensor | str] = {"id": self.refs[index].id}
+        sample: dict[str, torch.Tensor | str] = {"id": self.refs[index].id,
+                                                 "note": notes[0] if notes else ""}
         for kind in IMAGE_KINDS:
             sample[kind] = torch.from_numpy(np.ascontiguousarray(arrays[kind])).permute(
                 2, 0, 1).float().div_(255)
@@ -172,8 +205,25 @@ class EpochSampler(Sampler):
 
 
 def collate(samples: list[dict]) -> dict[str, torch.Tensor | list[str]]:
-    batch: dict[str, torch.Tensor | list[str]] = {"id": [sample["id"] for sample in samples]}
-    for key in samples[0]:
-        if key != "id":
-            batch[key] = torch.stack([sample[key] for sample in samples])
+    """Tensors stacked; strings (id, note) as lists."""
+    batch: dict[str, torch.Tensor | list[str]] = {}
+    for key, value in samples[0].items():
+        values = [sample[key] for sample in samples]
+        batch[key] = values if isinstance(value, str) else torch.stack(values)
     return batch
+
+
+class NoteOnce:
+    """Warns with the first note a batch carries, once: the loader's worker processes
+    cannot share a "once" between them, so the process that reads the batches does it."""
+
+    def __init__(self) -> None:
+        self.shown = False
+
+    def __call__(self, batch: dict) -> None:
+        if self.shown:
+            return
+        note = next((note for note in batch.get("note", ()) if note), None)
+        if note:
+            self.shown = True
+            warnings.warn(note, stacklevel=2)

@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader
 
 from dataset_tools.layout import DatasetError, read_image, write_json, write_text
 from model.config import EvalConfig, to_json
-from model.data import ShadowARDataset, collate, list_split
+from model.data import NoteOnce, ShadowARDataset, collate, list_split
 from model.metrics import (
     DESOBA_SSIM_C1,
     DESOBA_SSIM_C2,
@@ -110,7 +110,9 @@ def batches(config: EvalConfig) -> Iterator[dict[str, Any]]:
     loader = DataLoader(ShadowARDataset(refs, config.size, pair_threshold=config.shadow_threshold),
                         batch_size=config.batch_size, num_workers=config.workers,
                         collate_fn=collate)
+    note = NoteOnce()  # a mask file that is not 0/255 gray: converted, binarised, warned once
     for batch in loader:
+        note(batch)
         yield {"id": batch["id"], **{kind: to_uint8(batch[kind]) for kind in
                                      ("noshadow", "shadow", "mask", "robject", "rshadow",
                                       "smask")}}
@@ -132,8 +134,9 @@ def score(config: EvalConfig, shadow: np.ndarray, pred: np.ndarray, noshadow: np
 def evaluate(config: EvalConfig, loaded: LoadedPipeline | None = None,
              device: torch.device | None = None,
              progress: Any = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """(summary, per-image rows). Predictions from `loaded` (on `device`), or read from
-    config.predictions when `loaded` is None; metrics at config.size x config.size, uint8."""
+    """(summary, per-image rows). Predictions from `loaded` (on `device`; the network runs at
+    its training size and its residual is upsampled), or read from config.predictions when
+    `loaded` is None; metrics at config.size x config.size, uint8."""
     files = masks = None
     if loaded is None:
         ids = [ref.id for ref in list_split(config.data, config.split)]
@@ -177,7 +180,8 @@ def evaluate(config: EvalConfig, loaded: LoadedPipeline | None = None,
         "data": str(config.data), "split": config.split,
         "checkpoint": None if config.checkpoint is None else str(config.checkpoint),
         "predictions": None if config.predictions is None else str(config.predictions),
-        "count": len(rows), "size": config.size,
+        "count": len(rows), "size": config.size,  # metrics at size x size
+        "model_size": None if loaded is None else loaded.size,  # it ran there, upsampled
         "with_shadow": sum(1 for row in rows if row["shadow_pixels"]),
         **settings,
         "ber_fixed_threshold": 127.5 * config.ber_k,

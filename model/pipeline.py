@@ -39,8 +39,9 @@ def _weights(path: Path) -> tuple[dict, dict, dict]:
                             (handle.metadata() or {}).items()}
                 tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
         except Exception as error:
-            raise ckpt.CheckpointError(f"{path}: not a readable safetensors file ({error})") \
-                from None
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else "unreadable"
+            raise ckpt.CheckpointError(f"{path}: not a shadowsynth checkpoint (not a readable "
+                                       f"safetensors file: {reason})") from None
         if "archs" not in metadata:
             raise ckpt.CheckpointError(f"{path}: no shadowsynth metadata (archs)")
         models: dict[str, dict] = {}

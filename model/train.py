@@ -18,10 +18,10 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from torch import nn
 from torch.utils.data import DataLoader
 
-from dataset_tools.layout import DatasetError, copy_file
+from dataset_tools.layout import DatasetError, copy_file, write_text
 from model import checkpoint as ckpt
 from model.config import TrainConfig, to_json
-from model.data import EpochSampler, ShadowARDataset, collate, train_val_samples
+from model.data import EpochSampler, NoteOnce, ShadowARDataset, collate, train_val_samples
 from model.runtime import Runtime
 
 console = Console(stderr=True, soft_wrap=True)
@@ -29,6 +29,15 @@ console = Console(stderr=True, soft_wrap=True)
 
 class TrainingError(RuntimeError):
     """A run that cannot go on: NaN losses, a dataset that fails validation, no samples."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) during fit: `epoch` epochs are complete, the last of them in
+    `checkpoint` (None when no epoch is)."""
+
+    def __init__(self, epoch: int, checkpoint: Path | None) -> None:
+        super().__init__(f"interrupted after epoch {epoch}")
+        self.epoch, self.checkpoint = epoch, checkpoint
 
 
 class Task(Protocol):
@@ -62,24 +71,30 @@ def check_dataset(root: Path) -> None:
     from dataset_tools.validate import validate_dataset
 
     report = validate_dataset(root)
-    if not report.valid:
-        first = report.errors[0] if report.errors else f"{root}: no complete samples"
+    if not report.valid:  # a Problem's str() starts with its severity: "error: PATH: ..."
+        first = (f"{report.errors[0].path}: {report.errors[0].message}" if report.errors
+                 else f"{root}: no complete samples")
         more = f" (and {len(report.errors) - 1} more)" if len(report.errors) > 1 else ""
         raise TrainingError(f"dataset fails validation: {first}{more}; "
                             f"run `shadow-dataset validate {root}` for the full list")
 
 
 class StatsLog:
-    """stats.jsonl lines and TensorBoard scalars/images (rank 0 only)."""
+    """stats.jsonl lines and TensorBoard scalars/images (rank 0 only). `resumed`: (epoch,
+    step) of the checkpoint a resumed run starts from; what the killed run logged after it
+    (part of the next epoch) is dropped from both."""
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, resumed: tuple[int, int] | None = None) -> None:
         self.path = run_dir / "stats.jsonl"
         self.images = run_dir / "images"
         self.tensorboard = None
+        if resumed is not None:
+            drop_lines_after(self.path, resumed[0])
         try:
             from torch.utils.tensorboard import SummaryWriter
 
-            self.tensorboard = SummaryWriter(str(run_dir / "tensorboard"))
+            purge = None if resumed is None else resumed[1] + 1  # hides events from that step
+            self.tensorboard = SummaryWriter(str(run_dir / "tensorboard"), purge_step=purge)
         except ImportError:
             console.print("[yellow]warning[/]: tensorboard is not installed; "
                           "only stats.jsonl is written")
@@ -103,6 +118,22 @@ class StatsLog:
     def close(self) -> None:
         if self.tensorboard is not None:
             self.tensorboard.close()
+
+
+def drop_lines_after(path: Path, epoch: int) -> None:
+    """Rewrite stats.jsonl (atomically) keeping the lines of epochs 1..`epoch`: a killed run
+    logged part of the epoch its checkpoint does not hold. Torn lines go too."""
+    if not path.is_file():
+        return
+    kept = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and record.get("epoch", 0) <= epoch:
+            kept.append(line + "\n")
+    write_text(path, "".join(kept))
 
 
 def loaders(config: TrainConfig, runtime: Runtime) -> tuple[DataLoader, DataLoader | None,
@@ -137,7 +168,8 @@ def _finite(values: dict[str, float], where: str) -> None:
                                 "checkpoint (lower --lr, or check the data)")
 
 
-def validate(task: Task, loader: DataLoader | None, runtime: Runtime) -> dict[str, float]:
+def validate(task: Task, loader: DataLoader | None, runtime: Runtime,
+             note: Callable[[dict[str, Any]], None] | None = None) -> dict[str, float]:
     """Mean of the task's per-sample sums over the val split, reduced over ranks."""
     if loader is None:
         return {}
@@ -146,6 +178,8 @@ def validate(task: Task, loader: DataLoader | None, runtime: Runtime) -> dict[st
     totals: dict[str, torch.Tensor] = {}
     with torch.no_grad(), runtime.autocast():
         for batch in loader:
+            if note is not None:
+                note(batch)
             for name, value in task.val_sums(runtime.to_device(batch)).items():
                 totals[name] = totals.get(name, 0) + value.detach().double()
     names = sorted(totals)
@@ -210,81 +244,91 @@ def fit(task: Task, config: TrainConfig, runtime: Runtime, run_dir: Path,
         start_epoch, step, best = state["epoch"], state["step"], state["best"]
         if runtime.main:
             console.print(f"resuming {run_dir} after epoch {start_epoch}")
-    log = StatsLog(run_dir) if runtime.main else None
+    log = None
+    if runtime.main:
+        log = StatsLog(run_dir, (start_epoch, step) if resume is not None else None)
+    note = NoteOnce()  # a mask that is not 0/255 gray (--no-validate-data lets it through)
     budget = TimeBudget(config.max_minutes, config.epochs, runtime)
     steps_per_epoch = len(train_loader)
     if config.max_steps_per_epoch:
         steps_per_epoch = min(steps_per_epoch, config.max_steps_per_epoch)
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/"
                "{task.total}"), TextColumn("{task.fields[rate]}"), TimeRemainingColumn())
-    with Progress(*columns, console=console, disable=not runtime.main) as progress:
-        for epoch in range(start_epoch, config.epochs):
-            sampler.set_epoch(epoch)
-            for network in task.networks.values():
-                network.train()
-            bar = progress.add_task(f"{task.kind} epoch {epoch + 1}/{config.epochs}",
-                                    total=steps_per_epoch, rate="")
-            sums: dict[str, torch.Tensor] = {}
-            seen, started = 0, time.perf_counter()
-            for index, batch in enumerate(train_loader):
-                if index >= steps_per_epoch:
+    completed = start_epoch  # epochs whose checkpoint (last.pt) is written
+    try:
+        with Progress(*columns, console=console, disable=not runtime.main) as progress:
+            for epoch in range(start_epoch, config.epochs):
+                sampler.set_epoch(epoch)
+                for network in task.networks.values():
+                    network.train()
+                bar = progress.add_task(f"{task.kind} epoch {epoch + 1}/{config.epochs}",
+                                        total=steps_per_epoch, rate="")
+                sums: dict[str, torch.Tensor] = {}
+                seen, started = 0, time.perf_counter()
+                for index, batch in enumerate(train_loader):
+                    if index >= steps_per_epoch:
+                        break
+                    note(batch)
+                    losses = task.train_step(runtime.to_device(batch), epoch)
+                    for name, value in losses.items():
+                        sums[name] = sums.get(name, 0) + value.detach().float()
+                    seen += len(batch["id"])
+                    step += 1
+                    if step % config.log_every == 0 or index + 1 == steps_per_epoch:
+                        means = {f"train/{name}": float(value) / (index + 1)
+                                 for name, value in sums.items()}
+                        _finite(means, f"epoch {epoch + 1}, step {step}")
+                        rate = seen * runtime.world / (time.perf_counter() - started)
+                        progress.update(bar, rate=f"{rate:.1f} img/s " + " ".join(
+                            f"{name[6:]} {value:.4f}" for name, value in means.items()))
+                        if log:
+                            log.write({"epoch": epoch + 1, "step": step, "images_per_s": rate,
+                                       **means}, step)
+                    progress.advance(bar)
+                for scheduler in task.schedulers.values():
+                    scheduler.step()
+                metrics = validate(task, val_loader, runtime, note)
+                _finite(metrics, f"validation after epoch {epoch + 1}")
+                out_of_time = budget.after_epoch(epoch + 1, task.schedulers)  # before the save
+                score = metrics.get(f"val/{task.score_name}")
+                improved = score is not None and (best is None or (
+                    score > best if task.higher_is_better else score < best))
+                if improved:
+                    best = score
+                if runtime.main:
+                    state = {"kind": task.kind, "config": to_json(config), "epoch": epoch + 1,
+                             "step": step, "best": best, **task.state(),
+                             "optimizers": {name: optimizer.state_dict()
+                                            for name, optimizer in task.optimizers.items()},
+                             "schedulers": {name: scheduler.state_dict()
+                                            for name, scheduler in task.schedulers.items()},
+                             "rng": ckpt.rng_state()}
+                    ckpt.save(checkpoints / "last.pt", state)
+                    completed = epoch + 1
+                    if improved or val_loader is None:
+                        copy_file(checkpoints / "last.pt", checkpoints / "best.pt")
+                        export_weights(task, checkpoints / "best.safetensors", state)
+                    epoch_record = {"epoch": epoch + 1, "step": step, "best": best, **metrics}
+                    log.write(epoch_record, step)
+                    if config.image_every and (epoch + 1) % config.image_every == 0:
+                        for network in task.networks.values():
+                            network.eval()
+                        with torch.no_grad(), runtime.autocast():
+                            grid = task.grid(runtime.to_device(grid_batch))
+                        log.image(grid.float(), epoch + 1, step)
+                    shown = " ".join(f"{name[4:]} {value:.4f}" for name, value in metrics.items())
+                    console.print(f"epoch {epoch + 1}: {shown or 'no val split'}"
+                                  + (" [green](best)[/]" if improved else ""))
+                runtime.barrier()
+                if on_epoch:
+                    on_epoch(epoch + 1)
+                if out_of_time:
                     break
-                losses = task.train_step(runtime.to_device(batch), epoch)
-                for name, value in losses.items():
-                    sums[name] = sums.get(name, 0) + value.detach().float()
-                seen += len(batch["id"])
-                step += 1
-                if step % config.log_every == 0 or index + 1 == steps_per_epoch:
-                    means = {f"train/{name}": float(value) / (index + 1)
-                             for name, value in sums.items()}
-                    _finite(means, f"epoch {epoch + 1}, step {step}")
-                    rate = seen * runtime.world / (time.perf_counter() - started)
-                    progress.update(bar, rate=f"{rate:.1f} img/s " + " ".join(
-                        f"{name[6:]} {value:.4f}" for name, value in means.items()))
-                    if log:
-                        log.write({"epoch": epoch + 1, "step": step, "images_per_s": rate,
-                                   **means}, step)
-                progress.advance(bar)
-            for scheduler in task.schedulers.values():
-                scheduler.step()
-            metrics = validate(task, val_loader, runtime)
-            _finite(metrics, f"validation after epoch {epoch + 1}")
-            out_of_time = budget.after_epoch(epoch + 1, task.schedulers)  # before the save
-            score = metrics.get(f"val/{task.score_name}")
-            improved = score is not None and (best is None or (
-                score > best if task.higher_is_better else score < best))
-            if improved:
-                best = score
-            if runtime.main:
-                state = {"kind": task.kind, "config": to_json(config), "epoch": epoch + 1,
-                         "step": step, "best": best, **task.state(),
-                         "optimizers": {name: optimizer.state_dict()
-                                        for name, optimizer in task.optimizers.items()},
-                         "schedulers": {name: scheduler.state_dict()
-                                        for name, scheduler in task.schedulers.items()},
-                         "rng": ckpt.rng_state()}
-                ckpt.save(checkpoints / "last.pt", state)
-                if improved or val_loader is None:
-                    copy_file(checkpoints / "last.pt", checkpoints / "best.pt")
-                    export_weights(task, checkpoints / "best.safetensors", state)
-                epoch_record = {"epoch": epoch + 1, "step": step, "best": best, **metrics}
-                log.write(epoch_record, step)
-                if config.image_every and (epoch + 1) % config.image_every == 0:
-                    for network in task.networks.values():
-                        network.eval()
-                    with torch.no_grad(), runtime.autocast():
-                        grid = task.grid(runtime.to_device(grid_batch))
-                    log.image(grid.float(), epoch + 1, step)
-                shown = " ".join(f"{name[4:]} {value:.4f}" for name, value in metrics.items())
-                console.print(f"epoch {epoch + 1}: {shown or 'no val split'}"
-                              + (" [green](best)[/]" if improved else ""))
-            runtime.barrier()
-            if on_epoch:
-                on_epoch(epoch + 1)
-            if out_of_time:
-                break
-    if log:
-        log.close()
+    except KeyboardInterrupt:
+        raise Interrupted(completed, checkpoints / "last.pt" if completed else None) from None
+    finally:
+        if log:
+            log.close()
     return checkpoints / ("best.pt" if (checkpoints / "best.pt").exists() else "last.pt")
 
 
