@@ -128,9 +128,17 @@ def masks(
 
 
 @app.command(help="""Deterministic train/val/test split grouped by scene photo, inserted mesh,
-both (train and test share no scene and no mesh; samples whose scene and mesh fall in
-different splits go to val) or none. Files are moved, never copied or
-deleted; the counts are checked before and after; manifest.jsonl and dataset.json record it.
+both or none. Files are moved, never copied or deleted; the counts are checked before and
+after; manifest.jsonl and dataset.json record it, and later render-dataset runs into the
+folder place new samples by the same rule.
+
+With --by both, scenes and meshes are split separately (--test and --val are shares of the
+scenes, and of the meshes); a sample goes to test only when its scene AND its mesh are test
+groups, to train only when both are train groups, and to val otherwise. Train and test then
+share no scene and no mesh, but test holds only the samples that pair a test scene with a
+test mesh, and val grows. On small asset sets (6 scenes, a few meshes) no sample may pair
+them: split then says so and refuses (exit 1), since the render's own test split would be
+lost, unless --allow-empty.
 
 Example: shadow-dataset split demo --test 0.15 --val 0.05 --by both --seed 0""")
 def split(
@@ -142,6 +150,8 @@ def split(
     seed: Annotated[int, typer.Option(help="Seed of the group order.")] = 0,
     by: Annotated[str, typer.Option(help="scene, mesh, both or none.")] = "scene",
     force: Annotated[bool, typer.Option(help="Replace files that are in the way.")] = False,
+    allow_empty: Annotated[bool, typer.Option(
+        help="Accept a plan that leaves test/ empty (see --by both above).")] = False,
 ) -> None:
     from dataset_tools.resplit import resplit
     from dataset_tools.split import GROUPINGS
@@ -149,7 +159,7 @@ def split(
     if by not in GROUPINGS:
         raise typer.BadParameter(f"--by must be one of {', '.join(GROUPINGS)}, got {by!r}")
     with dataset_errors():
-        counts = resplit(dataset, test, val, seed, by, force)
+        counts = resplit(dataset, test, val, seed, by, force, allow_empty)
     console.print(f"{dataset}: " + ", ".join(f"{name} {counts.get(name, 0)}"
                                              for name in ("train", "val", "test")))
 

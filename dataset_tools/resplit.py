@@ -17,7 +17,7 @@ from dataset_tools.layout import (
     write_json,
     write_lines,
 )
-from dataset_tools.split import plan_split
+from dataset_tools.split import group_assignments, plan_split
 
 
 def find_samples(root: Path) -> dict[str, str]:
@@ -36,9 +36,31 @@ def count_files(root: Path) -> int:
                for _ in (root / split / kind).glob("*.png"))
 
 
+def empty_test_reason(records: dict[str, dict], located: dict[str, str],
+                      assignments: dict[str, dict[str, str]], test_fraction: float,
+                      by: str) -> str:
+    """One line: why a plan leaves test/ empty, and what it would do to the test/ there now."""
+    groups = []
+    for key, assignment in assignments.items():
+        tested = sum(split == "test" for split in assignment.values())
+        groups.append(f"{tested} of {len(assignment)} "
+                      f"{'scenes' if key == 'scene' else 'meshes'}")
+    if by == "both":
+        why = f"no sample pairs a test scene with a test mesh ({' and '.join(groups)} are test"\
+              " groups)"
+    else:
+        why = f"{groups[0]} are test groups" if groups else f"{len(records)} samples are too few"
+    in_test = sum(split == "test" for split in located.values())
+    lost = f"; the {in_test} samples now in test/ would move to train/ or val/" if in_test else ""
+    return (f"--by {by} --test {test_fraction:g} leaves test/ empty: {why}{lost}; use "
+            "--allow-empty to accept that, or --by scene, a larger --test or more assets")
+
+
 def resplit(root: Path, test_fraction: float, val_fraction: float, seed: int, by: str,
-            force: bool = False) -> Counter:
-    """Move every sample to its planned split; returns the new counts per split."""
+            force: bool = False, allow_empty: bool = False) -> Counter:
+    """Move every sample to its planned split; returns the new counts per split. A plan that
+    leaves test/ empty although test_fraction > 0 is refused (DatasetError, nothing moved)
+    unless allow_empty."""
     located = find_samples(root)
     if not located:
         raise DatasetError(root, "no samples (*/noshadow/*.png)")
@@ -51,6 +73,10 @@ def resplit(root: Path, test_fraction: float, val_fraction: float, seed: int, by
                                "use --by none for a dataset without manifest")
     records = {sample_id: manifest.get(sample_id, {"id": sample_id}) for sample_id in located}
     plan = plan_split(records, test_fraction, val_fraction, seed, by)
+    assignments = group_assignments(records, test_fraction, val_fraction, seed, by)
+    if test_fraction > 0 and "test" not in plan.values() and not allow_empty:
+        raise DatasetError(root, empty_test_reason(records, located, assignments,
+                                                   test_fraction, by))
     moves = []
     for sample_id, source in located.items():
         target = plan[sample_id]
@@ -75,6 +101,12 @@ def resplit(root: Path, test_fraction: float, val_fraction: float, seed: int, by
         for sample_id, record in manifest.items():
             if sample_id in plan:
                 record["split"] = plan[sample_id]
+                # With --by both a val sample's groups may be train or test: record them, so
+                # that samples rendered into the dataset later follow them (SplitRule).
+                record.pop("split_groups", None)
+                if len(assignments) > 1:
+                    record["split_groups"] = {key: assignment[str(record[key])]
+                                              for key, assignment in assignments.items()}
         write_lines(root / MANIFEST, sorted(manifest.values(),
                                             key=lambda record: record.get("index", 0)))
     counts = Counter(plan.values())

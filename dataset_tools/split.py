@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections import Counter, defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from dataset_tools.layout import SPLITS
 
 
 def stable_order(keys: Sequence[str], seed: int) -> list[str]:
@@ -37,6 +41,8 @@ def assign_groups(groups: Sequence[str], test_fraction: float, val_fraction: flo
 
 
 GROUPINGS = ("scene", "mesh", "both", "none")
+GROUP_KEYS = {"scene": ("scene",), "mesh": ("inserted_mesh",),
+              "both": ("scene", "inserted_mesh"), "none": ()}  # --by -> manifest keys
 
 
 def plan_split(samples: dict[str, dict], test_fraction: float, val_fraction: float, seed: int,
@@ -48,16 +54,105 @@ def plan_split(samples: dict[str, dict], test_fraction: float, val_fraction: flo
     val_fraction: it is for checkpoint choice, where such overlap leaks nothing into test)."""
     if by not in GROUPINGS:
         raise ValueError(f"--by must be one of {', '.join(GROUPINGS)}, got {by!r}")
-    keys = {"scene": ("scene",), "mesh": ("inserted_mesh",), "both": ("scene", "inserted_mesh"),
-            "none": ()}[by]
-    if not keys:
+    if not GROUP_KEYS[by]:
         return assign_groups(list(samples), test_fraction, val_fraction, seed)
-    assignments = []
-    for key in keys:
-        groups = [str(record[key]) for record in samples.values()]
-        assignments.append((key, assign_groups(groups, test_fraction, val_fraction, seed)))
+    assignments = group_assignments(samples, test_fraction, val_fraction, seed, by)
     plan = {}
     for sample_id, record in samples.items():
-        splits = {assignment[str(record[key])] for key, assignment in assignments}
+        splits = {assignment[str(record[key])] for key, assignment in assignments.items()}
         plan[sample_id] = splits.pop() if len(splits) == 1 else "val"
     return plan
+
+
+def group_assignments(samples: dict[str, dict], test_fraction: float, val_fraction: float,
+                      seed: int, by: str) -> dict[str, dict[str, str]]:
+    """Manifest key ("scene", "inserted_mesh") -> group -> split: each key's groups split on
+    their own, as `plan_split` does."""
+    return {key: assign_groups([str(record[key]) for record in samples.values()],
+                               test_fraction, val_fraction, seed)
+            for key in GROUP_KEYS[by]}
+
+
+def hashed_split(key: str, test_fraction: float, val_fraction: float, seed: int) -> str:
+    """A split for a group no split has seen: test with probability `test_fraction`, val with
+    `val_fraction`, from the group's name and the seed alone (the same on every machine)."""
+    digest = hashlib.sha256(f"{seed}:{key}".encode()).digest()
+    share = int.from_bytes(digest[:8], "big") / 2.0**64
+    return "test" if share < test_fraction else "val" if share < test_fraction + val_fraction \
+        else "train"
+
+
+def _settled(counts: dict[str, int], by: str) -> str:
+    """The split of a group from the splits its samples are in: with --by both a group's
+    samples are in its own split or in val, so any train (test) sample makes it a train (test)
+    group, and a group seen only in val stays val. Otherwise the split most of them are in."""
+    if by == "both":
+        in_train, in_test = counts.get("train", 0), counts.get("test", 0)
+        if in_train or in_test:
+            return "train" if in_train >= in_test else "test"
+        return "val"
+    return max(sorted(counts), key=lambda split: counts[split])
+
+
+@dataclass(frozen=True)
+class SplitRule:
+    """Where a new sample of a dataset goes so that it leaks no group across splits: a group
+    (scene or mesh, after `by`) that the dataset already holds keeps its split; a new group
+    gets `hashed_split`; with --by both a sample whose groups disagree goes to val (as in
+    `plan_split`); with --by none each sample is its own group."""
+
+    by: str
+    test: float
+    val: float
+    seed: int
+    known: dict[str, dict[str, str]] = field(default_factory=dict)  # key -> group -> split
+
+    @classmethod
+    def from_samples(cls, by: str, test: float, val: float, seed: int,
+                     samples: dict[str, dict], base: dict[str, dict[str, str]] | None = None,
+                     ) -> SplitRule:
+        """The rule of a dataset whose samples (id -> manifest record) were split `by`: a
+        group's split is the one its records name in "split_groups" (what `shadow-dataset
+        split --by both` records), else the one its samples' "split" implies (`_settled`);
+        `base` (key -> group -> split) fills in groups that have no sample yet."""
+        if by not in GROUPINGS:
+            raise ValueError(f"--by must be one of {', '.join(GROUPINGS)}, got {by!r}")
+        keys = GROUP_KEYS[by]
+        seen: dict[str, dict[str, Counter]] = {key: defaultdict(Counter) for key in keys}
+        recorded: dict[str, dict[str, str]] = {key: {} for key in keys}
+        for record in samples.values():
+            groups = record.get("split_groups")
+            for key in keys:
+                if key not in record:
+                    continue
+                if isinstance(groups, dict) and groups.get(key) in SPLITS:
+                    recorded[key][str(record[key])] = groups[key]
+                elif record.get("split") in SPLITS:
+                    seen[key][str(record[key])][record["split"]] += 1
+        known = {key: {**(base or {}).get(key, {}),
+                       **{group: _settled(counts, by) for group, counts in seen[key].items()},
+                       **recorded[key]}
+                 for key in keys}
+        return cls(by, test, val, seed, known)
+
+    def groups_of(self, record: dict) -> dict[str, str]:
+        """What `split_groups` of a new sample's record holds: with --by both, the split of
+        its scene and of its mesh (the sample's own split is val when they differ)."""
+        keys = GROUP_KEYS[self.by]
+        if len(keys) < 2:
+            return {}
+        return {key: self.group_split(key, str(record[key])) for key in keys}
+
+    def group_split(self, key: str, group: str) -> str:
+        known = self.known.get(key, {})
+        if group in known:
+            return known[group]
+        return hashed_split(group, self.test, self.val, self.seed)
+
+    def split_of(self, record: dict) -> str:
+        """The split of a new sample (its manifest record: "id", "scene", "inserted_mesh")."""
+        keys = GROUP_KEYS[self.by]
+        if not keys:
+            return hashed_split(str(record["id"]), self.test, self.val, self.seed)
+        splits = {self.group_split(key, str(record[key])) for key in keys}
+        return splits.pop() if len(splits) == 1 else "val"

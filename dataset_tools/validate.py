@@ -1,10 +1,12 @@
 """Checks of a Shadow-AR folder: every file there, readable, right shape, binary masks,
-pairs that differ only in the shadow, no duplicates, manifest and files agree."""
+pairs that differ only in the shadow, no duplicates, manifest and files agree, no scene or
+mesh in two splits."""
 
 from __future__ import annotations
 
 import hashlib
-from collections import defaultdict
+import json
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -13,6 +15,8 @@ import cv2
 import numpy as np
 
 from dataset_tools.layout import (
+    DATASET_JSON,
+    MANIFEST,
     MASK_KINDS,
     OPTIONAL_KINDS,
     RGB_KINDS,
@@ -20,6 +24,7 @@ from dataset_tools.layout import (
     read_manifest,
     size_mismatch,
 )
+from dataset_tools.split import GROUP_KEYS, GROUPINGS
 
 REQUIRED = ("noshadow", "shadow", "mask", "robject", "rshadow")
 
@@ -133,6 +138,42 @@ def check_sample(root: Path, split: str, sample_id: str, kinds: tuple[str, ...],
     return hashlib.sha1(images["noshadow"].tobytes()).digest()
 
 
+def recorded_grouping(root: Path) -> str:
+    """The --by of the split recorded in dataset.json, or "scene" (the renderer's own split,
+    by scene photo) when none is recorded."""
+    try:
+        info = json.loads((root / DATASET_JSON).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "scene"
+    recorded = info.get("split") if isinstance(info, dict) else None
+    by = recorded.get("by") if isinstance(recorded, dict) else None
+    return by if by in GROUPINGS else "scene"
+
+
+def check_split_leaks(root: Path, ids_by_split: dict[str, set[str]], manifest: dict[str, dict],
+                      report: Report) -> None:
+    """An error per scene (and, split --by mesh or both, per inserted mesh) whose samples lie in
+    two splits. --by both keeps only train and test apart: val takes the samples whose scene
+    and mesh disagree, so it shares groups with either by design."""
+    by = recorded_grouping(root)
+    apart = ("train", "test") if by == "both" else SPLITS
+    for key in GROUP_KEYS[by]:
+        counts: dict[str, Counter] = defaultdict(Counter)
+        for split in apart:
+            for sample_id in ids_by_split.get(split, ()):
+                record = manifest.get(sample_id)
+                if record is not None and key in record:
+                    counts[str(record[key])][split] += 1
+        for group, where in sorted(counts.items()):
+            if len(where) > 1:
+                found = " and ".join(f"{split} ({where[split]} samples)" for split in apart
+                                     if where[split])
+                label = "scene" if key == "scene" else "mesh"
+                report.problems.append(Problem(
+                    str(root / MANIFEST),
+                    f"{label} {group} is in {found}: a leak across splits (split --by {by})"))
+
+
 def validate_dataset(root: Path, tolerance: float = 1.0,
                      progress: Callable[[int], None] | None = None) -> Report:
     """Check every file of the dataset at root; see Report.valid."""
@@ -143,6 +184,7 @@ def validate_dataset(root: Path, tolerance: float = 1.0,
         return report
     digests: dict[bytes, list[str]] = defaultdict(list)
     seen: set[str] = set()
+    ids_by_split: dict[str, set[str]] = {}
     for split in splits:
         kinds = REQUIRED + tuple(kind for kind in OPTIONAL_KINDS if (root / split / kind).is_dir())
         ids: set[str] = set()
@@ -168,6 +210,7 @@ def validate_dataset(root: Path, tolerance: float = 1.0,
             if progress:
                 progress(1)
         report.counts[split] = complete
+        ids_by_split[split] = ids
         seen |= ids
     for names in digests.values():
         if len(names) > 1:
@@ -181,4 +224,5 @@ def validate_dataset(root: Path, tolerance: float = 1.0,
         for sample_id in sorted(seen - set(manifest)):
             report.problems.append(Problem(str(root / "manifest.jsonl"),
                                            f"does not list {sample_id}", "warning"))
+        check_split_leaks(root, ids_by_split, manifest, report)
     return report

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shlex
+import signal
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -25,10 +28,22 @@ def parse_shard(text: str) -> tuple[int, int]:
     return index, count
 
 
+def _note_signals() -> list[int]:
+    """Until the run installs its own handlers, SIGINT and SIGTERM are only noted here."""
+    noted: list[int] = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda number, frame: noted.append(number))
+    return noted
+
+
 @app.command(help="""Render N samples into OUT in the Shadow-AR layout (train/ and test/ with
 noshadow, shadow, mask, robject, rshadow, smask), with manifest.jsonl and dataset.json.
 
 A rerun with the same arguments renders only what is missing.
+
+Ctrl-C stops the run cleanly (exit code 130): it prints how many samples are complete and the
+command that resumes. Runs started at once on the same folder (here, or on machines that
+share it) split the samples between them.
 
 Examples:
 
@@ -74,6 +89,7 @@ def main(
     overwrite: Annotated[bool, typer.Option(
         help="Render every sample again, and accept changed settings.")] = False,
 ) -> None:
+    early_signals = _note_signals()  # Ctrl-C while starting: the run then stops at once
     from render.runner import RunError, print_summary, run
 
     console = Console(stderr=True, soft_wrap=True)
@@ -91,10 +107,15 @@ def main(
                               device=device, threads=threads),  # type: ignore[arg-type]
     )
     try:
-        summary = run(config, console)
+        summary = run(config, console, early_signals)
     except RunError as error:
         console.print(f"[red]error[/]: {error}")
         raise typer.Exit(2) from None
+    if summary.interrupted:
+        command = shlex.join(["render-dataset", *sys.argv[1:]])
+        console.print(f"interrupted: {summary.complete} of {summary.requested} samples complete "
+                      f"in {config.out}; resume with: {command}", markup=False, highlight=False)
+        raise typer.Exit(128 + summary.interrupted)
     print_summary(summary, config, console)
     if summary.requested and summary.complete == 0:
         raise typer.Exit(1)

@@ -2,6 +2,8 @@
 
 A worker renders samples one at a time and retires after `restart_every` samples so its memory
 stays flat; a worker that dies is replaced and its sample retried once, then marked failed.
+On a stop request (Ctrl-C) the pool hands out nothing more, interrupts the busy workers and
+reports, once they are gone, which samples they finished and which they did not.
 """
 
 from __future__ import annotations
@@ -9,14 +11,16 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import shutil
+import signal
 import tempfile
+import time
 import traceback
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from render.config import RenderConfig
 from render.sample import Catalog
@@ -57,15 +61,55 @@ def worker_main(config: RenderConfig, catalog: Catalog, conn: Connection) -> Non
             scene.clear()
             scene.purge()
         conn.send(("retired",))
-    except (EOFError, BrokenPipeError, KeyboardInterrupt):
+    except KeyboardInterrupt:  # Ctrl-C, or the pool's stop: a file being written is removed
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second one must not cut the cleanup
+    except (EOFError, BrokenPipeError):
         pass
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+TICK_S = 0.2  # the pool looks at its task source and the stop request this often
+STOP_GRACE_S = 30.0  # after a stop, busy workers get this long to end before they are killed
+
+
+class Tasks(Protocol):
+    """Where the pool gets sample indices (render.runner.SampleQueue)."""
+
+    def take(self) -> int | None:
+        """The next index to render now, or None when none is ready now."""
+        ...
+
+    def remaining(self) -> int:
+        """How many indices are not taken yet (some may only become ready later)."""
+        ...
+
+    def tick(self) -> None:
+        """Called on every pass of the pool's loop, at least every TICK_S seconds."""
+        ...
+
+
+class IndexList:
+    """Tasks from a list: every index is ready at once."""
+
+    def __init__(self, indices: list[int]) -> None:
+        self.pending = deque(indices)
+
+    def take(self) -> int | None:
+        return self.pending.popleft() if self.pending else None
+
+    def remaining(self) -> int:
+        return len(self.pending)
+
+    def tick(self) -> None:
+        pass
+
+
 @dataclass
 class Event:
-    kind: str  # "done", "failed" (all attempts rejected), "error" (exception), "crashed"
+    # "done", "failed" (all attempts rejected), "error" (exception), "crashed", "interrupted"
+    # (begun but not finished before a stop; its worker is gone when the event comes)
+    kind: str
     index: int
     record: dict[str, Any] | None = None
     message: str = ""
@@ -97,6 +141,7 @@ class WorkerPool:
         self.context = mp.get_context("spawn")
         self.workers: list[_Worker] = []
         self.start_failures = 0  # consecutive deaths before "ready"
+        self.stopping: Callable[[], bool] = lambda: False  # a stop was requested
 
     def _spawn(self) -> _Worker:
         parent, child = self.context.Pipe()
@@ -116,37 +161,95 @@ class WorkerPool:
             worker.process.kill()
             worker.process.join()
 
-    def run(self, indices: list[int]) -> Iterator[Event]:
-        pending = deque(indices)
+    def run(self, tasks: Tasks | list[int],
+            stop: Callable[[], bool] = lambda: False) -> Iterator[Event]:
+        """One Event per index taken from `tasks` (a crashed sample is retried first). When
+        stop() turns true: see `_wind_down`."""
+        tasks = IndexList(tasks) if isinstance(tasks, list) else tasks
+        self.stopping = stop
+        retry: deque[int] = deque()  # taken, its worker died: render again
         attempts: dict[int, int] = {}
         try:
-            while pending or any(worker.index is not None for worker in self.workers):
-                while len(self.workers) < min(self.size, len(pending) + sum(
-                        worker.index is not None for worker in self.workers)):
+            while not stop():
+                busy = sum(worker.index is not None for worker in self.workers)
+                if not (retry or busy or tasks.remaining()):
+                    return
+                while len(self.workers) < min(self.size, len(retry) + tasks.remaining() + busy):
                     self._spawn()
                 for worker in self.workers:
-                    if worker.ready and worker.index is None and pending \
+                    if worker.ready and worker.index is None \
                             and worker.tasks < self.config.restart_every:
-                        worker.index = pending.popleft()
+                        index = retry.popleft() if retry else tasks.take()
+                        if index is None:
+                            break
+                        worker.index = index
                         worker.tasks += 1
-                        worker.conn.send(worker.index)
-                handles = {worker.conn: worker for worker in self.workers}
-                sentinels = {worker.process.sentinel: worker for worker in self.workers}
-                for handle in wait(list(handles) + list(sentinels)):
-                    worker = handles.get(handle) or sentinels.get(handle)
-                    if worker not in self.workers:
-                        continue
-                    event = self._receive(worker, handle in handles)
+                        worker.conn.send(index)
+                tasks.tick()
+                for worker, readable in self._ready(TICK_S):
+                    event = self._receive(worker, readable)
                     if event is None:
                         continue
                     if event.kind == "crashed":
                         attempts[event.index] = attempts.get(event.index, 0) + 1
-                        if attempts[event.index] <= self.retries:
-                            pending.appendleft(event.index)
+                        if stop() or attempts[event.index] <= self.retries:
+                            retry.append(event.index)  # after a stop: "interrupted"
                             continue
                     yield event
+            yield from self._wind_down(retry)
         finally:
             self.close()
+
+    def _ready(self, timeout: float) -> list[tuple[_Worker, bool]]:
+        """(worker, its pipe is readable) for each worker that sent something or ended."""
+        handles = {worker.conn: worker for worker in self.workers}
+        sentinels = {worker.process.sentinel: worker for worker in self.workers}
+        ready = []
+        for handle in wait(list(handles) + list(sentinels), timeout=timeout):
+            worker = handles.get(handle) or sentinels.get(handle)
+            if worker in self.workers and all(worker is not seen for seen, _ in ready):
+                ready.append((worker, handle in handles))
+        return ready
+
+    def _wind_down(self, retry: deque[int]) -> Iterator[Event]:
+        """After a stop request: hand out nothing more, interrupt the busy workers (SIGINT: a
+        worker removes the file it is writing), yield what they still finish, then an
+        "interrupted" event for every index taken but not finished, once its worker is gone."""
+        self.stopping = lambda: True
+        for index in retry:
+            yield Event("interrupted", index)
+        for worker in list(self.workers):
+            if worker.index is None:
+                self._ask_to_exit(worker)
+            else:
+                try:
+                    os.kill(worker.process.pid, signal.SIGINT)
+                except ProcessLookupError:
+                    pass
+        deadline = time.monotonic() + STOP_GRACE_S
+        while any(worker.index is not None for worker in self.workers) \
+                and time.monotonic() < deadline:
+            for worker, readable in self._ready(TICK_S):
+                event = self._receive(worker, readable)
+                if worker in self.workers and worker.index is None:
+                    self._ask_to_exit(worker)
+                if event is not None:
+                    yield Event("interrupted", event.index, message=event.message) \
+                        if event.kind == "crashed" else event
+        for worker in list(self.workers):
+            index = worker.index
+            if worker.process.is_alive() and index is not None:
+                worker.process.kill()
+            self._drop(worker)
+            if index is not None:
+                yield Event("interrupted", index, message="killed after the stop request")
+
+    @staticmethod
+    def _ask_to_exit(worker: _Worker) -> None:
+        try:
+            worker.conn.send(None)
+        except (BrokenPipeError, OSError):
+            pass
 
     def _receive(self, worker: _Worker, readable: bool) -> Event | None:
         message: tuple | None = None
@@ -162,7 +265,7 @@ class WorkerPool:
             code = worker.process.exitcode
             was_ready = worker.ready
             self._drop(worker)
-            if not was_ready:
+            if not was_ready and not self.stopping():  # Ctrl-C also ends starting workers
                 self.start_failures += 1
                 if self.start_failures >= 3:
                     raise WorkerStartError(
@@ -188,8 +291,5 @@ class WorkerPool:
 
     def close(self) -> None:
         for worker in list(self.workers):
-            try:
-                worker.conn.send(None)
-            except (BrokenPipeError, OSError):
-                pass
+            self._ask_to_exit(worker)
             self._drop(worker)
