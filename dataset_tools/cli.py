@@ -267,6 +267,9 @@ def stats(
             f"{darkness['p90']:.2f}), {darkness['darker_than_half']:.0%} of smask darker than "
             f"half; real sunny photos: {real['median']:.2f} ({real['p10']:.2f}-"
             f"{real['p90']:.2f}), {real['darker_than_half']:.0%}")
+    if summary["light_kinds"]:
+        console.print("light kinds: " + ", ".join(
+            f"{kind} {count}" for kind, count in summary["light_kinds"].items()))
     if summary["sun_elevation_deg"]:
         elevation = summary["sun_elevation_deg"]
         console.print(f"sun elevation: {elevation['min']:.0f}-{elevation['max']:.0f} deg, "

@@ -352,8 +352,6 @@ class BlenderScene:
         mesh.vertices.foreach_set("co", normalised.ravel())
         mesh.update()
         mesh.use_fake_user = True
-        for line in warnings:  # once per worker that imports the mesh
-            print(f"warning: {line}", file=sys.stderr, flush=True)
         return LoadedMesh(mesh, tuple(float(value) for value in extent),
                           has_materials=any(m is not None for m in mesh.materials),
                           warnings=warnings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 import signal
 import sys
@@ -11,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from render.config import DEFAULT_MODELS, DEFAULT_SCENES, RenderConfig, RenderSettings
+from render.config import DEFAULT_MODELS, DEFAULT_SCENES, RenderConfig
 
 app = typer.Typer(add_completion=False, rich_markup_mode="rich")
 
@@ -37,9 +38,14 @@ def _note_signals() -> list[int]:
 
 
 @app.command(help="""Render N samples into OUT in the Shadow-AR layout (train/ and test/ with
-noshadow, shadow, mask, robject, rshadow, smask), with manifest.jsonl and dataset.json.
+noshadow, shadow, mask, robject, rshadow, smask, sregion), with manifest.jsonl and
+dataset.json.
 
-A rerun with the same arguments renders only what is missing.
+A rerun with the same arguments renders only what is missing. Every sampled distribution
+(camera, objects, photo crops, materials, the light kinds sun / area / overcast and their
+weights), the render settings and the quality checks come from --config FILE.toml; options
+given on the command line override the file. --print-config prints the full resolved
+settings as a commented file to start from.
 
 Ctrl-C stops the run cleanly (exit code 130): it prints how many samples are complete and the
 command that resumes. Runs started at once on the same folder (here, or on machines that
@@ -49,63 +55,90 @@ Examples:
 
   render-dataset --out demo -n 20
 
+  render-dataset --print-config > scene.toml; render-dataset --config scene.toml --out data
+
   render-dataset --scenes photos/ --models ShapeNetCore.v2/ --out data -n 10000 --workers 2
 
   render-dataset --scenes photos/ --models shapenet/ --out data -n 100000 --shard 3/64
 """)
 def main(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output dataset folder.")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output dataset folder.")]
+        = None,
     scenes: Annotated[Path, typer.Option(help="Folder of scene photos (background).")] =
         DEFAULT_SCENES,
     models: Annotated[Path, typer.Option(help="ShapeNet v1/v2 folder or folder of mesh files.")]
         = DEFAULT_MODELS,
     count: Annotated[int, typer.Option("-n", "--count", min=1, help="Samples in the dataset.")]
         = 20,
-    size: Annotated[int, typer.Option(min=16, max=4096, help="Image side in pixels.")] = 256,
-    seed: Annotated[int, typer.Option(help="Global seed; sample i's seed derives from it.")] = 0,
+    config_file: Annotated[Path | None, typer.Option(
+        "--config", help="TOML file with the sampled distributions and render settings.")]
+        = None,
+    print_config: Annotated[bool, typer.Option(
+        "--print-config", help="Print the resolved settings as a commented TOML file, exit.")]
+        = False,
+    size: Annotated[int | None, typer.Option(min=16, max=4096, help="Image side in pixels.")]
+        = None,
+    seed: Annotated[int | None, typer.Option(
+        help="Global seed; sample i's seed derives from it.")] = None,
     workers: Annotated[int, typer.Option(min=1, help="Parallel Blender processes.")] = 1,
     shard: Annotated[str, typer.Option(help="Render only samples i with i % N == I.")] = "0/1",
-    samples: Annotated[int, typer.Option(
-        min=1, help="Cycles samples per pixel.")] = RenderSettings.samples,
-    adaptive_threshold: Annotated[float, typer.Option(
-        min=0.0, help="Cycles adaptive sampling noise threshold (0 = off).")
-    ] = RenderSettings.adaptive_threshold,
-    device: Annotated[str, typer.Option(help="cpu, cuda or optix.")] = "cpu",
-    threads: Annotated[int, typer.Option(min=0, help="Threads per worker (0 = all cores).")]
-        = 0,
-    test_fraction: Annotated[float, typer.Option(
-        min=0.0, max=0.9, help="Share of scene photos whose samples go to test/.")] = 0.15,
-    shadow_threshold: Annotated[float, typer.Option(
+    samples: Annotated[int | None, typer.Option(
+        min=1, help="Cycles samples per pixel.")] = None,
+    adaptive_threshold: Annotated[float | None, typer.Option(
+        min=0.0, help="Cycles adaptive sampling noise threshold (0 = off).")] = None,
+    device: Annotated[str | None, typer.Option(help="cpu, cuda or optix.")] = None,
+    threads: Annotated[int | None, typer.Option(
+        min=0, help="Threads per worker (0 = all cores).")] = None,
+    test_fraction: Annotated[float | None, typer.Option(
+        min=0.0, max=0.9, help="Share of scene photos whose samples go to test/.")] = None,
+    shadow_threshold: Annotated[float | None, typer.Option(
         min=0.0, max=1.0, help="Relative darkening that counts as shadow in the masks.")]
-        = RenderConfig.shadow_threshold,
-    shadow_visible_fraction: Annotated[float, typer.Option(
+        = None,
+    shadow_visible_fraction: Annotated[float | None, typer.Option(
         min=0.0, max=1.0, help="smask/rshadow keep pixels darkened by at least this share of "
         "the sample's peak darkening (0.5: the half-shadow line a person would outline; 0 keeps "
-        "all above --shadow-threshold).")] = RenderConfig.shadow_visible_fraction,
-    max_faces: Annotated[int, typer.Option(min=1, help="Skip meshes with more faces.")]
-        = 1_000_000,
+        "all above --shadow-threshold).")] = None,
+    max_faces: Annotated[int | None, typer.Option(
+        min=1, help="Skip meshes with more faces.")] = None,
     restart_every: Annotated[int, typer.Option(
         min=1, help="Replace each worker after this many samples.")] = 100,
     overwrite: Annotated[bool, typer.Option(
         help="Render every sample again, and accept changed settings.")] = False,
 ) -> None:
     early_signals = _note_signals()  # Ctrl-C while starting: the run then stops at once
+    from render.config_file import ConfigFileError, load_config
+    from render.config_file import print_config as config_text
     from render.runner import RunError, print_summary, run
 
     console = Console(stderr=True, soft_wrap=True)
-    if device not in ("cpu", "cuda", "optix"):
-        raise typer.BadParameter(f"--device must be cpu, cuda or optix, got {device!r}")
     shard_index, shard_count = parse_shard(shard)
-    config = RenderConfig(
-        out=out.resolve(), scenes=scenes.resolve(), models=models.resolve(), count=count,
-        size=size, seed=seed, workers=workers,
-        shard_index=shard_index, shard_count=shard_count, overwrite=overwrite,
-        restart_every=restart_every, test_fraction=test_fraction,
-        shadow_threshold=shadow_threshold, shadow_visible_fraction=shadow_visible_fraction,
-        max_faces=max_faces,
-        render=RenderSettings(samples=samples, adaptive_threshold=adaptive_threshold,
-                              device=device, threads=threads),  # type: ignore[arg-type]
-    )
+    config = RenderConfig(out=(out or Path("out")).resolve(), scenes=scenes.resolve(),
+                          models=models.resolve(), count=count, workers=workers,
+                          shard_index=shard_index, shard_count=shard_count,
+                          overwrite=overwrite, restart_every=restart_every)
+    if config_file is not None:
+        try:
+            config = load_config(config_file, config)
+        except ConfigFileError as error:
+            console.print(f"[red]error[/]: {error}")
+            raise typer.Exit(2) from None
+    given = {"size": size, "seed": seed, "test_fraction": test_fraction,
+             "shadow_threshold": shadow_threshold,
+             "shadow_visible_fraction": shadow_visible_fraction, "max_faces": max_faces}
+    render_given = {"samples": samples, "adaptive_threshold": adaptive_threshold,
+                    "device": device, "threads": threads}
+    config = dataclasses.replace(
+        config, **{key: value for key, value in given.items() if value is not None},
+        render=dataclasses.replace(config.render, **{
+            key: value for key, value in render_given.items() if value is not None}))
+    if config.render.device not in ("cpu", "cuda", "optix"):
+        raise typer.BadParameter(f"--device must be cpu, cuda or optix, got "
+                                 f"{config.render.device!r}")
+    if print_config:
+        print(config_text(config), end="")
+        return
+    if out is None:
+        raise typer.BadParameter("--out is required (unless --print-config)")
     try:
         summary = run(config, console, early_signals)
     except RunError as error:

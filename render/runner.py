@@ -70,6 +70,7 @@ class RunSummary:
     failed: dict[int, str] = field(default_factory=dict)
     resampled: Counter = field(default_factory=Counter)  # reason -> count
     skipped_assets: dict[str, str] = field(default_factory=dict)
+    mesh_warnings: list[str] = field(default_factory=list)  # e.g. missing textures, in order
     seconds: float = 0.0
     interrupted: int = 0  # the signal (SIGINT, SIGTERM) that stopped the run early, else 0
 
@@ -635,6 +636,10 @@ def _account(event: Any, summary: RunSummary, console: Console, config: RenderCo
         summary.rendered += 1
         for entry in record["resampled"]:
             summary.resampled[_short_reason(entry["reason"])] += 1
+        for warning in record.get("warnings", []):
+            if warning not in summary.mesh_warnings:
+                summary.mesh_warnings.append(warning)
+                console.print(f"[yellow]warning[/]: {warning}", markup=True, highlight=False)
         new_assets = record["bad_assets"]
     else:
         _remove_sample(config.out, identifier, partials=event.kind in ("crashed", "interrupted"))
@@ -669,5 +674,9 @@ def print_summary(summary: RunSummary, config: RenderConfig, console: Console) -
         console.print(f"skipped assets: {len(summary.skipped_assets)}")
         for path, reason in sorted(summary.skipped_assets.items()):
             console.print(f"  {path}: {reason}")
+    if summary.mesh_warnings:
+        console.print(f"mesh warnings: {len(summary.mesh_warnings)}")
+        for warning in summary.mesh_warnings:
+            console.print(f"  {warning}", markup=False, highlight=False)
     for index, message in sorted(summary.failed.items()):
         console.print(f"  failed {sample_id(index)}: {message}")
