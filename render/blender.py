@@ -18,14 +18,18 @@ from pathlib import Path
 import bpy
 import numpy as np
 import OpenEXR
-from mathutils import Vector
+from mathutils import Matrix, Vector
 
 from render.assets import (
+    IDENTITY_ROTATION,
     BadAsset,
+    MeshExtent,
     check_mesh_file,
     check_shape,
     load_mesh_arrays,
     normalising_transform,
+    posed_box,
+    stable_poses,
     validate_geometry,
 )
 from render.composite import GROUND_ALBEDO
@@ -37,6 +41,7 @@ from render.spec import (
     area_light_polygon,
     ground_patches,
     inserted_foot,
+    object_matrix,
     sun_direction,
 )
 
@@ -64,8 +69,9 @@ class Passes:
 
 @dataclass
 class LoadedMesh:
-    mesh: bpy.types.Mesh
-    extent: tuple[float, float, float]
+    mesh: bpy.types.Mesh  # normalised: largest dimension 1, centred in x and y, min z = 0
+    extent: MeshExtent  # with the mesh's stable poses
+    hull_points: np.ndarray  # (H, 3) the normalised convex hull's vertices (posed boxes)
     has_materials: bool
     warnings: list[str]
 
@@ -293,8 +299,9 @@ class BlenderScene:
 
     # ------------------------------------------------------------------ meshes
 
-    def load_mesh(self, path: str) -> tuple[float, float, float]:
-        """Import (or reuse) a mesh; returns its normalised extent. Raises BadAsset."""
+    def load_mesh(self, path: str) -> MeshExtent:
+        """Import (or reuse) a mesh; returns its normalised extent with its stable poses.
+        Raises BadAsset."""
         if path in self.bad_meshes:
             raise self.bad_meshes[path]
         if path in self.meshes:
@@ -313,20 +320,14 @@ class BlenderScene:
 
     def _import(self, path: Path) -> LoadedMesh:
         """Import, check (coordinates finite before and after the importer, `check_shape`) and
-        normalise one mesh. Raises BadAsset."""
+        normalise one mesh, and find its stable poses. OBJ and glTF come through Blender's
+        importers with their materials and textures, PLY (vertex colours), STL and OFF through
+        trimesh. Raises BadAsset."""
         warnings: list[str] = []
-        if path.suffix.lower() == ".obj":
-            check_mesh_file(path, self.max_faces)  # also the raw coordinates: see its docstring
-            before = set(bpy.data.objects)
-            try:
-                with _quiet_stderr():
-                    bpy.ops.wm.obj_import(filepath=str(path), forward_axis="NEGATIVE_Z",
-                                          up_axis="Y", use_split_objects=False,
-                                          use_split_groups=False, validate_meshes=True)
-            except RuntimeError as error:
-                raise BadAsset(path, f"Blender's OBJ importer failed: {error}") from None
-            new_objects = [obj for obj in bpy.data.objects if obj not in before]
-            mesh = self._merge_imported(path, new_objects)
+        suffix = path.suffix.lower()
+        if suffix in {".obj", ".glb", ".gltf"}:
+            check_mesh_file(path, self.max_faces)  # OBJ: also the raw coordinates (docstring)
+            mesh = self._merge_imported(path, self._run_importer(path))
             warnings += self._fix_missing_textures(path, mesh)
             if any(material is not None for material in mesh.materials):
                 for slot, material in enumerate(mesh.materials):
@@ -352,9 +353,36 @@ class BlenderScene:
         mesh.vertices.foreach_set("co", normalised.ravel())
         mesh.update()
         mesh.use_fake_user = True
-        return LoadedMesh(mesh, tuple(float(value) for value in extent),
+        hull_points, poses = stable_poses(normalised.astype(np.float64))
+        return LoadedMesh(mesh, MeshExtent(extent, poses), hull_points,
                           has_materials=any(m is not None for m in mesh.materials),
                           warnings=warnings)
+
+    def _run_importer(self, path: Path) -> list[bpy.types.Object]:
+        """The objects Blender's OBJ or glTF importer makes of a file (glTF's +y up becomes z
+        up, as the OBJ import's forward -z / up y does). Raises BadAsset with one line."""
+        before = set(bpy.data.objects)
+        try:
+            with _quiet_stderr():
+                if path.suffix.lower() == ".obj":
+                    bpy.ops.wm.obj_import(filepath=str(path), forward_axis="NEGATIVE_Z",
+                                          up_axis="Y", use_split_objects=False,
+                                          use_split_groups=False, validate_meshes=True)
+                else:
+                    bpy.ops.import_scene.gltf(filepath=str(path), import_pack_images=True,
+                                              import_scene_as_collection=False,
+                                              import_select_created_objects=False)
+        except RuntimeError as error:
+            for obj in set(bpy.data.objects) - before:  # what a failed import left behind
+                bpy.data.objects.remove(obj)
+            kind = "OBJ" if path.suffix.lower() == ".obj" else "glTF"
+            # Its message may be a whole traceback: the last line that says what went wrong
+            lines = [line.strip() for line in str(error).splitlines()
+                     if line.strip() and not line.strip().startswith("Location:")]
+            reason = (lines[-1] if lines else "unknown error").removeprefix("Error: ")
+            raise BadAsset(path, f"Blender's {kind} importer failed: {reason}") from None
+        self.scene.view_layers[0].update()  # world matrices of parented (glTF node) objects
+        return [obj for obj in bpy.data.objects if obj not in before]
 
     def _apply_vertex_colors(self, mesh: bpy.types.Mesh, colors: np.ndarray) -> None:
         """Store per-vertex colours ((V, 3) sRGB in [0, 1]) as a colour attribute and give the
@@ -377,6 +405,7 @@ class BlenderScene:
             for obj in objects:
                 bpy.data.objects.remove(obj)
             raise BadAsset(path, "no geometry was imported")
+        names = [obj.name for obj in objects]  # the join removes the objects it merges
         if len(meshes) > 1:
             with bpy.context.temp_override(active_object=meshes[0], selected_objects=meshes,
                                            selected_editable_objects=meshes):
@@ -384,8 +413,9 @@ class BlenderScene:
         target = meshes[0]
         target.data.transform(target.matrix_world)
         mesh = target.data
-        for obj in objects:
-            if obj.name in bpy.data.objects:
+        for name in names:
+            obj = bpy.data.objects.get(name)
+            if obj is not None:
                 bpy.data.objects.remove(obj)
         return mesh
 
@@ -398,7 +428,8 @@ class BlenderScene:
                 continue
             tree = material.node_tree
             for node in list(tree.nodes):
-                if node.type != "TEX_IMAGE" or node.image is None:
+                if node.type != "TEX_IMAGE" or node.image is None \
+                        or node.image.packed_file is not None:  # glTF images come packed
                     continue
                 image_path = Path(bpy.path.abspath(node.image.filepath))
                 if not image_path.is_file():
@@ -468,9 +499,11 @@ class BlenderScene:
     def _instance(self, spec: ObjectSpec) -> bpy.types.Object:
         loaded = self.meshes[spec.mesh_path]
         obj = bpy.data.objects.new(f"{spec.role}_{spec.pass_index}", loaded.mesh)
-        obj.location = (spec.x, spec.y, 0.0)
-        obj.rotation_euler = (0.0, 0.0, math.radians(spec.yaw_deg))
-        obj.scale = (spec.size,) * 3
+        if tuple(spec.pose) == IDENTITY_ROTATION:  # normalised upright already
+            pose_offset = np.zeros(3)
+        else:  # re-centred in its pose, lowest point on the ground (the cached mesh is shared)
+            pose_offset, _ = posed_box(loaded.hull_points, spec.pose)
+        obj.matrix_world = Matrix(object_matrix(spec, pose_offset).tolist())
         obj.pass_index = spec.pass_index
         if not loaded.has_materials:
             material = self._tag_material(bpy.data.materials.new(f"sampled_{spec.pass_index}"))

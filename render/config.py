@@ -49,6 +49,10 @@ class ObjectRanges:
         (0.3, 0.7), "where the inserted object's foot lands, share of the image width")
     inserted_screen_y: tuple[float, float] = _doc(
         (0.45, 0.8), "... and of the image height (0 = top)")
+    stable_pose_probability: float = _doc(
+        0.3, "chance that the inserted object (and, drawn apart, each occluder) rests in one of "
+        "its stable poses (on a side, upside down; picked by their resting probabilities) "
+        "instead of standing upright as modelled", probability=True)
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,12 @@ import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from typing import cast
 
 import cv2
 import numpy as np
 
-from render.assets import BadAsset
+from render.assets import IDENTITY_ROTATION, BadAsset, StablePose
 from render.config import LightRanges, MaterialRanges, QualityChecks, SamplingRanges
 
 INSERTED_INDEX = 1  # object pass index of the inserted mesh; occluders get 2, 3, 4
@@ -69,9 +70,14 @@ class ObjectSpec:
     x: float
     y: float
     yaw_deg: float
-    size: float  # largest dimension in metres
-    extent: tuple[float, float, float]  # normalised mesh extent (largest = 1), before yaw
+    size: float  # largest dimension of the unposed mesh in metres
+    # The box of the normalised mesh (largest unposed dimension 1) in its pose, before yaw:
+    # the object occupies [-x/2, x/2] x [-y/2, y/2] x [0, z] times size, turned by yaw.
+    extent: tuple[float, float, float]
     material: MaterialSpec
+    # The stable pose it rests in: row-major 3x3 rotation of the normalised mesh, applied
+    # before yaw (`object_matrix`); the identity stands it upright as modelled.
+    pose: tuple[float, ...] = IDENTITY_ROTATION
 
 
 @dataclass(frozen=True)
@@ -113,6 +119,7 @@ class SceneSpec:
     def from_json(cls, data: dict) -> SceneSpec:
         objects = tuple(
             ObjectSpec(**{**obj, "extent": tuple(obj["extent"]),
+                          "pose": tuple(obj.get("pose", IDENTITY_ROTATION)),
                           "material": MaterialSpec(**{**obj["material"], "base_color": tuple(
                               obj["material"]["base_color"])})})
             for obj in data["objects"]
@@ -195,6 +202,22 @@ def object_corners(obj: ObjectSpec) -> np.ndarray:
     rotation = np.array([[math.cos(yaw), -math.sin(yaw), 0],
                          [math.sin(yaw), math.cos(yaw), 0], [0, 0, 1]])
     return local @ rotation.T + np.array([obj.x, obj.y, 0.0])
+
+
+def object_matrix(obj: ObjectSpec, pose_offset: np.ndarray) -> np.ndarray:
+    """(4, 4) world matrix of the object's normalised mesh: T(x, y, 0) · Rz(yaw) · S(size) ·
+    T(pose_offset) · R(pose). `pose_offset` (3,) centres the posed mesh's box on x = y = 0 and
+    puts its lowest point on z = 0 (`render.assets.posed_box`), so the object fills the box of
+    `object_corners` and touches the ground."""
+    yaw = math.radians(obj.yaw_deg)
+    turn = np.eye(4)
+    turn[:2, :2] = [[math.cos(yaw), -math.sin(yaw)], [math.sin(yaw), math.cos(yaw)]]
+    place = np.eye(4)
+    place[:2, 3] = obj.x, obj.y
+    posed = np.eye(4)
+    posed[:3, :3] = np.asarray(obj.pose, dtype=np.float64).reshape(3, 3)
+    posed[:3, 3] = pose_offset
+    return place @ turn @ np.diag([obj.size, obj.size, obj.size, 1.0]) @ posed
 
 
 def footprint_radius(obj: ObjectSpec) -> float:
@@ -311,6 +334,7 @@ def box_overlap_fraction(box: np.ndarray, other: np.ndarray) -> float:
 # ----------------------------------------------------------------------------- sampling
 
 MeshChoice = tuple[str, str]  # (mesh id, path)
+# A mesh's normalised extent; a render.assets.MeshExtent also brings its stable poses.
 ExtentLookup = Callable[[str], tuple[float, float, float]]
 PhotoCheck = Callable[[str], object]
 MAX_ASSET_DRAWS = 64
@@ -375,11 +399,28 @@ def _light(rng: np.random.Generator, ranges: LightRanges) -> LightSpec:
                      sky_level=_uniform(rng, ranges.overcast.sky_level))
 
 
+def _pose(rng: np.random.Generator, extent: tuple[float, float, float],
+          probability: float) -> tuple[tuple[float, ...], tuple[float, float, float]]:
+    """(rotation, posed extent) of an object: with `probability` one of the mesh's stable poses
+    (`extent.poses`, a render.assets.MeshExtent's; drawn by their probabilities), otherwise
+    upright as modelled. Draws nothing when `probability` is 0."""
+    upright = IDENTITY_ROTATION, tuple(float(value) for value in extent)
+    if probability <= 0 or not rng.uniform() < probability:
+        return upright
+    poses: tuple[StablePose, ...] = getattr(extent, "poses", ())
+    if not poses:
+        return upright
+    weights = np.array([pose.probability for pose in poses], dtype=np.float64)
+    pose = poses[int(rng.choice(len(poses), p=weights / weights.sum()))]
+    return pose.rotation, pose.extent
+
+
 def _place(rng: np.random.Generator, camera: CameraSpec, size: int, role: str, mesh: MeshChoice,
            extent: tuple[float, float, float], object_size: float, pass_index: int,
            screen_x: tuple[float, float], screen_y: tuple[float, float],
            placed: Sequence[ObjectSpec], materials: MaterialRanges,
-           tone_contrast: float = 1.0, tries: int = 30) -> ObjectSpec | None:
+           tone_contrast: float = 1.0, tries: int = 30,
+           pose: tuple[float, ...] = IDENTITY_ROTATION) -> ObjectSpec | None:
     """Try positions until the object is fully in frame and its footprint overlaps no other."""
     for _ in range(tries):
         u = rng.uniform(*screen_x) * size
@@ -391,7 +432,7 @@ def _place(rng: np.random.Generator, camera: CameraSpec, size: int, role: str, m
                                pass_index=pass_index, x=float(point[0]), y=float(point[1]),
                                yaw_deg=float(rng.uniform(0, 360)), size=object_size,
                                extent=extent,
-                               material=_material(rng, materials, tone_contrast))
+                               material=_material(rng, materials, tone_contrast), pose=pose)
         box = projected_box(candidate, camera, size)
         if not np.all(np.isfinite(box)) or box[0] < 1 or box[1] < 1 or box[2] > size - 1 \
                 or box[3] > size - 1:
@@ -409,7 +450,9 @@ def sample_scene(rng: np.random.Generator, *, index: int, attempt: int, seed: in
                  ranges: SamplingRanges, checks: QualityChecks,
                  check_photo: PhotoCheck = lambda path: None,
                  bad_assets: dict[str, str] | None = None) -> SceneSpec:
-    """Draw one scene. `extent_of(path)` gives a mesh's normalised extent (largest = 1) and
+    """Draw one scene. `extent_of(path)` gives a mesh's normalised extent (largest = 1; a
+    render.assets.MeshExtent with the mesh's stable poses, of which each object takes one with
+    `ranges.objects.stable_pose_probability`) and
     `check_photo(path)` loads a photo; both raise BadAsset for a broken file, which is then
     recorded in `bad_assets` and drawn again. Raises SamplingError when the objects cannot be
     placed."""
@@ -426,27 +469,32 @@ def sample_scene(rng: np.random.Generator, *, index: int, attempt: int, seed: in
                         fov_deg=_uniform(rng, ranges.camera.fov))
     light = _light(rng, ranges.lights)
 
-    def pick() -> tuple[MeshChoice, tuple[float, float, float]]:
-        choice, extent = _draw_usable(rng, len(meshes), lambda i: extent_of(meshes[i][1]), bad,
-                                      "mesh")
-        return meshes[choice], extent  # type: ignore[return-value]
-
     sizes = ranges.objects
-    inserted_mesh, inserted_extent = pick()
+
+    def pick() -> tuple[MeshChoice, tuple[float, float, float], tuple[float, ...]]:
+        """A usable mesh, its posed extent and its pose."""
+        choice, found = _draw_usable(rng, len(meshes), lambda i: extent_of(meshes[i][1]), bad,
+                                     "mesh")
+        extent = cast(tuple[float, float, float], found)  # a MeshExtent brings the poses
+        pose, posed_extent = _pose(rng, extent, sizes.stable_pose_probability)
+        return meshes[choice], posed_extent, pose
+
+    inserted_mesh, inserted_extent, inserted_pose = pick()
     inserted = _place(rng, camera, size, "inserted", inserted_mesh, inserted_extent,
                       _uniform(rng, sizes.inserted_size), 1, sizes.inserted_screen_x,
-                      sizes.inserted_screen_y, [], ranges.materials, photo.tone_contrast)
+                      sizes.inserted_screen_y, [], ranges.materials, photo.tone_contrast,
+                      pose=inserted_pose)
     if inserted is None:
         raise SamplingError("inserted object does not fit in the frame")
     placed = [inserted]
     inserted_box = projected_box(inserted, camera, size)
     occluder_count = int(rng.integers(sizes.occluders[0], sizes.occluders[1] + 1))
     for slot in range(occluder_count):
-        mesh, extent = pick()
+        mesh, extent, pose = pick()
         occluder = _place(rng, camera, size, "occluder", mesh, extent,
                           _uniform(rng, sizes.occluder_size), INSERTED_INDEX + 1 + slot,
                           (0.05, 0.95), (0.35, 0.95), placed, ranges.materials,
-                          photo.tone_contrast)
+                          photo.tone_contrast, pose=pose)
         if occluder is None:
             continue
         nearer = occluder.y < inserted.y
