@@ -418,6 +418,39 @@ def unpack(
                   + f"; {result.clipped} shadow pixels clipped to 0-255")
 
 
+@app.command(help="""Merge the shards of a sharded render run (render-dataset --shard I/N, or
+--executor slurm/local --jobs N) into one dataset: one manifest.jsonl (sorted, one line per
+sample, only samples whose files are all there) and the true counts in dataset.json. The
+images are already in place: nothing is copied. Each shard missing samples (failed, killed,
+never started) is named with the command that re-runs just it; exit code 1 then.
+
+Example: shadow-dataset gather data""")
+def gather(
+    dataset: Annotated[Path, typer.Argument(help="The run's output folder (--out).")],
+) -> None:
+    import shlex
+
+    from dataset_tools.gather import gather as gather_shards
+
+    with dataset_errors():
+        report = gather_shards(dataset)
+    splits = ", ".join(f"{split} {count}" for split, count in report.counts.items())
+    expected = "" if report.requested is None else f" of {report.requested}"
+    console.print(f"{dataset}: {report.total}{expected} samples ({splits or 'none'}) gathered "
+                  f"from {report.shard_manifests} shard manifests"
+                  + (f"; {report.dropped} lines of incomplete samples dropped"
+                     if report.dropped else ""), markup=False, highlight=False)
+    for shard in report.incomplete:
+        command = "no command recorded" if shard.command is None \
+            else f"re-run: {shlex.join(shard.command)}"
+        failed = f", {shard.failed} failed" if shard.failed else ""
+        console.print(f"shard {shard.index}/{shard.count}: {shard.complete} of {shard.expected} "
+                      f"samples ({shard.state}{failed}); {command}",
+                      markup=False, highlight=False)
+    if report.incomplete:
+        raise typer.Exit(1)
+
+
 def entry() -> None:
     app()
 

@@ -7,12 +7,15 @@ import shlex
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from render.config import DEFAULT_MODELS, DEFAULT_SCENES, RenderConfig
+
+if TYPE_CHECKING:
+    from render.cluster import Resources
 
 app = typer.Typer(add_completion=False, rich_markup_mode="rich")
 
@@ -60,6 +63,10 @@ Examples:
   render-dataset --scenes photos/ --models ShapeNetCore.v2/ --out data -n 10000 --workers 2
 
   render-dataset --scenes photos/ --models shapenet/ --out data -n 100000 --shard 3/64
+
+  render-dataset --models shapenet/ --out /shared/data -n 100000 --executor slurm --jobs 64
+
+  shadow-dataset gather /shared/data   (once the job array is done)
 """)
 def main(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Output dataset folder.")]
@@ -104,11 +111,23 @@ def main(
         min=1, help="Replace each worker after this many samples.")] = 100,
     overwrite: Annotated[bool, typer.Option(
         help="Render every sample again, and accept changed settings.")] = False,
+    executor: Annotated[str, typer.Option(
+        help="none: render here; slurm: submit one job array of --jobs tasks, task I renders "
+        "--shard I/JOBS (through submitit; logs in OUT/.submitit); local: the same array as "
+        "local processes, waited for. Then: shadow-dataset gather OUT.")] = "none",
+    jobs: Annotated[int, typer.Option(min=1, help="Tasks in the job array (= shards).")] = 1,
+    partition: Annotated[str | None, typer.Option(help="SLURM partition.")] = None,
+    time_min: Annotated[int, typer.Option(
+        "--time", min=1, help="Wall-time limit of each task, minutes.")] = 1440,
+    cpus_per_task: Annotated[int, typer.Option(
+        min=1, help="CPU cores of each task (give --threads the same number).")] = 2,
+    mem: Annotated[float, typer.Option(min=0.1, help="Memory of each task, GB.")] = 4.0,
 ) -> None:
     early_signals = _note_signals()  # Ctrl-C while starting: the run then stops at once
+    from render.cluster import EXECUTORS, Resources
     from render.config_file import ConfigFileError, load_config
     from render.config_file import print_config as config_text
-    from render.runner import RunError, print_summary, run
+    from render.runner import RunError, ShardLog, print_summary, run
 
     console = Console(stderr=True, soft_wrap=True)
     shard_index, shard_count = parse_shard(shard)
@@ -139,18 +158,69 @@ def main(
         return
     if out is None:
         raise typer.BadParameter("--out is required (unless --print-config)")
+    if executor not in EXECUTORS:
+        raise typer.BadParameter(f"--executor must be {', '.join(EXECUTORS)}, got {executor!r}")
+    if executor == "none" and jobs > 1:
+        raise typer.BadParameter("--jobs needs --executor slurm or local")
+    if executor != "none":
+        if shard_count > 1:
+            raise typer.BadParameter("--shard and --executor: each task of the array gets "
+                                     "its own shard (task I renders --shard I/JOBS)")
+        _submit(config, executor, Resources(jobs, partition, time_min, cpus_per_task, mem),
+                console, early_signals)
+        return
+    shard_log = ShardLog(tuple(_command())) if shard_count > 1 else None
     try:
-        summary = run(config, console, early_signals)
+        summary = run(config, console, early_signals, shard=shard_log)
     except RunError as error:
         console.print(f"[red]error[/]: {error}")
         raise typer.Exit(2) from None
     if summary.interrupted:
-        command = shlex.join(["render-dataset", *sys.argv[1:]])
+        command = shlex.join(_command())
         console.print(f"interrupted: {summary.complete} of {summary.requested} samples complete "
                       f"in {config.out}; resume with: {command}", markup=False, highlight=False)
         raise typer.Exit(128 + summary.interrupted)
     print_summary(summary, config, console)
+    if shard_log is not None:
+        console.print(f"shard {shard}: committed to {config.out}/manifests/; when every shard "
+                      f"is done: shadow-dataset gather {config.out}", markup=False,
+                      highlight=False)
     if summary.requested and summary.complete == 0:
+        raise typer.Exit(1)
+
+
+def _command() -> list[str]:
+    """This command line, as typed."""
+    return ["render-dataset", *sys.argv[1:]]
+
+
+def _submit(config: RenderConfig, executor: str, resources: Resources, console: Console,
+            early_signals: list[int]) -> None:
+    """Submit the job array; --executor local then waits for it (exit code 0 only when every
+    shard is complete, 130 after Ctrl-C)."""
+    from render.cluster import follow_lines, submit, task_command, wait
+
+    try:
+        jobs = submit(config, task_command(sys.argv[1:]), executor, resources)
+    except ImportError:
+        console.print('[red]error[/]: --executor needs submitit: pip install -e ".[render]"')
+        raise typer.Exit(2) from None
+    except Exception as error:  # sbatch missing or refusing: one line, not a traceback
+        lines = str(error).strip().splitlines() or [type(error).__name__]
+        console.print(f"[red]error[/]: submitting the job array failed: {lines[-1]}",
+                      markup=True, highlight=False)
+        raise typer.Exit(2) from None
+    for line in follow_lines(jobs, executor, config.out):
+        print(line, flush=True)
+    if executor != "local":
+        return
+    outcomes = wait(jobs)
+    for _, line in outcomes:
+        print(line, flush=True)
+    print(f"then: shadow-dataset gather {shlex.quote(str(config.out))}", flush=True)
+    if early_signals:
+        raise typer.Exit(128 + early_signals[0])
+    if not all(ended for ended, _ in outcomes):
         raise typer.Exit(1)
 
 

@@ -1,5 +1,9 @@
 """A render run: inputs, resume, claims shared with other runs, workers, manifest, progress,
-Ctrl-C and the final summary."""
+Ctrl-C and the final summary.
+
+A plain run commits samples to OUT/manifest.jsonl. A shard of a cluster run (`ShardLog`)
+commits them to its own OUT/manifests/shard-I-of-N.jsonl instead, so that no file is appended
+by two machines, and records how it went next to it; `shadow-dataset gather` merges them."""
 
 from __future__ import annotations
 
@@ -29,6 +33,12 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from dataset_tools.gather import (
+    SHARDS_DIR,
+    sample_complete,
+    shard_manifest_path,
+    shard_status_path,
+)
 from dataset_tools.layout import (
     DATASET_JSON,
     FORMAT_VERSION,
@@ -79,11 +89,32 @@ class RunSummary:
         return self.already_done + self.rendered + self.by_others
 
 
-def sample_complete(out: Path, record: dict[str, Any]) -> bool:
-    identifier, split = record["id"], record.get("split", "train")
-    return passes_path(out, identifier).is_file() and all(
-        sample_path(out, split, kind, identifier).is_file() for kind in KINDS
-    )
+@dataclass(frozen=True)
+class ShardLog:
+    """Run as one shard of a run spread over machines: commit samples to the shard's own
+    manifest OUT/manifests/shard-I-of-N.jsonl (same atomic rule: the fsynced line is the
+    commit) rather than OUT/manifest.jsonl, leave manifest.jsonl and the counts to
+    `shadow-dataset gather`, and record `command` (re-runs just this shard), the run's sample
+    count and the outcome in OUT/manifests/shard-I-of-N.json."""
+
+    command: tuple[str, ...]
+
+
+def read_records(path: Path) -> dict[str, dict]:
+    """id -> record of a manifest file at `path` (a later line wins, a torn line is ignored)."""
+    records: dict[str, dict] = {}
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return records
+    for line in text.splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and "id" in record:
+            records[record["id"]] = record
+    return records
 
 
 def _alive(pid: int) -> bool:
@@ -223,9 +254,10 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def append_manifest(out: Path, record: dict[str, Any]) -> None:
-    """Append one line and fsync it: the line is what marks the sample done."""
-    path = out / MANIFEST
+def append_manifest(out: Path, record: dict[str, Any], path: Path | None = None) -> None:
+    """Append one line to `path` (OUT/manifest.jsonl, or a shard's own manifest) and fsync
+    it: the line is what marks the sample done."""
+    path = path or out / MANIFEST
     with _locked(path), open(path, "a", encoding="utf-8") as stream:
         stream.write(json.dumps(record, sort_keys=True) + "\n")
         stream.flush()
@@ -480,14 +512,22 @@ def _remove_sample(out: Path, identifier: str, partials: bool) -> None:
                     path.unlink(missing_ok=True)
 
 
-def _remove_partials(out: Path, claims: Claims) -> int:
+def _remove_partials(out: Path, claims: Claims, shard: Path | None = None) -> int:
     """Delete the temporary files killed runs left, except those of samples another live run
-    is writing now (it holds their claims); returns how many."""
+    is writing now (it holds their claims) and those of other shards' manifests; a shard
+    (`shard`: its manifest) leaves manifest.jsonl's and dataset.json's to plain runs.
+    Returns how many."""
     count = 0
     top_level = []  # manifest.jsonl's and dataset.json's: another run may be writing them
+    own = None if shard is None else f".{shard.stem}.json"  # its manifest's and status's
     for path in out.rglob(f"*{TMP_SUFFIX}"):
         if path.parent == out:
-            top_level.append(path)
+            if shard is None:
+                top_level.append(path)
+        elif path.parent == out / SHARDS_DIR:
+            if own is not None and path.name.startswith(own):
+                path.unlink(missing_ok=True)
+                count += 1
         elif CLAIMS_DIR not in path.parts \
                 and not claims.held_elsewhere(path.name[1:].split(".")[0]):
             path.unlink(missing_ok=True)
@@ -529,77 +569,120 @@ def finalize(config: RenderConfig) -> dict[str, dict]:
     return records
 
 
+def finalize_shard(config: RenderConfig, path: Path) -> dict[str, dict]:
+    """Rewrite a shard's own manifest `path` without duplicate or stale lines, sorted; returns
+    the complete samples it and OUT/manifest.jsonl list (manifest.jsonl and dataset.json are
+    gather's to write)."""
+    with _locked(path):
+        records = {identifier: record for identifier, record in read_records(path).items()
+                   if sample_complete(config.out, record)}
+        write_lines(path, sorted(records.values(), key=lambda record: record["index"]))
+    gathered = {identifier: record for identifier, record in read_manifest(config.out).items()
+                if sample_complete(config.out, record)}
+    return {**gathered, **records}
+
+
+def _write_status(config: RenderConfig, shard: ShardLog, summary: RunSummary,
+                  state: str) -> None:
+    """OUT/manifests/shard-I-of-N.json: the command that re-runs the shard, the run's sample
+    count, and how far the shard got (state "running", "finished" or "interrupted")."""
+    write_json(shard_status_path(config.out, config.shard_index, config.shard_count), {
+        "command": list(shard.command), "total": config.count,
+        "shard": f"{config.shard_index}/{config.shard_count}",
+        "host": socket.gethostname(), "pid": os.getpid(), "state": state,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "requested": summary.requested,
+        "complete": summary.complete,
+        "failed": {sample_id(index): message for index, message in summary.failed.items()}})
+
+
 def run(config: RenderConfig, console: Console | None = None,
-        early_signals: list[int] | None = None) -> RunSummary:
+        early_signals: list[int] | None = None, shard: ShardLog | None = None) -> RunSummary:
     """Render the samples of this shard that the folder lacks. Ctrl-C (SIGINT) or SIGTERM
     stops it early but cleanly: the samples being rendered are dropped, manifest.jsonl and
     dataset.json describe exactly the complete samples, and summary.interrupted says so.
-    `early_signals`: signals the caller noted before the run (then it renders nothing)."""
+    `early_signals`: signals the caller noted before the run (then it renders nothing).
+    `shard`: commit to this shard's own manifest instead (see ShardLog)."""
     console = console or Console(stderr=True, soft_wrap=True)
     with _stop_on_signals() as stop:
         stop.signal = stop.signal or next(iter(early_signals or ()), 0)
-        summary = _run(config, console, stop)
+        summary = _run(config, console, stop, shard)
     summary.interrupted = stop.signal
+    if shard is not None:
+        _write_status(config, shard, summary, "interrupted" if stop else "finished")
     return summary
 
 
-def _run(config: RenderConfig, console: Console, stop: _StopRequest) -> RunSummary:
+def _run(config: RenderConfig, console: Console, stop: _StopRequest,
+         shard: ShardLog | None) -> RunSummary:
     summary = RunSummary()
     mine = [
         index for index in range(config.count) if index % config.shard_count == config.shard_index
     ]
     summary.requested = len(mine)
     _prepare_output(config)
+    manifest = config.out / MANIFEST if shard is None else \
+        shard_manifest_path(config.out, config.shard_index, config.shard_count)
+
+    def finish() -> dict[str, dict]:
+        return finalize(config) if shard is None else finalize_shard(config, manifest)
+
+    if shard is not None:
+        _write_status(config, shard, summary, "running")
     try:
         stop.raising = True  # the asset scan may take minutes: Ctrl-C ends it at once
         if stop:  # noted before the run began
             raise KeyboardInterrupt
         catalog, skipped = build_catalog(config, console)
     except KeyboardInterrupt:
-        summary.already_done = len(set(mine) & {
-            record["index"] for record in finalize(config).values()})
+        summary.already_done = len(set(mine) & {record["index"] for record in finish().values()})
         return summary
     finally:
         stop.raising = False
     summary.skipped_assets.update(skipped)
     claims = Claims(config.out / CLAIMS_DIR)
     try:
-        removed = _remove_partials(config.out, claims)
+        removed = _remove_partials(config.out, claims, None if shard is None else manifest)
         if removed:
             console.print(f"removed {removed} partial files left by an interrupted run")
         rule, catalog = split_rule(config, catalog)
-        news = ManifestView(config.out / MANIFEST)  # before `done`: no line falls in between
+        news = ManifestView(manifest)  # before `done`: no line falls in between
+        listed = read_manifest(config.out)
+        if shard is not None:
+            listed.update(read_records(manifest))
         done = (
             {}
             if config.overwrite
             else {
                 record["index"]: record
-                for record in read_manifest(config.out).values()
+                for record in listed.values()
                 if sample_complete(config.out, record)
             }
         )
         todo = [index for index in mine if index not in done]
         summary.already_done = len(mine) - len(todo)
         queue = SampleQueue(todo, claims, news)
-        with _locked(config.out / MANIFEST):
-            write_dataset_json(config, read_manifest(config.out))
+        if shard is None or config.overwrite or not (config.out / DATASET_JSON).exists():
+            with _locked(config.out / MANIFEST):  # a shard writes only the settings it needs
+                write_dataset_json(config, read_manifest(config.out))
         start = time.perf_counter()
         if todo and not stop:
-            _render(config, catalog, rule, queue, summary, console, stop, start)
+            _render(config, catalog, rule, queue, summary, console, stop, start, manifest)
         summary.by_others = queue.by_others
         summary.seconds = time.perf_counter() - start
     finally:
         claims.release_all()
-    finalize(config)
-    try:
-        (config.out / CLAIMS_DIR).rmdir()  # only when no other run holds a claim
-    except OSError:
-        pass
+    finish()
+    for folder in (config.out / CLAIMS_DIR, manifest.parent / CLAIMS_DIR):
+        try:
+            folder.rmdir()  # only when no other run holds a claim
+        except OSError:
+            pass
     return summary
 
 
 def _render(config: RenderConfig, catalog: Catalog, rule: SplitRule, queue: SampleQueue,
-            summary: RunSummary, console: Console, stop: _StopRequest, start: float) -> None:
+            summary: RunSummary, console: Console, stop: _StopRequest, start: float,
+            manifest: Path) -> None:
     columns = (
         TextColumn("[bold]rendering"),
         BarColumn(),
@@ -614,7 +697,7 @@ def _render(config: RenderConfig, catalog: Catalog, rule: SplitRule, queue: Samp
         pool = WorkerPool(config, catalog, min(config.workers, queue.remaining()))
         try:
             for event in pool.run(queue, stop=lambda: bool(stop)):
-                _account(event, summary, console, config, rule, queue.claims)
+                _account(event, summary, console, config, rule, queue.claims, manifest)
                 elapsed = time.perf_counter() - start
                 progress.update(
                     task,
@@ -626,12 +709,12 @@ def _render(config: RenderConfig, catalog: Catalog, rule: SplitRule, queue: Samp
 
 
 def _account(event: Any, summary: RunSummary, console: Console, config: RenderConfig,
-             rule: SplitRule, claims: Claims) -> None:
+             rule: SplitRule, claims: Claims, manifest: Path) -> None:
     identifier = sample_id(event.index)
     if event.kind == "done":
         record = event.record
         _place(config.out, record, rule)
-        append_manifest(config.out, record)  # the commit: from now on the sample is done
+        append_manifest(config.out, record, manifest)  # the commit: from now on the sample is done
         claims.release(identifier)
         summary.rendered += 1
         for entry in record["resampled"]:
