@@ -267,6 +267,10 @@ def stats(
             f"{darkness['p90']:.2f}), {darkness['darker_than_half']:.0%} of smask darker than "
             f"half; real sunny photos: {real['median']:.2f} ({real['p10']:.2f}-"
             f"{real['p90']:.2f}), {real['darker_than_half']:.0%}")
+        for kind, values in darkness["by_light_kind"].items():
+            console.print(f"  {kind}-lit samples ({values['samples']}): median "
+                          f"{values['median']:.2f} ({values['p10']:.2f}-{values['p90']:.2f}), "
+                          f"{values['darker_than_half']:.0%} darker than half")
     if summary["light_kinds"]:
         console.print("light kinds: " + ", ".join(
             f"{kind} {count}" for kind, count in summary["light_kinds"].items()))

@@ -35,6 +35,7 @@ def collect(root: Path) -> dict[str, Any]:
     manifest = read_manifest(root)
     areas: dict[str, list[float]] = {"mask": [], "smask": [], "robject": [], "rshadow": []}
     darkness = []
+    darkness_by_kind: dict[str, list] = {}
     for sample_id, split in located.items():
         masks = {}
         for kind in areas:
@@ -45,6 +46,9 @@ def collect(root: Path) -> dict[str, Any]:
         measured = _darkness(root, split, sample_id, masks)
         if measured is not None:
             darkness.append(measured)
+            if sample_id in manifest:
+                kind = light_of(manifest[sample_id]).get("kind", "sun")
+                darkness_by_kind.setdefault(kind, []).append(measured)
     records = [manifest[sample_id] for sample_id in located if sample_id in manifest]
     lights = [light_of(record) for record in records if "spec" in record]
     suns = [light for light in lights if light.get("kind", "sun") == "sun"]
@@ -53,6 +57,7 @@ def collect(root: Path) -> dict[str, Any]:
                    for split in SPLITS if split in located.values()},
         "areas": areas,
         "darkness": darkness,
+        "darkness_by_kind": darkness_by_kind,
         "light_kinds": Counter(light.get("kind", "sun") for light in lights),
         "sun_elevation": [sun["elevation_deg"] for sun in suns],
         "sun_azimuth": [sun["azimuth_deg"] for sun in suns],
@@ -80,7 +85,9 @@ def _darkness(root: Path, split: str, sample_id: str, masks: dict[str, np.ndarra
 def summarize(data: dict[str, Any]) -> dict[str, Any]:
     return {
         "counts": data["counts"],
-        "shadow_darkness": {**summarize_darkness(data["darkness"]), "real_sunny": REAL_SUNNY},
+        "shadow_darkness": {**summarize_darkness(data["darkness"]), "real_sunny": REAL_SUNNY,
+                            "by_light_kind": {kind: summarize_darkness(values) for kind, values
+                                              in sorted(data["darkness_by_kind"].items())}},
         "area_fraction": {kind: _summary(values) for kind, values in data["areas"].items()},
         "light_kinds": dict(data["light_kinds"].most_common()),
         "sun_elevation_deg": _summary(data["sun_elevation"]),

@@ -253,6 +253,7 @@ def test_stats_counts_areas_and_plots(tmp_path):
     assert summary["shadow_darkness"]["median"] == pytest.approx(60 / 121, abs=1e-6)
     assert summary["shadow_darkness"]["darker_than_half"] == pytest.approx(2 / 3)
     assert summary["shadow_darkness"]["real_sunny"]["median"] == 0.27
+    assert summary["shadow_darkness"]["by_light_kind"]["sun"]["samples"] == 3  # spec.sun: sun
     assert "shadow darkness" in result.stderr + result.stdout
     for name in ("areas", "sun", "occluders", "darkness"):
         assert read_image(tmp_path / "plots" / f"{name}.png", "RGB").shape[0] > 100
