@@ -57,6 +57,7 @@ from dataset_tools.split import GROUP_KEYS, GROUPINGS, SplitRule, assign_groups
 from render import __version__
 from render.assets import BadAsset, find_meshes, find_scenes
 from render.config import RenderConfig
+from render.hints import PhotoHints, read_hints, sidecar_path
 from render.sample import Catalog, sample_id
 from render.worker import WorkerPool, WorkerStartError
 
@@ -429,7 +430,18 @@ def build_catalog(config: RenderConfig, console: Console) -> tuple[Catalog, dict
         meshes = find_meshes(config.models)
     except BadAsset as error:
         raise RunError(str(error)) from None
-    skipped = dict(scenes.skipped + meshes.skipped)
+    sidecars = {str(sidecar_path(photo)) for photo in scenes.items}
+    skipped = dict([entry for entry in scenes.skipped if entry[0] not in sidecars]
+                   + meshes.skipped)
+    hints: dict[str, PhotoHints] = {}
+    for photo in scenes.items:
+        try:
+            found = read_hints(photo)
+        except BadAsset as error:  # the photo is used without hints
+            skipped[error.path] = error.reason
+            continue
+        if found is not None:
+            hints[str(photo)] = found
     for path, reason in skipped.items():
         console.print(f"[yellow]skipped[/] {path}: {reason}")
     if not scenes.items:
@@ -447,6 +459,7 @@ def build_catalog(config: RenderConfig, console: Console) -> tuple[Catalog, dict
         photos=photos,
         meshes=tuple((mesh.mesh_id, str(mesh.path)) for mesh in meshes.items),
         splits={photo: by_scene[relative[photo]] for photo in photos},
+        hints=hints,
     )
     return catalog, skipped
 

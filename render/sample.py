@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -44,6 +44,7 @@ from render.composite import (
     unshadowed_ground,
 )
 from render.config import RenderConfig
+from render.hints import PhotoHints
 from render.spec import (
     SamplingError,
     SceneSpec,
@@ -84,6 +85,7 @@ class Catalog:
     photos: tuple[str, ...]
     meshes: tuple[tuple[str, str], ...]  # (mesh id, path)
     splits: dict[str, str]  # photo path -> split
+    hints: dict[str, PhotoHints] = field(default_factory=dict)  # photo path -> its sidecar's
 
 
 @dataclass
@@ -279,7 +281,7 @@ def make_sample(renderer: Renderer, photos: PhotoCache, catalog: Catalog, config
                                 photos=catalog.photos, meshes=catalog.meshes,
                                 extent_of=renderer.load_mesh, ranges=config.ranges,
                                 checks=config.checks, check_photo=photos.get,
-                                bad_assets=bad_assets)
+                                bad_assets=bad_assets, photo_hints=catalog.hints)
             photo = photos.get(spec.photo.path)
         except SamplingError as error:
             reasons.append({"attempt": attempt, "reason": str(error)})
@@ -302,6 +304,9 @@ def make_sample(renderer: Renderer, photos: PhotoCache, catalog: Catalog, config
             "inserted_mesh": spec.inserted.mesh_id,
             "occluder_meshes": [obj.mesh_id for obj in spec.occluders],
             "occluders": len(spec.occluders),
+            # the sidecar's hints this sample honours (a sample meets all of its photo's)
+            "hints": catalog.hints[spec.photo.path].kinds if spec.photo.path in catalog.hints
+            else [],
             "seed": seed, "attempt": attempt, "spec": spec.to_json(),
             "lighting": pair.lighting, "shadow_region": list(pair.region),
             "areas": {kind: int(np.count_nonzero(mask)) for kind, mask in pair.masks.items()},

@@ -9,7 +9,7 @@ from __future__ import annotations
 import colorsys
 import dataclasses
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import cast
 
@@ -18,6 +18,16 @@ import numpy as np
 
 from render.assets import IDENTITY_ROTATION, BadAsset, StablePose
 from render.config import LightRanges, MaterialRanges, QualityChecks, SamplingRanges
+from render.hints import (
+    HORIZON_PITCH_DEG,
+    PhotoHints,
+    inside_polygon,
+    output_angle,
+    output_row,
+    output_sun_azimuth,
+    pitch_for_horizon,
+    to_output,
+)
 
 INSERTED_INDEX = 1  # object pass index of the inserted mesh; occluders get 2, 3, 4
 
@@ -376,8 +386,9 @@ def _choose(rng: np.random.Generator, weights: dict[str, float]) -> str:
     return names[int(rng.choice(len(names), p=[weights[name] / total for name in names]))]
 
 
-def _light(rng: np.random.Generator, ranges: LightRanges) -> LightSpec:
-    kind = _choose(rng, ranges.weights)
+def _light(rng: np.random.Generator, ranges: LightRanges, kind: str | None = None) -> LightSpec:
+    """A light of a kind drawn by the weights, or of `kind` (a photo's sun hints)."""
+    kind = _choose(rng, ranges.weights) if kind is None else kind
     warmth = _uniform(rng, ranges.warmth)
     color = (1.0 + warmth, 1.0, 1.0 - warmth)
     azimuth = float(rng.uniform(0, 360))
@@ -420,11 +431,20 @@ def _place(rng: np.random.Generator, camera: CameraSpec, size: int, role: str, m
            screen_x: tuple[float, float], screen_y: tuple[float, float],
            placed: Sequence[ObjectSpec], materials: MaterialRanges,
            tone_contrast: float = 1.0, tries: int = 30,
-           pose: tuple[float, ...] = IDENTITY_ROTATION) -> ObjectSpec | None:
-    """Try positions until the object is fully in frame and its footprint overlaps no other."""
+           pose: tuple[float, ...] = IDENTITY_ROTATION,
+           foot_region: np.ndarray | None = None) -> ObjectSpec | None:
+    """Try positions until the object is fully in frame and its footprint overlaps no other.
+    With `foot_region`, a (K, 2) polygon in output pixels (a photo's ground polygon), the foot
+    is drawn in the part of the screen box that the polygon's bounds share (the polygon's
+    bounds alone where they share none) and must lie inside the polygon."""
+    if foot_region is not None:
+        screen_x, screen_y = _region_bounds(foot_region, size, screen_x, screen_y)
+        tries *= 3
     for _ in range(tries):
         u = rng.uniform(*screen_x) * size
         v = rng.uniform(*screen_y) * size
+        if foot_region is not None and not inside_polygon(foot_region, u, v):
+            continue
         point = ground_point(camera, size, u, v)
         if point is None:
             continue
@@ -445,17 +465,103 @@ def _place(rng: np.random.Generator, camera: CameraSpec, size: int, role: str, m
     return None
 
 
+def _region_bounds(polygon: np.ndarray, size: int, screen_x: tuple[float, float],
+                   screen_y: tuple[float, float]) -> tuple[tuple[float, float],
+                                                           tuple[float, float]]:
+    """The screen box (shares of the image side) cut to the polygon's bounds."""
+    low = np.clip(polygon.min(axis=0) / size, 0.0, 1.0)
+    high = np.clip(polygon.max(axis=0) / size, 0.0, 1.0)
+    x = (max(screen_x[0], low[0]), min(screen_x[1], high[0]))
+    y = (max(screen_y[0], low[1]), min(screen_y[1], high[1]))
+    if x[0] >= x[1] or y[0] >= y[1]:
+        return (float(low[0]), float(high[0])), (float(low[1]), float(high[1]))
+    return (float(x[0]), float(x[1])), (float(y[0]), float(y[1]))
+
+
+def ground_direction_angle(camera: CameraSpec, size: int, foot: np.ndarray,
+                           directions: np.ndarray) -> np.ndarray:
+    """(N,) image-plane angles in degrees (`render.hints`: 0 = right, 90 = down) of (N, 2)
+    ground directions starting at `foot` (x, y). A ground line projects to an image line, so
+    the angle from the foot's image to any point of the ray is the same; a short step keeps
+    the point in front of the camera."""
+    step = 0.01 * max(1.0, float(np.hypot(foot[0], foot[1])))
+    ends = np.concatenate([np.asarray(foot[:2], dtype=np.float64)[None] + step * directions,
+                           np.zeros((len(directions), 1))], axis=1)
+    uv, _ = project(camera, size, np.vstack([[foot[0], foot[1], 0.0], ends]))
+    delta = uv[1:] - uv[0]
+    return np.degrees(np.arctan2(delta[:, 1], delta[:, 0])) % 360.0
+
+
+def azimuth_for_shadow(camera: CameraSpec, size: int, foot: np.ndarray,
+                       angle_deg: float) -> float:
+    """The sun azimuth (degrees) whose shadow, cast on the ground from `foot` away from the
+    sun (-(sun direction x, y) = (sin az, -cos az)), points at image angle `angle_deg`: the
+    closest of a 0.5 degree scan, refined in 0.01 degree steps around it."""
+    def closest(azimuths: np.ndarray) -> float:
+        radians = np.radians(azimuths)
+        directions = np.stack([np.sin(radians), -np.cos(radians)], axis=1)
+        error = (ground_direction_angle(camera, size, foot, directions) - angle_deg + 180.0) \
+            % 360.0 - 180.0
+        return float(azimuths[int(np.argmin(np.abs(error)))])
+
+    coarse = closest(np.arange(0.0, 360.0, 0.5))
+    return closest(coarse + np.arange(-0.5, 0.5001, 0.01)) % 360.0
+
+
+def _hinted_photo_and_camera(rng: np.random.Generator, hints: PhotoHints, photo: PhotoSpec,
+                             camera: CameraSpec, size: int, ranges: SamplingRanges,
+                             redraws: int = 20) -> tuple[PhotoSpec, CameraSpec]:
+    """The sampled camera with the photo's given values; with a horizon row, the pitch that
+    puts it on that row of the output image (the crop is drawn again while that pitch falls
+    outside `HORIZON_PITCH_DEG`)."""
+    camera = CameraSpec(
+        height=camera.height if hints.height_m is None else hints.height_m,
+        pitch_deg=camera.pitch_deg if hints.pitch_deg is None else hints.pitch_deg,
+        fov_deg=camera.fov_deg if hints.fov_deg is None else hints.fov_deg)
+    if hints.horizon_row is None:
+        return photo, camera
+    low, high = HORIZON_PITCH_DEG
+    for _ in range(redraws):
+        pitch = pitch_for_horizon(output_row(hints.horizon_row, hints, photo, size),
+                                  camera.fov_deg, size)
+        if low <= pitch <= high:
+            return photo, dataclasses.replace(camera, pitch_deg=pitch)
+        photo = dataclasses.replace(photo, crop_fraction=_uniform(rng, ranges.photo.crop),
+                                    crop_x=float(rng.uniform()), crop_y=float(rng.uniform()))
+    raise SamplingError(f"{photo.path}: horizon_row {hints.horizon_row:g} gives a pitch outside "
+                        f"{low:g}-{high:g} deg in {redraws} crops")
+
+
+def _hinted_light(rng: np.random.Generator, hints: PhotoHints, photo: PhotoSpec,
+                  light: LightSpec, ranges: LightRanges) -> LightSpec:
+    """A sun when the photo gives its sun or its shadows' direction; the given sun's azimuth
+    and elevation (the azimuth for a shadow direction is solved once the object stands)."""
+    if hints.sun_azimuth_deg is None and hints.shadow_direction_deg is None:
+        return light
+    if light.kind != "sun":
+        light = _light(rng, ranges, kind="sun")
+    if hints.sun_azimuth_deg is not None and hints.sun_elevation_deg is not None:
+        light = dataclasses.replace(
+            light, azimuth_deg=output_sun_azimuth(hints.sun_azimuth_deg, photo),
+            elevation_deg=hints.sun_elevation_deg)
+    return light
+
+
 def sample_scene(rng: np.random.Generator, *, index: int, attempt: int, seed: int, size: int,
                  photos: Sequence[str], meshes: Sequence[MeshChoice], extent_of: ExtentLookup,
                  ranges: SamplingRanges, checks: QualityChecks,
                  check_photo: PhotoCheck = lambda path: None,
-                 bad_assets: dict[str, str] | None = None) -> SceneSpec:
+                 bad_assets: dict[str, str] | None = None,
+                 photo_hints: Mapping[str, PhotoHints] | None = None) -> SceneSpec:
     """Draw one scene. `extent_of(path)` gives a mesh's normalised extent (largest = 1; a
     render.assets.MeshExtent with the mesh's stable poses, of which each object takes one with
     `ranges.objects.stable_pose_probability`) and
     `check_photo(path)` loads a photo; both raise BadAsset for a broken file, which is then
-    recorded in `bad_assets` and drawn again. Raises SamplingError when the objects cannot be
-    placed."""
+    recorded in `bad_assets` and drawn again. `photo_hints` (photo path -> `PhotoHints`, from
+    its sidecar) fixes what a photo's sidecar gives: camera values, the horizon's row, the sun
+    or its shadows' direction, the ground polygon the objects' feet stand in; the rest is
+    drawn as without hints, from the same draws. Raises SamplingError when the objects cannot
+    be placed or the hints cannot be met."""
     bad = {} if bad_assets is None else bad_assets
     photo_index, _ = _draw_usable(rng, len(photos), lambda i: check_photo(str(photos[i])), bad,
                                   "scene photo")
@@ -468,6 +574,13 @@ def sample_scene(rng: np.random.Generator, *, index: int, attempt: int, seed: in
                         pitch_deg=_uniform(rng, ranges.camera.pitch),
                         fov_deg=_uniform(rng, ranges.camera.fov))
     light = _light(rng, ranges.lights)
+    hints = (photo_hints or {}).get(photo.path)
+    foot_region = None
+    if hints is not None:
+        photo, camera = _hinted_photo_and_camera(rng, hints, photo, camera, size, ranges)
+        light = _hinted_light(rng, hints, photo, light, ranges.lights)
+        if hints.ground_polygon:
+            foot_region = to_output(np.array(hints.ground_polygon), hints, photo, size)
 
     sizes = ranges.objects
 
@@ -483,9 +596,15 @@ def sample_scene(rng: np.random.Generator, *, index: int, attempt: int, seed: in
     inserted = _place(rng, camera, size, "inserted", inserted_mesh, inserted_extent,
                       _uniform(rng, sizes.inserted_size), 1, sizes.inserted_screen_x,
                       sizes.inserted_screen_y, [], ranges.materials, photo.tone_contrast,
-                      pose=inserted_pose)
+                      pose=inserted_pose, foot_region=foot_region)
     if inserted is None:
-        raise SamplingError("inserted object does not fit in the frame")
+        raise SamplingError("inserted object does not fit in the frame" if foot_region is None
+                            else "inserted object does not fit in the frame with its foot in "
+                            "the photo's ground polygon")
+    if hints is not None and hints.shadow_direction_deg is not None:
+        wanted = output_angle(hints.shadow_direction_deg, photo)
+        light = dataclasses.replace(light, azimuth_deg=azimuth_for_shadow(
+            camera, size, np.array([inserted.x, inserted.y]), wanted))
     placed = [inserted]
     inserted_box = projected_box(inserted, camera, size)
     occluder_count = int(rng.integers(sizes.occluders[0], sizes.occluders[1] + 1))
@@ -494,7 +613,7 @@ def sample_scene(rng: np.random.Generator, *, index: int, attempt: int, seed: in
         occluder = _place(rng, camera, size, "occluder", mesh, extent,
                           _uniform(rng, sizes.occluder_size), INSERTED_INDEX + 1 + slot,
                           (0.05, 0.95), (0.35, 0.95), placed, ranges.materials,
-                          photo.tone_contrast, pose=pose)
+                          photo.tone_contrast, pose=pose, foot_region=foot_region)
         if occluder is None:
             continue
         nearer = occluder.y < inserted.y

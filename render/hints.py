@@ -1,0 +1,203 @@
+"""Photo-matched scenes: what a scene photo's sidecar file (`street.jpg` + `street.json`) says
+about the photo, read once per run, and how a sample's crop maps it into the output image.
+
+Pixel coordinates, in the original photo and in the output image alike, are continuous: x to
+the right, y down, (0, 0) the top-left corner of the top-left pixel (pixel centres at +0.5),
+as `render.spec.project` gives them. Image-plane angles are measured in these coordinates:
+0 = pointing right, 90 = pointing down (towards the camera on the ground), 180 = left,
+270 = up (away from the camera): clockwise as seen on screen. Nothing here imports bpy.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import cv2
+import numpy as np
+
+from render.assets import BadAsset
+
+if TYPE_CHECKING:
+    from render.spec import PhotoSpec
+
+SIDECAR_SUFFIX = ".json"
+KEYS = ("horizon_row", "camera", "shadow_direction_deg", "sun", "ground_polygon")
+CAMERA_KEYS = ("pitch_deg", "fov_deg", "height_m")
+SUN_KEYS = ("azimuth_deg", "elevation_deg")
+HORIZON_PITCH_DEG = (3.0, 70.0)  # pitches a horizon hint may imply; else the crop is redrawn
+HINT_KINDS = ("camera", "horizon", "sun", "shadow_direction", "ground_polygon")
+
+
+@dataclass(frozen=True)
+class PhotoHints:
+    """What a photo's sidecar gives (None / empty: sample it). `width`, `height`: the original
+    photo's size in pixels, which maps the hints through a sample's crop."""
+
+    width: int
+    height: int
+    horizon_row: float | None = None  # original-photo y of the horizon (may lie outside it)
+    pitch_deg: float | None = None  # the render camera's (`render.spec.CameraSpec`)
+    fov_deg: float | None = None
+    height_m: float | None = None
+    shadow_direction_deg: float | None = None  # image-plane angle, see the module docstring
+    sun_azimuth_deg: float | None = None  # world frame of the unflipped photo (LightSpec's)
+    sun_elevation_deg: float | None = None
+    ground_polygon: tuple[tuple[float, float], ...] = ()  # original-photo (x, y) vertices
+
+    @property
+    def kinds(self) -> list[str]:
+        """The kinds of hint given, in `HINT_KINDS` order (what the manifest's `hints` lists)."""
+        given = {
+            "camera": any(value is not None for value in
+                          (self.pitch_deg, self.fov_deg, self.height_m)),
+            "horizon": self.horizon_row is not None,
+            "sun": self.sun_azimuth_deg is not None,
+            "shadow_direction": self.shadow_direction_deg is not None,
+            "ground_polygon": bool(self.ground_polygon),
+        }
+        return [kind for kind in HINT_KINDS if given[kind]]
+
+
+def sidecar_path(photo: Path) -> Path:
+    return photo.with_suffix(SIDECAR_SUFFIX)
+
+
+def _number(value: Any, key: str, low: float = -math.inf, high: float = math.inf) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{key} must be a finite number, got {value!r}")
+    if not low < value < high:
+        raise ValueError(f"{key} must lie strictly between {low:g} and {high:g}, got {value!r}")
+    return float(value)
+
+
+def _table(value: Any, key: str, allowed: tuple[str, ...]) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError(f"{key} must be an object with {', '.join(allowed)}")
+    unknown = sorted(set(value) - set(allowed))
+    if unknown:
+        raise ValueError(f"unknown key {key}.{unknown[0]} (expected {', '.join(allowed)})")
+    return value
+
+
+def parse_hints(data: Any, width: int, height: int) -> PhotoHints:
+    """Validate a sidecar's JSON for a photo of `width` x `height` pixels; raises ValueError
+    with a one-line reason."""
+    data = _table(data, "the sidecar", KEYS)
+    values: dict[str, Any] = {}
+    if "horizon_row" in data:
+        values["horizon_row"] = _number(data["horizon_row"], "horizon_row")
+    camera = _table(data.get("camera", {}), "camera", CAMERA_KEYS)
+    limits = {"pitch_deg": (-89.0, 89.0), "fov_deg": (1.0, 179.0), "height_m": (0.0, 1000.0)}
+    for key, (low, high) in limits.items():
+        if key in camera:
+            values[key] = _number(camera[key], f"camera.{key}", low, high)
+    if "pitch_deg" in values and "horizon_row" in values:
+        raise ValueError("give camera.pitch_deg or horizon_row, not both (each sets the pitch)")
+    if "sun" in data and "shadow_direction_deg" in data:
+        raise ValueError("give sun or shadow_direction_deg, not both (each sets the azimuth)")
+    if "shadow_direction_deg" in data:
+        values["shadow_direction_deg"] = _number(data["shadow_direction_deg"],
+                                                 "shadow_direction_deg") % 360.0
+    if "sun" in data:
+        sun = _table(data["sun"], "sun", SUN_KEYS)
+        if set(sun) != set(SUN_KEYS):
+            raise ValueError("sun needs both azimuth_deg and elevation_deg")
+        values["sun_azimuth_deg"] = _number(sun["azimuth_deg"], "sun.azimuth_deg") % 360.0
+        values["sun_elevation_deg"] = _number(sun["elevation_deg"], "sun.elevation_deg", 0, 90)
+    if "ground_polygon" in data:
+        polygon = data["ground_polygon"]
+        if not isinstance(polygon, list) or len(polygon) < 3 or not all(
+                isinstance(point, list) and len(point) == 2 for point in polygon):
+            raise ValueError("ground_polygon must be a list of at least 3 [x, y] points")
+        vertices = tuple((_number(x, "ground_polygon x"), _number(y, "ground_polygon y"))
+                         for x, y in polygon)
+        if abs(_signed_area(np.array(vertices))) < 1.0:
+            raise ValueError("ground_polygon encloses no area")
+        values["ground_polygon"] = vertices
+    return PhotoHints(width=width, height=height, **values)
+
+
+def read_hints(photo: Path) -> PhotoHints | None:
+    """The hints of `photo` from its sidecar, None without one. Raises BadAsset naming the
+    sidecar when it cannot be used (the photo is then used without hints)."""
+    sidecar = sidecar_path(photo)
+    if not sidecar.is_file():
+        return None
+    try:
+        data = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise BadAsset(sidecar, f"not a readable JSON file ({error})") from None
+    image = cv2.imread(str(photo), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise BadAsset(sidecar, f"cannot read the size of {photo.name}")
+    try:
+        return parse_hints(data, width=int(image.shape[1]), height=int(image.shape[0]))
+    except ValueError as error:
+        raise BadAsset(sidecar, str(error)) from None
+
+
+# ----------------------------------------------------------------------------- the crop
+
+
+def crop_window(hints: PhotoHints, photo: PhotoSpec) -> tuple[int, int, int]:
+    """(x0, y0, side) of the square crop in the original photo, rounded as
+    `render.composite.crop_photo` rounds it."""
+    side = max(1, int(round(min(hints.height, hints.width) * photo.crop_fraction)))
+    x0 = int(round((hints.width - side) * photo.crop_x))
+    y0 = int(round((hints.height - side) * photo.crop_y))
+    return x0, y0, side
+
+
+def to_output(points: np.ndarray, hints: PhotoHints, photo: PhotoSpec, size: int) -> np.ndarray:
+    """(N, 2) original-photo pixel coordinates -> (N, 2) output-image coordinates (the crop,
+    its resize to `size` and the flip)."""
+    x0, y0, side = crop_window(hints, photo)
+    scaled = (np.asarray(points, dtype=np.float64) - [x0, y0]) * (size / side)
+    if photo.flip:
+        scaled[:, 0] = size - scaled[:, 0]
+    return scaled
+
+
+def output_row(row: float, hints: PhotoHints, photo: PhotoSpec, size: int) -> float:
+    """Output-image y of original-photo row `row` (y)."""
+    return float(to_output(np.array([[0.0, row]]), hints, photo, size)[0, 1])
+
+
+def output_angle(angle_deg: float, photo: PhotoSpec) -> float:
+    """An original-photo image-plane angle in the output image: a uniform scale keeps it, a
+    horizontal flip mirrors it (180 - angle)."""
+    return (180.0 - angle_deg) % 360.0 if photo.flip else angle_deg % 360.0
+
+
+def output_sun_azimuth(azimuth_deg: float, photo: PhotoSpec) -> float:
+    """A world azimuth given for the unflipped photo, in the flipped scene: mirrored in x."""
+    return (-azimuth_deg) % 360.0 if photo.flip else azimuth_deg % 360.0
+
+
+def pitch_for_horizon(row: float, fov_deg: float, size: int) -> float:
+    """Pitch (degrees below the horizon) of our camera that puts the horizon at output-image
+    y `row`: the zero-elevation direction projects at size/2 - focal * tan(pitch)."""
+    focal = 0.5 * size / math.tan(math.radians(fov_deg) / 2)
+    return math.degrees(math.atan((0.5 * size - row) / focal))
+
+
+# ----------------------------------------------------------------------------- polygons
+
+
+def _signed_area(polygon: np.ndarray) -> float:
+    x, y = polygon[:, 0], polygon[:, 1]
+    return 0.5 * float(np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y))
+
+
+def inside_polygon(polygon: np.ndarray, u: float, v: float) -> bool:
+    """Whether (u, v) lies inside the (K, 2) polygon (even-odd rule, any orientation)."""
+    x, y = polygon[:, 0], polygon[:, 1]
+    next_x, next_y = np.roll(x, -1), np.roll(y, -1)
+    crosses = (y > v) != (next_y > v)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        at = x + (v - y) * (next_x - x) / (next_y - y)
+    return bool(np.count_nonzero(crosses & (u < at)) % 2)
