@@ -274,6 +274,10 @@ def stats(
     if summary["light_kinds"]:
         console.print("light kinds: " + ", ".join(
             f"{kind} {count}" for kind, count in summary["light_kinds"].items()))
+    hinted = summary["photo_hints"]
+    if hinted["samples"]:
+        console.print(f"photo hints (sidecar files): {hinted['samples']} samples; " + ", ".join(
+            f"{kind} {count}" for kind, count in hinted.items() if kind != "samples"))
     if summary["sun_elevation_deg"]:
         elevation = summary["sun_elevation_deg"]
         console.print(f"sun elevation: {elevation['min']:.0f}-{elevation['max']:.0f} deg, "

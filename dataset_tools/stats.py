@@ -21,6 +21,12 @@ def light_of(record: dict[str, Any]) -> dict[str, Any]:
     return spec.get("light") or spec.get("sun") or {}
 
 
+def hint_counts(records: list[dict[str, Any]]) -> Counter:
+    """How many samples used each kind of photo hint (the manifest's `hints`, from the scene
+    photo's sidecar file; datasets rendered before sidecars have none)."""
+    return Counter(kind for record in records for kind in record.get("hints", []))
+
+
 def _summary(values: list[float]) -> dict[str, float]:
     if not values:
         return {}
@@ -59,6 +65,8 @@ def collect(root: Path) -> dict[str, Any]:
         "darkness": darkness,
         "darkness_by_kind": darkness_by_kind,
         "light_kinds": Counter(light.get("kind", "sun") for light in lights),
+        "hints": hint_counts(records),
+        "hinted": sum(1 for record in records if record.get("hints")),
         "sun_elevation": [sun["elevation_deg"] for sun in suns],
         "sun_azimuth": [sun["azimuth_deg"] for sun in suns],
         "occluders": [record["occluders"] for record in records if "occluders" in record],
@@ -90,6 +98,7 @@ def summarize(data: dict[str, Any]) -> dict[str, Any]:
                                               in sorted(data["darkness_by_kind"].items())}},
         "area_fraction": {kind: _summary(values) for kind, values in data["areas"].items()},
         "light_kinds": dict(data["light_kinds"].most_common()),
+        "photo_hints": {"samples": data["hinted"], **dict(data["hints"].most_common())},
         "sun_elevation_deg": _summary(data["sun_elevation"]),
         "sun_azimuth_deg": _summary(data["sun_azimuth"]),
         "occluders": dict(sorted(Counter(data["occluders"]).items())),

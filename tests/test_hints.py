@@ -230,3 +230,24 @@ def test_sidecars_load_once_in_the_catalog_and_a_bad_one_is_skipped(tmp_path):
     with pytest.raises(BadAsset) as error:
         read_hints(scenes / "yard.png")
     assert "\n" not in str(error.value)
+
+
+def test_stats_count_the_samples_per_kind_of_hint(tmp_path):
+    from typer.testing import CliRunner
+
+    from dataset_tools.cli import app
+    from dataset_tools.layout import MANIFEST, read_manifest, write_lines
+    from dataset_tools.toy import make_toy_dataset
+
+    root = make_toy_dataset(tmp_path / "toy", train=3, test=1, size=32)
+    records = list(read_manifest(root).values())
+    records[0]["hints"] = ["horizon", "shadow_direction"]
+    records[1]["hints"] = ["horizon"]
+    records[2]["hints"] = []
+    write_lines(root / MANIFEST, records)
+    result = CliRunner().invoke(app, ["stats", str(root), "--json", str(tmp_path / "s.json")])
+    assert result.exit_code == 0, result.output
+    assert "photo hints (sidecar files): 2 samples; horizon 2, shadow_direction 1" in " ".join(
+        result.output.split())
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["photo_hints"] == {"samples": 2, "horizon": 2, "shadow_direction": 1}
