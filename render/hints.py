@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import cv2
 import numpy as np
 
+from dataset_tools.layout import DatasetError, read_image
 from render.assets import BadAsset
 
 if TYPE_CHECKING:
@@ -131,9 +131,10 @@ def read_hints(photo: Path) -> PhotoHints | None:
         data = json.loads(sidecar.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as error:
         raise BadAsset(sidecar, f"not a readable JSON file ({error})") from None
-    image = cv2.imread(str(photo), cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise BadAsset(sidecar, f"cannot read the size of {photo.name}")
+    try:  # read as the sampler's photo cache reads it (EXIF orientation applied alike)
+        image = read_image(photo, "RGB")
+    except DatasetError:
+        raise BadAsset(sidecar, f"cannot read the size of {photo.name}") from None
     try:
         return parse_hints(data, width=int(image.shape[1]), height=int(image.shape[0]))
     except ValueError as error:
