@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import socket
+import tempfile
 import threading
 import time
 import uuid
@@ -401,9 +402,10 @@ def _stop_on_signals() -> Iterator[_StopRequest]:
 def _prepare_output(config: RenderConfig) -> None:
     try:
         config.out.mkdir(parents=True, exist_ok=True)
-        probe = config.out / ".write-test"
-        probe.write_text("ok")
-        probe.unlink()
+        # A probe of this process's own: concurrent runs on the folder must not race on it.
+        handle, probe = tempfile.mkstemp(prefix=".write-test-", dir=config.out)
+        os.close(handle)
+        os.unlink(probe)
     except OSError as error:
         raise RunError(f"{config.out}: cannot write the output folder ({error.strerror})") from None
     settings_path = config.out / DATASET_JSON
