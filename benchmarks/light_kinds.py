@@ -136,6 +136,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--no-noise", action="store_true", help="skip the reference renders")
     args = parser.parse_args()
     size, count = (128, 6) if args.quick else (256, 12)
     reference = 128 if args.quick else 512
@@ -144,8 +145,9 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="light_kinds_"))
     rows = [run_setting(root, kind, value, count, size, seed=7) for kind, value in settings]
     mix = run_setting(root, "mix", None, 2 * count, size, seed=8)
-    noise_rows = {kind: noise(kind, size, 9, 2 if args.quick else 3, reference)
-                  for kind in ("sun", "area", "overcast")}
+    noise_rows = {} if args.no_noise else {
+        kind: noise(kind, size, 9, 2 if args.quick else 3, reference)
+        for kind in ("sun", "area", "overcast")}
     print(f"machine: {machine()}")
     print(f"{size}x{size}, {count} samples per setting, 1 worker x all threads")
     print("kind      size    edge 10-90% (px)   samples/s")
