@@ -99,9 +99,9 @@ def masks_from_passes(object_index: np.ndarray, darkening: np.ndarray,
                          f"{darkening.shape}, occluder darkening {occluder_darkening.shape}")
     inserted = object_index == INSERTED_INDEX
     occluders = object_index > INSERTED_INDEX
-    region = region_weight(darkening, sigma) > 0
-    own_shadow = visible_shadow(smooth(darkening, sigma), ~inserted & region, threshold,
-                                visible_fraction, min_area)
+    own = smooth(darkening, sigma)
+    region = region_weight(own, sigma=0.0) > 0  # already smoothed
+    own_shadow = visible_shadow(own, ~inserted & region, threshold, visible_fraction, min_area)
     occluder_shadow = visible_shadow(smooth(occluder_darkening, sigma), object_index == 0,
                                      threshold, visible_fraction, min_area)
     return {"mask": as_mask_image(inserted), "robject": as_mask_image(occluders),

@@ -31,8 +31,8 @@ def _default(item: dataclasses.Field) -> Any:
     return item.default_factory()  # type: ignore[misc]
 
 
-def _check_value(key: str, value: Any, default: Any, item: dataclasses.Field) -> Any:
-    """The value for `key` converted to the default's type, or a ConfigFileError message."""
+def _check_value(value: Any, default: Any, item: dataclasses.Field) -> Any:
+    """`value` converted to the default's type; ValueError with the reason otherwise."""
     if isinstance(default, dict):
         allowed = WEIGHT_KEYS[item.name]
         if not isinstance(value, dict):
@@ -40,7 +40,7 @@ def _check_value(key: str, value: Any, default: Any, item: dataclasses.Field) ->
         unknown = sorted(set(value) - set(allowed))
         if unknown:
             raise ValueError(f"unknown entry {unknown[0]!r} (expected {', '.join(allowed)})")
-        weights = {name: _number(f"{key}.{name}", value.get(name, 0.0)) for name in allowed}
+        weights = {name: _number(value.get(name, 0.0)) for name in allowed}
         if any(weight < 0 for weight in weights.values()) or not sum(weights.values()) > 0:
             raise ValueError("weights must be >= 0 and not all 0")
         return weights
@@ -48,7 +48,7 @@ def _check_value(key: str, value: Any, default: Any, item: dataclasses.Field) ->
         if not isinstance(value, list) or len(value) != 2:
             raise ValueError("expected a range [min, max]")
         low, high = (_integer(value[0]), _integer(value[1])) if isinstance(default[0], int) \
-            else (_number(key, value[0]), _number(key, value[1]))
+            else (_number(value[0]), _number(value[1]))
         if low > high:
             raise ValueError(f"range min {low} > max {high}")
         if item.metadata.get("probability") and not 0 <= low <= high <= 1:
@@ -61,7 +61,7 @@ def _check_value(key: str, value: Any, default: Any, item: dataclasses.Field) ->
     if isinstance(default, int):
         return _integer(value)
     if isinstance(default, float):
-        number = _number(key, value)
+        number = _number(value)
         if item.metadata.get("probability") and not 0 <= number <= 1:
             raise ValueError(f"a probability must lie in [0, 1], got {number}")
         return number
@@ -72,7 +72,7 @@ def _check_value(key: str, value: Any, default: Any, item: dataclasses.Field) ->
     raise ValueError(f"cannot be set from a file ({type(default).__name__})")
 
 
-def _number(key: str, value: Any) -> float:
+def _number(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"expected a number, got {value!r}")
     return float(value)
@@ -100,7 +100,7 @@ def _apply(instance: Any, table: dict[str, Any], prefix: str, allowed: tuple[str
             changes[key] = _apply(default, value, f"{name}.", None, source)
             continue
         try:
-            changes[key] = _check_value(name, value, default, item)
+            changes[key] = _check_value(value, default, item)
         except ValueError as error:
             raise ConfigFileError(f"{source}: {name}: {error}") from None
     return dataclasses.replace(instance, **changes)
