@@ -72,14 +72,14 @@ def ambient_tint(photo_linear: np.ndarray) -> tuple[float, float, float]:
     return tuple(float(value) for value in tint / float(tint @ LUMA))
 
 
-def composite(photo_linear: np.ndarray, combined: np.ndarray, catcher: np.ndarray) -> np.ndarray:
+def composite(photo_linear: np.ndarray, objects: np.ndarray, factor: np.ndarray) -> np.ndarray:
     """Objects over the shadowed photo, in linear light.
 
-    photo_linear (H, W, 3); combined (H, W, 4) premultiplied RGBA of the objects (the shadow
-    catcher is transparent in it); catcher (H, W, 3) the factor the photo is multiplied by.
-    Returns (H, W, 3) float32 linear."""
-    alpha = combined[..., 3:4]
-    return (combined[..., :3] + (1.0 - alpha) * photo_linear * catcher).astype(np.float32)
+    photo_linear (H, W, 3); objects (H, W, 4) premultiplied RGBA of the objects alone
+    (`GroundSplit.objects`); factor (H, W, 3) the ground factor the photo is multiplied by
+    (`ground_factor`). Returns (H, W, 3) float32 linear."""
+    alpha = objects[..., 3:4]
+    return (objects[..., :3] + (1.0 - alpha) * photo_linear * factor).astype(np.float32)
 
 
 def darkening(shadow_linear: np.ndarray, noshadow_linear: np.ndarray) -> np.ndarray:
@@ -130,8 +130,8 @@ class GroundSplit:
     """One render split into the objects over a transparent backdrop and the ground factor."""
 
     objects: np.ndarray  # (H, W, 4) premultiplied linear RGBA of the objects alone
-    sun: np.ndarray  # (H, W, 3) ground radiance from the sun / unshadowed ground radiance
-    ambient: np.ndarray  # (H, W, 3) the same for the ambient light; sun + ambient = factor
+    direct: np.ndarray  # (H, W, 3) ground radiance from the direct light / unshadowed radiance
+    ambient: np.ndarray  # (H, W, 3) the same for the ambient light; direct + ambient = factor
     ground: np.ndarray  # (H, W) bool: the render saw ground in this pixel
 
 
@@ -152,16 +152,15 @@ def _fill(values: np.ndarray, known: np.ndarray, default: np.ndarray,
     return np.where(np.isnan(filled), default, filled).astype(np.float32)
 
 
-def split_ground(combined: np.ndarray, sun: np.ndarray, ambient: np.ndarray,
-                 object_alpha: np.ndarray, sun_reference: np.ndarray,
+def split_ground(combined: np.ndarray, direct: np.ndarray, ambient: np.ndarray,
+                 object_alpha: np.ndarray, direct_reference: np.ndarray,
                  ambient_reference: np.ndarray) -> GroundSplit:
     """Split a render of objects on a visible Lambertian ground.
 
-    combined (H, W, 4) holds objects and ground (alpha: either covers the pixel); sun and
-    ambient (H, W, 3) are its light-group parts (sun: the direct light, a sun or an area
-    lamp); object_alpha (H, W) the objects' coverage; the references are (3,) or, for an
-    area light, (H, W, 3). On
-    pure ground pixels the ground radiance is the light group divided by the ground coverage;
+    combined (H, W, 4) holds objects and ground (alpha: either covers the pixel); direct and
+    ambient (H, W, 3) are its light-group parts (direct: a sun or an area lamp); object_alpha
+    (H, W) the objects' coverage; the references are (3,) or, for an area light, (H, W, 3).
+    On pure ground pixels the ground radiance is the light group divided by the ground coverage;
     where an object covers part of a pixel it is taken from the nearest pure ground, and its
     share is removed from the pixel to leave the objects alone. Dividing by the unshadowed
     radiance (`unshadowed_ground`) gives the factor the photo is multiplied by: 1 where
@@ -171,21 +170,21 @@ def split_ground(combined: np.ndarray, sun: np.ndarray, ambient: np.ndarray,
     pure = (object_alpha < 1e-3) & (ground_alpha > 1e-3)
     inverse = np.where(pure, 1.0 / np.maximum(ground_alpha, 1e-6), 0.0)[..., None]
     # Filled as ratios to the unshadowed radiance, which may vary per pixel (an area light).
-    total = np.broadcast_to(sun_reference + ambient_reference, combined[..., :3].shape)
-    ratio_sun = _fill(sun[..., :3] * inverse / total, pure, sun_reference / total)
+    total = np.broadcast_to(direct_reference + ambient_reference, combined[..., :3].shape)
+    ratio_direct = _fill(direct[..., :3] * inverse / total, pure, direct_reference / total)
     ratio_ambient = _fill(ambient[..., :3] * inverse / total, pure, ambient_reference / total)
     objects = combined.copy()
     objects[..., :3] = np.maximum(
-        combined[..., :3] - ground_alpha[..., None] * (ratio_sun + ratio_ambient) * total, 0.0)
+        combined[..., :3] - ground_alpha[..., None] * (ratio_direct + ratio_ambient) * total, 0.0)
     objects[..., 3] = object_alpha
-    return GroundSplit(objects=objects.astype(np.float32), sun=ratio_sun.astype(np.float32),
+    return GroundSplit(objects=objects.astype(np.float32), direct=ratio_direct.astype(np.float32),
                        ambient=ratio_ambient.astype(np.float32), ground=ground_alpha > 1e-3)
 
 
-def ground_factor(sun: np.ndarray, ambient: np.ndarray, sun_blur: float,
+def ground_factor(direct: np.ndarray, ambient: np.ndarray, direct_blur: float,
                   ambient_blur: float) -> np.ndarray:
     """The (H, W, 3) factor from its two parts, each smoothed by a Gaussian (sigma in pixels,
     0 = off): the ambient part (ambient occlusion, bounce light) is smooth and carries most of
-    the Monte Carlo noise, so it takes a wide blur; the sun part holds the sharp shadow edges
+    the Monte Carlo noise, so it takes a wide blur; the direct part holds the sharp shadow edges
     and only a light one."""
-    return (smooth(sun, sun_blur) + smooth(ambient, ambient_blur)).astype(np.float32)
+    return (smooth(direct, direct_blur) + smooth(ambient, ambient_blur)).astype(np.float32)

@@ -198,7 +198,7 @@ def render_pair(renderer: Renderer, spec: SceneSpec, photo_rgb: np.ndarray,
     cast = renderer.render(region)
 
     def split(passes: Any) -> GroundSplit:
-        return split_ground(passes.combined, passes.sun, passes.ambient, passes.object_alpha,
+        return split_ground(passes.combined, passes.direct, passes.ambient, passes.object_alpha,
                             *references)
 
     before, after = split(plain), split(cast)
@@ -210,12 +210,12 @@ def render_pair(renderer: Renderer, spec: SceneSpec, photo_rgb: np.ndarray,
     in_region[inside] = True
     after.objects = np.where(in_region[..., None], after.objects, before.objects)
     use_after = (in_region & after.ground)[..., None]
-    after.sun = np.where(use_after, after.sun, before.sun)
+    after.direct = np.where(use_after, after.direct, before.direct)
     after.ambient = np.where(use_after, after.ambient, before.ambient)
-    factor_plain = ground_factor(before.sun, before.ambient, settings.sun_blur,
+    factor_plain = ground_factor(before.direct, before.ambient, settings.sun_blur,
                                  settings.ambient_blur)
     factor_shadow = factor_plain.copy()  # outside the region both stay exactly equal
-    factor_shadow[inside] = ground_factor(after.sun, after.ambient, settings.sun_blur,
+    factor_shadow[inside] = ground_factor(after.direct, after.ambient, settings.sun_blur,
                                           settings.ambient_blur)[inside]
     inserted_area = _dilate(plain.object_index == INSERTED_INDEX)
     objects_plain = np.where(inserted_area[..., None], after.objects, before.objects)

@@ -26,8 +26,8 @@ def test_composite_alpha_over_shadowed_photo():
     photo = np.full((1, 3, 3), 0.5, dtype=np.float32)
     combined = np.array([[[0, 0, 0, 0], [0.2, 0.2, 0.2, 1.0], [0.1, 0.1, 0.1, 0.5]]],
                         dtype=np.float32)
-    catcher = np.array([[[0.4] * 3, [0.4] * 3, [1.0] * 3]], dtype=np.float32)
-    result = composite(photo, combined, catcher)
+    factor = np.array([[[0.4] * 3, [0.4] * 3, [1.0] * 3]], dtype=np.float32)
+    result = composite(photo, combined, factor)
     np.testing.assert_allclose(result[0, :, 0], [0.2, 0.2, 0.1 + 0.5 * 0.5])
 
 
@@ -85,7 +85,7 @@ def test_split_ground_separates_objects_and_the_shadow_factor():
         sun_part[pixel] *= 1 - object_alpha[pixel]
         ambient_part[pixel] *= 1 - object_alpha[pixel]
     split = split_ground(combined, sun_part, ambient_part, object_alpha, sun_ref, ambient_ref)
-    factor = split.sun + split.ambient
+    factor = split.direct + split.ambient
     np.testing.assert_allclose(factor[0, 0], [0.25] * 3, rtol=1e-6)  # ambient only
     np.testing.assert_allclose(factor[0, 6], [1.0] * 3, rtol=1e-6)
     # the half-covered pixel's ground share is estimated from lit ground nearby
@@ -97,7 +97,7 @@ def test_split_ground_separates_objects_and_the_shadow_factor():
     empty = split_ground(np.zeros(shape + (4,), np.float32), np.zeros(shape + (3,), np.float32),
                          np.zeros(shape + (3,), np.float32), np.zeros(shape, np.float32),
                          sun_ref, ambient_ref)
-    np.testing.assert_allclose(empty.sun + empty.ambient, 1.0, rtol=1e-6)
+    np.testing.assert_allclose(empty.direct + empty.ambient, 1.0, rtol=1e-6)
 
 
 def test_ground_factor_blurs_the_ambient_part_more_than_the_sun_part():

@@ -70,7 +70,7 @@ for seed in range(12):
     passes = scene.render()
     direct, _ = unshadowed_references(spec, lighting)
     ground = (passes.object_alpha < 1e-3) & (passes.combined[..., 3] > 0.999)
-    ratio = (passes.sun / np.maximum(direct, 1e-9)).mean(axis=-1)[ground]
+    ratio = (passes.direct / np.maximum(direct, 1e-9)).mean(axis=-1)[ground]
     ratios.append(float(np.median(ratio)))
     if len(ratios) == 3:
         break
