@@ -156,7 +156,7 @@ def main() -> None:
         options.count, options.naive, options.noise = 8, 1, 1
         options.reference_samples, options.memory = 256, 100
 
-    from dataset_tools.layout import read_manifest
+    from dataset_tools.records import read_manifest
 
     cores = os.cpu_count() or 1
     work = Path(tempfile.mkdtemp(prefix="render-bench-"))
@@ -169,7 +169,7 @@ def main() -> None:
                                  options.sampling_pattern)
     rows.append((f"production, {cores} workers x 1 thread", rate_multi))
     records = sorted(read_manifest(work / "single").values(), key=lambda r: r["index"])
-    specs = [record["spec"] for record in records]
+    specs = [record.spec for record in records]
     naive = in_child("naive", out=str(work / "naive"), size=256, samples=options.samples,
                      pattern=options.sampling_pattern, specs=specs[:options.naive])
     rows.append(("naive baseline (Blender defaults, rebuilt per sample)", naive["rate"]))

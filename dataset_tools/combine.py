@@ -4,29 +4,33 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from dataset_tools.layout import (
-    DATASET_JSON,
-    FORMAT_VERSION,
     KINDS,
     MANIFEST,
+    REQUIRED_KINDS,
     RGB_KINDS,
     DatasetError,
     copy_file,
     passes_path,
     read_image,
-    read_manifest,
     sample_path,
     size_mismatch,
-    write_json,
-    write_lines,
     write_png,
 )
 from dataset_tools.masks import smask_from_pair
+from dataset_tools.records import (
+    DatasetInfo,
+    ManifestRecord,
+    read_manifest,
+    split_counts,
+    write_manifest,
+)
 from dataset_tools.resplit import find_samples
 
-SHADOW_AR_KINDS = ("noshadow", "shadow", "mask", "robject", "rshadow")
+SHADOW_AR_KINDS = REQUIRED_KINDS  # what ARShadowGAN's Shadow-AR release has per sample
 
 
 def _refuse_existing(target: Path, force: bool) -> None:
@@ -34,13 +38,11 @@ def _refuse_existing(target: Path, force: bool) -> None:
         raise DatasetError(target, "exists and is not empty; use --force to write into it")
 
 
-def _finish(target: Path, records: list[dict], source: str) -> Counter:
-    write_lines(target / MANIFEST, records)
-    counts = Counter(record["split"] for record in records)
-    write_json(target / DATASET_JSON, {"format_version": FORMAT_VERSION, "source": source,
-                                       "counts": {"total": len(records),
-                                                  **dict(sorted(counts.items()))}})
-    return counts
+def _finish(target: Path, records: list[ManifestRecord], source: str) -> Counter:
+    write_manifest(target / MANIFEST, records)
+    splits = [str(record.split) for record in records]
+    DatasetInfo(source=source, counts=split_counts(splits)).write(target)
+    return Counter(splits)
 
 
 Tick = Callable[[], None] | None
@@ -76,8 +78,8 @@ def import_shadow_ar(source: Path, target: Path, threshold: float = 10.0,
         write_png(sample_path(target, split, "smask", sample_id),
                   smask_from_pair(images["shadow"], images["noshadow"], images["mask"],
                                   threshold))
-        records.append({"id": sample_id, "split": split, "source": str(source),
-                        "smask": f"image difference > {threshold}"})
+        records.append(ManifestRecord(sample_id, split=split, source=str(source),
+                                      smask=f"image difference > {threshold}"))
         if tick:
             tick()
     return _finish(target, records, f"shadow-ar import of {source}")
@@ -109,9 +111,9 @@ def merge(sources: list[Path], target: Path, prefixes: list[str] | None = None,
                         read_image(sample_path(source, split, "mask", sample_id), "L")))
             if passes_path(source, sample_id).is_file():
                 copy_file(passes_path(source, sample_id), passes_path(target, new_id))
-            record = dict(manifest.get(sample_id, {}))
-            record.update(id=new_id, split=split, source=str(source), source_id=sample_id)
-            records.append(record)
+            records.append(replace(manifest.get(sample_id) or ManifestRecord(sample_id),
+                                   id=new_id, split=split, source=str(source),
+                                   source_id=sample_id))
             if tick:
                 tick()
     return _finish(target, records, "merge of " + ", ".join(str(s) for s in sources))
@@ -206,8 +208,8 @@ def import_desoba(source: Path, target: Path, force: bool = False,
             write_png(sample_path(target, split, "shadow", sample_id), shadow_image)
             for kind, mask in masks.items():
                 write_png(sample_path(target, split, kind, sample_id), mask)
-            records.append({"id": sample_id, "split": split, "source": str(source),
-                            "scene": stem, "inserted_mesh": f"desoba object {object_id}"})
+            records.append(ManifestRecord(sample_id, split=split, source=str(source), scene=stem,
+                                          inserted_mesh=f"desoba object {object_id}"))
     if not records:
         raise DatasetError(source, "no object has both an instance mask and a shadow")
     return _finish(target, records, f"desoba import of {source}")

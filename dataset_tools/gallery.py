@@ -10,9 +10,9 @@ import json
 import os
 from pathlib import Path
 
-from dataset_tools.layout import KINDS, read_manifest, sample_path
+from dataset_tools.layout import KINDS, sample_path
+from dataset_tools.records import ManifestRecord, read_manifest
 from dataset_tools.resplit import find_samples
-from dataset_tools.stats import light_of
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>__TITLE__</title>
@@ -87,11 +87,10 @@ render(); report();
 """
 
 
-def _params(record: dict) -> str:
-    spec = record.get("spec", {})
-    light, camera = light_of(record), spec.get("camera", {})
+def _params(record: ManifestRecord) -> str:
+    light, camera = record.light, (record.spec or {}).get("camera", {})
     parts = []
-    kind = light.get("kind", "sun")
+    kind = record.light_kind
     if kind == "sun" and light:
         parts.append(f"sun az {light['azimuth_deg']:.0f} el {light['elevation_deg']:.0f} "
                      f"size {light['angle_deg']:.1f} ambient {light['ambient_fraction']:.2f}")
@@ -104,10 +103,10 @@ def _params(record: dict) -> str:
     if camera:
         parts.append(f"camera h {camera['height']:.2f} pitch {camera['pitch_deg']:.0f} "
                      f"fov {camera['fov_deg']:.0f}")
-    if "occluders" in record:
-        parts.append(f"occluders {record['occluders']}")
-    if "seed" in record:
-        parts.append(f"seed {record['seed']}")
+    if record.occluders is not None:
+        parts.append(f"occluders {record.occluders}")
+    if record.seed is not None:
+        parts.append(f"seed {record.seed}")
     return "\n".join(parts)
 
 
@@ -117,15 +116,15 @@ def write_gallery(root: Path, out: Path, per_page: int = 50, tile: int = 128) ->
     manifest = read_manifest(root)
     samples = []
     for sample_id, split in sorted(find_samples(root).items()):
-        record = manifest.get(sample_id, {})
+        record = manifest.get(sample_id) or ManifestRecord(sample_id)
         images = {}
         for kind in KINDS:
             path = sample_path(root, split, kind, sample_id)
             if path.is_file():
                 images[kind] = Path(os.path.relpath(path.resolve(), out.resolve())).as_posix()
         samples.append({"id": sample_id, "split": split,
-                        "scene": str(record.get("scene", "?")),
-                        "mesh": str(record.get("inserted_mesh", "?")),
+                        "scene": str(record.scene or "?"),
+                        "mesh": str(record.inserted_mesh or "?"),
                         "params": _params(record), "images": images})
     page = (PAGE.replace("__TITLE__", html.escape(f"shadowsynth: {root.name}"))
             .replace("__TILE__", str(tile)).replace("__PER_PAGE__", str(per_page))

@@ -27,8 +27,8 @@ from dataset_tools.layout import (
     PASSES_DIR,
     DatasetError,
     atomic_write,
-    write_json,
 )
+from dataset_tools.records import DatasetInfo, ManifestRecord, split_counts
 
 SHARDS_DIR = "manifests"  # OUT/manifests/shard-I-of-N.jsonl (+ .json: how the shard went)
 SUBMISSION = "submission.json"  # OUT/manifests/submission.json: a cluster submission's command
@@ -64,9 +64,9 @@ def shard_command(command: Sequence[str], index: int, count: int) -> list[str]:
     return [*kept, "--shard", f"{index}/{count}"]
 
 
-def sample_complete(out: Path, record: dict[str, Any]) -> bool:
-    """Whether every file of the sample a manifest line describes exists."""
-    identifier, split = record["id"], record.get("split", "train")
+def sample_complete(out: Path, record: ManifestRecord) -> bool:
+    """Whether every file of the sample a manifest record describes exists."""
+    identifier, split = record.id, record.split or "train"
     return (out / PASSES_DIR / f"{identifier}.npz").is_file() and all(
         (out / split / kind / f"{identifier}.png").is_file() for kind in KINDS)
 
@@ -210,8 +210,8 @@ def gather(out: Path) -> GatherReport:
     (sorted by index, one line per sample, only samples whose files are all there), write the
     true counts into dataset.json, and report which shards are missing samples."""
     out = Path(out)
-    info = _read_json(out / DATASET_JSON)
-    if not info:
+    info = DatasetInfo.read(out)
+    if info is None:
         raise DatasetError(out / DATASET_JSON, "missing or unreadable: not a render-dataset "
                                                "output folder")
     files = _shard_files(out)
@@ -234,7 +234,7 @@ def gather(out: Path) -> GatherReport:
     report = GatherReport(str(out), total=len(ordered), counts=dict(sorted(splits.items())),
                           shard_manifests=len(manifests) - (out / MANIFEST in manifests),
                           dropped=len(merged) - len(ordered))
-    info["counts"] = {"total": report.total, **report.counts}
-    write_json(out / DATASET_JSON, info)
+    info.counts = split_counts(line.split for line in ordered)
+    info.write(out)
     report.shards = _shard_states(out, files, {line.index for line in ordered}, report)
     return report

@@ -1,4 +1,10 @@
-"""The Shadow-AR folder layout of DESIGN.md, and atomic file writing."""
+"""The dataset contract's folder layout, and atomic file writing.
+
+A dataset is SPLIT/KIND/ID.png for the splits train, val and test and the kinds below, plus
+manifest.jsonl and dataset.json (their records: `dataset_tools.records`) and, for rendered
+datasets, passes/ID.npz. A sample exists when its noshadow image does (`iter_ids`,
+`iter_samples`); everything here is the one place these facts are written down
+(docs/architecture.md tells the whole contract)."""
 
 from __future__ import annotations
 
@@ -20,6 +26,12 @@ RGB_KINDS = ("noshadow", "shadow")
 MASK_KINDS = ("mask", "robject", "rshadow", "smask", "sregion")
 OPTIONAL_KINDS = ("smask", "sregion")
 KINDS = RGB_KINDS + MASK_KINDS
+REQUIRED_KINDS = tuple(kind for kind in KINDS if kind not in OPTIONAL_KINDS)
+# The masks a model reads (sregion only serves the pair's check, `validate`).
+MODEL_MASK_KINDS = ("mask", "robject", "rshadow", "smask")
+# Object pass index of the inserted mesh in the render passes (passes/ID.npz object_index);
+# occluders get the indices above it, the ground 0.
+INSERTED_INDEX = 1
 SPLITS = ("train", "val", "test")
 PASSES_DIR = "passes"  # render passes the masks derive from: passes/ID.npz
 MANIFEST = "manifest.jsonl"
@@ -156,22 +168,6 @@ def write_lines(path: Path, records: Iterable[dict]) -> None:
     atomic_write(path, write)
 
 
-def read_manifest(root: Path) -> dict[str, dict]:
-    """id -> record; a later line for the same id wins; a torn last line is ignored."""
-    records: dict[str, dict] = {}
-    path = root / MANIFEST
-    if not path.exists():
-        return records
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(record, dict) and "id" in record:
-            records[record["id"]] = record
-    return records
-
-
 def remove_partials(root: Path) -> int:
     """Delete temporary files a killed run left behind; returns how many."""
     count = 0
@@ -182,6 +178,21 @@ def remove_partials(root: Path) -> int:
 
 
 def iter_ids(root: Path, split: str) -> Iterator[str]:
+    """The ids of one split's samples, sorted (a sample is its noshadow image)."""
     folder = root / split / "noshadow"
     if folder.is_dir():
-        yield from sorted(path.stem for path in folder.glob("*.png"))
+        yield from sorted(path.stem for path in folder.glob("*.png")
+                          if not path.name.startswith("."))
+
+
+def iter_samples(root: Path) -> Iterator[tuple[str, str]]:
+    """(split, id) of every sample, split by split in SPLITS order, ids sorted."""
+    for split in SPLITS:
+        for sample_id in iter_ids(root, split):
+            yield split, sample_id
+
+
+def count_samples(root: Path, split: str | None = None) -> int:
+    """How many samples the dataset (or one split of it) holds."""
+    splits = SPLITS if split is None else (split,)
+    return sum(1 for name in splits for _ in iter_ids(root, name))

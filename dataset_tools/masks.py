@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from dataset_tools.layout import (
+    INSERTED_INDEX,
     DatasetError,
     passes_path,
     read_image,
@@ -15,8 +16,6 @@ from dataset_tools.layout import (
     size_mismatch,
     write_png,
 )
-
-INSERTED_INDEX = 1
 
 
 def remove_small_components(mask: np.ndarray, min_area: int) -> np.ndarray:
@@ -109,13 +108,20 @@ def masks_from_passes(object_index: np.ndarray, darkening: np.ndarray,
             "sregion": as_mask_image(region)}
 
 
+def difference_gray(image: np.ndarray, noshadow: np.ndarray) -> np.ndarray:
+    """(H, W) uint8: gray(|image - noshadow|) of two (H, W, 3) uint8 RGB images (the pair's
+    fallback smask here, the predicted shadow of `model.metrics`)."""
+    difference = np.abs(image.astype(np.int16) - noshadow.astype(np.int16)).astype(np.uint8)
+    return cv2.cvtColor(difference, cv2.COLOR_RGB2GRAY)
+
+
 def smask_from_pair(shadow: np.ndarray, noshadow: np.ndarray, mask: np.ndarray,
                     threshold: float = 10.0, min_area: int = 4) -> np.ndarray:
-    """Fallback without passes (DESIGN.md): gray(|shadow - noshadow|) > threshold minus mask.
+    """Fallback without passes (docs/architecture.md): gray(|shadow - noshadow|) > threshold
+    minus mask.
 
     shadow, noshadow (H, W, 3) uint8; mask (H, W) uint8 0/255; threshold on 0-255 gray."""
-    difference = np.abs(shadow.astype(np.int16) - noshadow.astype(np.int16)).astype(np.uint8)
-    gray = cv2.cvtColor(difference, cv2.COLOR_RGB2GRAY)
+    gray = difference_gray(shadow, noshadow)
     shadow_mask = remove_small_components((gray > threshold) & (mask < 128), min_area)
     return as_mask_image(shadow_mask)
 

@@ -49,13 +49,12 @@ from dataset_tools.layout import (
     copy_file,
     iter_ids,
     read_image,
-    read_manifest,
     sample_path,
     size_mismatch,
     write_json,
-    write_lines,
     write_png,
 )
+from dataset_tools.records import ManifestRecord, read_manifest, write_manifest
 
 CODECS = {"webp": "webp", "jpeg": "jpg", "png": "png"}  # --codec -> noshadow member extension
 SHARD_NAME = "shard-{:06d}.tar"
@@ -274,7 +273,7 @@ def _tar_block(key: str, members: dict[str, bytes]) -> bytes:
     return b"".join(parts)
 
 
-def _skipped(root: Path, manifest: dict[str, dict], packed: set[str]) -> list[str]:
+def _skipped(root: Path, manifest: dict[str, ManifestRecord], packed: set[str]) -> list[str]:
     """What pack leaves out: folders other than the splits' kinds, stray manifest lines."""
     notes = []
     folders = [path for path in root.iterdir() if path.name not in (*SPLITS, DATASET_JSON,
@@ -319,12 +318,12 @@ def pack_dataset(config: PackConfig, tick: Tick = None) -> dict[str, Any]:
     def blocks() -> Iterator[tuple[str, str, bytes]]:
         for split, sample_id in samples:
             record = manifest.get(sample_id)
-            if record is not None and PACK_KEY in record:
+            if record is not None and PACK_KEY in record.extra:
                 raise DatasetError(root / MANIFEST, f"the record of {sample_id} has a field "
                                                     f"{PACK_KEY!r}, which pack reserves")
             images = _read_sample(root, split, sample_id)
-            members = encode_sample(images, record, split, sample_id, config.codec,
-                                    config.quality)
+            members = encode_sample(images, record.to_json() if record else None, split,
+                                    sample_id, config.codec, config.quality)
             _measure(totals, images, members, split, sample_id)
             if tick:
                 tick()
@@ -562,8 +561,8 @@ def unpack_shards(sources: list[Path], out: Path, force: bool = False,
 def _finish_unpack(out: Path, paths: list[Path], records: list[tuple[str, str, dict]]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     if records:
-        write_lines(out / MANIFEST, [record for *_, record in sorted(records,
-                                                                     key=lambda r: r[:2])])
+        write_manifest(out / MANIFEST, [ManifestRecord.from_json(record) for *_, record
+                                        in sorted(records, key=lambda r: r[:2])])
     dataset_json = paths[0].parent / DATASET_JSON
     if dataset_json.is_file():
         copy_file(dataset_json, out / DATASET_JSON)

@@ -2,32 +2,31 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections import Counter
 from pathlib import Path
 
-from dataset_tools.layout import (
-    DATASET_JSON,
-    KINDS,
-    MANIFEST,
-    SPLITS,
-    DatasetError,
+from dataset_tools.layout import KINDS, MANIFEST, SPLITS, DatasetError, iter_samples
+from dataset_tools.records import (
+    DatasetInfo,
+    ManifestRecord,
+    by_index,
     read_manifest,
-    write_json,
-    write_lines,
+    split_counts,
+    write_manifest,
 )
 from dataset_tools.split import group_assignments, plan_split
 
 
 def find_samples(root: Path) -> dict[str, str]:
-    """sample id -> the split folder it is in (by its noshadow file)."""
+    """sample id -> the split folder it is in (by its noshadow file); an id in two splits is a
+    DatasetError."""
     located: dict[str, str] = {}
-    for split in SPLITS:
-        for path in sorted((root / split / "noshadow").glob("*.png")):
-            if path.stem in located:
-                raise DatasetError(path, f"id {path.stem} is also in {located[path.stem]}/")
-            located[path.stem] = split
+    for split, sample_id in iter_samples(root):
+        if sample_id in located:
+            raise DatasetError(root / split / "noshadow" / f"{sample_id}.png",
+                               f"id {sample_id} is also in {located[sample_id]}/")
+        located[sample_id] = split
     return located
 
 
@@ -36,7 +35,7 @@ def count_files(root: Path) -> int:
                for _ in (root / split / kind).glob("*.png"))
 
 
-def empty_test_reason(records: dict[str, dict], located: dict[str, str],
+def empty_test_reason(records: dict[str, ManifestRecord], located: dict[str, str],
                       assignments: dict[str, dict[str, str]], test_fraction: float,
                       by: str) -> str:
     """One line: why a plan leaves test/ empty, and what it would do to the test/ there now."""
@@ -71,7 +70,8 @@ def resplit(root: Path, test_fraction: float, val_fraction: float, seed: int, by
             raise DatasetError(root / MANIFEST, f"has no record of {missing[0]} (and "
                                f"{len(missing) - 1} more): --by {by} needs one per sample; "
                                "use --by none for a dataset without manifest")
-    records = {sample_id: manifest.get(sample_id, {"id": sample_id}) for sample_id in located}
+    records = {sample_id: manifest.get(sample_id, ManifestRecord(sample_id))
+               for sample_id in located}
     plan = plan_split(records, test_fraction, val_fraction, seed, by)
     assignments = group_assignments(records, test_fraction, val_fraction, seed, by)
     if test_fraction > 0 and "test" not in plan.values() and not allow_empty:
@@ -100,19 +100,15 @@ def resplit(root: Path, test_fraction: float, val_fraction: float, seed: int, by
     if manifest:
         for sample_id, record in manifest.items():
             if sample_id in plan:
-                record["split"] = plan[sample_id]
+                record.split = plan[sample_id]
                 # With --by both a val sample's groups may be train or test: record them, so
                 # that samples rendered into the dataset later follow them (SplitRule).
-                record.pop("split_groups", None)
-                if len(assignments) > 1:
-                    record["split_groups"] = {key: assignment[str(record[key])]
-                                              for key, assignment in assignments.items()}
-        write_lines(root / MANIFEST, sorted(manifest.values(),
-                                            key=lambda record: record.get("index", 0)))
-    counts = Counter(plan.values())
-    info_path = root / DATASET_JSON
-    info = json.loads(info_path.read_text(encoding="utf-8")) if info_path.exists() else {}
-    info["counts"] = {"total": len(plan), **dict(sorted(counts.items()))}
-    info["split"] = {"test": test_fraction, "val": val_fraction, "seed": seed, "by": by}
-    write_json(info_path, info)
-    return counts
+                record.split_groups = ({key: assignment[record.group(key)]
+                                        for key, assignment in assignments.items()}
+                                       if len(assignments) > 1 else None)
+        write_manifest(root / MANIFEST, by_index(manifest.values()))
+    info = DatasetInfo.read(root) or DatasetInfo()
+    info.counts = split_counts(plan.values())
+    info.split = {"test": test_fraction, "val": val_fraction, "seed": seed, "by": by}
+    info.write(root)
+    return Counter(plan.values())

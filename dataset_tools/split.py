@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from dataset_tools.layout import SPLITS
+from dataset_tools.records import ManifestRecord
 
 
 def stable_order(keys: Sequence[str], seed: int) -> list[str]:
@@ -45,10 +46,10 @@ GROUP_KEYS = {"scene": ("scene",), "mesh": ("inserted_mesh",),
               "both": ("scene", "inserted_mesh"), "none": ()}  # --by -> manifest keys
 
 
-def plan_split(samples: dict[str, dict], test_fraction: float, val_fraction: float, seed: int,
-               by: str) -> dict[str, str]:
+def plan_split(samples: dict[str, ManifestRecord], test_fraction: float,
+               val_fraction: float, seed: int, by: str) -> dict[str, str]:
     """sample id -> split. `samples` maps id -> manifest record (needs "scene" and
-    "inserted_mesh" unless by == "none"). With "both", scenes and meshes are split
+    and inserted_mesh unless by == "none"). With "both", scenes and meshes are split
     separately; a sample goes to train or test only when its scene and its mesh agree, and to
     val otherwise, so train and test share no scene and no mesh (val then grows beyond
     val_fraction: it is for checkpoint choice, where such overlap leaks nothing into test)."""
@@ -59,16 +60,16 @@ def plan_split(samples: dict[str, dict], test_fraction: float, val_fraction: flo
     assignments = group_assignments(samples, test_fraction, val_fraction, seed, by)
     plan = {}
     for sample_id, record in samples.items():
-        splits = {assignment[str(record[key])] for key, assignment in assignments.items()}
+        splits = {assignment[record.group(key)] for key, assignment in assignments.items()}
         plan[sample_id] = splits.pop() if len(splits) == 1 else "val"
     return plan
 
 
-def group_assignments(samples: dict[str, dict], test_fraction: float, val_fraction: float,
+def group_assignments(samples: dict[str, ManifestRecord], test_fraction: float, val_fraction: float,
                       seed: int, by: str) -> dict[str, dict[str, str]]:
     """Manifest key ("scene", "inserted_mesh") -> group -> split: each key's groups split on
     their own, as `plan_split` does."""
-    return {key: assign_groups([str(record[key]) for record in samples.values()],
+    return {key: assign_groups([record.group(key) for record in samples.values()],
                                test_fraction, val_fraction, seed)
             for key in GROUP_KEYS[by]}
 
@@ -109,8 +110,8 @@ class SplitRule:
 
     @classmethod
     def from_samples(cls, by: str, test: float, val: float, seed: int,
-                     samples: dict[str, dict], base: dict[str, dict[str, str]] | None = None,
-                     ) -> SplitRule:
+                     samples: dict[str, ManifestRecord],
+                     base: dict[str, dict[str, str]] | None = None) -> SplitRule:
         """The rule of a dataset whose samples (id -> manifest record) were split `by`: a
         group's split is the one its records name in "split_groups" (what `shadow-dataset
         split --by both` records), else the one its samples' "split" implies (`_settled`);
@@ -121,27 +122,27 @@ class SplitRule:
         seen: dict[str, dict[str, Counter]] = {key: defaultdict(Counter) for key in keys}
         recorded: dict[str, dict[str, str]] = {key: {} for key in keys}
         for record in samples.values():
-            groups = record.get("split_groups")
+            groups = record.split_groups or {}
             for key in keys:
-                if key not in record:
+                if getattr(record, key) is None:
                     continue
-                if isinstance(groups, dict) and groups.get(key) in SPLITS:
-                    recorded[key][str(record[key])] = groups[key]
-                elif record.get("split") in SPLITS:
-                    seen[key][str(record[key])][record["split"]] += 1
+                if groups.get(key) in SPLITS:
+                    recorded[key][record.group(key)] = groups[key]
+                elif record.split in SPLITS:
+                    seen[key][record.group(key)][record.split] += 1
         known = {key: {**(base or {}).get(key, {}),
                        **{group: _settled(counts, by) for group, counts in seen[key].items()},
                        **recorded[key]}
                  for key in keys}
         return cls(by, test, val, seed, known)
 
-    def groups_of(self, record: dict) -> dict[str, str]:
+    def groups_of(self, record: ManifestRecord) -> dict[str, str]:
         """What `split_groups` of a new sample's record holds: with --by both, the split of
         its scene and of its mesh (the sample's own split is val when they differ)."""
         keys = GROUP_KEYS[self.by]
         if len(keys) < 2:
             return {}
-        return {key: self.group_split(key, str(record[key])) for key in keys}
+        return {key: self.group_split(key, record.group(key)) for key in keys}
 
     def group_split(self, key: str, group: str) -> str:
         known = self.known.get(key, {})
@@ -149,10 +150,10 @@ class SplitRule:
             return known[group]
         return hashed_split(group, self.test, self.val, self.seed)
 
-    def split_of(self, record: dict) -> str:
-        """The split of a new sample (its manifest record: "id", "scene", "inserted_mesh")."""
+    def split_of(self, record: ManifestRecord) -> str:
+        """The split of a new sample (its manifest record: id, scene, inserted_mesh)."""
         keys = GROUP_KEYS[self.by]
         if not keys:
-            return hashed_split(str(record["id"]), self.test, self.val, self.seed)
-        splits = {self.group_split(key, str(record[key])) for key in keys}
+            return hashed_split(record.id, self.test, self.val, self.seed)
+        splits = {self.group_split(key, record.group(key)) for key in keys}
         return splits.pop() if len(splits) == 1 else "val"

@@ -9,22 +9,16 @@ from typing import Any
 import numpy as np
 
 from dataset_tools.darkness import REAL_SUNNY, shadow_darkness, summarize_darkness
-from dataset_tools.layout import SPLITS, read_image, read_manifest, sample_path
+from dataset_tools.layout import SPLITS, read_image, sample_path
 from dataset_tools.masks import smask_from_pair
+from dataset_tools.records import ManifestRecord, read_manifest
 from dataset_tools.resplit import find_samples
 
 
-def light_of(record: dict[str, Any]) -> dict[str, Any]:
-    """The sample's light from its manifest record (`spec.light`; datasets rendered before
-    the light kinds have `spec.sun`)."""
-    spec = record.get("spec", {})
-    return spec.get("light") or spec.get("sun") or {}
-
-
-def hint_counts(records: list[dict[str, Any]]) -> Counter:
+def hint_counts(records: list[ManifestRecord]) -> Counter:
     """How many samples used each kind of photo hint (the manifest's `hints`, from the scene
     photo's sidecar file; datasets rendered before sidecars have none)."""
-    return Counter(kind for record in records for kind in record.get("hints", []))
+    return Counter(kind for record in records for kind in record.hints or [])
 
 
 def _summary(values: list[float]) -> dict[str, float]:
@@ -53,10 +47,10 @@ def collect(root: Path) -> dict[str, Any]:
         if measured is not None:
             darkness.append(measured)
             if sample_id in manifest:
-                kind = light_of(manifest[sample_id]).get("kind", "sun")
+                kind = manifest[sample_id].light_kind
                 darkness_by_kind.setdefault(kind, []).append(measured)
     records = [manifest[sample_id] for sample_id in located if sample_id in manifest]
-    lights = [light_of(record) for record in records if "spec" in record]
+    lights = [record.light for record in records if record.spec is not None]
     suns = [light for light in lights if light.get("kind", "sun") == "sun"]
     return {
         "counts": {split: sum(1 for value in located.values() if value == split)
@@ -66,13 +60,13 @@ def collect(root: Path) -> dict[str, Any]:
         "darkness_by_kind": darkness_by_kind,
         "light_kinds": Counter(light.get("kind", "sun") for light in lights),
         "hints": hint_counts(records),
-        "hinted": sum(1 for record in records if record.get("hints")),
+        "hinted": sum(1 for record in records if record.hints),
         "sun_elevation": [sun["elevation_deg"] for sun in suns],
         "sun_azimuth": [sun["azimuth_deg"] for sun in suns],
-        "occluders": [record["occluders"] for record in records if "occluders" in record],
-        "scenes": Counter(record["scene"] for record in records if "scene" in record),
-        "meshes": Counter(record["inserted_mesh"] for record in records
-                          if "inserted_mesh" in record),
+        "occluders": [record.occluders for record in records if record.occluders is not None],
+        "scenes": Counter(record.scene for record in records if record.scene is not None),
+        "meshes": Counter(record.inserted_mesh for record in records
+                          if record.inserted_mesh is not None),
     }
 
 

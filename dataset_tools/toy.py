@@ -13,14 +13,11 @@ import cv2
 import numpy as np
 
 from dataset_tools.layout import (
-    DATASET_JSON,
-    FORMAT_VERSION,
     MANIFEST,
     sample_path,
-    write_json,
-    write_lines,
     write_png,
 )
+from dataset_tools.records import DatasetInfo, ManifestRecord, split_counts, write_manifest
 
 
 def _ground(rng: np.random.Generator, size: int) -> np.ndarray:
@@ -120,10 +117,10 @@ def make_toy_dataset(root: Path, train: int = 16, test: int = 4, size: int = 64,
             sample_id = f"{index:06d}"
             for kind, image in toy_sample(seed * 1_000_003 + index, size).items():
                 write_png(sample_path(root, split, kind, sample_id), image)
-            records.append({"id": sample_id, "split": split, "scene": f"toy{index}",
-                            "seed": seed * 1_000_003 + index})
+            records.append(ManifestRecord(sample_id, split=split, scene=f"toy{index}",
+                                          seed=seed * 1_000_003 + index, generator="toy"))
             index += 1
-    write_lines(root / MANIFEST, records)
-    write_json(root / DATASET_JSON, {"format_version": FORMAT_VERSION, "generator": "toy",
-                                     "size": size, "counts": counts})
+    write_manifest(root / MANIFEST, records)
+    DatasetInfo(generator="toy", size=size,
+                counts=split_counts(str(record.split) for record in records)).write(root)
     return root

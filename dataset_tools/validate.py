@@ -5,7 +5,6 @@ mesh in two splits."""
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -15,18 +14,16 @@ import cv2
 import numpy as np
 
 from dataset_tools.layout import (
-    DATASET_JSON,
     MANIFEST,
     MASK_KINDS,
     OPTIONAL_KINDS,
+    REQUIRED_KINDS,
     RGB_KINDS,
     SPLITS,
-    read_manifest,
     size_mismatch,
 )
+from dataset_tools.records import DatasetInfo, ManifestRecord, read_manifest
 from dataset_tools.split import GROUP_KEYS, GROUPINGS
-
-REQUIRED = ("noshadow", "shadow", "mask", "robject", "rshadow")
 
 
 @dataclass(frozen=True)
@@ -141,17 +138,13 @@ def check_sample(root: Path, split: str, sample_id: str, kinds: tuple[str, ...],
 def recorded_grouping(root: Path) -> str:
     """The --by of the split recorded in dataset.json, or "scene" (the renderer's own split,
     by scene photo) when none is recorded."""
-    try:
-        info = json.loads((root / DATASET_JSON).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return "scene"
-    recorded = info.get("split") if isinstance(info, dict) else None
-    by = recorded.get("by") if isinstance(recorded, dict) else None
+    info = DatasetInfo.read(root)
+    by = info.split_by if info is not None else None
     return by if by in GROUPINGS else "scene"
 
 
-def check_split_leaks(root: Path, ids_by_split: dict[str, set[str]], manifest: dict[str, dict],
-                      report: Report) -> None:
+def check_split_leaks(root: Path, ids_by_split: dict[str, set[str]],
+                      manifest: dict[str, ManifestRecord], report: Report) -> None:
     """An error per scene (and, split --by mesh or both, per inserted mesh) whose samples lie in
     two splits. --by both keeps only train and test apart: val takes the samples whose scene
     and mesh disagree, so it shares groups with either by design."""
@@ -162,8 +155,8 @@ def check_split_leaks(root: Path, ids_by_split: dict[str, set[str]], manifest: d
         for split in apart:
             for sample_id in ids_by_split.get(split, ()):
                 record = manifest.get(sample_id)
-                if record is not None and key in record:
-                    counts[str(record[key])][split] += 1
+                if record is not None and getattr(record, key) is not None:
+                    counts[record.group(key)][split] += 1
         for group, where in sorted(counts.items()):
             if len(where) > 1:
                 found = " and ".join(f"{split} ({where[split]} samples)" for split in apart
@@ -186,7 +179,10 @@ def validate_dataset(root: Path, tolerance: float = 1.0,
     seen: set[str] = set()
     ids_by_split: dict[str, set[str]] = {}
     for split in splits:
-        kinds = REQUIRED + tuple(kind for kind in OPTIONAL_KINDS if (root / split / kind).is_dir())
+        kinds = REQUIRED_KINDS + tuple(kind for kind in OPTIONAL_KINDS
+                                       if (root / split / kind).is_dir())
+        # Every file of every kind, not only the samples (`layout.iter_ids`): a mask without
+        # its noshadow image, or a stray file, is a problem to report.
         ids: set[str] = set()
         for kind in kinds:
             folder = root / split / kind

@@ -22,11 +22,11 @@ from dataset_tools.layout import (
     DatasetError,
     iter_ids,
     read_image,
-    read_manifest,
     sample_path,
     size_mismatch,
 )
 from dataset_tools.masks import smask_from_pair
+from dataset_tools.records import ManifestRecord, read_manifest
 from dataset_tools.split import assign_groups
 
 IMAGE_KINDS = ("noshadow", "shadow")
@@ -44,6 +44,11 @@ def list_split(root: Path, split: str) -> list[SampleRef]:
     return [SampleRef(root, split, sample_id) for sample_id in iter_ids(root, split)]
 
 
+def _scene_of(record: ManifestRecord | None, sample_id: str) -> str:
+    """The sample's split group: its scene photo, or itself when the manifest does not say."""
+    return str(record.scene) if record is not None and record.scene is not None else sample_id
+
+
 def train_val_samples(root: Path, val_fraction: float,
                       seed: int) -> tuple[list[SampleRef], list[SampleRef]]:
     """train/ and val/ when the dataset has a val/ folder; otherwise val is carved from
@@ -55,7 +60,7 @@ def train_val_samples(root: Path, val_fraction: float,
     if val or val_fraction <= 0:
         return train, val
     manifest = read_manifest(root)
-    groups = {ref.id: str(manifest.get(ref.id, {}).get("scene", ref.id)) for ref in train}
+    groups = {ref.id: _scene_of(manifest.get(ref.id), ref.id) for ref in train}
     assignment = assign_groups(sorted(set(groups.values())), 0.0, val_fraction, seed)
     return ([ref for ref in train if assignment[groups[ref.id]] == "train"],
             [ref for ref in train if assignment[groups[ref.id]] == "val"])

@@ -19,6 +19,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from dataset_tools.masks import difference_gray
+
 SSIM_WINDOW = 11
 SSIM_SIGMA = 1.5
 SSIM_C1 = (0.01 * 255) ** 2
@@ -70,12 +72,6 @@ def ssim(gt: np.ndarray, pred: np.ndarray, region: np.ndarray | None = None) -> 
     pad = SSIM_WINDOW // 2
     inside = region[pad:-pad, pad:-pad]
     return float(values[inside].mean()) if inside.any() else math.nan
-
-
-def difference_gray(pred: np.ndarray, noshadow: np.ndarray) -> np.ndarray:
-    """(H, W) uint8: gray(|pred - noshadow|)."""
-    difference = np.abs(pred.astype(np.int16) - noshadow.astype(np.int16)).astype(np.uint8)
-    return cv2.cvtColor(difference, cv2.COLOR_RGB2GRAY)
 
 
 def predicted_shadow(pred: np.ndarray, noshadow: np.ndarray, object_mask: np.ndarray,

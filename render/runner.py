@@ -49,10 +49,17 @@ from dataset_tools.layout import (
     SPLITS,
     TMP_SUFFIX,
     passes_path,
-    read_manifest,
     sample_path,
     write_json,
-    write_lines,
+)
+from dataset_tools.records import (
+    DatasetInfo,
+    ManifestRecord,
+    by_index,
+    read_manifest,
+    read_records,
+    split_counts,
+    write_manifest,
 )
 from dataset_tools.split import GROUP_KEYS, GROUPINGS, SplitRule, assign_groups
 from render import __version__
@@ -60,6 +67,7 @@ from render.assets import BadAsset, find_meshes, find_scenes
 from render.config import RenderConfig
 from render.hints import PhotoHints, read_hints, sidecar_path
 from render.sample import Catalog, sample_id
+from render.spec import REJECTIONS
 from render.worker import WorkerPool, WorkerStartError
 
 CLAIMS_DIR = ".claims"  # OUT/.claims/ID: the run rendering sample ID now
@@ -100,23 +108,6 @@ class ShardLog:
     count and the outcome in OUT/manifests/shard-I-of-N.json."""
 
     command: tuple[str, ...]
-
-
-def read_records(path: Path) -> dict[str, dict]:
-    """id -> record of a manifest file at `path` (a later line wins, a torn line is ignored)."""
-    records: dict[str, dict] = {}
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return records
-    for line in text.splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict) and "id" in record:
-            records[record["id"]] = record
-    return records
 
 
 def _alive(pid: int) -> bool:
@@ -256,18 +247,19 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def append_manifest(out: Path, record: dict[str, Any], path: Path | None = None) -> None:
+def append_manifest(out: Path, record: ManifestRecord, path: Path | None = None) -> None:
     """Append one line to `path` (OUT/manifest.jsonl, or a shard's own manifest) and fsync
     it: the line is what marks the sample done."""
     path = path or out / MANIFEST
     with _locked(path), open(path, "a", encoding="utf-8") as stream:
-        stream.write(json.dumps(record, sort_keys=True) + "\n")
+        stream.write(json.dumps(record.to_json(), sort_keys=True) + "\n")
         stream.flush()
         os.fsync(stream.fileno())
 
 
-def _short_reason(reason: str) -> str:
-    return reason.split(" (")[0].split(": ")[-1]
+def _rejection(entry: dict[str, Any]) -> str:
+    """What the run summary calls a rejected attempt (a `resampled` entry of a record)."""
+    return REJECTIONS.get(entry.get("code", ""), "other")
 
 
 class ManifestView:
@@ -410,10 +402,8 @@ def _prepare_output(config: RenderConfig) -> None:
         raise RunError(f"{config.out}: cannot write the output folder ({error.strerror})") from None
     settings_path = config.out / DATASET_JSON
     if settings_path.exists() and not config.overwrite:
-        try:
-            previous = json.loads(settings_path.read_text(encoding="utf-8")).get("settings", {})
-        except ValueError:
-            previous = {}
+        info = DatasetInfo.read(config.out)
+        previous = (info.settings if info is not None else None) or {}
         if previous and previous != config.identity():
             changed = sorted(
                 key
@@ -466,14 +456,6 @@ def build_catalog(config: RenderConfig, console: Console) -> tuple[Catalog, dict
     return catalog, skipped
 
 
-def _read_info(out: Path) -> dict[str, Any]:
-    try:
-        info = json.loads((out / DATASET_JSON).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return info if isinstance(info, dict) else {}
-
-
 def split_rule(config: RenderConfig, catalog: Catalog) -> tuple[SplitRule, Catalog]:
     """Where new samples go: by the rule `shadow-dataset split` recorded in dataset.json, else
     by scene photo as build_catalog splits them; either way a scene (mesh) the folder already
@@ -481,7 +463,8 @@ def split_rule(config: RenderConfig, catalog: Catalog) -> tuple[SplitRule, Catal
     the catalog whose photo splits follow it (the worker writes there; a rule that depends on
     the mesh as well may move the sample before it is committed: `_place`)."""
     records = {} if config.overwrite else read_manifest(config.out)
-    recorded = {} if config.overwrite else _read_info(config.out).get("split")
+    info = None if config.overwrite else DatasetInfo.read(config.out)
+    recorded = info.split if info is not None else None
     relative = {photo: Path(photo).relative_to(config.scenes).as_posix()
                 for photo in catalog.photos}
     if isinstance(recorded, dict) and recorded.get("by") in GROUPINGS:
@@ -498,19 +481,19 @@ def split_rule(config: RenderConfig, catalog: Catalog) -> tuple[SplitRule, Catal
     return rule, catalog
 
 
-def _place(out: Path, record: dict[str, Any], rule: SplitRule) -> None:
+def _place(out: Path, record: ManifestRecord, rule: SplitRule) -> None:
     """Move a rendered sample's files into the split `rule` gives it, before its manifest line
     commits it (a stop in between leaves a sample without a line: not done, rendered again)."""
     split = rule.split_of(record)
     if rule.groups_of(record):
-        record["split_groups"] = rule.groups_of(record)
-    if split == record["split"]:
+        record.split_groups = rule.groups_of(record)
+    if split == record.split:
         return
     for kind in KINDS:
-        target = sample_path(out, split, kind, record["id"])
+        target = sample_path(out, split, kind, record.id)
         target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(sample_path(out, record["split"], kind, record["id"]), target)
-    record["split"] = split
+        os.replace(sample_path(out, str(record.split), kind, record.id), target)
+    record.split = split
 
 
 def _remove_sample(out: Path, identifier: str, partials: bool) -> None:
@@ -555,21 +538,18 @@ def _remove_partials(out: Path, claims: Claims, shard: Path | None = None) -> in
     return count
 
 
-def write_dataset_json(config: RenderConfig, records: dict[str, dict]) -> None:
+def write_dataset_json(config: RenderConfig, records: dict[str, ManifestRecord]) -> None:
     """Settings and counts; what else dataset.json holds (the recorded split rule) stays,
     except with --overwrite."""
-    splits = Counter(record["split"] for record in records.values())
-    info = {} if config.overwrite else _read_info(config.out)
-    info.update({
-        "format_version": FORMAT_VERSION,
-        "generator": f"shadowsynth {__version__}",
-        "settings": config.identity(),
-        "counts": {"total": len(records), **dict(sorted(splits.items()))},
-    })
-    write_json(config.out / DATASET_JSON, info)
+    info = (None if config.overwrite else DatasetInfo.read(config.out)) or DatasetInfo()
+    info.format_version = FORMAT_VERSION
+    info.generator = f"shadowsynth {__version__}"
+    info.settings = config.identity()
+    info.counts = split_counts(str(record.split) for record in records.values())
+    info.write(config.out)
 
 
-def finalize(config: RenderConfig) -> dict[str, dict]:
+def finalize(config: RenderConfig) -> dict[str, ManifestRecord]:
     """Rewrite the manifest without duplicate or stale lines, sorted; update dataset.json."""
     path = config.out / MANIFEST
     with _locked(path):
@@ -578,20 +558,19 @@ def finalize(config: RenderConfig) -> dict[str, dict]:
             for identifier, record in read_manifest(config.out).items()
             if sample_complete(config.out, record)
         }
-        ordered = sorted(records.values(), key=lambda record: record["index"])
-        write_lines(path, ordered)
+        write_manifest(path, by_index(records.values()))
         write_dataset_json(config, records)
     return records
 
 
-def finalize_shard(config: RenderConfig, path: Path) -> dict[str, dict]:
+def finalize_shard(config: RenderConfig, path: Path) -> dict[str, ManifestRecord]:
     """Rewrite a shard's own manifest `path` without duplicate or stale lines, sorted; returns
     the complete samples it and OUT/manifest.jsonl list (manifest.jsonl and dataset.json are
     gather's to write)."""
     with _locked(path):
         records = {identifier: record for identifier, record in read_records(path).items()
                    if sample_complete(config.out, record)}
-        write_lines(path, sorted(records.values(), key=lambda record: record["index"]))
+        write_manifest(path, by_index(records.values()))
     gathered = {identifier: record for identifier, record in read_manifest(config.out).items()
                 if sample_complete(config.out, record)}
     return {**gathered, **records}
@@ -638,7 +617,7 @@ def _run(config: RenderConfig, console: Console, stop: _StopRequest,
     manifest = config.out / MANIFEST if shard is None else \
         shard_manifest_path(config.out, config.shard_index, config.shard_count)
 
-    def finish() -> dict[str, dict]:
+    def finish() -> dict[str, ManifestRecord]:
         return finalize(config) if shard is None else finalize_shard(config, manifest)
 
     if shard is not None:
@@ -649,7 +628,7 @@ def _run(config: RenderConfig, console: Console, stop: _StopRequest,
             raise KeyboardInterrupt
         catalog, skipped = build_catalog(config, console)
     except KeyboardInterrupt:
-        summary.already_done = len(set(mine) & {record["index"] for record in finish().values()})
+        summary.already_done = len(set(mine) & {record.index for record in finish().values()})
         return summary
     finally:
         stop.raising = False
@@ -668,7 +647,7 @@ def _run(config: RenderConfig, console: Console, stop: _StopRequest,
             {}
             if config.overwrite
             else {
-                record["index"]: record
+                record.index: record
                 for record in listed.values()
                 if sample_complete(config.out, record)
             }
@@ -732,13 +711,13 @@ def _account(event: Any, summary: RunSummary, console: Console, config: RenderCo
         append_manifest(config.out, record, manifest)  # the commit: from now on the sample is done
         claims.release(identifier)
         summary.rendered += 1
-        for entry in record["resampled"]:
-            summary.resampled[_short_reason(entry["reason"])] += 1
-        for warning in record.get("warnings", []):
+        for entry in record.resampled or []:
+            summary.resampled[_rejection(entry)] += 1
+        for warning in record.warnings or []:
             if warning not in summary.mesh_warnings:
                 summary.mesh_warnings.append(warning)
                 console.print(f"[yellow]warning[/]: {warning}", markup=True, highlight=False)
-        new_assets = record["bad_assets"]
+        new_assets = record.bad_assets or {}
     else:
         _remove_sample(config.out, identifier, partials=event.kind in ("crashed", "interrupted"))
         claims.release(identifier)
@@ -746,9 +725,9 @@ def _account(event: Any, summary: RunSummary, console: Console, config: RenderCo
             return
         summary.failed[event.index] = event.message
         console.print(f"[red]sample {identifier} failed[/]: {event.message}")
-        for entry in event.details.get("reasons", []):
-            summary.resampled[_short_reason(entry["reason"])] += 1
-        new_assets = event.details.get("bad_assets", {})
+        for entry in event.reasons:
+            summary.resampled[_rejection(entry)] += 1
+        new_assets = event.bad_assets
     for path, reason in new_assets.items():
         if path not in summary.skipped_assets:
             summary.skipped_assets[path] = reason

@@ -18,7 +18,8 @@ import yaml
 from typer.testing import CliRunner
 
 from dataset_tools.gather import shard_command, shard_manifest_path, shard_status_path
-from dataset_tools.layout import KINDS, read_manifest, sample_path
+from dataset_tools.layout import KINDS, sample_path
+from dataset_tools.records import read_manifest
 from dataset_tools.validate import validate_dataset
 from render.cli import app as render_app
 from render.cluster import task_command
@@ -78,7 +79,7 @@ def test_local_array_gathers_into_the_plain_run_byte_for_byte(runs):
     assert report.valid and report.counts == splits, [str(p) for p in report.problems]
     assert images(array) == images(plain) and len(images(plain)) == 6 * len(KINDS)
     reference = read_manifest(plain)
-    assert all(records[key]["spec"] == reference[key]["spec"] for key in reference)
+    assert all(records[key].spec == reference[key].spec for key in reference)
     assert dataset_cli("gather", str(array)).returncode == 0  # again: the same manifest
     assert read_manifest(array) == records
 
@@ -93,9 +94,9 @@ def test_missing_and_killed_shards_are_named_with_the_command_that_reruns_them(r
     shard_manifest_path(out, 1, 2).unlink()
     shard_status_path(out, 1, 2).unlink()
     for record in read_manifest(plain).values():
-        if record["index"] % 2 == 1:
+        if record.index % 2 == 1:
             for kind in KINDS:
-                sample_path(out, record["split"], kind, record["id"]).unlink()
+                sample_path(out, record.split, kind, record.id).unlink()
     # Shard 0 was killed after committing 2 of its 3 samples (the files of the third remain).
     manifest = shard_manifest_path(out, 0, 2)
     manifest.write_text("".join(manifest.read_text().splitlines(keepends=True)[:2]))

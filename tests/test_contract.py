@@ -11,7 +11,8 @@ import pytest
 from rich.console import Console
 
 from dataset_tools.darkness import shadow_darkness, summarize_darkness
-from dataset_tools.layout import iter_ids, read_image, read_manifest, sample_path
+from dataset_tools.layout import iter_ids, read_image, sample_path
+from dataset_tools.records import read_manifest
 from dataset_tools.validate import validate_dataset
 from render.config import RenderSettings
 from render.runner import run
@@ -48,7 +49,7 @@ def test_every_rendered_sample_keeps_the_contract(tmp_path, size, samples, count
             assert region[smask > 0].all()
             darkness = shadow_darkness(shadow, noshadow, smask)
             assert darkness is not None
-            if manifest[sample_id]["spec"]["light"]["kind"] == "sun":
+            if manifest[sample_id].spec["light"]["kind"] == "sun":
                 measured.append(darkness)
     # Sunlit samples against real sunny photo pairs: median 0.27 (10-90 %: 0.14-0.33); before
     # the calibration the renders gave 0.90 (0.64-0.95). At 64 px the blurs of the ground

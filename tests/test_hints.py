@@ -236,15 +236,16 @@ def test_stats_count_the_samples_per_kind_of_hint(tmp_path):
     from typer.testing import CliRunner
 
     from dataset_tools.cli import app
-    from dataset_tools.layout import MANIFEST, read_manifest, write_lines
+    from dataset_tools.layout import MANIFEST
+    from dataset_tools.records import read_manifest, write_manifest
     from dataset_tools.toy import make_toy_dataset
 
     root = make_toy_dataset(tmp_path / "toy", train=3, test=1, size=32)
     records = list(read_manifest(root).values())
-    records[0]["hints"] = ["horizon", "shadow_direction"]
-    records[1]["hints"] = ["horizon"]
-    records[2]["hints"] = []
-    write_lines(root / MANIFEST, records)
+    records[0].hints = ["horizon", "shadow_direction"]
+    records[1].hints = ["horizon"]
+    records[2].hints = []
+    write_manifest(root / MANIFEST, records)
     result = CliRunner().invoke(app, ["stats", str(root), "--json", str(tmp_path / "s.json")])
     assert result.exit_code == 0, result.output
     assert "photo hints (sidecar files): 2 samples; horizon 2, shadow_direction 1" in " ".join(
@@ -262,7 +263,8 @@ def test_rendered_shadow_follows_the_sidecar(tmp_path):
     import os
     from pathlib import Path
 
-    from dataset_tools.layout import read_image, read_manifest, sample_path
+    from dataset_tools.layout import read_image, sample_path
+    from dataset_tools.records import read_manifest
     from render.runner import run
     from tests.conftest import tiny_config
 
@@ -282,13 +284,13 @@ def test_rendered_shadow_follows_the_sidecar(tmp_path):
     summary = run(config, Console(file=open(os.devnull, "w")))  # noqa: SIM115
     assert summary.rendered == 6 and not summary.failed and not summary.skipped_assets
     for record in read_manifest(config.out).values():
-        assert record["hints"] == ["shadow_direction", "ground_polygon"]
-        spec = SceneSpec.from_json(record["spec"])
-        smask = read_image(sample_path(config.out, record["split"], "smask", record["id"]), "L")
+        assert record.hints == ["shadow_direction", "ground_polygon"]
+        spec = SceneSpec.from_json(record.spec)
+        smask = read_image(sample_path(config.out, record.split, "smask", record.id), "L")
         rows, cols = np.nonzero(smask > 127)
         foot, _ = project(spec.camera, spec.size, np.array([[spec.inserted.x,
                                                               spec.inserted.y, 0.0]]))
         seen = math.degrees(math.atan2(rows.mean() + 0.5 - foot[0, 1],
                                        cols.mean() + 0.5 - foot[0, 0]))
         assert spec.light.kind == "sun"
-        assert angle_between(seen, 150.0 if spec.photo.flip else 30.0) < 10.0, record["id"]
+        assert angle_between(seen, 150.0 if spec.photo.flip else 30.0) < 10.0, record.id

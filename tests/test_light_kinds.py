@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from dataset_tools.layout import read_image, read_manifest, sample_path
+from dataset_tools.layout import read_image, sample_path
+from dataset_tools.records import read_manifest
 from dataset_tools.validate import validate_dataset
 from render.config_file import load_config
 from render.runner import run
@@ -33,10 +34,10 @@ def test_each_light_kind_keeps_the_contract(tmp_path, kind):
     assert summary.rendered == 6 and not summary.failed
     assert validate_dataset(config.out).valid
     for record in read_manifest(config.out).values():
-        assert record["spec"]["light"]["kind"] == kind and record["lighting"]["kind"] == kind
+        assert record.spec["light"]["kind"] == kind and record.lighting["kind"] == kind
 
         def load(name: str, mode: str = "L", record: dict = record) -> np.ndarray:
-            return read_image(sample_path(config.out, record["split"], name, record["id"]), mode)
+            return read_image(sample_path(config.out, record.split, name, record.id), mode)
 
         region = load("sregion") > 0
         np.testing.assert_array_equal(load("shadow", "RGB")[~region],
@@ -65,7 +66,7 @@ for seed in range(12):
     except SamplingError:
         continue
     lighting = lighting_for(spec, np.full((64, 64, 3), 0.2, np.float32))
-    scene.apply(spec, lighting["ambient_rgb"], lighting["strength"])
+    scene.apply(spec, lighting.ambient_rgb, lighting.strength)
     scene.set_inserted_affects_scene(True)
     passes = scene.render()
     direct, _ = unshadowed_references(spec, lighting)

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from dataset_tools.layout import read_image, read_manifest, sample_path
+from dataset_tools.layout import read_image, sample_path
+from dataset_tools.records import read_manifest
 from render.assets import (
     IDENTITY_ROTATION,
     MeshExtent,
@@ -99,7 +100,7 @@ def test_posed_mesh_fills_its_box_and_touches_the_ground():
 
 
 def image(out: Path, record: dict, kind: str, mode: str = "L") -> np.ndarray:
-    return read_image(sample_path(out, record["split"], kind, record["id"]), mode)
+    return read_image(sample_path(out, record.split, kind, record.id), mode)
 
 
 def write_glb_meshes(models: Path) -> None:
@@ -143,9 +144,9 @@ def test_glb_materials_and_textures_render_and_plain_glb_takes_the_sampled_colou
     expected = {"red": 0, "green": 1, "plain": 2}  # the dominant channel
     seen = set()
     for record in read_manifest(config.out).values():
-        name = record["inserted_mesh"]
+        name = record.inserted_mesh
         seen.add(name)
-        spec = SceneSpec.from_json(record["spec"])
+        spec = SceneSpec.from_json(record.spec)
         assert spec.inserted.extent == pytest.approx((0.4, 0.3, 1.0))  # glTF's +y stands up
         mask = cv2.erode(image(config.out, record, "mask"), np.ones((3, 3), np.uint8)) > 0
         assert mask.sum() >= 10
@@ -171,7 +172,7 @@ def test_box_lying_on_its_side_touches_the_ground_inside_its_projected_box(tmp_p
     assert summary.rendered == 3 and not summary.failed, summary
     lying = 0
     for record in read_manifest(config.out).values():
-        spec = SceneSpec.from_json(record["spec"])
+        spec = SceneSpec.from_json(record.spec)
         lying += spec.inserted.pose != IDENTITY_ROTATION and spec.inserted.extent[2] < 0.6
         mask = image(config.out, record, "mask") > 0
         ys, xs = np.nonzero(mask)

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from dataset_tools.layout import read_image, read_manifest, sample_path
+from dataset_tools.layout import read_image, sample_path
+from dataset_tools.records import read_manifest
 from render.assets import (
     BadAsset,
     check_mesh_file,
@@ -197,7 +198,7 @@ def records_of(out: Path) -> list[dict]:
 
 
 def image(out: Path, record: dict, kind: str, mode: str = "L") -> np.ndarray:
-    return read_image(sample_path(out, record["split"], kind, record["id"]), mode)
+    return read_image(sample_path(out, record.split, kind, record.id), mode)
 
 
 @pytest.fixture(scope="module")
@@ -224,7 +225,7 @@ def test_nan_obj_is_skipped_with_one_line_and_listed(bad_meshes_run):
     lines = [line for line in printed.splitlines() if "nan.obj" in line]
     assert len(lines) == 2, printed  # the line when it is met, and the summary's entry
     assert printed.index("skipped assets") < printed.index(lines[1])
-    used = {mesh for r in records_of(out) for mesh in [r["inserted_mesh"], *r["occluder_meshes"]]}
+    used = {mesh for r in records_of(out) for mesh in [r.inserted_mesh, *r.occluder_meshes]}
     assert used == {"scan"}
 
 
@@ -242,7 +243,7 @@ def test_tristrip_ply_renders_in_its_vertex_colour(bad_meshes_run):
     assert summary.rendered == 2 and not summary.failed, summary
     assert str(models / "scan.ply") not in summary.skipped_assets
     for record in records_of(out):
-        assert record["inserted_mesh"] == "scan"
+        assert record.inserted_mesh == "scan"
         mask = cv2.erode(image(out, record, "mask"), np.ones((3, 3), np.uint8)) > 0
         assert mask.sum() >= 10
         red, green, blue = image(out, record, "noshadow", "RGB")[mask].astype(float).mean(axis=0)
@@ -297,7 +298,7 @@ def test_missing_texture_is_one_line_naming_mesh_and_file_and_the_mesh_renders(
     # Nothing else from Blender's importer: each line is ours (the run's or the summary's).
     assert not [line for line in lines if "Failed" in line or "WARNING" in line], everything
     record = records_of(root / "out")[0]
-    assert any("wood.png" in warning for warning in record["warnings"])
+    assert any("wood.png" in warning for warning in record.warnings)
 
 
 @pytest.mark.blender

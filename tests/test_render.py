@@ -17,8 +17,9 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from dataset_tools.layout import KINDS, read_image, read_manifest, sample_path
+from dataset_tools.layout import KINDS, read_image, sample_path
 from dataset_tools.masks import masks_from_passes
+from dataset_tools.records import read_manifest
 from render.config import DEFAULT_MODELS, DEFAULT_SCENES
 from render.runner import RunError, run
 from render.spec import SceneSpec, projected_box, sample_seed
@@ -29,7 +30,7 @@ QUIET = Console(file=open(os.devnull, "w"))  # noqa: SIM115
 
 
 def files_of(out: Path, record: dict) -> dict[str, bytes]:
-    return {kind: sample_path(out, record["split"], kind, record["id"]).read_bytes()
+    return {kind: sample_path(out, record.split, kind, record.id).read_bytes()
             for kind in KINDS}
 
 
@@ -49,18 +50,18 @@ def test_run_renders_every_sample_with_complete_manifest(rendered):
     assert info["counts"]["total"] == 6 and info["format_version"] == 1
     assert info["counts"].get("train", 0) + info["counts"].get("test", 0) == 6
     for record in records.values():
-        assert record["seed"] == sample_seed(config.seed, record["index"], record["attempt"])
-        spec = SceneSpec.from_json(record["spec"])
-        assert spec.seed == record["seed"] and spec.size == 48
-        assert record["timings"]["render_noshadow"] > 0
-        assert {"scene", "inserted_mesh", "occluders", "lighting", "areas"} <= set(record)
+        assert record.seed == sample_seed(config.seed, record.index, record.attempt)
+        spec = SceneSpec.from_json(record.spec)
+        assert spec.seed == record.seed and spec.size == 48
+        assert record.timings["render_noshadow"] > 0
+        assert {"scene", "inserted_mesh", "occluders", "lighting", "areas"} <= set(record.to_json())
 
 
 def test_pair_invariants(rendered):
     config, _ = rendered
     for record in read_manifest(config.out).values():
         def load(kind: str, mode: str = "L", record: dict = record) -> np.ndarray:
-            return read_image(sample_path(config.out, record["split"], kind, record["id"]), mode)
+            return read_image(sample_path(config.out, record.split, kind, record.id), mode)
 
         noshadow, shadow = load("noshadow", "RGB"), load("shadow", "RGB")
         assert noshadow.shape == shadow.shape == (48, 48, 3)
@@ -76,7 +77,7 @@ def test_pair_invariants(rendered):
         assert gray_shadow[inside].mean() < gray_plain[inside].mean() - 3
         assert (gray_shadow <= gray_plain + 1)[inside].mean() > 0.95
         # Outside the region the inserted object's shadow can reach: identical pixels.
-        x0, y0, x1, y1 = record["shadow_region"]
+        x0, y0, x1, y1 = record.shadow_region
         beyond = np.ones((48, 48), dtype=bool)
         beyond[y0:y1, x0:x1] = False
         np.testing.assert_array_equal(noshadow[beyond], shadow[beyond])
@@ -90,13 +91,13 @@ def test_pair_invariants(rendered):
 def test_masks_follow_exactly_from_stored_passes(rendered):
     config, _ = rendered
     for record in read_manifest(config.out).values():
-        passes = np.load(config.out / "passes" / f"{record['id']}.npz")
+        passes = np.load(config.out / "passes" / f"{record.id}.npz")
         derived = masks_from_passes(passes["object_index"],
                                     passes["darkening"].astype(np.float32),
                                     passes["occluder_darkening"].astype(np.float32),
                                     config.shadow_threshold)
         for kind, mask in derived.items():
-            written = read_image(sample_path(config.out, record["split"], kind, record["id"]),
+            written = read_image(sample_path(config.out, record.split, kind, record.id),
                                  "L")
             np.testing.assert_array_equal(written, mask, err_msg=kind)
 
@@ -104,14 +105,14 @@ def test_masks_follow_exactly_from_stored_passes(rendered):
 def test_blender_camera_matches_the_projection_math(rendered):
     config, _ = rendered
     for record in read_manifest(config.out).values():
-        spec = SceneSpec.from_json(record["spec"])
-        mask = read_image(sample_path(config.out, record["split"], "mask", record["id"]), "L")
+        spec = SceneSpec.from_json(record.spec)
+        mask = read_image(sample_path(config.out, record.split, "mask", record.id), "L")
         ys, xs = np.nonzero(mask)
         x0, y0, x1, y1 = projected_box(spec.inserted, spec.camera, spec.size)
         assert xs.min() >= np.floor(x0) - 1 and xs.max() <= np.ceil(x1) + 1
         assert ys.min() >= np.floor(y0) - 1 and ys.max() <= np.ceil(y1) + 1
-        smask = read_image(sample_path(config.out, record["split"], "smask", record["id"]), "L")
-        rx0, ry0, rx1, ry1 = record["shadow_region"]
+        smask = read_image(sample_path(config.out, record.split, "smask", record.id), "L")
+        rx0, ry0, rx1, ry1 = record.shadow_region
         ys, xs = np.nonzero(smask)
         assert xs.min() >= rx0 - 1 and xs.max() < rx1 + 1
         assert ys.min() >= ry0 - 1 and ys.max() < ry1 + 1
@@ -128,7 +129,7 @@ def test_shards_union_equals_the_unsharded_run(rendered, tmp_path):
     records = read_manifest(sharded)
     assert sorted(records) == sorted(reference)
     for identifier, record in records.items():
-        assert record["spec"] == reference[identifier]["spec"]
+        assert record.spec == reference[identifier].spec
         assert files_of(sharded, record) == files_of(config.out, reference[identifier])
 
 

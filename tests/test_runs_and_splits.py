@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from dataset_tools.layout import KINDS, read_manifest, sample_path, write_json
+from dataset_tools.layout import KINDS, sample_path, write_json
+from dataset_tools.records import ManifestRecord, read_manifest
 from dataset_tools.resplit import resplit
 from dataset_tools.split import SplitRule, plan_split
 from dataset_tools.validate import validate_dataset
@@ -145,7 +146,8 @@ def small_asset_dataset(root: Path) -> dict[str, dict]:
 
 def test_split_by_both_refuses_to_leave_test_empty(tmp_path):
     records = small_asset_dataset(tmp_path)
-    assert "test" not in plan_split(records, 0.15, 0.0, 0, "both").values()  # the trap
+    typed = {key: ManifestRecord.from_json(record) for key, record in records.items()}
+    assert "test" not in plan_split(typed, 0.15, 0.0, 0, "both").values()  # the trap
     result = run_cli("split", str(tmp_path), "--by", "both", "--test", "0.15", "--val", "0")
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
@@ -200,12 +202,12 @@ def test_samples_rendered_into_a_resplit_dataset_follow_its_rule(tmp_path):
     run(config, QUIET)
     resplit(config.out, 0.34, 0.17, 5, "scene")
     before = read_manifest(config.out)
-    scenes = {record["scene"]: record["split"] for record in before.values()}
+    scenes = {record.scene: record.split for record in before.values()}
     assert run(dataclasses.replace(config, count=16), QUIET).rendered == 8
     records = read_manifest(config.out)
     for identifier, record in records.items():
-        if record["scene"] in scenes:
-            assert record["split"] == scenes[record["scene"]], identifier
+        if record.scene in scenes:
+            assert record.split == scenes[record.scene], identifier
     assert validate_dataset(config.out).valid
     rule = json.loads((config.out / "dataset.json").read_text())["split"]  # still recorded
     assert rule == {"by": "scene", "test": 0.34, "val": 0.17, "seed": 5}
@@ -216,12 +218,12 @@ def test_samples_rendered_into_a_resplit_dataset_follow_its_rule(tmp_path):
     assert run(dataclasses.replace(config, count=24), QUIET).rendered == 8
     records = read_manifest(config.out)
     for record in records.values():
-        scene = groups["scene"].get(record["scene"], record["split_groups"]["scene"])
-        mesh = groups["inserted_mesh"].get(record["inserted_mesh"],
-                                           record["split_groups"]["inserted_mesh"])
-        assert record["split_groups"] == {"scene": scene, "inserted_mesh": mesh}
-        assert record["split"] == (scene if scene == mesh else "val")
+        scene = groups["scene"].get(record.scene, record.split_groups["scene"])
+        mesh = groups["inserted_mesh"].get(record.inserted_mesh,
+                                           record.split_groups["inserted_mesh"])
+        assert record.split_groups == {"scene": scene, "inserted_mesh": mesh}
+        assert record.split == (scene if scene == mesh else "val")
         for kind in KINDS:
-            assert sample_path(config.out, record["split"], kind, record["id"]).is_file()
+            assert sample_path(config.out, record.split, kind, record.id).is_file()
     assert validate_dataset(config.out).valid
     assert counts_agree(config.out) == 24

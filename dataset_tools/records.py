@@ -1,0 +1,177 @@
+"""The dataset contract's two records and the only code that reads and writes them.
+
+- `ManifestRecord`: one line of manifest.jsonl, what is known about one sample (its split,
+  the scene photo and meshes its split groups come from, the scene spec it was rendered from,
+  how long it took). `render.sample.make_sample` builds it; stats, gallery, split, validate,
+  the runner and model.data read it here, by attribute.
+- `DatasetInfo`: dataset.json, what is known about the whole dataset (format version, who made
+  it, the render settings a resumed run must match, true counts per split, the split rule
+  `shadow-dataset split` recorded).
+
+Both keep the keys they do not know (a newer version's, a user's) and write them back
+unchanged. The folder layout, image files and sample enumeration are `dataset_tools.layout`'s.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from dataset_tools.layout import (
+    DATASET_JSON,
+    FORMAT_VERSION,
+    MANIFEST,
+    DatasetError,
+    write_json,
+    write_lines,
+)
+
+
+def _split_known(cls: type, data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`data`'s keys that are fields of dataclass `cls`, and the rest."""
+    names = {item.name for item in fields(cls)} - {"extra"}
+    known = {key: value for key, value in data.items() if key in names}
+    return known, {key: value for key, value in data.items() if key not in names}
+
+
+def _as_json(record: Any) -> dict[str, Any]:
+    """A record's fields that are set (not None), its unknown keys, as one JSON object."""
+    data = {item.name: getattr(record, item.name) for item in fields(record)
+            if item.name != "extra" and getattr(record, item.name) is not None}
+    return {**record.extra, **data}
+
+
+@dataclass
+class ManifestRecord:
+    """One sample. Only `id` is required (a hand-made dataset's manifest may hold no more);
+    rendered samples set every field up to `generator`. None: not known, and not written."""
+
+    id: str
+    split: str | None = None  # the split folder the sample is in (train, val, test)
+    index: int | None = None  # the render index; the manifest is sorted by it
+    scene: str | None = None  # the scene photo, relative to --scenes (a split group)
+    inserted_mesh: str | None = None  # the inserted mesh, relative to --models (a split group)
+    occluder_meshes: list[str] | None = None
+    occluders: int | None = None
+    hints: list[str] | None = None  # the photo sidecar's hint kinds the sample honours
+    seed: int | None = None  # the sample's RNG seed (with attempt: the scene spec)
+    attempt: int | None = None
+    spec: dict[str, Any] | None = None  # render.spec.SceneSpec.to_json()
+    lighting: dict[str, Any] | None = None  # render.sample.Lighting as JSON
+    shadow_region: list[int] | None = None  # (x0, y0, x1, y1) of the second render
+    areas: dict[str, int] | None = None  # mask kind -> pixels set
+    resampled: list[dict[str, Any]] | None = None  # {"attempt", "reason"} of rejected draws
+    bad_assets: dict[str, str] | None = None  # asset path -> why it was skipped
+    warnings: list[str] | None = None
+    timings: dict[str, float] | None = None  # seconds per stage
+    generator: str | None = None  # "shadowsynth VERSION" or "toy"
+    split_groups: dict[str, str] | None = None  # group key -> split (`shadow-dataset split`)
+    source: str | None = None  # the dataset an imported or merged sample came from
+    source_id: str | None = None  # its id there (merge)
+    smask: str | None = None  # how smask was made when no render passes made it
+    extra: dict[str, Any] = field(default_factory=dict)  # keys this version does not know
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ManifestRecord:
+        known, extra = _split_known(cls, data)
+        known["id"] = str(known["id"])
+        return cls(**known, extra=extra)
+
+    def to_json(self) -> dict[str, Any]:
+        return _as_json(self)
+
+    def group(self, key: str) -> str:
+        """The value of split-group key `key` ("scene" or "inserted_mesh") as text; a
+        DatasetError naming the manifest when the record lacks it."""
+        value = getattr(self, key)
+        if value is None:
+            raise DatasetError(MANIFEST, f"the record of {self.id} has no {key}")
+        return str(value)
+
+    @property
+    def light(self) -> dict[str, Any]:
+        """The spec's light (`spec.light`; datasets made before area lights say `spec.sun`)."""
+        spec = self.spec or {}
+        return spec.get("light") or spec.get("sun") or {}
+
+    @property
+    def light_kind(self) -> str:
+        return str(self.light.get("kind", "sun"))
+
+
+def read_records(path: Path) -> dict[str, ManifestRecord]:
+    """id -> record of one manifest file (manifest.jsonl, or a shard's own); a later line for
+    the same id wins; a torn last line (a killed run) and lines that are not records are
+    skipped. A missing file is an empty manifest."""
+    records: dict[str, ManifestRecord] = {}
+    if not path.exists():
+        return records
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(data, dict) and "id" in data:
+            record = ManifestRecord.from_json(data)
+            records[record.id] = record
+    return records
+
+
+def read_manifest(root: Path) -> dict[str, ManifestRecord]:
+    """id -> record of the dataset at `root` (its manifest.jsonl; empty without one)."""
+    return read_records(root / MANIFEST)
+
+
+def by_index(records: Iterable[ManifestRecord]) -> list[ManifestRecord]:
+    """The manifest's order: by render index (records without one first, by id)."""
+    return sorted(records, key=lambda record: (record.index or 0, record.id))
+
+
+def write_manifest(path: Path, records: Iterable[ManifestRecord]) -> None:
+    """Write `records` (already in the order wanted) as one manifest file, atomically."""
+    write_lines(path, (record.to_json() for record in records))
+
+
+def split_counts(splits: Iterable[str]) -> dict[str, int]:
+    """dataset.json's counts: the total and each split's, splits in name order."""
+    counts = Counter(splits)
+    return {"total": sum(counts.values()), **dict(sorted(counts.items()))}
+
+
+@dataclass
+class DatasetInfo:
+    """dataset.json. None: not known, and not written."""
+
+    format_version: int = FORMAT_VERSION
+    generator: str | None = None  # "shadowsynth VERSION" or "toy"
+    source: str | None = None  # what `shadow-dataset import`/`combine` made it from
+    size: int | None = None  # the toy generator's image size
+    settings: dict[str, Any] | None = None  # render.config.RenderConfig.identity()
+    counts: dict[str, int] | None = None  # split_counts()
+    split: dict[str, Any] | None = None  # the rule of `shadow-dataset split`: test, val, seed, by
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, root: Path) -> DatasetInfo | None:
+        """The dataset.json at `root`, or None when it is missing or unreadable."""
+        try:
+            data = json.loads((root / DATASET_JSON).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(data, dict):
+            return None
+        known, extra = _split_known(cls, data)
+        return cls(**known, extra=extra)
+
+    def write(self, root: Path) -> None:
+        write_json(root / DATASET_JSON, _as_json(self))
+
+    @property
+    def split_by(self) -> str | None:
+        """The --by of the recorded split rule, if any."""
+        by = self.split.get("by") if isinstance(self.split, dict) else None
+        return by if isinstance(by, str) else None
