@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from dataset_tools.layout import (
+    INSERTED_INDEX,
     DatasetError,
     passes_path,
     read_image,
@@ -24,7 +25,8 @@ from dataset_tools.layout import (
     write_npz,
     write_png,
 )
-from dataset_tools.masks import INSERTED_INDEX, masks_from_passes, region_weight
+from dataset_tools.masks import masks_from_passes, region_weight
+from dataset_tools.records import ManifestRecord
 from render import __version__
 from render.assets import BadAsset
 from render.composite import (
@@ -58,12 +60,33 @@ from render.spec import (
 
 
 class SampleFailed(RuntimeError):
-    """Every attempt of a sample was rejected; the message lists the reasons."""
+    """Every attempt of a sample was rejected. `reasons`: the manifest's `resampled` entries
+    ({"attempt", "code", "reason"}); `bad_assets`: path -> why, the files skipped meanwhile."""
 
-    def __init__(self, index: int, reasons: list[dict]) -> None:
+    def __init__(self, index: int, reasons: list[dict[str, Any]],
+                 bad_assets: dict[str, str]) -> None:
         last = reasons[-1]["reason"] if reasons else "no attempt"
         super().__init__(f"sample {index}: {len(reasons)} attempts rejected, last: {last}")
         self.reasons = reasons
+        self.bad_assets = bad_assets
+
+
+@dataclass(frozen=True)
+class Lighting:
+    """The light of one sample matched to its photo (`lighting_for`), as the manifest records
+    it. `strength` is what Blender's light takes: the sun's irradiance (W/m^2), the area
+    light's power (W), 0 when overcast; `radiance` is the area light's emitted radiance."""
+
+    kind: str  # render.spec.LightSpec.kind: sun, area or overcast
+    level: float  # radiance of a white horizontal surface in full light at the object's foot
+    ambient_rgb: tuple[float, float, float]  # the world's radiance
+    strength: float
+    radiance: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data = {"kind": self.kind, "level": self.level, "ambient_rgb": list(self.ambient_rgb),
+                "strength": self.strength}
+        return data if self.radiance is None else {**data, "radiance": self.radiance}
 
 
 class Renderer(Protocol):
@@ -96,7 +119,7 @@ class RenderedPair:
     object_index: np.ndarray  # (H, W) uint8
     darkening: np.ndarray  # (H, W) float32
     occluder_darkening: np.ndarray  # (H, W) float32
-    lighting: dict[str, Any]
+    lighting: Lighting
     region: tuple[int, int, int, int]
     seconds: dict[str, float]
 
@@ -122,45 +145,47 @@ class PhotoCache:
         return image
 
 
-def lighting_for(spec: SceneSpec, photo_linear: np.ndarray) -> dict[str, Any]:
+def _scaled(color: tuple[float, ...], factor: float) -> tuple[float, float, float]:
+    red, green, blue = (float(channel * factor) for channel in color)
+    return red, green, blue
+
+
+def lighting_for(spec: SceneSpec, photo_linear: np.ndarray) -> Lighting:
     """The light's strength and the ambient colour, matched to the photo.
 
     A white horizontal surface in full light at the inserted object's foot gets radiance
     `level` (set from the photo's mean luminance); where the direct light is blocked it keeps
-    `ambient_fraction` of that. `strength` is what Blender's light takes: the sun's irradiance
-    (W/m^2) or the area light's power (W); `radiance` is the area light's emitted radiance."""
+    `ambient_fraction` of that."""
     level = float(np.clip(2.5 * luminance(photo_linear).mean(), 0.25, 1.2))
     tint = ambient_tint(photo_linear)
     light = spec.light
     if light.kind == "overcast":
-        ambient = tuple(float(channel * level * light.sky_level) for channel in tint)
-        return {"kind": light.kind, "level": level, "ambient_rgb": ambient, "strength": 0.0}
+        return Lighting(light.kind, level, _scaled(tint, level * light.sky_level), strength=0.0)
     fraction = light.ambient_fraction
-    ambient = tuple(float(channel * fraction * level) for channel in tint)
+    ambient = _scaled(tint, fraction * level)
     direct_irradiance = math.pi * (1.0 - fraction) * level  # on a horizontal surface
     if light.kind == "sun":
         strength = direct_irradiance / math.sin(math.radians(light.elevation_deg))
-        return {"kind": light.kind, "level": level, "ambient_rgb": ambient,
-                "strength": strength}
+        return Lighting(light.kind, level, ambient, strength)
     foot = inserted_foot(spec)
     polygon = area_light_polygon(light, foot)
     radiance = direct_irradiance / float(polygon_irradiance(foot[None], polygon)[0])
     area = light.size ** 2 if light.shape == "rectangle" else math.pi * light.size ** 2 / 4
-    return {"kind": light.kind, "level": level, "ambient_rgb": ambient,
-            "strength": radiance * math.pi * area, "radiance": radiance}
+    return Lighting(light.kind, level, ambient, strength=radiance * math.pi * area,
+                    radiance=radiance)
 
 
 AREA_REFERENCE_STEP = 2  # pixels per evaluation of the area light's unshadowed ground
 
 
-def unshadowed_references(spec: SceneSpec, lighting: dict[str, Any]) -> tuple[np.ndarray,
-                                                                               np.ndarray]:
+def unshadowed_references(spec: SceneSpec, lighting: Lighting) -> tuple[np.ndarray,
+                                                                        np.ndarray]:
     """(direct, ambient) radiance of the unshadowed ground, each (3,) or (H, W, 3)."""
     light = spec.light
-    ambient = GROUND_ALBEDO * np.asarray(lighting["ambient_rgb"], dtype=np.float32)
+    ambient = GROUND_ALBEDO * np.asarray(lighting.ambient_rgb, dtype=np.float32)
     if light.kind == "sun":
-        return unshadowed_ground(lighting["strength"], light.color, light.elevation_deg,
-                                 lighting["ambient_rgb"])
+        return unshadowed_ground(lighting.strength, light.color, light.elevation_deg,
+                                 lighting.ambient_rgb)
     if light.kind == "overcast":
         return np.zeros(3, dtype=np.float32), ambient
     # The irradiance is smooth on the ground: computed on a grid 2x coarser and interpolated
@@ -168,7 +193,7 @@ def unshadowed_references(spec: SceneSpec, lighting: dict[str, Any]) -> tuple[np
     # interpolation is within 0.25 % for 99 % of the ground within 15 m, at the median).
     polygon = area_light_polygon(light, inserted_foot(spec))
     coarse = max(1, spec.size // AREA_REFERENCE_STEP)
-    direct = area_light_ground(lighting["radiance"], light.color,
+    direct = area_light_ground(float(lighting.radiance or 0.0), light.color,
                                ground_points(spec.camera, coarse), polygon)
     return cv2.resize(direct, (spec.size, spec.size), interpolation=cv2.INTER_LINEAR), ambient
 
@@ -188,7 +213,7 @@ def render_pair(renderer: Renderer, spec: SceneSpec, photo_rgb: np.ndarray,
     contrast = spec.photo.tone_contrast
     photo_linear = photo_to_scene(crop_photo(photo_rgb, spec.photo, size), contrast)
     lighting = lighting_for(spec, photo_linear)
-    renderer.apply(spec, lighting["ambient_rgb"], lighting["strength"])
+    renderer.apply(spec, lighting.ambient_rgb, lighting.strength)
     references = unshadowed_references(spec, lighting)
 
     renderer.set_inserted_affects_scene(False)
@@ -243,14 +268,17 @@ def render_pair(renderer: Renderer, spec: SceneSpec, photo_rgb: np.ndarray,
         seconds={"render_noshadow": plain.seconds, "render_shadow": cast.seconds})
 
 
-def quality_problem(pair: RenderedPair, config: RenderConfig) -> str | None:
+def quality_problem(pair: RenderedPair, config: RenderConfig) -> tuple[str, str] | None:
+    """Why a rendered pair is rejected, as (code of render.spec.REJECTIONS, message), or None."""
     pixels = pair.object_index.size
     object_fraction = np.count_nonzero(pair.masks["mask"]) / pixels
     shadow_fraction = np.count_nonzero(pair.masks["smask"]) / pixels
     if object_fraction < config.checks.min_object_fraction:
-        return f"inserted object too small or hidden ({object_fraction:.2%} of the image)"
+        return ("object_too_small",
+                f"inserted object too small or hidden ({object_fraction:.2%} of the image)")
     if shadow_fraction < config.checks.min_shadow_fraction:
-        return f"own shadow too small or hidden ({shadow_fraction:.2%} of the image)"
+        return ("shadow_too_small",
+                f"own shadow too small or hidden ({shadow_fraction:.2%} of the image)")
     return None
 
 
@@ -271,11 +299,11 @@ def write_sample(out: Path, split: str, identifier: str, pair: RenderedPair) -> 
 
 
 def make_sample(renderer: Renderer, photos: PhotoCache, catalog: Catalog, config: RenderConfig,
-                index: int) -> dict[str, Any]:
+                index: int) -> ManifestRecord:
     """Render sample `index` (resampling rejected attempts) and write it; returns its manifest
     record. Raises SampleFailed when every attempt is rejected."""
     start = time.perf_counter()
-    reasons: list[dict] = []
+    reasons: list[dict[str, Any]] = []
     bad_assets: dict[str, str] = {}
     for attempt in range(config.checks.max_attempts):
         seed = sample_seed(config.seed, index, attempt)
@@ -288,12 +316,12 @@ def make_sample(renderer: Renderer, photos: PhotoCache, catalog: Catalog, config
                                 bad_assets=bad_assets, photo_hints=catalog.hints)
             photo = photos.get(spec.photo.path)
         except SamplingError as error:
-            reasons.append({"attempt": attempt, "reason": str(error)})
+            reasons.append({"attempt": attempt, "code": error.code, "reason": str(error)})
             continue
         pair = render_pair(renderer, spec, photo, config)
         problem = quality_problem(pair, config)
         if problem is not None:
-            reasons.append({"attempt": attempt, "reason": problem})
+            reasons.append({"attempt": attempt, "code": problem[0], "reason": problem[1]})
             continue
         identifier = sample_id(index)
         split = catalog.splits[spec.photo.path]
@@ -301,23 +329,20 @@ def make_sample(renderer: Renderer, photos: PhotoCache, catalog: Catalog, config
         warnings = [w for obj in spec.objects for w in renderer.mesh_warnings(obj.mesh_path)]
         scenes_root = Path(catalog.scenes_root)
         photo_path = Path(spec.photo.path)
-        return {
-            "id": identifier, "index": index, "split": split,
-            "scene": (photo_path.relative_to(scenes_root).as_posix()
-                      if photo_path.is_relative_to(scenes_root) else str(photo_path)),
-            "inserted_mesh": spec.inserted.mesh_id,
-            "occluder_meshes": [obj.mesh_id for obj in spec.occluders],
-            "occluders": len(spec.occluders),
+        hints = catalog.hints.get(spec.photo.path)
+        return ManifestRecord(
+            identifier, index=index, split=split,
+            scene=(photo_path.relative_to(scenes_root).as_posix()
+                   if photo_path.is_relative_to(scenes_root) else str(photo_path)),
+            inserted_mesh=spec.inserted.mesh_id,
+            occluder_meshes=[obj.mesh_id for obj in spec.occluders],
+            occluders=len(spec.occluders),
             # the sidecar's hints this sample honours (a sample meets all of its photo's)
-            "hints": catalog.hints[spec.photo.path].kinds if spec.photo.path in catalog.hints
-            else [],
-            "seed": seed, "attempt": attempt, "spec": spec.to_json(),
-            "lighting": pair.lighting, "shadow_region": list(pair.region),
-            "areas": {kind: int(np.count_nonzero(mask)) for kind, mask in pair.masks.items()},
-            "resampled": reasons, "bad_assets": bad_assets, "warnings": sorted(set(warnings)),
-            "timings": {**pair.seconds, "total": time.perf_counter() - start},
-            "generator": f"shadowsynth {__version__}",
-        }
-    error = SampleFailed(index, reasons)
-    error.bad_assets = bad_assets  # type: ignore[attr-defined]
-    raise error
+            hints=hints.kinds if hints is not None else [],
+            seed=seed, attempt=attempt, spec=spec.to_json(),
+            lighting=pair.lighting.to_json(), shadow_region=list(pair.region),
+            areas={kind: int(np.count_nonzero(mask)) for kind, mask in pair.masks.items()},
+            resampled=reasons, bad_assets=bad_assets, warnings=sorted(set(warnings)),
+            timings={**pair.seconds, "total": time.perf_counter() - start},
+            generator=f"shadowsynth {__version__}")
+    raise SampleFailed(index, reasons, bad_assets)

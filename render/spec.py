@@ -16,6 +16,7 @@ from typing import cast
 import cv2
 import numpy as np
 
+from dataset_tools.layout import INSERTED_INDEX
 from render.assets import IDENTITY_ROTATION, BadAsset, StablePose
 from render.config import LightRanges, MaterialRanges, QualityChecks, SamplingRanges
 from render.hints import (
@@ -29,11 +30,25 @@ from render.hints import (
     to_output,
 )
 
-INSERTED_INDEX = 1  # object pass index of the inserted mesh; occluders get 2, 3, 4
+# Why an attempt at a sample was rejected (the code in the manifest's `resampled` entries and
+# the run summary's counts) -> what the summary calls it.
+REJECTIONS = {
+    "no_usable_asset": "no usable photo or mesh",
+    "horizon_out_of_range": "horizon hint gives an impossible pitch",
+    "object_does_not_fit": "inserted object does not fit in the frame",
+    "light_too_low": "area light too low above an object",
+    "object_too_small": "inserted object too small or hidden",
+    "shadow_too_small": "own shadow too small or hidden",
+}
 
 
 class SamplingError(RuntimeError):
-    """No valid placement was found for this attempt; the caller resamples with a new seed."""
+    """No valid placement was found for this attempt; the caller resamples with a new seed.
+    `code` says why, as a key of REJECTIONS; the message says it with the numbers."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -361,7 +376,8 @@ def _draw_usable(rng: np.random.Generator, count: int, check: Callable[[int], ob
             return index, check(index)
         except BadAsset as error:
             bad[error.path] = error.reason
-    raise SamplingError(f"no usable {what} in {MAX_ASSET_DRAWS} draws ({len(bad)} bad files)")
+    raise SamplingError("no_usable_asset",
+                        f"no usable {what} in {MAX_ASSET_DRAWS} draws ({len(bad)} bad files)")
 
 
 def _uniform(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
@@ -528,7 +544,8 @@ def _hinted_photo_and_camera(rng: np.random.Generator, hints: PhotoHints, photo:
             return photo, dataclasses.replace(camera, pitch_deg=pitch)
         photo = dataclasses.replace(photo, crop_fraction=_uniform(rng, ranges.photo.crop),
                                     crop_x=float(rng.uniform()), crop_y=float(rng.uniform()))
-    raise SamplingError(f"{photo.path}: horizon_row {hints.horizon_row:g} gives a pitch outside "
+    raise SamplingError("horizon_out_of_range",
+                        f"{photo.path}: horizon_row {hints.horizon_row:g} gives a pitch outside "
                         f"{low:g}-{high:g} deg in {redraws} crops")
 
 
@@ -598,7 +615,8 @@ def sample_scene(rng: np.random.Generator, *, index: int, attempt: int, seed: in
                       sizes.inserted_screen_y, [], ranges.materials, photo.tone_contrast,
                       pose=inserted_pose, foot_region=foot_region)
     if inserted is None:
-        raise SamplingError("inserted object does not fit in the frame" if foot_region is None
+        raise SamplingError("object_does_not_fit",
+                            "inserted object does not fit in the frame" if foot_region is None
                             else "inserted object does not fit in the frame with its foot in "
                             "the photo's ground polygon")
     if hints is not None and hints.shadow_direction_deg is not None:
@@ -625,8 +643,8 @@ def sample_scene(rng: np.random.Generator, *, index: int, attempt: int, seed: in
         light_height = light.distance * math.sin(math.radians(light.elevation_deg))
         tallest = max(obj.size * obj.extent[2] for obj in placed)
         if tallest > 0.8 * light_height:
-            raise SamplingError(f"area light {light_height:.2f} m high, too low above an "
-                                f"object {tallest:.2f} m tall")
+            raise SamplingError("light_too_low", f"area light {light_height:.2f} m high, too "
+                                f"low above an object {tallest:.2f} m tall")
     # Pass indices stay contiguous whatever was skipped.
     objects = [placed[0]] + [
         ObjectSpec(**{**asdict(obj), "pass_index": INSERTED_INDEX + 1 + slot,

@@ -22,8 +22,49 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any, Protocol
 
+from dataset_tools.records import ManifestRecord
 from render.config import RenderConfig
 from render.sample import Catalog
+
+
+# What a worker sends its pool, one message per event, in this order: Ready once, then per
+# index sent one of Rendered / Rejected / Raised, then Retired (or the process ends).
+@dataclass(frozen=True)
+class Ready:
+    """Blender is up; the worker takes indices."""
+
+
+@dataclass(frozen=True)
+class Retired:
+    """The worker rendered `restart_every` samples (or was asked to exit) and ends."""
+
+
+@dataclass(frozen=True)
+class Rendered:
+    index: int
+    record: ManifestRecord  # written to the split folders; the manifest line commits it
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """Every attempt was rejected (render.sample.SampleFailed)."""
+
+    index: int
+    message: str
+    reasons: list[dict[str, Any]]  # the manifest's `resampled` entries
+    bad_assets: dict[str, str]  # path -> why, assets skipped meanwhile
+
+
+@dataclass(frozen=True)
+class Raised:
+    """An unexpected exception ended the sample (the run goes on)."""
+
+    index: int
+    message: str  # "TypeName: text"
+    traceback: str
+
+
+Message = Ready | Retired | Rendered | Rejected | Raised
 
 
 def _scratch_root() -> str | None:
@@ -40,7 +81,7 @@ def worker_main(config: RenderConfig, catalog: Catalog, conn: Connection) -> Non
 
         scene = BlenderScene(config.render, config.size, scratch, max_faces=config.max_faces)
         photos = PhotoCache()
-        conn.send(("ready",))
+        conn.send(Ready())
         crash_index = int(os.environ.get("SHADOWSYNTH_TEST_CRASH_INDEX", "-1"))  # tests only
         for _ in range(config.restart_every):
             index = conn.recv()
@@ -49,18 +90,15 @@ def worker_main(config: RenderConfig, catalog: Catalog, conn: Connection) -> Non
             if index == crash_index:
                 os._exit(70)
             try:
-                record = make_sample(scene, photos, catalog, config, index)
-                conn.send(("done", index, record))
+                conn.send(Rendered(index, make_sample(scene, photos, catalog, config, index)))
             except SampleFailed as error:
-                conn.send(("failed", index, str(error),
-                           {"reasons": error.reasons,
-                            "bad_assets": getattr(error, "bad_assets", {})}))
+                conn.send(Rejected(index, str(error), error.reasons, error.bad_assets))
             except Exception as error:  # one broken sample must not end the run
-                conn.send(("error", index, f"{type(error).__name__}: {error}",
-                           {"traceback": traceback.format_exc()}))
+                conn.send(Raised(index, f"{type(error).__name__}: {error}",
+                                 traceback.format_exc()))
             scene.clear()
             scene.purge()
-        conn.send(("retired",))
+        conn.send(Retired())
     except KeyboardInterrupt:  # Ctrl-C, or the pool's stop: a file being written is removed
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second one must not cut the cleanup
     except (EOFError, BrokenPipeError):
@@ -111,9 +149,11 @@ class Event:
     # (begun but not finished before a stop; its worker is gone when the event comes)
     kind: str
     index: int
-    record: dict[str, Any] | None = None
-    message: str = ""
-    details: dict[str, Any] = field(default_factory=dict)
+    record: ManifestRecord | None = None  # done
+    message: str = ""  # failed, error, crashed: what went wrong
+    reasons: list[dict[str, Any]] = field(default_factory=list)  # failed: Rejected.reasons
+    bad_assets: dict[str, str] = field(default_factory=dict)  # failed: Rejected.bad_assets
+    traceback: str = ""  # error: where
 
 
 @dataclass
@@ -252,7 +292,7 @@ class WorkerPool:
             pass
 
     def _receive(self, worker: _Worker, readable: bool) -> Event | None:
-        message: tuple | None = None
+        message: Message | None = None
         if not readable:  # the process ended: read what it sent before it did
             readable = worker.conn.poll()
         if readable:
@@ -275,19 +315,21 @@ class WorkerPool:
                 return None
             return Event("crashed", index, message=f"worker process died (exit code {code}) "
                                                    f"while rendering sample {index}")
-        kind = message[0]
-        if kind == "ready":
+        if isinstance(message, Ready):
             worker.ready = True
             self.start_failures = 0
             return None
-        if kind == "retired":
+        if isinstance(message, Retired):
             self._drop(worker)
             return None
-        index = worker.index
         worker.index = None
-        if kind == "done":
-            return Event("done", index, record=message[2])
-        return Event(kind, index, message=message[2], details=message[3])
+        if isinstance(message, Rendered):
+            return Event("done", message.index, record=message.record)
+        if isinstance(message, Rejected):
+            return Event("failed", message.index, message=message.message,
+                         reasons=message.reasons, bad_assets=message.bad_assets)
+        return Event("error", message.index, message=message.message,
+                     traceback=message.traceback)
 
     def close(self) -> None:
         for worker in list(self.workers):
