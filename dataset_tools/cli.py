@@ -86,9 +86,10 @@ def validate(
 that render-dataset stores; rerunning with other options rewrites only these masks. smask and
 rshadow are the visible cast shadows: darkening above --threshold and above
 --visible-fraction of the sample's peak darkening (the half-shadow line through the penumbra;
-0 keeps all above --threshold). sregion (where the pair differs) is fixed by the render and
-not rewritten. Samples without passes get smask = gray(|shadow - noshadow|) >
---pair-threshold minus mask, and the command says so.
+0 keeps all above --threshold). The scene photo's own object and shadow masks, when its
+sidecar gave them, stay in robject and rshadow (the passes keep them). sregion (where the
+pair differs) is fixed by the render and not rewritten. Samples without passes get smask =
+gray(|shadow - noshadow|) > --pair-threshold minus mask, and the command says so.
 
 Example: shadow-dataset masks demo --threshold 0.1 --min-area 16""")
 def masks(

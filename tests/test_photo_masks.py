@@ -307,3 +307,7 @@ def test_rendered_samples_carry_the_photos_masks_cropped_and_flipped(tmp_path):
                     config.out, record["split"], kind, record["id"]), "L"), mask), kind
         assert validate_dataset(config.out).valid
     assert flips == {False, True}
+    result = CliRunner().invoke(app, ["stats", str(config.out)])
+    assert result.exit_code == 0, result.output
+    assert "2 samples; estimated_shadow_direction 2, photo_masks 2" in " ".join(
+        result.output.split())
