@@ -18,9 +18,9 @@ import numpy as np
 
 from dataset_tools.layout import DatasetError, read_image, size_mismatch
 from dataset_tools.masks import remove_small_components
-from render.assets import BadAsset
+from render.assets import SIDECAR_MASK_KEYS, BadAsset
 
-MASK_KEYS = ("object_mask", "shadow_mask")
+MASK_KEYS = SIDECAR_MASK_KEYS
 FOOT_BAND = 0.1  # the object's foot: its pixels in the lowest tenth of its height
 MIN_SHADOW_AREA = 8  # pixels; smaller specks of a shadow mask are annotation noise
 MIN_REACH = 2.0  # pixels from foot to shadow centroid below which a pair gives no direction

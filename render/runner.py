@@ -453,9 +453,7 @@ def build_catalog(config: RenderConfig, console: Console) -> tuple[Catalog, dict
             f"{config.models}: no meshes found (ShapeNet folders or "
             ".obj/.ply/.stl/.off/.glb/.gltf files)"
         )
-    # a sidecar's mask images are not scene photos
-    masks = {path for found in hints.values() for path in found.mask_paths.values()}
-    photos = tuple(str(path) for path in scenes.items if str(path) not in masks)
+    photos = tuple(str(path) for path in scenes.items)
     relative = {photo: Path(photo).relative_to(config.scenes).as_posix() for photo in photos}
     by_scene = assign_groups(list(relative.values()), config.test_fraction, seed=config.seed)
     catalog = Catalog(

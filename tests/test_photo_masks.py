@@ -155,12 +155,16 @@ def test_catalog_does_not_take_the_masks_for_photos(tmp_path):
     from render.runner import build_catalog
 
     photo = write_photo_with_masks(tmp_path / "scenes")
+    # a sidecar with a mask of the wrong size: the photo loses its hints, the masks stay out
+    broken = write_photo_with_masks(tmp_path / "scenes" / "broken", size=(HEIGHT // 2, WIDTH))
     (tmp_path / "models").mkdir()
     (tmp_path / "models" / "box.obj").write_text("v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\n")
-    catalog, _ = build_catalog(RenderConfig(out=tmp_path / "out", scenes=tmp_path / "scenes",
-                                            models=tmp_path / "models"),
-                               Console(file=None, quiet=True))
-    assert catalog.photos == (str(photo),)
+    catalog, skipped = build_catalog(RenderConfig(
+        out=tmp_path / "out", scenes=tmp_path / "scenes", models=tmp_path / "models"),
+        Console(file=None, quiet=True))
+    assert catalog.photos == (str(broken), str(photo))
+    assert list(skipped) == [str(broken.parent / "street_object.png")]
+    assert set(catalog.hints) == {str(photo)}
     assert catalog.hints[str(photo)].mask_paths["shadow_mask"] == str(
         tmp_path / "scenes" / "street_shadow.png")
 
