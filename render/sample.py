@@ -25,7 +25,7 @@ from dataset_tools.layout import (
     write_npz,
     write_png,
 )
-from dataset_tools.masks import masks_from_passes, region_weight
+from dataset_tools.masks import PHOTO_MASK_PASSES, masks_from_passes, region_weight
 from dataset_tools.records import ManifestRecord
 from render import __version__
 from render.assets import BadAsset
@@ -35,6 +35,7 @@ from render.composite import (
     ambient_tint,
     area_light_ground,
     composite,
+    crop_mask,
     crop_photo,
     darkening,
     ground_factor,
@@ -47,7 +48,9 @@ from render.composite import (
 )
 from render.config import RenderConfig
 from render.hints import PhotoHints
+from render.photo_masks import MASK_KEYS, read_instance_mask
 from render.spec import (
+    PhotoSpec,
     SamplingError,
     SceneSpec,
     area_light_polygon,
@@ -122,6 +125,8 @@ class RenderedPair:
     lighting: Lighting
     region: tuple[int, int, int, int]
     seconds: dict[str, float]
+    # the photo's own objects and shadows in this sample, PHOTO_MASK_PASSES -> (H, W) bool
+    photo_masks: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 class PhotoCache:
@@ -143,6 +148,19 @@ class PhotoCache:
         while len(self.photos) > self.capacity:
             self.photos.popitem(last=False)
         return image
+
+
+def sample_photo_masks(hints: PhotoHints | None, photo: PhotoSpec,
+                       size: int) -> dict[str, np.ndarray]:
+    """The masks of the photo's own objects and shadows that its sidecar names, as
+    `PHOTO_MASK_PASSES` -> (size, size) bool in the sample: cropped, flipped and scaled as the
+    photo is. Empty without a sidecar or masks."""
+    if hints is None:
+        return {}
+    names = dict(zip(MASK_KEYS, PHOTO_MASK_PASSES, strict=True))
+    return {names[key]: crop_mask(read_instance_mask(Path(path), hints.width,
+                                                     hints.height) > 0, photo, size)
+            for key, path in hints.mask_paths.items()}
 
 
 def _scaled(color: tuple[float, ...], factor: float) -> tuple[float, float, float]:
@@ -204,11 +222,14 @@ def _dilate(mask: np.ndarray, pixels: int = 1) -> np.ndarray:
 
 
 def render_pair(renderer: Renderer, spec: SceneSpec, photo_rgb: np.ndarray,
-                config: RenderConfig) -> RenderedPair:
+                config: RenderConfig,
+                photo_masks: dict[str, np.ndarray] | None = None) -> RenderedPair:
     """Render the spec without and with the inserted object's effect on the scene (its cast
     shadow, the ambient light it blocks, its reflections) and composite both onto the photo.
     The inserted object's own pixels come from the second render in both images (its
-    self-shadowing must not differ), so the pair differs only where its shadow falls."""
+    self-shadowing must not differ), so the pair differs only where its shadow falls.
+    `photo_masks` (`sample_photo_masks`) join robject and rshadow."""
+    photo_masks = photo_masks or {}
     size, settings = spec.size, config.render
     contrast = spec.photo.tone_contrast
     photo_linear = photo_to_scene(crop_photo(photo_rgb, spec.photo, size), contrast)
@@ -255,7 +276,7 @@ def render_pair(renderer: Renderer, spec: SceneSpec, photo_rgb: np.ndarray,
                                   0.0).astype(np.float16).astype(np.float32)
     masks = masks_from_passes(plain.object_index, own_darkening, occluder_darkening,
                               config.shadow_threshold,
-                              visible_fraction=config.shadow_visible_fraction)
+                              visible_fraction=config.shadow_visible_fraction, **photo_masks)
     # The pair differs only in `sregion`: below a just-perceptible darkening (mostly noise)
     # the shadow image keeps the noshadow pixel, fading in above it.
     keep = region_weight(own_darkening)[..., None]
@@ -265,7 +286,8 @@ def render_pair(renderer: Renderer, spec: SceneSpec, photo_rgb: np.ndarray,
         shadow=scene_to_photo(shadow_linear, contrast),
         masks=masks, object_index=plain.object_index, darkening=own_darkening,
         occluder_darkening=occluder_darkening, lighting=lighting, region=region,
-        seconds={"render_noshadow": plain.seconds, "render_shadow": cast.seconds})
+        seconds={"render_noshadow": plain.seconds, "render_shadow": cast.seconds},
+        photo_masks=photo_masks)
 
 
 def quality_problem(pair: RenderedPair, config: RenderConfig) -> tuple[str, str] | None:
@@ -291,7 +313,8 @@ def write_sample(out: Path, split: str, identifier: str, pair: RenderedPair) -> 
     this returns) is what marks the sample done."""
     write_npz(passes_path(out, identifier), object_index=pair.object_index,
               darkening=pair.darkening.astype(np.float16),
-              occluder_darkening=pair.occluder_darkening.astype(np.float16))
+              occluder_darkening=pair.occluder_darkening.astype(np.float16),
+              **{key: mask.astype(np.uint8) for key, mask in pair.photo_masks.items()})
     for kind, mask in pair.masks.items():
         write_png(sample_path(out, split, kind, identifier), mask)
     write_png(sample_path(out, split, "shadow", identifier), pair.shadow)
@@ -318,7 +341,9 @@ def make_sample(renderer: Renderer, photos: PhotoCache, catalog: Catalog, config
         except SamplingError as error:
             reasons.append({"attempt": attempt, "code": error.code, "reason": str(error)})
             continue
-        pair = render_pair(renderer, spec, photo, config)
+        hints = catalog.hints.get(spec.photo.path)
+        pair = render_pair(renderer, spec, photo, config,
+                           sample_photo_masks(hints, spec.photo, spec.size))
         problem = quality_problem(pair, config)
         if problem is not None:
             reasons.append({"attempt": attempt, "code": problem[0], "reason": problem[1]})
@@ -329,7 +354,6 @@ def make_sample(renderer: Renderer, photos: PhotoCache, catalog: Catalog, config
         warnings = [w for obj in spec.objects for w in renderer.mesh_warnings(obj.mesh_path)]
         scenes_root = Path(catalog.scenes_root)
         photo_path = Path(spec.photo.path)
-        hints = catalog.hints.get(spec.photo.path)
         return ManifestRecord(
             identifier, index=index, split=split,
             scene=(photo_path.relative_to(scenes_root).as_posix()
