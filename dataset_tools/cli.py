@@ -30,6 +30,11 @@ def dataset_errors() -> Iterator[None]:
         raise typer.Exit(1) from None
 
 
+def _renamed(old: float | None, current: float) -> float:
+    """A renamed option's value: what its old (hidden) flag was given, else the new one's."""
+    return current if old is None else old
+
+
 def _check_outputs(files: tuple[Path | None, ...] = (),
                    folders: tuple[Path | None, ...] = ()) -> None:
     """Before any work: each output given (None = not asked for) can be written; otherwise
@@ -84,27 +89,31 @@ def validate(
 
 @app.command(help="""Derive robject, rshadow and smask from the render passes (passes/ID.npz)
 that render-dataset stores; rerunning with other options rewrites only these masks. smask and
-rshadow are the visible cast shadows: darkening above --threshold and above
+rshadow are the visible cast shadows: darkening above --darkening-threshold and above
 --visible-fraction of the sample's peak darkening (the half-shadow line through the penumbra;
-0 keeps all above --threshold). The scene photo's own object and shadow masks, when its
+0 keeps all above --darkening-threshold). The scene photo's own object and shadow masks, when its
 sidecar gave them, stay in robject and rshadow (the passes keep them). sregion (where the
 pair differs) is fixed by the render and not rewritten. Samples without passes get smask =
-gray(|shadow - noshadow|) > --pair-threshold minus mask, and the command says so.
+gray(|shadow - noshadow|) > --gray-threshold minus mask, and the command says so.
 
-Example: shadow-dataset masks demo --threshold 0.1 --min-area 16""")
+Example: shadow-dataset masks demo --darkening-threshold 0.1 --min-area 16""")
 def masks(
     dataset: Annotated[Path, typer.Argument(help="Dataset folder.")],
-    threshold: Annotated[float, typer.Option(help="Relative darkening that counts as shadow.")]
-        = 0.06,
+    darkening_threshold: Annotated[float, typer.Option(
+        help="Relative darkening (0-1) that counts as shadow.")] = 0.06,
     min_area: Annotated[int, typer.Option(help="Drop shadow components smaller than this.")]
         = 8,
     sigma: Annotated[float, typer.Option(help="Blur of the darkening before the threshold.")]
         = 1.0,
-    pair_threshold: Annotated[float, typer.Option(
+    gray_threshold: Annotated[float, typer.Option(
         help="Gray-level threshold (0-255) for datasets without passes.")] = 10.0,
     visible_fraction: Annotated[float, typer.Option(
         min=0.0, max=1.0, help="Share of the peak darkening a shadow pixel must reach.")]
         = 0.5,
+    threshold: Annotated[float | None, typer.Option(
+        hidden=True, help="Old name of --darkening-threshold.")] = None,
+    pair_threshold: Annotated[float | None, typer.Option(
+        hidden=True, help="Old name of --gray-threshold.")] = None,
 ) -> None:
     from dataset_tools.masks import rewrite_masks
 
@@ -118,7 +127,9 @@ def masks(
         for noshadow in samples:
             with dataset_errors():
                 used_passes = rewrite_masks(dataset, noshadow.parent.parent.name, noshadow.stem,
-                                            threshold, min_area, sigma, pair_threshold,
+                                            _renamed(threshold, darkening_threshold),
+                                            min_area, sigma,
+                                            _renamed(pair_threshold, gray_threshold),
                                             visible_fraction)
             from_passes += used_passes
             from_pairs += not used_passes
@@ -317,8 +328,11 @@ def import_(
         = "shadow-ar",
     as_scenes: Annotated[Path | None, typer.Option(
         help="desoba only: write a scenes folder with sidecars here instead.")] = None,
-    threshold: Annotated[float, typer.Option(help="Gray threshold (0-255) for smask.")] = 10.0,
+    gray_threshold: Annotated[float, typer.Option(
+        help="Gray threshold (0-255) for smask.")] = 10.0,
     force: Annotated[bool, typer.Option(help="Write into a non-empty folder.")] = False,
+    threshold: Annotated[float | None, typer.Option(
+        hidden=True, help="Old name of --gray-threshold.")] = None,
 ) -> None:
     from dataset_tools.combine import import_desoba, import_shadow_ar
     from dataset_tools.scenes import desoba_as_scenes
@@ -341,7 +355,8 @@ def import_(
             elif format_name == "desoba":
                 counts = import_desoba(source, out, force, tick=tick)
             else:
-                counts = import_shadow_ar(source, out, threshold, force, tick=tick)
+                counts = import_shadow_ar(source, out, _renamed(threshold, gray_threshold),
+                                          force, tick=tick)
     console.print(f"{out}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
 
 

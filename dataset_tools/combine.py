@@ -50,10 +50,10 @@ def _finish(target: Path, records: list[ManifestRecord], source: str) -> Counter
 Tick = Callable[[], None] | None
 
 
-def import_shadow_ar(source: Path, target: Path, threshold: float = 10.0,
+def import_shadow_ar(source: Path, target: Path, gray_threshold: float = 10.0,
                      force: bool = False, tick: Tick = None) -> Counter:
     """Copy a Shadow-AR folder as released with ARShadowGAN (train/ test/ x noshadow shadow
-    mask robject rshadow) and add smask = gray(|shadow - noshadow|) > threshold minus mask.
+    mask robject rshadow) and add smask = gray(|shadow - noshadow|) > gray_threshold minus mask.
     Every file is checked first; nothing is written if one is missing or unreadable."""
     refuse_existing(target, force)
     located = find_samples(source)
@@ -79,9 +79,9 @@ def import_shadow_ar(source: Path, target: Path, threshold: float = 10.0,
                       sample_path(target, split, kind, sample_id))
         write_png(sample_path(target, split, "smask", sample_id),
                   smask_from_pair(images["shadow"], images["noshadow"], images["mask"],
-                                  threshold))
+                                  gray_threshold))
         records.append(ManifestRecord(sample_id, split=split, source=str(source),
-                                      smask=f"image difference > {threshold}"))
+                                      smask=f"image difference > {gray_threshold}"))
         if tick:
             tick()
     return _finish(target, records, f"shadow-ar import of {source}")

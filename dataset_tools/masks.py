@@ -59,12 +59,12 @@ def peak_darkening(darkening: np.ndarray, where: np.ndarray) -> float:
     return float(np.percentile(values, 99)) if values.size else 0.0
 
 
-def visible_shadow(darkening: np.ndarray, allowed: np.ndarray, threshold: float,
+def visible_shadow(darkening: np.ndarray, allowed: np.ndarray, darkening_threshold: float,
                    visible_fraction: float, min_area: int) -> np.ndarray:
-    """(H, W) bool: pixels of `allowed` whose (smoothed) darkening exceeds both `threshold` and
+    """(H, W) bool: pixels of `allowed` whose (smoothed) darkening exceeds both the threshold and
     `visible_fraction` times the peak darkening, without components under `min_area`."""
-    candidate = allowed & (darkening > threshold)
-    cut = max(threshold, visible_fraction * peak_darkening(darkening, candidate))
+    candidate = allowed & (darkening > darkening_threshold)
+    cut = max(darkening_threshold, visible_fraction * peak_darkening(darkening, candidate))
     return remove_small_components(candidate & (darkening > cut), min_area)
 
 
@@ -79,7 +79,7 @@ def region_weight(darkening: np.ndarray, sigma: float = 1.0) -> np.ndarray:
 
 
 def masks_from_passes(object_index: np.ndarray, darkening: np.ndarray,
-                      occluder_darkening: np.ndarray, threshold: float = 0.06,
+                      occluder_darkening: np.ndarray, darkening_threshold: float = 0.06,
                       min_area: int = 8, sigma: float = 1.0,
                       visible_fraction: float = VISIBLE_FRACTION,
                       photo_object: np.ndarray | None = None,
@@ -93,8 +93,9 @@ def masks_from_passes(object_index: np.ndarray, darkening: np.ndarray,
     ground (the occluders' shadows), 0 on objects.
     Both darkening maps are blurred by `sigma` pixels before the thresholds so that render
     noise does not speckle the masks. `smask` and `rshadow` are the visible cast shadows
-    (`visible_shadow`: above `threshold` and above `visible_fraction` of the peak; 0 keeps
-    every pixel above `threshold`); components under `min_area` pixels are dropped.
+    (`visible_shadow`: above `darkening_threshold` and above `visible_fraction` of the peak; 0
+    keeps every pixel above `darkening_threshold`); components under `min_area` pixels are
+    dropped.
     `sregion` is every pixel where the pair may differ (`region_weight` > 0; `min_area` does
     not apply): the contract region, smask included.
     photo_object, photo_shadow (H, W) bool: the scene photo's own objects and their shadows,
@@ -109,9 +110,10 @@ def masks_from_passes(object_index: np.ndarray, darkening: np.ndarray,
     occluders = object_index > INSERTED_INDEX
     own = smooth(darkening, sigma)
     region = region_weight(own, sigma=0.0) > 0  # already smoothed
-    own_shadow = visible_shadow(own, ~inserted & region, threshold, visible_fraction, min_area)
+    own_shadow = visible_shadow(own, ~inserted & region, darkening_threshold, visible_fraction,
+                                min_area)
     occluder_shadow = visible_shadow(smooth(occluder_darkening, sigma), object_index == 0,
-                                     threshold, visible_fraction, min_area)
+                                     darkening_threshold, visible_fraction, min_area)
     if photo_object is not None:
         occluders = occluders | (photo_object & ~inserted)
     if photo_shadow is not None:
@@ -129,18 +131,18 @@ def difference_gray(image: np.ndarray, noshadow: np.ndarray) -> np.ndarray:
 
 
 def smask_from_pair(shadow: np.ndarray, noshadow: np.ndarray, mask: np.ndarray,
-                    threshold: float = 10.0, min_area: int = 4) -> np.ndarray:
-    """Fallback without passes (docs/architecture.md): gray(|shadow - noshadow|) > threshold
-    minus mask.
+                    gray_threshold: float = 10.0, min_area: int = 4) -> np.ndarray:
+    """Fallback without passes (docs/architecture.md): gray(|shadow - noshadow|) >
+    gray_threshold (0-255) minus mask.
 
-    shadow, noshadow (H, W, 3) uint8; mask (H, W) uint8 0/255; threshold on 0-255 gray."""
+    shadow, noshadow (H, W, 3) uint8; mask (H, W) uint8 0/255."""
     gray = difference_gray(shadow, noshadow)
-    shadow_mask = remove_small_components((gray > threshold) & (mask < 128), min_area)
+    shadow_mask = remove_small_components((gray > gray_threshold) & (mask < 128), min_area)
     return as_mask_image(shadow_mask)
 
 
-def rewrite_masks(root: Path, split: str, sample_id: str, threshold: float = 0.06,
-                  min_area: int = 8, sigma: float = 1.0, pair_threshold: float = 10.0,
+def rewrite_masks(root: Path, split: str, sample_id: str, darkening_threshold: float = 0.06,
+                  min_area: int = 8, sigma: float = 1.0, gray_threshold: float = 10.0,
                   visible_fraction: float = VISIBLE_FRACTION) -> bool:
     """Rewrite robject, rshadow and smask of one sample from passes/ID.npz (returns True), or
     only smask from the image pair when the sample has no passes (returns False). `sregion`
@@ -154,8 +156,8 @@ def rewrite_masks(root: Path, split: str, sample_id: str, threshold: float = 0.0
                 derived = masks_from_passes(data["object_index"],
                                             data["darkening"].astype(np.float32),
                                             data["occluder_darkening"].astype(np.float32),
-                                            threshold, min_area, sigma, visible_fraction,
-                                            **photo)
+                                            darkening_threshold, min_area, sigma,
+                                            visible_fraction, **photo)
         except (OSError, KeyError, ValueError) as error:
             raise DatasetError(passes, f"unreadable render passes ({error})") from None
         for kind in ("robject", "rshadow", "smask"):
@@ -171,5 +173,5 @@ def rewrite_masks(root: Path, split: str, sample_id: str, threshold: float = 0.0
         if problem:
             raise DatasetError(path, problem)
     write_png(sample_path(root, split, "smask", sample_id),
-              smask_from_pair(shadow, noshadow, mask, pair_threshold, min_area))
+              smask_from_pair(shadow, noshadow, mask, gray_threshold, min_area))
     return False

@@ -98,13 +98,15 @@ def main(
         min=0, help="Threads per worker (0 = all cores).")] = None,
     test_fraction: Annotated[float | None, typer.Option(
         min=0.0, max=0.9, help="Share of scene photos whose samples go to test/.")] = None,
-    shadow_threshold: Annotated[float | None, typer.Option(
-        min=0.0, max=1.0, help="Relative darkening that counts as shadow in the masks.")]
+    darkening_threshold: Annotated[float | None, typer.Option(
+        min=0.0, max=1.0, help="Relative darkening (0-1) that counts as shadow in the masks.")]
         = None,
+    shadow_threshold: Annotated[float | None, typer.Option(
+        min=0.0, max=1.0, hidden=True, help="Old name of --darkening-threshold.")] = None,
     shadow_visible_fraction: Annotated[float | None, typer.Option(
         min=0.0, max=1.0, help="smask/rshadow keep pixels darkened by at least this share of "
         "the sample's peak darkening (0.5: the half-shadow line a person would outline; 0 keeps "
-        "all above --shadow-threshold).")] = None,
+        "all above --darkening-threshold).")] = None,
     max_faces: Annotated[int | None, typer.Option(
         min=1, help="Skip meshes with more faces.")] = None,
     restart_every: Annotated[int, typer.Option(
@@ -142,7 +144,8 @@ def main(
             console.print(f"[red]error[/]: {error}")
             raise typer.Exit(2) from None
     given = {"size": size, "seed": seed, "test_fraction": test_fraction,
-             "shadow_threshold": shadow_threshold,
+             "darkening_threshold": darkening_threshold if darkening_threshold is not None
+             else shadow_threshold,
              "shadow_visible_fraction": shadow_visible_fraction, "max_faces": max_faces}
     render_given = {"samples": samples, "adaptive_threshold": adaptive_threshold,
                     "device": device, "threads": threads}

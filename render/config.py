@@ -185,11 +185,12 @@ class RenderConfig:
     restart_every: int = 100  # samples per worker before it is replaced (keeps memory flat)
     test_fraction: float = _doc(
         0.15, "share of scene photos whose samples go to test/", probability=True)
-    shadow_threshold: float = _doc(
-        0.06, "relative darkening that counts as shadow in smask and rshadow", probability=True)
+    darkening_threshold: float = _doc(
+        0.06, "relative darkening (0-1) that counts as shadow in smask and rshadow",
+        probability=True)
     shadow_visible_fraction: float = _doc(
         0.5, "share of the sample's peak darkening a pixel of smask/rshadow must reach (the "
-        "half-shadow line a person outlines); 0 keeps all above shadow_threshold",
+        "half-shadow line a person outlines); 0 keeps all above darkening_threshold",
         probability=True)
     max_faces: int = _doc(1_000_000, "meshes with more faces are skipped")
     render: RenderSettings = field(default_factory=RenderSettings)
@@ -220,5 +221,14 @@ class RenderConfig:
 
 
 # What a config file may set: these top-level fields and the nested tables.
-FILE_FIELDS = ("size", "seed", "test_fraction", "shadow_threshold", "shadow_visible_fraction",
-               "max_faces", "render", "ranges", "checks")
+FILE_FIELDS = ("size", "seed", "test_fraction", "darkening_threshold",
+               "shadow_visible_fraction", "max_faces", "render", "ranges", "checks")
+# Top-level settings renamed (old name -> new): config files, the --flags and the settings of
+# datasets rendered before still say the old name, accepted for one release.
+RENAMED = {"shadow_threshold": "darkening_threshold"}
+
+
+def current_names(settings: dict[str, Any]) -> dict[str, Any]:
+    """`settings` (a config file's top level, a dataset's recorded settings) with renamed keys
+    under their current names."""
+    return {RENAMED.get(key, key): value for key, value in settings.items()}

@@ -16,7 +16,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from render.config import AREA_SHAPES, FILE_FIELDS, LIGHT_KINDS, RenderConfig
+from render.config import AREA_SHAPES, FILE_FIELDS, LIGHT_KINDS, RenderConfig, current_names
 
 WEIGHT_KEYS = {"weights": LIGHT_KINDS, "shape_weights": AREA_SHAPES}
 
@@ -114,7 +114,7 @@ def load_config(path: Path, base: RenderConfig) -> RenderConfig:
         raise ConfigFileError(f"{path}: cannot read the config file ({error.strerror})") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise ConfigFileError(f"{path}: not valid TOML ({error})") from None
-    return _apply(base, table, "", FILE_FIELDS, path)
+    return _apply(base, current_names(table), "", FILE_FIELDS, path)
 
 
 def _toml_value(value: Any) -> str:

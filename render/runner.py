@@ -64,7 +64,7 @@ from dataset_tools.records import (
 from dataset_tools.split import GROUP_KEYS, GROUPINGS, SplitRule, assign_groups
 from render import __version__
 from render.assets import BadAsset, find_meshes, find_scenes
-from render.config import RenderConfig
+from render.config import RenderConfig, current_names
 from render.hints import PhotoHints, read_hints, sidecar_path
 from render.sample import Catalog, sample_id
 from render.spec import REJECTIONS
@@ -403,7 +403,7 @@ def _prepare_output(config: RenderConfig) -> None:
     settings_path = config.out / DATASET_JSON
     if settings_path.exists() and not config.overwrite:
         info = DatasetInfo.read(config.out)
-        previous = (info.settings if info is not None else None) or {}
+        previous = current_names((info.settings if info is not None else None) or {})
         if previous and previous != config.identity():
             changed = sorted(
                 key

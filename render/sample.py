@@ -275,7 +275,7 @@ def render_pair(renderer: Renderer, spec: SceneSpec, photo_rgb: np.ndarray,
     occluder_darkening = np.where(plain.object_index == 0, 1.0 - luminance(factor_plain),
                                   0.0).astype(np.float16).astype(np.float32)
     masks = masks_from_passes(plain.object_index, own_darkening, occluder_darkening,
-                              config.shadow_threshold,
+                              config.darkening_threshold,
                               visible_fraction=config.shadow_visible_fraction, **photo_masks)
     # The pair differs only in `sregion`: below a just-perceptible darkening (mostly noise)
     # the shadow image keeps the noshadow pixel, fading in above it.

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from render.config import RenderConfig
+from render.config import RenderConfig, current_names
 from render.config_file import ConfigFileError, load_config, print_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,6 +50,15 @@ max_attempts = 5
     assert config.ranges.camera.height == base.ranges.camera.height  # left out: default
 
 
+def test_renamed_settings_keep_their_old_names_for_one_release(tmp_path):
+    base = RenderConfig(out=tmp_path / "out")
+    config = load_config(write(tmp_path, "shadow_threshold = 0.1\n"), base)
+    assert config.darkening_threshold == 0.1
+    recorded = {**base.identity(), "shadow_threshold": 0.06}  # a dataset rendered before
+    del recorded["darkening_threshold"]
+    assert current_names(recorded) == base.identity()
+
+
 @pytest.mark.parametrize(("text", "message"), [
     ("colour = 3", "unknown key colour"),
     ("[ranges.camera]\npitchh = [1, 2]", "unknown key ranges.camera.pitchh"),
@@ -80,6 +89,8 @@ def test_cli_prints_the_config_and_flags_override_the_file(tmp_path):
     result = run_cli("--config", str(path), "--samples", "3", "--print-config")
     assert result.returncode == 0, result.stderr
     assert "size = 96" in result.stdout and "samples = 3" in result.stdout
+    renamed = run_cli("--shadow-threshold", "0.1", "--print-config")  # the old flag name
+    assert renamed.returncode == 0 and "darkening_threshold = 0.1" in renamed.stdout
     bad = run_cli("--config", str(write(tmp_path, "[ranges.camera]\nfov = [70, 50]\n")),
                   "--out", str(tmp_path / "out"))
     assert bad.returncode == 2 and "ranges.camera.fov: range min 70.0 > max 50.0" in bad.stderr

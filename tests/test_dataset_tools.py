@@ -128,17 +128,18 @@ def test_masks_from_passes_and_from_pairs(tmp_path):
     darkening[12:14, 2:6] = 0.08  # faint: in smask at threshold 0.06, not at 0.2
     write_npz(tmp_path / "passes/a.npz", object_index=index, darkening=darkening,
               occluder_darkening=np.zeros((16, 16), np.float16))
-    result = run_cli("masks", str(tmp_path), "--threshold", "0.06", "--sigma", "0",
+    result = run_cli("masks", str(tmp_path), "--darkening-threshold", "0.06", "--sigma", "0",
                      "--min-area", "1", "--visible-fraction", "0")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {"from_passes": 1, "from_pairs": 1}
     assert (read_image(tmp_path / "train/smask/a.png", "L") == 255).sum() == 24
     assert (read_image(tmp_path / "train/smask/b.png", "L") == 255).sum() == 16
-    run_cli("masks", str(tmp_path), "--threshold", "0.2", "--sigma", "0", "--min-area", "1",
-            "--visible-fraction", "0")
+    run_cli("masks", str(tmp_path), "--threshold", "0.2", "--sigma", "0",  # the old flag name
+            "--min-area", "1", "--visible-fraction", "0")
     assert (read_image(tmp_path / "train/smask/a.png", "L") == 255).sum() == 16
     # By default the faint 0.08 band is under half the 0.3 peak: not part of the visible shadow.
-    run_cli("masks", str(tmp_path), "--threshold", "0.06", "--sigma", "0", "--min-area", "1")
+    run_cli("masks", str(tmp_path), "--darkening-threshold", "0.06", "--sigma", "0",
+            "--min-area", "1")
     assert (read_image(tmp_path / "train/smask/a.png", "L") == 255).sum() == 16
     assert validate_dataset(tmp_path).valid
 

@@ -14,13 +14,15 @@ def test_masks_from_passes_exact():
     occluder = np.zeros((20, 20), dtype=np.float32)
     occluder[14:18, 10:14] = 0.4
     occluder[2:6, 2:6] = 0.9  # on the object: never rshadow
-    masks = masks_from_passes(index, own, occluder, threshold=0.06, min_area=4, sigma=0.0)
+    masks = masks_from_passes(index, own, occluder, darkening_threshold=0.06, min_area=4,
+                              sigma=0.0)
     assert set(np.unique(masks["smask"])) == {0, 255}
     assert (masks["mask"] == 255).sum() == 16 and masks["mask"][2:6, 2:6].min() == 255
     assert (masks["robject"] == 255).sum() == 16 and masks["robject"][10:14, 10:14].min() == 255
     assert (masks["rshadow"] == 255).sum() == 16 and masks["rshadow"][14:18, 10:14].min() == 255
     assert (masks["smask"] == 255).sum() == 24 and masks["smask"][6:12, 2:6].min() == 255
-    smoothed = masks_from_passes(index, own, occluder, threshold=0.06, min_area=4, sigma=1.0)
+    smoothed = masks_from_passes(index, own, occluder, darkening_threshold=0.06, min_area=4,
+                                 sigma=1.0)
     assert smoothed["smask"][0, 19] == 0  # the lone noisy pixel is gone
     assert smoothed["smask"][8, 3] == 255
 
@@ -39,7 +41,7 @@ def test_smask_from_pair_threshold_minus_object():
     shadow[:2, :2] = 100
     mask = np.zeros((4, 4), dtype=np.uint8)
     mask[0, 0] = 255
-    result = smask_from_pair(shadow, noshadow, mask, threshold=10, min_area=1)
+    result = smask_from_pair(shadow, noshadow, mask, gray_threshold=10, min_area=1)
     assert result.tolist() == [[0, 255, 0, 0], [255, 255, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]
 
 
@@ -63,12 +65,13 @@ def test_visible_shadow_keeps_the_half_shadow_and_drops_the_halo():
     own[7:9, 0:4] = 0.2  # faint halo: above the 0.06 floor, under half the 0.8 peak
     own[9, 0:4] = 0.003  # imperceptible: outside sregion as well
     none = np.zeros_like(own)
-    masks = masks_from_passes(index, own, none, threshold=0.06, min_area=1, sigma=0.0)
+    masks = masks_from_passes(index, own, none, darkening_threshold=0.06, min_area=1,
+                              sigma=0.0)
     assert (masks["smask"] == 255).sum() == 20 and masks["smask"][2:7, 0:4].min() == 255
     assert (masks["sregion"] == 255).sum() == 28 and masks["sregion"][2:9, 0:4].min() == 255
     assert masks["sregion"][9].max() == 0
-    everything = masks_from_passes(index, own, none, threshold=0.06, min_area=1, sigma=0.0,
-                                   visible_fraction=0.0)
+    everything = masks_from_passes(index, own, none, darkening_threshold=0.06, min_area=1,
+                                   sigma=0.0, visible_fraction=0.0)
     assert (everything["smask"] == 255).sum() == 28
 
 

@@ -304,7 +304,7 @@ def test_rendered_samples_carry_the_photos_masks_cropped_and_flipped(tmp_path):
                                                     record["id"]), "L")
                        for kind in ("robject", "rshadow")}
             assert rewrite_masks(config.out, record["split"], record["id"],
-                                 config.shadow_threshold,
+                                 config.darkening_threshold,
                                  visible_fraction=config.shadow_visible_fraction)
             for kind, mask in written.items():
                 assert np.array_equal(read_image(sample_path(

@@ -95,7 +95,7 @@ def test_masks_follow_exactly_from_stored_passes(rendered):
         derived = masks_from_passes(passes["object_index"],
                                     passes["darkening"].astype(np.float32),
                                     passes["occluder_darkening"].astype(np.float32),
-                                    config.shadow_threshold)
+                                    config.darkening_threshold)
         for kind, mask in derived.items():
             written = read_image(sample_path(config.out, record.split, kind, record.id),
                                  "L")
