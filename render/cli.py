@@ -7,15 +7,13 @@ import shlex
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.console import Console
 
-from render.config import DEFAULT_MODELS, DEFAULT_SCENES, RenderConfig
-
-if TYPE_CHECKING:
-    from render.cluster import Resources
+from render.cluster import Resources
+from render.config import DEFAULT_MODELS, DEFAULT_SCENES, RenderConfig, default
 
 app = typer.Typer(add_completion=False, rich_markup_mode="rich")
 
@@ -76,7 +74,7 @@ def main(
     models: Annotated[Path, typer.Option(help="ShapeNet v1/v2 folder or folder of mesh files.")]
         = DEFAULT_MODELS,
     count: Annotated[int, typer.Option("-n", "--count", min=1, help="Samples in the dataset.")]
-        = 20,
+        = default(RenderConfig, "count"),
     config_file: Annotated[Path | None, typer.Option(
         "--config", help="TOML file with the sampled distributions and render settings.")]
         = None,
@@ -87,7 +85,8 @@ def main(
         = None,
     seed: Annotated[int | None, typer.Option(
         help="Global seed; sample i's seed derives from it.")] = None,
-    workers: Annotated[int, typer.Option(min=1, help="Parallel Blender processes.")] = 1,
+    workers: Annotated[int, typer.Option(min=1, help="Parallel Blender processes.")]
+        = default(RenderConfig, "workers"),
     shard: Annotated[str, typer.Option(help="Render only samples i with i % N == I.")] = "0/1",
     samples: Annotated[int | None, typer.Option(
         min=1, help="Cycles samples per pixel.")] = None,
@@ -110,7 +109,8 @@ def main(
     max_faces: Annotated[int | None, typer.Option(
         min=1, help="Skip meshes with more faces.")] = None,
     restart_every: Annotated[int, typer.Option(
-        min=1, help="Replace each worker after this many samples.")] = 100,
+        min=1, help="Replace each worker after this many samples.")]
+        = default(RenderConfig, "restart_every"),
     overwrite: Annotated[bool, typer.Option(
         help="Render every sample again, and accept changed settings.")] = False,
     executor: Annotated[str, typer.Option(
@@ -120,13 +120,16 @@ def main(
     jobs: Annotated[int, typer.Option(min=1, help="Tasks in the job array (= shards).")] = 1,
     partition: Annotated[str | None, typer.Option(help="SLURM partition.")] = None,
     time_min: Annotated[int, typer.Option(
-        "--time", min=1, help="Wall-time limit of each task, minutes.")] = 1440,
+        "--time", min=1, help="Wall-time limit of each task, minutes.")]
+        = default(Resources, "time_min"),
     cpus_per_task: Annotated[int, typer.Option(
-        min=1, help="CPU cores of each task (give --threads the same number).")] = 2,
-    mem: Annotated[float, typer.Option(min=0.1, help="Memory of each task, GB.")] = 4.0,
+        min=1, help="CPU cores of each task (give --threads the same number).")]
+        = default(Resources, "cpus_per_task"),
+    mem: Annotated[float, typer.Option(min=0.1, help="Memory of each task, GB.")]
+        = default(Resources, "mem_gb"),
 ) -> None:
     early_signals = _note_signals()  # Ctrl-C while starting: the run then stops at once
-    from render.cluster import EXECUTORS, Resources
+    from render.cluster import EXECUTORS
     from render.config_file import ConfigFileError, load_config
     from render.config_file import print_config as config_text
     from render.runner import RunError, ShardLog, print_summary, run

@@ -220,6 +220,15 @@ class RenderConfig:
         return data
 
 
+def default(cls: type, name: str) -> Any:
+    """The default of field `name` of dataclass `cls`: what a CLI option shows and falls back
+    to, so that each default is written once, on its dataclass."""
+    item = cls.__dataclass_fields__[name]  # type: ignore[attr-defined]
+    if item.default is not dataclasses.MISSING:
+        return item.default
+    return item.default_factory()
+
+
 # What a config file may set: these top-level fields and the nested tables.
 FILE_FIELDS = ("size", "seed", "test_fraction", "darkening_threshold",
                "shadow_visible_fraction", "max_faces", "render", "ranges", "checks")
