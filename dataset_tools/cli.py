@@ -13,8 +13,8 @@ from rich.console import Console
 from rich.progress import Progress
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="rich",
-                  help="Check and derive files of Shadow-AR datasets (train/ test/ x noshadow "
-                       "shadow mask robject rshadow [smask]).")
+                  help="Check and derive files of Shadow-AR datasets (train/ val/ test/ x "
+                       "noshadow shadow mask robject rshadow [smask sregion]).")
 console = Console(stderr=True, soft_wrap=True)
 
 
@@ -51,7 +51,7 @@ def _check_outputs(files: tuple[Path | None, ...] = (),
 
 
 @app.command(help="""Check every file: all ids in every folder, readable PNGs, RGB images and
-single-channel masks, equal sizes, binary masks, noshadow == shadow outside smask, duplicates,
+single-channel masks, equal sizes, binary masks, noshadow == shadow outside sregion, duplicates,
 manifest and files agree. Exit code 0 only when the dataset is valid.
 
 Example: shadow-dataset validate demo --json report.json""")
@@ -60,7 +60,8 @@ def validate(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the report as JSON.")]
         = None,
     tolerance: Annotated[float, typer.Option(
-        help="Largest mean |shadow - noshadow| (0-255) allowed outside smask.")] = 1.0,
+        help="Largest mean |shadow - noshadow| (0-255) allowed outside sregion (or "
+             "smask dilated by 2 px).")] = 1.0,
     show: Annotated[int, typer.Option(help="Problems to print (all go to --json).")] = 50,
 ) -> None:
     from dataset_tools.validate import validate_dataset

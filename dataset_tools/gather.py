@@ -26,9 +26,15 @@ from dataset_tools.layout import (
     MANIFEST,
     PASSES_DIR,
     DatasetError,
-    atomic_write,
 )
-from dataset_tools.records import DatasetInfo, ManifestRecord, split_counts
+from dataset_tools.records import (
+    DatasetInfo,
+    ManifestRecord,
+    by_index,
+    read_records,
+    split_counts,
+    write_manifest,
+)
 
 SHARDS_DIR = "manifests"  # OUT/manifests/shard-I-of-N.jsonl (+ .json: how the shard went)
 SUBMISSION = "submission.json"  # OUT/manifests/submission.json: a cluster submission's command
@@ -71,17 +77,6 @@ def sample_complete(out: Path, record: ManifestRecord) -> bool:
         (out / split / kind / f"{identifier}.png").is_file() for kind in KINDS)
 
 
-@dataclass(frozen=True)
-class ManifestLine:
-    """A manifest line kept as its text (written back as it is: the renderer writes sorted
-    keys) with the fields gather needs."""
-
-    id: str
-    index: int
-    split: str
-    text: str
-
-
 class FileIndex:
     """Which files OUT's split and passes folders hold, listed once per folder (one listing
     instead of eight stats per sample: what makes gather fast on a network file system)."""
@@ -98,23 +93,15 @@ class FileIndex:
                 self.names[folder] = set()
         return self.names[folder]
 
-    def complete(self, line: ManifestLine) -> bool:
-        return f"{line.id}.npz" in self._listing(PASSES_DIR) and all(
-            f"{line.id}.png" in self._listing(f"{line.split}/{kind}") for kind in KINDS)
+    def complete(self, record: ManifestRecord) -> bool:
+        return f"{record.id}.npz" in self._listing(PASSES_DIR) and all(
+            f"{record.id}.png" in self._listing(f"{record.split}/{kind}") for kind in KINDS)
 
 
-def _read_lines(path: Path) -> list[ManifestLine]:
-    """The lines of a manifest file; a torn or foreign line is ignored."""
-    lines = []
-    for text in path.read_text(encoding="utf-8").splitlines():
-        try:
-            record = json.loads(text)
-        except ValueError:
-            continue
-        if isinstance(record, dict) and "id" in record and isinstance(record.get("index"), int):
-            lines.append(ManifestLine(str(record["id"]), record["index"],
-                                      str(record.get("split", "train")), text))
-    return lines
+def _rendered(path: Path) -> dict[str, ManifestRecord]:
+    """The records of a manifest file that a render wrote (they have an index)."""
+    return {key: record for key, record in read_records(path).items()
+            if isinstance(record.index, int)}
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -217,24 +204,18 @@ def gather(out: Path) -> GatherReport:
     files = _shard_files(out)
     manifests = [path for path in [out / MANIFEST] if path.is_file()]
     manifests += [files[key]["jsonl"] for key in sorted(files) if "jsonl" in files[key]]
-    merged: dict[str, ManifestLine] = {}
+    merged: dict[str, ManifestRecord] = {}
     for path in manifests:  # a shard's line is newer than a gathered one
-        merged.update((line.id, line) for line in _read_lines(path))
+        merged.update(_rendered(path))
     index = FileIndex(out)
-    ordered = sorted((line for line in merged.values() if index.complete(line)),
-                     key=lambda line: line.index)
-
-    def write(tmp: str) -> None:
-        with open(tmp, "w", encoding="utf-8") as stream:
-            for line in ordered:
-                stream.write(f"{line.text}\n")
-
-    atomic_write(out / MANIFEST, write)
-    splits = Counter(line.split for line in ordered)
+    ordered = by_index(record for record in merged.values() if index.complete(record))
+    write_manifest(out / MANIFEST, ordered)
+    splits = Counter(str(record.split) for record in ordered)
     report = GatherReport(str(out), total=len(ordered), counts=dict(sorted(splits.items())),
                           shard_manifests=len(manifests) - (out / MANIFEST in manifests),
                           dropped=len(merged) - len(ordered))
-    info.counts = split_counts(line.split for line in ordered)
+    info.counts = split_counts(splits.elements())
     info.write(out)
-    report.shards = _shard_states(out, files, {line.index for line in ordered}, report)
+    indices = {int(record.index or 0) for record in ordered}
+    report.shards = _shard_states(out, files, indices, report)
     return report

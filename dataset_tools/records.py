@@ -9,7 +9,9 @@
   `shadow-dataset split` recorded).
 
 Both keep the keys they do not know (a newer version's, a user's) and write them back
-unchanged. The folder layout, image files and sample enumeration are `dataset_tools.layout`'s.
+unchanged. Lines go through `record_line` and `parse_line` whoever writes or reads them (the
+running render appends, `gather` merges shards' manifests, the runner follows other runs').
+The folder layout, image files and sample enumeration are `dataset_tools.layout`'s.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from dataset_tools.layout import (
     MANIFEST,
     DatasetError,
     write_json,
-    write_lines,
+    write_text,
 )
 
 
@@ -103,20 +105,32 @@ class ManifestRecord:
         return str(self.light.get("kind", "sun"))
 
 
+def record_line(record: ManifestRecord) -> str:
+    """One manifest line (no newline): the record's JSON with sorted keys, so that the same
+    record is the same bytes whoever writes it (a shard, gather, a re-split)."""
+    return json.dumps(record.to_json(), sort_keys=True)
+
+
+def parse_line(line: str | bytes) -> ManifestRecord | None:
+    """The record of one manifest line, or None for a torn line (a killed run) or a line
+    that is not a record."""
+    try:
+        data = json.loads(line)
+    except ValueError:
+        return None
+    return ManifestRecord.from_json(data) if isinstance(data, dict) and "id" in data else None
+
+
 def read_records(path: Path) -> dict[str, ManifestRecord]:
     """id -> record of one manifest file (manifest.jsonl, or a shard's own); a later line for
-    the same id wins; a torn last line (a killed run) and lines that are not records are
-    skipped. A missing file is an empty manifest."""
+    the same id wins; lines `parse_line` rejects are skipped. A missing file is an empty
+    manifest."""
     records: dict[str, ManifestRecord] = {}
     if not path.exists():
         return records
     for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(data, dict) and "id" in data:
-            record = ManifestRecord.from_json(data)
+        record = parse_line(line)
+        if record is not None:
             records[record.id] = record
     return records
 
@@ -132,8 +146,10 @@ def by_index(records: Iterable[ManifestRecord]) -> list[ManifestRecord]:
 
 
 def write_manifest(path: Path, records: Iterable[ManifestRecord]) -> None:
-    """Write `records` (already in the order wanted) as one manifest file, atomically."""
-    write_lines(path, (record.to_json() for record in records))
+    """Write `records` (already in the order wanted) as one manifest file, atomically. (A
+    running render appends single lines instead: `render.runner.append_manifest`.)"""
+    text = "".join(f"{record_line(record)}\n" for record in records)
+    write_text(path, text)
 
 
 def split_counts(splits: Iterable[str]) -> dict[str, int]:

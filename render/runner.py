@@ -56,8 +56,10 @@ from dataset_tools.records import (
     DatasetInfo,
     ManifestRecord,
     by_index,
+    parse_line,
     read_manifest,
     read_records,
+    record_line,
     split_counts,
     write_manifest,
 )
@@ -252,7 +254,7 @@ def append_manifest(out: Path, record: ManifestRecord, path: Path | None = None)
     it: the line is what marks the sample done."""
     path = path or out / MANIFEST
     with _locked(path), open(path, "a", encoding="utf-8") as stream:
-        stream.write(json.dumps(record.to_json(), sort_keys=True) + "\n")
+        stream.write(record_line(record) + "\n")
         stream.flush()
         os.fsync(stream.fileno())
 
@@ -288,14 +290,8 @@ class ManifestView:
                 stream.seek(self.offset)
                 data = stream.read(stat.st_size - self.offset)
             end = data.rfind(b"\n") + 1  # a line still being written waits for the next look
-            listed = set()
-            for line in data[:end].splitlines():
-                try:
-                    record = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(record, dict) and "id" in record:
-                    listed.add(str(record["id"]))
+            records = (parse_line(line) for line in data[:end].splitlines())
+            listed = {record.id for record in records if record is not None}
             self.ids |= listed - self.before if rewritten else listed
             self.offset += end
         return self.ids

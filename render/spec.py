@@ -611,7 +611,8 @@ def sample_scene(rng: np.random.Generator, *, index: int, attempt: int, seed: in
 
     inserted_mesh, inserted_extent, inserted_pose = pick()
     inserted = _place(rng, camera, size, "inserted", inserted_mesh, inserted_extent,
-                      _uniform(rng, sizes.inserted_size), 1, sizes.inserted_screen_x,
+                      _uniform(rng, sizes.inserted_size), INSERTED_INDEX,
+                      sizes.inserted_screen_x,
                       sizes.inserted_screen_y, [], ranges.materials, photo.tone_contrast,
                       pose=inserted_pose, foot_region=foot_region)
     if inserted is None:
