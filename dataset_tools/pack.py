@@ -43,6 +43,7 @@ from dataset_tools.layout import (
     MANIFEST,
     MASK_KINDS,
     OPTIONAL_KINDS,
+    RGB_KINDS,
     SPLITS,
     DatasetError,
     atomic_write,
@@ -197,7 +198,7 @@ def decode_masks(data: bytes, kinds: list[str]) -> dict[str, np.ndarray]:
 
 def _read_sample(root: Path, split: str, sample_id: str) -> dict[str, np.ndarray]:
     images = {kind: read_image(sample_path(root, split, kind, sample_id), "RGB")
-              for kind in ("noshadow", "shadow")}
+              for kind in RGB_KINDS}
     for kind in MASK_KINDS:
         path = sample_path(root, split, kind, sample_id)
         if kind in OPTIONAL_KINDS and not path.is_file():

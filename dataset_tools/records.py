@@ -105,6 +105,12 @@ class ManifestRecord:
         return str(self.light.get("kind", "sun"))
 
 
+def scene_group(record: ManifestRecord | None, sample_id: str) -> str:
+    """A sample's scene for grouped splits: its scene photo, or the sample itself when the
+    manifest has no record or no scene for it (a hand-made dataset)."""
+    return str(record.scene) if record is not None and record.scene is not None else sample_id
+
+
 def record_line(record: ManifestRecord) -> str:
     """One manifest line (no newline): the record's JSON with sorted keys, so that the same
     record is the same bytes whoever writes it (a shard, gather, a re-split)."""

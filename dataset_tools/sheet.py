@@ -10,6 +10,7 @@ import numpy as np
 from dataset_tools.layout import (
     MASK_KINDS,
     OPTIONAL_KINDS,
+    RGB_KINDS,
     DatasetError,
     read_image,
     sample_path,
@@ -17,7 +18,7 @@ from dataset_tools.layout import (
 
 OVERLAY = {"mask": (255, 64, 64), "robject": (64, 160, 255), "rshadow": (255, 200, 0),
            "smask": (0, 255, 120), "sregion": (200, 80, 255)}
-COLUMNS = ("noshadow", "shadow") + MASK_KINDS
+COLUMNS = RGB_KINDS + MASK_KINDS
 
 
 def overlay(image: np.ndarray, mask: np.ndarray, color: tuple[int, int, int]) -> np.ndarray:
@@ -37,7 +38,7 @@ def sample_row(root: Path, split: str, sample_id: str, tile: int,
     for kind in columns:
         try:
             image = read_image(sample_path(root, split, kind, sample_id),
-                               "RGB" if kind in ("noshadow", "shadow") else "L")
+                               "RGB" if kind in RGB_KINDS else "L")
         except DatasetError:
             image = None
         if image is not None and image.ndim == 3 and base is None:

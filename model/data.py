@@ -20,6 +20,8 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from dataset_tools.layout import (
+    MODEL_MASK_KINDS,
+    RGB_KINDS,
     DatasetError,
     iter_ids,
     read_image,
@@ -27,11 +29,8 @@ from dataset_tools.layout import (
     size_mismatch,
 )
 from dataset_tools.masks import smask_from_pair
-from dataset_tools.records import ManifestRecord, read_manifest
+from dataset_tools.records import read_manifest, scene_group
 from dataset_tools.split import assign_groups
-
-IMAGE_KINDS = ("noshadow", "shadow")
-MASK_NAMES = ("mask", "robject", "rshadow", "smask")
 
 
 @dataclass(frozen=True)
@@ -45,11 +44,6 @@ def list_split(root: Path, split: str) -> list[SampleRef]:
     return [SampleRef(root, split, sample_id) for sample_id in iter_ids(root, split)]
 
 
-def _scene_of(record: ManifestRecord | None, sample_id: str) -> str:
-    """The sample's split group: its scene photo, or itself when the manifest does not say."""
-    return str(record.scene) if record is not None and record.scene is not None else sample_id
-
-
 def train_val_samples(root: Path, val_fraction: float,
                       seed: int) -> tuple[list[SampleRef], list[SampleRef]]:
     """train/ and val/ when the dataset has a val/ folder; otherwise val is carved from
@@ -61,7 +55,7 @@ def train_val_samples(root: Path, val_fraction: float,
     if val or val_fraction <= 0:
         return train, val
     manifest = read_manifest(root)
-    in_val = carve_val([_scene_of(manifest.get(ref.id), ref.id) for ref in train],
+    in_val = carve_val([scene_group(manifest.get(ref.id), ref.id) for ref in train],
                        val_fraction, seed)
     return ([ref for ref, val in zip(train, in_val, strict=True) if not val],
             [ref for ref, val in zip(train, in_val, strict=True) if val])
@@ -106,9 +100,9 @@ def load_sample(ref: SampleRef, size: int, pair_threshold: float = 10.0,
     not a 0/255 gray image is converted and binarised, its note appended to `notes`.
     Raises DatasetError naming the file for a missing, unreadable or mismatched one."""
     images = {kind: read_image(sample_path(ref.root, ref.split, kind, ref.id), "RGB")
-              for kind in IMAGE_KINDS}
+              for kind in RGB_KINDS}
     masks = {}
-    for kind in MASK_NAMES:
+    for kind in MODEL_MASK_KINDS:
         path = sample_path(ref.root, ref.split, kind, ref.id)
         if kind == "smask" and not path.is_file():
             continue
@@ -146,7 +140,7 @@ def augmentation(size: int):
     shadow). Masks are never interpolated (nearest)."""
     import albumentations as A
 
-    targets = {"shadow": "image", **{kind: "mask" for kind in MASK_NAMES}}
+    targets = {"shadow": "image", **{kind: "mask" for kind in MODEL_MASK_KINDS}}
     return A.Compose([
         A.HorizontalFlip(p=0.5),
         A.Affine(scale=(0.9, 1.1), translate_percent=(-0.05, 0.05), rotate=(-5, 5),
@@ -170,14 +164,14 @@ def sample_tensors(arrays: dict[str, np.ndarray], sample_id: str, note: str,
     if transform is not None:
         transform.set_random_seed(seed)
         out = transform(image=arrays["noshadow"], shadow=arrays["shadow"],
-                        **{kind: arrays[kind] for kind in MASK_NAMES})
+                        **{kind: arrays[kind] for kind in MODEL_MASK_KINDS})
         arrays = {"noshadow": out["image"], "shadow": out["shadow"],
-                  **{kind: out[kind] for kind in MASK_NAMES}}
+                  **{kind: out[kind] for kind in MODEL_MASK_KINDS}}
     sample: dict[str, torch.Tensor | str] = {"id": sample_id, "note": note}
-    for kind in IMAGE_KINDS:
+    for kind in RGB_KINDS:
         sample[kind] = torch.from_numpy(np.ascontiguousarray(arrays[kind])).permute(
             2, 0, 1).float().div_(255)
-    for kind in MASK_NAMES:
+    for kind in MODEL_MASK_KINDS:
         sample[kind] = torch.from_numpy(
             (np.ascontiguousarray(arrays[kind]) >= 128).astype(np.float32))[None]
     return sample

@@ -46,10 +46,10 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from dataset_tools.layout import DatasetError
+from dataset_tools.layout import MODEL_MASK_KINDS, RGB_KINDS, DatasetError
 from dataset_tools.pack import INDEX, decode_sample, shard_paths
+from dataset_tools.records import ManifestRecord, scene_group
 from model.data import (
-    MASK_NAMES,
     augmentation,
     carve_val,
     item_seed,
@@ -128,10 +128,10 @@ def read_catalog(path: Path) -> list[ShardSample]:
             for info in tar:
                 if info.name.endswith(_JSON):
                     handle = tar.extractfile(info)
-                    record = json.loads(gzip.decompress(handle.read() if handle else b""))
+                    data = json.loads(gzip.decompress(handle.read() if handle else b""))
                     key = info.name[:-len(_JSON)]
-                    scene = record.get("scene", key.partition("/")[2])
-                    samples.append(ShardSample(path, key, str(scene)))
+                    scene = scene_group(ManifestRecord.from_json(data), key.partition("/")[2])
+                    samples.append(ShardSample(path, key, scene))
     except errors as error:
         raise DatasetError(path, f"truncated or corrupt ({error})") from None
     return samples
@@ -266,8 +266,8 @@ class ShardStream(IterableDataset):
             decoded = decode_sample(members)
         except ValueError as error:
             raise DatasetError(Path(members.get("__url__", "?")), str(error)) from None
-        images = {kind: decoded.images[kind] for kind in ("noshadow", "shadow")}
-        masks = {kind: decoded.images[kind] for kind in MASK_NAMES if kind in decoded.images}
+        images = {kind: decoded.images[kind] for kind in RGB_KINDS}
+        masks = {kind: decoded.images[kind] for kind in MODEL_MASK_KINDS if kind in decoded.images}
         arrays = network_arrays(images, masks, self.size, self.pair_threshold)
         key = members["__key__"]
         return sample_tensors(arrays, decoded.sample_id, "", transform,
