@@ -64,10 +64,11 @@ def validate(
              "smask dilated by 2 px).")] = 1.0,
     show: Annotated[int, typer.Option(help="Problems to print (all go to --json).")] = 50,
 ) -> None:
+    from dataset_tools.layout import count_samples
     from dataset_tools.validate import validate_dataset
 
     _check_outputs(files=(json_out,))
-    total = sum(1 for _ in dataset.glob("*/noshadow/*.png"))
+    total = count_samples(dataset)
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("validating", total=total or None)
         report = validate_dataset(dataset, tolerance,
@@ -116,18 +117,19 @@ def masks(
     pair_threshold: Annotated[float | None, typer.Option(
         hidden=True, help="Old name of --gray-threshold.")] = None,
 ) -> None:
+    from dataset_tools.layout import iter_samples
     from dataset_tools.masks import rewrite_masks
 
-    samples = sorted(dataset.glob("*/noshadow/*.png"))
+    samples = list(iter_samples(dataset))
     if not samples:
         console.print(f"[red]error[/]: {dataset}: no */noshadow/*.png samples")
         raise typer.Exit(1)
     from_passes = from_pairs = 0
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("masks", total=len(samples))
-        for noshadow in samples:
+        for split, sample_id in samples:
             with dataset_errors():
-                used_passes = rewrite_masks(dataset, noshadow.parent.parent.name, noshadow.stem,
+                used_passes = rewrite_masks(dataset, split, sample_id,
                                             _renamed(threshold, darkening_threshold),
                                             min_area, sigma,
                                             _renamed(pair_threshold, gray_threshold),

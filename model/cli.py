@@ -284,7 +284,7 @@ def evaluate(data: Data,
              workers: Workers = DEFAULT_WORKERS,
              ber_k: Annotated[float, typer.Option(
                  help="Fixed BER threshold 127.5*k on gray(|pred - noshadow|).")] = 0.1) -> None:
-    from dataset_tools.layout import check_writable
+    from dataset_tools.layout import check_writable, count_samples
     from model.config import EvalConfig
     from model.evaluate import evaluate as run
     from model.evaluate import write_results
@@ -303,7 +303,7 @@ def evaluate(data: Data,
         config = dataclasses.replace(config, out=target)
         check_writable(target)  # before any work
         loaded = _load(checkpoint, attention) if checkpoint is not None else None
-        total = sum(1 for _ in (data / split / "noshadow").glob("*.png"))
+        total = count_samples(data, split)
         with Progress(console=console, transient=True) as progress:
             bar = progress.add_task("evaluating", total=total or None)
             summary, rows = run(config, loaded, pick_device(device) if loaded is not None else None,
