@@ -1,20 +1,13 @@
+"""Fixtures shared by every test package: a tiny render config factory, a toy dataset."""
+
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pytest
 
-from render.config import QualityChecks, RenderConfig, RenderSettings
-
-TINY = RenderSettings(samples=4, adaptive_threshold=0.0, threads=1)
-
-
-def tiny_config(out: Path, **overrides) -> RenderConfig:
-    """A 48x48, 4-sample configuration: a real Cycles render in well under a second."""
-    checks = QualityChecks(min_object_fraction=0.002, min_shadow_fraction=0.001)
-    base = RenderConfig(out=out, count=3, size=48, render=TINY, checks=checks, workers=1)
-    return dataclasses.replace(base, **overrides)
+from render.config import RenderConfig
+from tests.helpers import tiny_config
 
 
 @pytest.fixture

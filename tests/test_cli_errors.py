@@ -27,6 +27,7 @@ from typer.testing import CliRunner  # noqa: E402
 from dataset_tools.cli import app as dataset_app  # noqa: E402
 from model import checkpoint as ckpt  # noqa: E402
 from model.cli import app as model_app  # noqa: E402
+from tests.helpers import ROOT  # noqa: E402
 
 TINY = ["--size", "64", "--batch-size", "4", "--workers", "0", "--device", "cpu",
         "--encoder-weights", "none", "--max-steps-per-epoch", "1", "--log-every", "1"]
@@ -148,7 +149,7 @@ def test_a_real_sigint_with_loader_workers_exits_130_with_the_resume_command(toy
                "--out", str(out), "--epochs", "50", *TINY[:4], "--workers", "1", *TINY[6:]]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True, start_new_session=True,  # its own group, as a shell
-                               cwd=Path(__file__).parents[1],
+                               cwd=ROOT,
                                env={**os.environ, "OMP_NUM_THREADS": "1"})
     try:
         deadline = time.monotonic() + 120

@@ -16,7 +16,7 @@ from dataset_tools.records import read_manifest
 from dataset_tools.validate import validate_dataset
 from render.config import RenderSettings
 from render.runner import run
-from tests.conftest import tiny_config
+from tests.helpers import tiny_config
 
 pytestmark = pytest.mark.blender
 QUIET = Console(file=open(os.devnull, "w"))  # noqa: SIM115

@@ -32,7 +32,7 @@ from render.spec import (
     projected_box,
     sample_scene,
 )
-from tests.conftest import tiny_config
+from tests.helpers import tiny_config
 
 QUIET = Console(file=open(os.devnull, "w"))  # noqa: SIM115
 LYING = StablePose((0.0, -1.0, 0.0, 0.0, 0.0, 1.0, -1.0, 0.0, 0.0), 0.75, (0.5, 1.0, 0.25))

@@ -23,9 +23,9 @@ from dataset_tools.records import read_manifest
 from dataset_tools.validate import validate_dataset
 from render.cli import app as render_app
 from render.cluster import task_command
-from tests.test_dataset_tools import run_cli as dataset_cli
+from tests.helpers import ROOT
+from tests.helpers import run_cli as dataset_cli
 
-ROOT = Path(__file__).resolve().parent.parent
 TINY_ARGS = ("-n", "6", "--size", "48", "--samples", "4", "--adaptive-threshold", "0",
              "--threads", "1")
 

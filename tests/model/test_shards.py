@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 import torch
 
+from tests.helpers import ROOT
+
 pytest.importorskip("segmentation_models_pytorch")
 pytest.importorskip("webdataset")
 from torch.utils.data import DataLoader  # noqa: E402
@@ -121,7 +123,7 @@ def test_ddp_from_shards_with_two_gloo_processes(shards, tmp_path):
                "--epochs", "1", "--workers", "1", "--device", "cpu", "--encoder-weights", "none"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300,
                             env={**os.environ, "OMP_NUM_THREADS": "1"},
-                            cwd=Path(__file__).parents[1])
+                            cwd=ROOT)
     assert result.returncode == 0, result.stderr[-3000:]
     run = next(tmp_path.glob("*-attention-*"))
     assert ckpt.load(run / "checkpoints" / "last.pt", "attention")["epoch"] == 1

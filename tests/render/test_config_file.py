@@ -10,8 +10,7 @@ import pytest
 
 from render.config import RenderConfig, current_names
 from render.config_file import ConfigFileError, load_config, print_config
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers import ROOT
 
 
 def write(tmp_path: Path, text: str) -> Path:

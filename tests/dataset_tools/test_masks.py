@@ -1,7 +1,48 @@
+"""dataset_tools.masks: masks from render passes and from image pairs, exact values."""
+
+from __future__ import annotations
+
+import json
+
 import numpy as np
 
+from dataset_tools.layout import read_image, write_npz, write_png
 from dataset_tools.masks import masks_from_passes, remove_small_components, smask_from_pair
-from dataset_tools.split import assign_groups
+from dataset_tools.validate import validate_dataset
+from tests.helpers import make_dataset, run_cli
+
+
+def test_masks_from_passes_and_from_pairs(tmp_path):
+    make_dataset(tmp_path, ids=("a", "b"))
+    index = np.zeros((16, 16), np.uint8)
+    index[4:8, 2:6] = 1
+    darkening = np.zeros((16, 16), np.float16)
+    darkening[8:12, 2:6] = 0.3
+    darkening[12:14, 2:6] = 0.08  # faint: in smask at threshold 0.06, not at 0.2
+    write_npz(tmp_path / "passes/a.npz", object_index=index, darkening=darkening,
+              occluder_darkening=np.zeros((16, 16), np.float16))
+    result = run_cli("masks", str(tmp_path), "--darkening-threshold", "0.06", "--sigma", "0",
+                     "--min-area", "1", "--visible-fraction", "0")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"from_passes": 1, "from_pairs": 1}
+    assert (read_image(tmp_path / "train/smask/a.png", "L") == 255).sum() == 24
+    assert (read_image(tmp_path / "train/smask/b.png", "L") == 255).sum() == 16
+    run_cli("masks", str(tmp_path), "--threshold", "0.2", "--sigma", "0",  # the old flag name
+            "--min-area", "1", "--visible-fraction", "0")
+    assert (read_image(tmp_path / "train/smask/a.png", "L") == 255).sum() == 16
+    # By default the faint 0.08 band is under half the 0.3 peak: not part of the visible shadow.
+    run_cli("masks", str(tmp_path), "--darkening-threshold", "0.06", "--sigma", "0",
+            "--min-area", "1")
+    assert (read_image(tmp_path / "train/smask/a.png", "L") == 255).sum() == 16
+    assert validate_dataset(tmp_path).valid
+
+
+def test_masks_cli_names_a_wrong_size_mask(tmp_path):
+    make_dataset(tmp_path, ids=("a",))
+    write_png(tmp_path / "train/mask/a.png", np.zeros((8, 8), np.uint8))
+    result = run_cli("masks", str(tmp_path))
+    assert result.returncode == 1
+    assert "train/mask/a.png: size 8x8 differs from noshadow 16x16" in result.stderr
 
 
 def test_masks_from_passes_exact():
@@ -45,17 +86,6 @@ def test_smask_from_pair_threshold_minus_object():
     assert result.tolist() == [[0, 255, 0, 0], [255, 255, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]
 
 
-def test_assign_groups_is_deterministic_grouped_and_never_empty():
-    groups = [f"scene{i}.jpg" for i in range(20)]
-    split = assign_groups(groups, 0.15, 0.05, seed=3)
-    assert split == assign_groups(list(reversed(groups)), 0.15, 0.05, seed=3)
-    counts = {name: list(split.values()).count(name) for name in ("train", "val", "test")}
-    assert counts == {"train": 16, "val": 1, "test": 3}
-    assert assign_groups(groups, 0.15, seed=4) != assign_groups(groups, 0.15, seed=3)
-    assert assign_groups(["only.jpg"], 0.5) == {"only.jpg": "train"}
-    assert sorted(assign_groups(["a", "b"], 0.01).values()) == ["test", "train"]
-
-
 def test_visible_shadow_keeps_the_half_shadow_and_drops_the_halo():
     index = np.zeros((10, 10), dtype=np.uint8)
     index[0:2, 0:2] = 1
@@ -82,22 +112,3 @@ def test_region_weight_fades_in_between_the_two_levels():
                            -0.5]], dtype=np.float32)
     np.testing.assert_allclose(region_weight(darkening, sigma=0.0),
                                [[0.0, 0.0, 0.5, 1.0, 1.0, 1.0]], atol=1e-6)
-
-
-def test_shadow_darkness_exact_ratios():
-    from dataset_tools.darkness import shadow_darkness, summarize_darkness
-
-    noshadow = np.full((2, 4, 3), 200, dtype=np.uint8)
-    shadow = noshadow.copy()
-    shadow[0, :] = (50, 50, 50)  # ratio 0.25
-    shadow[1, :2] = (150, 150, 150)  # ratio 0.75
-    region = np.zeros((2, 4), dtype=np.uint8)
-    region[0, :] = 255
-    region[1, :2] = 255
-    measured = shadow_darkness(shadow, noshadow, region)
-    assert measured.pixels == 6
-    assert abs(measured.median_ratio - 0.25) < 1e-6
-    assert abs(measured.darker_than_half - 4 / 6) < 1e-9
-    assert shadow_darkness(shadow, noshadow, np.zeros((2, 4), np.uint8)) is None
-    summary = summarize_darkness([measured, measured])
-    assert summary["samples"] == 2 and abs(summary["median"] - 0.25) < 1e-6

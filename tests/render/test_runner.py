@@ -23,7 +23,7 @@ from dataset_tools.records import read_manifest
 from render.config import DEFAULT_MODELS, DEFAULT_SCENES
 from render.runner import RunError, run
 from render.spec import SceneSpec, projected_box, sample_seed
-from tests.conftest import tiny_config
+from tests.helpers import tiny_config
 
 pytestmark = pytest.mark.blender
 QUIET = Console(file=open(os.devnull, "w"))  # noqa: SIM115

@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,11 +17,10 @@ from dataset_tools.records import read_manifest
 from dataset_tools.validate import validate_dataset
 from render.config_file import load_config
 from render.runner import run
-from tests.conftest import tiny_config
+from tests.helpers import ROOT, tiny_config
 
 pytestmark = pytest.mark.blender
 QUIET = Console(file=open(os.devnull, "w"))  # noqa: SIM115
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.parametrize("kind", ["area", "overcast"])

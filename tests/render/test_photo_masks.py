@@ -259,11 +259,11 @@ def test_rendered_samples_carry_the_photos_masks_cropped_and_flipped(tmp_path):
     from dataset_tools.validate import validate_dataset
     from render.runner import run
     from render.spec import SceneSpec
-    from tests.conftest import tiny_config
+    from tests.helpers import ROOT, tiny_config
 
     scenes = tmp_path / "scenes"
     scenes.mkdir()
-    photo = Path(__file__).resolve().parent.parent / "assets" / "scenes" / "gravel.jpg"
+    photo = ROOT / "assets" / "scenes" / "gravel.jpg"
     (scenes / "gravel.jpg").write_bytes(photo.read_bytes())
     objects = np.zeros((512, 512), dtype=np.uint8)
     objects[250:400, 100:250] = 7

@@ -22,7 +22,7 @@ from render.assets import (
     tristrips_to_triangles,
 )
 from render.runner import RunSummary, print_summary, run
-from tests.conftest import tiny_config
+from tests.helpers import tiny_config
 
 # ------------------------------------------------------------------ files the tests write
 

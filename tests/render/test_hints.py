@@ -261,16 +261,15 @@ def test_rendered_shadow_follows_the_sidecar(tmp_path):
     a low sun with the shadow falling towards the camera: a lying bottle's shadow under a high
     sun follows the bottle, and a shadow falling away hides behind its object."""
     import os
-    from pathlib import Path
 
     from dataset_tools.layout import read_image, sample_path
     from dataset_tools.records import read_manifest
     from render.runner import run
-    from tests.conftest import tiny_config
+    from tests.helpers import ROOT, tiny_config
 
     scenes = tmp_path / "scenes"
     scenes.mkdir()
-    photo = Path(__file__).resolve().parent.parent / "assets" / "scenes" / "gravel.jpg"
+    photo = ROOT / "assets" / "scenes" / "gravel.jpg"
     (scenes / "gravel.jpg").write_bytes(photo.read_bytes())
     (scenes / "gravel.json").write_text(json.dumps({"shadow_direction_deg": 30,
                                                     "ground_polygon": [[0, 250], [512, 250],

@@ -17,6 +17,8 @@ import numpy as np
 import pytest
 import torch
 
+from tests.helpers import ROOT
+
 pytest.importorskip("segmentation_models_pytorch")
 from typer.testing import CliRunner  # noqa: E402
 
@@ -297,7 +299,7 @@ def test_ddp_on_cpu_with_two_gloo_processes(toy_dataset, tmp_path):
                "--encoder-weights", "none"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env,
-                            cwd=Path(__file__).parents[1])
+                            cwd=ROOT)
     assert result.returncode == 0, result.stderr[-3000:]
     runs = list(tmp_path.glob("*-attention-toy"))
     assert len(runs) == 1  # rank 0 alone made the run folder

@@ -1,0 +1,39 @@
+"""dataset_tools.stats: `shadow-dataset stats` counts, areas and plots."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from dataset_tools.layout import read_image
+from tests.helpers import run_cli, with_manifest
+
+
+def test_stats_counts_areas_and_plots(tmp_path):
+    with_manifest(tmp_path / "d", ["s1.jpg", "s1.jpg", "s2.jpg"], ["m1", "m2", "m2"])
+    manifest = tmp_path / "d" / "manifest.jsonl"
+    records = [json.loads(line) for line in manifest.read_text().splitlines()]
+    for number, record in enumerate(records):
+        record["occluders"] = number
+        record["spec"] = {"sun": {"elevation_deg": 30.0 + 10 * number, "azimuth_deg": 90.0}}
+    manifest.write_text("".join(json.dumps(record) + "\n" for record in records))
+    result = run_cli("stats", str(tmp_path / "d"), "--json", str(tmp_path / "s.json"),
+                     "--plots", str(tmp_path / "plots"))
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["counts"] == {"train": 3}
+    assert summary["area_fraction"]["mask"]["mean"] == pytest.approx(16 / 256)
+    assert summary["area_fraction"]["robject"]["max"] == 0.0
+    assert summary["sun_elevation_deg"]["mean"] == pytest.approx(40.0)
+    assert summary["occluders"] == {"0": 1, "1": 1, "2": 1}
+    assert summary["scenes"] == {"s1.jpg": 2, "s2.jpg": 1}
+    assert summary["meshes"] == {"m2": 2, "m1": 1}
+    # shadow 60 over noshadow 120, 121, 122 inside smask
+    assert summary["shadow_darkness"]["median"] == pytest.approx(60 / 121, abs=1e-6)
+    assert summary["shadow_darkness"]["darker_than_half"] == pytest.approx(2 / 3)
+    assert summary["shadow_darkness"]["real_sunny"]["median"] == 0.27
+    assert summary["shadow_darkness"]["by_light_kind"]["sun"]["samples"] == 3  # spec.sun: sun
+    assert "shadow darkness" in result.stderr + result.stdout
+    for name in ("areas", "sun", "occluders", "darkness"):
+        assert read_image(tmp_path / "plots" / f"{name}.png", "RGB").shape[0] > 100

@@ -1,0 +1,57 @@
+"""Helpers shared by test modules (fixtures live in conftest.py): a tiny render config, a
+small hand-made dataset, the shadow-dataset CLI in a subprocess."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from dataset_tools.layout import sample_path, write_png
+from render.config import QualityChecks, RenderConfig, RenderSettings
+
+ROOT = Path(__file__).resolve().parent.parent  # the repository
+
+
+def make_dataset(root: Path, ids=("a", "b"), split: str = "train", size: int = 16) -> None:
+    """A valid hand-made dataset: one 16x16 sample per id, a square object, its shadow below."""
+    for index, sample_id in enumerate(ids):
+        noshadow = np.full((size, size, 3), 120 + index, dtype=np.uint8)
+        shadow = noshadow.copy()
+        shadow[8:12, 2:6] = 60
+        mask = np.zeros((size, size), dtype=np.uint8)
+        mask[4:8, 2:6] = 255
+        smask = np.zeros_like(mask)
+        smask[8:12, 2:6] = 255
+        empty = np.zeros_like(mask)
+        for kind, image in (("noshadow", noshadow), ("shadow", shadow), ("mask", mask),
+                            ("robject", empty), ("rshadow", empty), ("smask", smask)):
+            write_png(sample_path(root, split, kind, sample_id), image)
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    """`shadow-dataset ARGS` in a subprocess (its exit code and output, as a user sees them)."""
+    return subprocess.run([sys.executable, "-c", "from dataset_tools.cli import entry; entry()",
+                           *args], capture_output=True, text=True, timeout=120)
+
+
+TINY = RenderSettings(samples=4, adaptive_threshold=0.0, threads=1)
+
+
+def tiny_config(out: Path, **overrides) -> RenderConfig:
+    """A 48x48, 4-sample configuration: a real Cycles render in well under a second."""
+    checks = QualityChecks(min_object_fraction=0.002, min_shadow_fraction=0.001)
+    base = RenderConfig(out=out, count=3, size=48, render=TINY, checks=checks, workers=1)
+    return dataclasses.replace(base, **overrides)
+
+def with_manifest(root: Path, scenes: list[str], meshes: list[str]) -> None:
+    """`make_dataset` with one sample per (scene, mesh) and a manifest that names them."""
+    records = [{"id": f"s{i:02d}", "index": i, "split": "train", "scene": scene,
+                "inserted_mesh": mesh} for i, (scene, mesh) in enumerate(zip(scenes, meshes,
+                                                                              strict=True))]
+    make_dataset(root, ids=[record["id"] for record in records])
+    (root / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
