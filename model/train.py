@@ -59,11 +59,13 @@ class Task(Protocol):
 
 
 def new_run_dir(out: Path, kind: str, data: Path) -> Path:
-    """out/NNNNN-kind-dataset, numbered after the highest existing run (as NVlabs/edm)."""
+    """out/NNNNN-kind-dataset, numbered after the highest existing run (as NVlabs/edm); the
+    dataset is named by its folder (for shards named by a pattern or a list, theirs)."""
     out.mkdir(parents=True, exist_ok=True)
     numbers = [int(match.group(1)) for path in out.iterdir()
                if (match := re.match(r"(\d{5})-", path.name))]
-    name = re.sub(r"[^A-Za-z0-9_.-]", "_", data.resolve().name) or "data"
+    folder = data if data.is_dir() else Path(str(data).split(",")[0]).parent
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", folder.resolve().name) or "data"
     run_dir = out / f"{max(numbers, default=-1) + 1:05d}-{kind}-{name}"
     run_dir.mkdir()
     return run_dir

@@ -152,3 +152,13 @@ def test_bad_shards_give_one_line_naming_the_file(shards, tmp_path):
     assert "shard-000001.tar" in truncated and "truncated" in truncated
     (damaged / "index.json").unlink()
     assert "index.json" in cli_error(damaged, tmp_path)
+
+
+def test_a_run_from_a_shard_pattern_is_named_after_the_shards_folder(tmp_path):
+    from model.train import new_run_dir
+
+    (tmp_path / "packed").mkdir()
+    pattern = tmp_path / "packed" / "shard-{000000..000003}.tar"
+    assert new_run_dir(tmp_path / "runs", "attention", pattern).name == "00000-attention-packed"
+    listed = Path(f"{tmp_path / 'packed' / 'shard-000000.tar'},{tmp_path / 'packed' / 'b.tar'}")
+    assert new_run_dir(tmp_path / "runs", "sg", listed).name == "00001-sg-packed"
