@@ -14,6 +14,7 @@ from model.config import AttentionConfig
 from model.losses import dice_loss
 from model.networks import AttentionNet
 from model.runtime import Runtime, unwrap
+from model.visuals import image_grid, mask_rows
 from model.weights import init_encoder
 
 
@@ -22,23 +23,6 @@ def batch_iou(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     intersection = (predicted & target).sum((2, 3)).double()
     union = (predicted | target).sum((2, 3)).double()
     return torch.where(union > 0, intersection / union.clamp(min=1), torch.ones_like(union))
-
-
-def mask_rows(image: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-    """(N, 3, H, W): the image dimmed, occluder masks in red, their shadows in blue."""
-    tinted = image * 0.4
-    tinted[:, 0] = torch.maximum(tinted[:, 0], masks[:, 0])
-    tinted[:, 2] = torch.maximum(tinted[:, 2], masks[:, 1])
-    return tinted
-
-
-def image_grid(columns: list[torch.Tensor], rows: int = 4) -> torch.Tensor:
-    """(3, rows * H, len(columns) * W): each column a (N, 3, H, W) batch, first `rows` items."""
-    from torchvision.utils import make_grid
-
-    picked = [column[:rows].float().clamp(0, 1) for column in columns]
-    stacked = torch.stack(picked, dim=1).flatten(0, 1)  # row-major: sample by sample
-    return make_grid(stacked, nrow=len(columns), padding=2, pad_value=1.0)
 
 
 class AttentionTask:

@@ -16,7 +16,7 @@ from model.losses import GANLoss, PerceptualLoss, region_weights, weighted_l2
 from model.networks import SGNet, make_discriminator
 from model.pipeline import load_attention
 from model.runtime import Runtime, unwrap
-from model.train_attention import image_grid, mask_rows
+from model.visuals import image_grid, mask_rows
 from model.weights import init_encoder, resolve
 
 
