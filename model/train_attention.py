@@ -12,17 +12,11 @@ from torch import nn
 from model.checkpoint import load_model
 from model.config import AttentionConfig
 from model.losses import dice_loss
+from model.metrics import batch_iou
 from model.networks import AttentionNet
 from model.runtime import Runtime, unwrap
 from model.visuals import image_grid, mask_rows
 from model.weights import init_encoder
-
-
-def batch_iou(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """(N, C) IoU per sample and channel of bool masks (N, C, H, W); 1 where both are empty."""
-    intersection = (predicted & target).sum((2, 3)).double()
-    union = (predicted | target).sum((2, 3)).double()
-    return torch.where(union > 0, intersection / union.clamp(min=1), torch.ones_like(union))
 
 
 class AttentionTask:

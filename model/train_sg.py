@@ -13,24 +13,12 @@ from torch import nn
 from model import checkpoint as ckpt
 from model.config import SGConfig
 from model.losses import GANLoss, PerceptualLoss, region_weights, weighted_l2
+from model.metrics import batch_rmse
 from model.networks import SGNet, make_discriminator
 from model.pipeline import load_attention
 from model.runtime import Runtime, unwrap
 from model.visuals import image_grid, mask_rows
 from model.weights import init_encoder, resolve
-
-
-def per_sample_rmse(prediction: torch.Tensor, target: torch.Tensor,
-                    region: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """(N,) RMSE on the 0-255 scale over all pixels or over region (N, 1, H, W), and (N,)
-    flags of the samples where it is defined."""
-    squared = (prediction.float() - target.float()).pow(2) * 255**2
-    if region is None:
-        return squared.mean((1, 2, 3)).sqrt(), torch.ones(len(squared), device=squared.device)
-    pixels = region.sum((1, 2, 3)) * squared.shape[1]
-    total = (squared * region).sum((1, 2, 3))
-    defined = pixels > 0
-    return (total / pixels.clamp(min=1)).sqrt() * defined, defined.float()
 
 
 class SGTask:
@@ -131,15 +119,17 @@ class SGTask:
         return refined.float().clamp(0, 1)
 
     def val_sums(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """Sums over the batch; LRMSE (nan for a sample without a shadow) sums over the
+        samples that have one, and "lrmse_count" counts them, for validate()'s mean."""
         prediction = self.predict(batch)
-        target = batch["shadow"].float()
-        global_rmse, _ = per_sample_rmse(prediction, target)
-        local_rmse, defined = per_sample_rmse(prediction, target, batch["smask"].float())
-        identity, _ = per_sample_rmse(batch["noshadow"].float(), target, batch["smask"].float())
+        target, region = batch["shadow"].float(), batch["smask"].float()
+        local_rmse = batch_rmse(target, prediction, region)
+        defined = local_rmse.isnan().logical_not().float().sum()
+        identity = batch_rmse(target, batch["noshadow"].float(), region)
         count = torch.tensor(float(len(batch["id"])), device=prediction.device)
-        return {"grmse": global_rmse.sum(), "lrmse": local_rmse.sum(),
-                "lrmse_count": defined.sum(), "lrmse_identity": identity.sum(),
-                "lrmse_identity_count": defined.sum(), "count": count}
+        return {"grmse": batch_rmse(target, prediction).sum(), "lrmse": local_rmse.nansum(),
+                "lrmse_count": defined, "lrmse_identity": identity.nansum(),
+                "lrmse_identity_count": defined, "count": count}
 
     def grid(self, batch: dict[str, Any]) -> torch.Tensor:
         occluder, occluder_shadow = self.masks(batch, train=False)
