@@ -33,7 +33,7 @@ def _warning_line(message, category, filename, lineno, file=None, line=None) -> 
 @contextmanager
 def one_line_errors() -> Iterator[None]:
     """Known failures (bad data, checkpoints, weights, NaN) become one line and exit code 1."""
-    from model.train import describe_error
+    from model.errors import describe_error
 
     warnings.showwarning = _warning_line
     try:

@@ -18,17 +18,14 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from torch import nn
 from torch.utils.data import DataLoader
 
-from dataset_tools.layout import DatasetError, copy_file, write_text
+from dataset_tools.layout import copy_file, write_text
 from model import checkpoint as ckpt
 from model.config import TrainConfig, to_json
 from model.data import EpochSampler, NoteOnce, ShadowARDataset, collate, train_val_samples
+from model.errors import TrainingError
 from model.runtime import Runtime
 
 console = Console(stderr=True, soft_wrap=True)
-
-
-class TrainingError(RuntimeError):
-    """A run that cannot go on: NaN losses, a dataset that fails validation, no samples."""
 
 
 class Interrupted(KeyboardInterrupt):
@@ -339,19 +336,3 @@ def export_weights(task: Task, path: Path, state: dict[str, Any]) -> None:
     models = {name: unwrap(network) for name, network in task.exported().items()}
     ckpt.save_weights(path, models, {"kind": state["kind"], "archs": state["archs"],
                                      "epoch": state["epoch"], "config": state["config"]})
-
-
-def describe_error(error: BaseException) -> str | None:
-    """One line for the errors a run reports instead of a traceback."""
-    from model.config import ConfigError
-    from model.weights import WeightsError
-
-    known = TrainingError | DatasetError | ckpt.CheckpointError | WeightsError | ConfigError
-    if isinstance(error, known):
-        return str(error)
-    text = str(error)
-    if isinstance(error, RuntimeError) and "Caught DatasetError" in text:
-        # raised in a DataLoader worker: torch re-raises it as a RuntimeError with the
-        # original traceback; its last line is "...DatasetError: FILE: reason"
-        return text.strip().splitlines()[-1].split("DatasetError: ", 1)[-1]
-    return None
