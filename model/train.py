@@ -231,14 +231,11 @@ def fit(task: Task, config: TrainConfig, runtime: Runtime, run_dir: Path,
     if resume is not None:
         state = ckpt.load(resume, task.kind)
         task.load_state(state, resume)
-        for name, optimizer in task.optimizers.items():
-            optimizer.load_state_dict(state["optimizers"][name])
-        for name, scheduler in task.schedulers.items():
-            scheduler.load_state_dict(state["schedulers"][name])
+        start_epoch, step, best = ckpt.restore_training_state(state, task.optimizers,
+                                                              task.schedulers)
+        for scheduler in task.schedulers.values():  # --epochs may change on resume
             if hasattr(scheduler, "T_max"):
                 scheduler.T_max = config.epochs
-        ckpt.set_rng_state(state["rng"])
-        start_epoch, step, best = state["epoch"], state["step"], state["best"]
         if runtime.main:
             console.print(f"resuming {run_dir} after epoch {start_epoch}")
     log = None
@@ -293,13 +290,9 @@ def fit(task: Task, config: TrainConfig, runtime: Runtime, run_dir: Path,
                 if improved:
                     best = score
                 if runtime.main:
-                    state = {"kind": task.kind, "config": to_json(config), "epoch": epoch + 1,
-                             "step": step, "best": best, **task.state(),
-                             "optimizers": {name: optimizer.state_dict()
-                                            for name, optimizer in task.optimizers.items()},
-                             "schedulers": {name: scheduler.state_dict()
-                                            for name, scheduler in task.schedulers.items()},
-                             "rng": ckpt.rng_state()}
+                    state = ckpt.training_state(task.kind, to_json(config), epoch + 1, step,
+                                                best, task.state(), task.optimizers,
+                                                task.schedulers)
                     ckpt.save(checkpoints / "last.pt", state)
                     completed = epoch + 1
                     if improved or val_loader is None:
