@@ -107,7 +107,7 @@ def batches(config: EvalConfig) -> Iterator[dict[str, Any]]:
     if not refs:
         raise DatasetError(config.data / config.split / "noshadow",
                            f"no samples in the {config.split} split")
-    loader = DataLoader(ShadowARDataset(refs, config.size, pair_threshold=config.shadow_threshold),
+    loader = DataLoader(ShadowARDataset(refs, config.size, pair_threshold=config.gray_threshold),
                         batch_size=config.batch_size, num_workers=config.workers,
                         collate_fn=collate)
     note = NoteOnce()  # a mask file that is not 0/255 gray: converted, binarised, warned once
@@ -163,7 +163,7 @@ def evaluate(config: EvalConfig, loaded: LoadedPipeline | None = None,
                           pred_mask)
             identity = score(config, shadow, noshadow, noshadow, smask, object_mask)
             if attention is not None:
-                probabilities = attention[index] > loaded.threshold
+                probabilities = attention[index] > loaded.attention_threshold
                 model["IoU_occluder"] = iou(probabilities[..., 0],
                                             batch["robject"][index] >= 128)
                 model["IoU_occluder_shadow"] = iou(probabilities[..., 1],

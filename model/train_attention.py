@@ -56,7 +56,7 @@ class AttentionTask:
     def val_sums(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         logits = self.network(batch["noshadow"], batch["mask"]).float()
         target = self.target(batch)
-        ious = batch_iou(torch.sigmoid(logits) > self.config.threshold, target > 0.5)
+        ious = batch_iou(torch.sigmoid(logits) > self.config.attention_threshold, target > 0.5)
         count = torch.tensor(float(len(batch["id"])), device=logits.device)
         return {"iou_occluder": ious[:, 0].sum(), "iou_occluder_shadow": ious[:, 1].sum(),
                 "iou": ious.mean(1).sum(), "dice": dice_loss(logits, target) * count,
@@ -65,7 +65,7 @@ class AttentionTask:
     def grid(self, batch: dict[str, Any]) -> torch.Tensor:
         network = unwrap(self.network)  # rank 0 alone draws the grid: no DDP forward
         probabilities = torch.sigmoid(network(batch["noshadow"], batch["mask"]).float())
-        predicted = (probabilities > self.config.threshold).float()
+        predicted = (probabilities > self.config.attention_threshold).float()
         image = batch["noshadow"].float()
         return image_grid([image, mask_rows(image, predicted),
                            mask_rows(image, self.target(batch))])

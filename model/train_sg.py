@@ -62,7 +62,8 @@ class SGTask:
             return truth[:, :1], truth[:, 1:]
         with torch.no_grad():
             logits = self.attention(batch["noshadow"], batch["mask"])
-            predicted = (torch.sigmoid(logits.float()) > self.config.threshold).to(truth.dtype)
+            probabilities = torch.sigmoid(logits.float())
+            predicted = (probabilities > self.config.attention_threshold).to(truth.dtype)
         if train and self.config.gt_mask_prob > 0:
             use_truth = torch.rand(len(truth), 1, 1, 1, device=truth.device)
             predicted = torch.where(use_truth < self.config.gt_mask_prob, truth, predicted)
