@@ -8,6 +8,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 
@@ -177,6 +178,20 @@ def renamed_fields(data: dict[str, Any]) -> dict[str, Any]:
         if old in data:
             current.setdefault(new, data[old])
     return current
+
+
+def defaults(cls: type) -> SimpleNamespace:
+    """The field defaults of a config class by name (default factories called, so `workers`
+    is this machine's): the CLI's options take their defaults from here, so each default is
+    written once, in the dataclass, and `--help` still shows it. Fields without one are left
+    out."""
+    values = {}
+    for item in dataclasses.fields(cls):
+        if item.default is not dataclasses.MISSING:
+            values[item.name] = item.default
+        elif item.default_factory is not dataclasses.MISSING:
+            values[item.name] = item.default_factory()
+    return SimpleNamespace(**values)
 
 
 def to_json(config: Any) -> dict[str, Any]:

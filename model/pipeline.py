@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from model import checkpoint as ckpt
-from model.config import renamed_fields
+from model.config import SGConfig, defaults, renamed_fields
 from model.networks import AttentionNet, SGNet, ShadowPipeline
 
 
@@ -87,9 +87,10 @@ def load_pipeline(path: Path, attention: Path | None = None) -> LoadedPipeline:
         raise ckpt.CheckpointError(f"{path}: was trained without --attention and holds no "
                                    "attention network; pass --attention CKPT")
     config = renamed_fields(config)  # a checkpoint from before the rename says "threshold"
-    threshold = float(config.get("attention_threshold", 0.5))
+    trained = defaults(SGConfig)  # for a config that lacks a field
+    threshold = float(config.get("attention_threshold", trained.attention_threshold))
     pipeline = ShadowPipeline(attention_net, sg, threshold).eval()
-    return LoadedPipeline(pipeline, int(config.get("size", 256)), threshold)
+    return LoadedPipeline(pipeline, int(config.get("size", trained.size)), threshold)
 
 
 def to_tensor(images: list[np.ndarray], masks: list[np.ndarray],
