@@ -53,6 +53,16 @@ class Task(Protocol):
     def load_state(self, checkpoint: dict[str, Any], path: Path) -> None: ...
 
 
+class SeededTask:
+    """What every Task does first: keep its config and runtime, and seed torch with
+    config.seed before it builds its networks, so that two runs with the same seed start
+    from the same weights."""
+
+    def __init__(self, config: TrainConfig, runtime: Runtime) -> None:
+        self.config, self.runtime = config, runtime
+        torch.manual_seed(config.seed)
+
+
 def new_run_dir(out: Path, kind: str, data: Path) -> Path:
     """out/NNNNN-kind-dataset, numbered after the highest existing run (as NVlabs/edm)."""
     out.mkdir(parents=True, exist_ok=True)

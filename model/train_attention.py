@@ -15,18 +15,21 @@ from model.losses import dice_loss
 from model.metrics import batch_iou
 from model.networks import AttentionNet
 from model.runtime import Runtime, unwrap
+from model.train import SeededTask
 from model.visuals import image_grid, mask_rows
 from model.weights import init_encoder
 
 
-class AttentionTask:
+class AttentionTask(SeededTask):
+    """The attention block as a Task for fit(): one Adam step on the Dice loss per batch;
+    the best checkpoint is the one with the highest mean IoU on val."""
+
     kind = "attention"
     score_name = "iou"
     higher_is_better = True
 
     def __init__(self, config: AttentionConfig, runtime: Runtime) -> None:
-        self.config, self.runtime = config, runtime
-        torch.manual_seed(config.seed)
+        super().__init__(config, runtime)
         network = AttentionNet(config.encoder)
         init_encoder(network.unet.encoder, config.encoder_weights, config.encoder,
                      "attention encoder")

@@ -17,18 +17,21 @@ from model.metrics import batch_rmse
 from model.networks import SGNet, make_discriminator
 from model.pipeline import load_attention
 from model.runtime import Runtime, unwrap
+from model.train import SeededTask
 from model.visuals import image_grid, mask_rows
 from model.weights import init_encoder, resolve
 
 
-class SGTask:
+class SGTask(SeededTask):
+    """The SG block as a Task for fit(): a D step, then a G step on b1 L2 + b2 perceptual
+    + b3 adversarial; the best checkpoint is the one with the lowest LRMSE on val."""
+
     kind = "sg"
     score_name = "lrmse"
     higher_is_better = False
 
     def __init__(self, config: SGConfig, runtime: Runtime) -> None:
-        self.config, self.runtime = config, runtime
-        torch.manual_seed(config.seed)
+        super().__init__(config, runtime)
         self.attention: nn.Module | None = None
         if config.attention is not None:
             self.attention = runtime.prepare(load_attention(config.attention), train=False)
