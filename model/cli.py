@@ -287,9 +287,9 @@ def _load(checkpoint: Path, attention: Path | None):
     return load_pipeline(checkpoint, attention)
 
 
-@app.command(help="""Metrics of DESIGN.md (GRMSE, LRMSE, GSSIM, LSSIM, GBER, LBER, ACC,
-attention IoU) on one split at --size (256x256 by default; a checkpoint runs at its training
-size and its predictions are upsampled), the identity baseline beside them; writes
+@app.command(help="""Metrics of docs/architecture.md (GRMSE, LRMSE, GSSIM, LSSIM, GBER,
+LBER, ACC, attention IoU) on one split at --size (256x256 by default; a checkpoint runs at
+its training size and its predictions are upsampled), the identity baseline beside them; writes
 metrics.json and per_image.csv. --protocol desoba uses the DESOBA/DESOBAv2 evaluation code's
 own definitions, for numbers beside the published tables. --predictions scores a folder of
 any method's images (ID.png/.jpg) instead of a checkpoint.

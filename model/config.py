@@ -106,7 +106,7 @@ PROTOCOLS = ("ours", "desoba")
 @dataclass(frozen=True)
 class EvalConfig:
     """evaluate: a checkpoint's predictions, or a folder of any method's, scored under one
-    protocol (DESIGN.md "Evaluation protocols")."""
+    protocol (docs/architecture.md, "Evaluation protocols")."""
 
     data: Path
     checkpoint: Path | None = None  # SG checkpoint; or predictions

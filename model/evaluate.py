@@ -1,6 +1,7 @@
-"""evaluate: DESIGN.md's metrics, under the `ours` or the `desoba` protocol, of a trained
-pipeline or of a folder of any method's predicted images, on one split, with the identity
-baseline (prediction = noshadow) beside them; a table, metrics.json and per_image.csv."""
+"""evaluate: the metrics of docs/architecture.md, under the `ours` or the `desoba` protocol,
+of a trained pipeline or of a folder of any method's predicted images, on one split, with the
+identity baseline (prediction = noshadow) beside them; a table, metrics.json and
+per_image.csv."""
 
 from __future__ import annotations
 
