@@ -78,6 +78,7 @@ def restore_training_state(checkpoint: dict[str, Any],
     set_rng_state(checkpoint["rng"])
     return checkpoint["epoch"], checkpoint["step"], checkpoint["best"]
 
+
 def save(path: Path, checkpoint: dict[str, Any]) -> None:
     checkpoint = {"format": FORMAT, **checkpoint}
     atomic_write(path, lambda tmp: torch.save(checkpoint, tmp))
