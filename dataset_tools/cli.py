@@ -86,9 +86,10 @@ def validate(
 that render-dataset stores; rerunning with other options rewrites only these masks. smask and
 rshadow are the visible cast shadows: darkening above --threshold and above
 --visible-fraction of the sample's peak darkening (the half-shadow line through the penumbra;
-0 keeps all above --threshold). sregion (where the pair differs) is fixed by the render and
-not rewritten. Samples without passes get smask = gray(|shadow - noshadow|) >
---pair-threshold minus mask, and the command says so.
+0 keeps all above --threshold). The scene photo's own object and shadow masks, when its
+sidecar gave them, stay in robject and rshadow (the passes keep them). sregion (where the
+pair differs) is fixed by the render and not rewritten. Samples without passes get smask =
+gray(|shadow - noshadow|) > --pair-threshold minus mask, and the command says so.
 
 Example: shadow-dataset masks demo --threshold 0.1 --min-area 16""")
 def masks(
@@ -301,30 +302,47 @@ smask is derived from the pair, and every file is checked before anything is wri
 (caster ids, 255 = no caster) and *train*.txt / *test*.txt name lists; one sample per
 object with both a mask and a shadow, its noshadow made by taking its (dilated) shadow area
 from the deshadowed image.
+--format desoba --as-scenes DIR: instead of a dataset, a scenes folder for render-dataset
+--scenes: each training photo with its real shadows, its object and shadow masks in DIR/masks/
+and a sidecar naming them (README, sidecar files); images on the test list are left out.
 
 Examples: shadow-dataset import Shadow-AR/ shadowar_data --format shadow-ar
-          shadow-dataset import DESOBA/ desoba_data --format desoba""")
+          shadow-dataset import DESOBA/ desoba_data --format desoba
+          shadow-dataset import --format desoba --as-scenes desoba_scenes DESOBA/""")
 def import_(
     source: Annotated[Path, typer.Argument(help="Existing dataset.")],
-    dataset: Annotated[Path, typer.Argument(help="New dataset folder.")],
+    dataset: Annotated[Path | None, typer.Argument(
+        help="New dataset folder (not with --as-scenes).")] = None,
     format_name: Annotated[str, typer.Option("--format", help="shadow-ar or desoba.")]
         = "shadow-ar",
+    as_scenes: Annotated[Path | None, typer.Option(
+        help="desoba only: write a scenes folder with sidecars here instead.")] = None,
     threshold: Annotated[float, typer.Option(help="Gray threshold (0-255) for smask.")] = 10.0,
     force: Annotated[bool, typer.Option(help="Write into a non-empty folder.")] = False,
 ) -> None:
     from dataset_tools.combine import import_desoba, import_shadow_ar
+    from dataset_tools.scenes import desoba_as_scenes
 
     if format_name not in ("shadow-ar", "desoba"):
         raise typer.BadParameter(f"--format must be shadow-ar or desoba, got {format_name!r}")
+    if as_scenes is not None and format_name != "desoba":
+        raise typer.BadParameter("--as-scenes needs --format desoba")
+    if as_scenes is not None and dataset is not None:
+        raise typer.BadParameter("give the new dataset folder or --as-scenes DIR, not both")
+    out = as_scenes if as_scenes is not None else dataset
+    if out is None:
+        raise typer.BadParameter("give the new dataset folder (or --as-scenes DIR)")
     with dataset_errors():
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task("importing", total=None)
             tick = lambda: progress.update(task, advance=1)  # noqa: E731
-            if format_name == "desoba":
-                counts = import_desoba(source, dataset, force, tick=tick)
+            if as_scenes is not None:
+                counts = desoba_as_scenes(source, as_scenes, force, tick=tick)
+            elif format_name == "desoba":
+                counts = import_desoba(source, out, force, tick=tick)
             else:
-                counts = import_shadow_ar(source, dataset, threshold, force, tick=tick)
-    console.print(f"{dataset}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+                counts = import_shadow_ar(source, out, threshold, force, tick=tick)
+    console.print(f"{out}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
 
 
 @app.command(help="""Join datasets into OUT with an id prefix per source (default: each

@@ -6,6 +6,8 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from dataset_tools.layout import (
     DATASET_JSON,
     FORMAT_VERSION,
@@ -29,7 +31,7 @@ from dataset_tools.resplit import find_samples
 SHADOW_AR_KINDS = ("noshadow", "shadow", "mask", "robject", "rshadow")
 
 
-def _refuse_existing(target: Path, force: bool) -> None:
+def refuse_existing(target: Path, force: bool) -> None:
     if target.exists() and any(target.iterdir()) and not force:
         raise DatasetError(target, "exists and is not empty; use --force to write into it")
 
@@ -51,7 +53,7 @@ def import_shadow_ar(source: Path, target: Path, threshold: float = 10.0,
     """Copy a Shadow-AR folder as released with ARShadowGAN (train/ test/ x noshadow shadow
     mask robject rshadow) and add smask = gray(|shadow - noshadow|) > threshold minus mask.
     Every file is checked first; nothing is written if one is missing or unreadable."""
-    _refuse_existing(target, force)
+    refuse_existing(target, force)
     located = find_samples(source)
     if not located:
         raise DatasetError(source, "no Shadow-AR samples (train/noshadow/*.png, ...)")
@@ -86,7 +88,7 @@ def import_shadow_ar(source: Path, target: Path, threshold: float = 10.0,
 def merge(sources: list[Path], target: Path, prefixes: list[str] | None = None,
           force: bool = False, tick: Tick = None) -> Counter:
     """Join datasets into target; ids get a prefix per source (default: the folder name)."""
-    _refuse_existing(target, force)
+    refuse_existing(target, force)
     prefixes = prefixes or [source.name for source in sources]
     if len(set(prefixes)) != len(prefixes):
         raise DatasetError(target, f"prefixes must differ, got {prefixes}")
@@ -166,12 +168,12 @@ def desoba_pairs(shadow_image, deshadowed, instance, shadow_ids, dilate: int = 3
                                     for k, v in masks.items()}
 
 
-def import_desoba(source: Path, target: Path, force: bool = False,
-                  train_list: Path | None = None, test_list: Path | None = None,
-                  tick: Tick = None) -> Counter:
-    """DESOBA (ShadowImage, DeshadowedImage, InstanceMask, ShadowMask + name lists) -> one
-    sample per object that has both a mask and a shadow (id = IMAGE_OBJECT)."""
-    _refuse_existing(target, force)
+def desoba_images(source: Path, train_list: Path | None = None,
+                  test_list: Path | None = None) -> tuple[dict[str, dict[str, Path]],
+                                                          dict[str, str]]:
+    """A DESOBA folder's files ({folder: {image name: path}}) and each listed image's split
+    (every image is "train" without name lists). Raises DatasetError naming a missing folder
+    or file."""
     folders = {name: _by_stem(source / name) for name in DESOBA_FOLDERS}
     stems = sorted(folders["ShadowImage"])
     if not stems:
@@ -182,25 +184,46 @@ def import_desoba(source: Path, target: Path, force: bool = False,
                 raise DatasetError(source / name / f"{stem}.png", "missing")
     train = _name_list(source, "train", train_list)
     test = _name_list(source, "test", test_list)
-    records = []
+    splits = {}
     for stem in stems:
-        split = "test" if test is not None and stem in test else \
-            "train" if train is None or stem in train else None
+        if test is not None and stem in test:
+            splits[stem] = "test"
+        elif train is None or stem in train:
+            splits[stem] = "train"
+    return folders, splits
+
+
+def read_desoba_image(folders: dict[str, dict[str, Path]], stem: str) -> dict[str, np.ndarray]:
+    """The four images of DESOBA image `stem`, by folder name (RGB (H, W, 3) for the photos,
+    (H, W) uint8 ids for the masks); DatasetError names a file of another size."""
+    images = {name: read_image(folders[name][stem], "L" if "Mask" in name else "RGB")
+              for name in DESOBA_FOLDERS}
+    for name, image in images.items():
+        problem = size_mismatch(image.shape, images["ShadowImage"].shape, "ShadowImage")
+        if problem:
+            raise DatasetError(folders[name][stem], problem)
+    return images
+
+
+def import_desoba(source: Path, target: Path, force: bool = False,
+                  train_list: Path | None = None, test_list: Path | None = None,
+                  tick: Tick = None) -> Counter:
+    """DESOBA (ShadowImage, DeshadowedImage, InstanceMask, ShadowMask + name lists) -> one
+    sample per object that has both a mask and a shadow (id = IMAGE_OBJECT)."""
+    refuse_existing(target, force)
+    folders, splits = desoba_images(source, train_list, test_list)
+    records = []
+    for stem in sorted(folders["ShadowImage"]):
         if tick:
             tick()
-        if split is None:
+        if stem not in splits:
             continue
-        shadow_image = read_image(folders["ShadowImage"][stem], "RGB")
-        deshadowed = read_image(folders["DeshadowedImage"][stem], "RGB")
-        instance = read_image(folders["InstanceMask"][stem], "L")
-        shadow_ids = read_image(folders["ShadowMask"][stem], "L")
-        for name, image in (("DeshadowedImage", deshadowed), ("InstanceMask", instance),
-                            ("ShadowMask", shadow_ids)):
-            problem = size_mismatch(image.shape, shadow_image.shape, "ShadowImage")
-            if problem:
-                raise DatasetError(folders[name][stem], problem)
-        for object_id, noshadow, masks in desoba_pairs(shadow_image, deshadowed, instance,
-                                                       shadow_ids):
+        split = splits[stem]
+        images = read_desoba_image(folders, stem)
+        shadow_image = images["ShadowImage"]
+        for object_id, noshadow, masks in desoba_pairs(
+                shadow_image, images["DeshadowedImage"], images["InstanceMask"],
+                images["ShadowMask"]):
             sample_id = f"{stem}_{object_id}"
             write_png(sample_path(target, split, "noshadow", sample_id), noshadow)
             write_png(sample_path(target, split, "shadow", sample_id), shadow_image)

@@ -17,6 +17,9 @@ from dataset_tools.layout import (
 )
 
 INSERTED_INDEX = 1
+# passes/ID.npz keys of the scene photo's own objects and shadows (its sidecar's masks mapped
+# into the sample; absent when the photo has none), so that re-deriving the masks keeps them
+PHOTO_MASK_PASSES = ("photo_object", "photo_shadow")
 
 
 def remove_small_components(mask: np.ndarray, min_area: int) -> np.ndarray:
@@ -79,7 +82,9 @@ def region_weight(darkening: np.ndarray, sigma: float = 1.0) -> np.ndarray:
 def masks_from_passes(object_index: np.ndarray, darkening: np.ndarray,
                       occluder_darkening: np.ndarray, threshold: float = 0.06,
                       min_area: int = 8, sigma: float = 1.0,
-                      visible_fraction: float = VISIBLE_FRACTION) -> dict[str, np.ndarray]:
+                      visible_fraction: float = VISIBLE_FRACTION,
+                      photo_object: np.ndarray | None = None,
+                      photo_shadow: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """The five masks of a sample, each (H, W) uint8 0/255.
 
     object_index (H, W) int: 0 ground/sky, 1 the inserted object, >= 2 occluders.
@@ -93,6 +98,10 @@ def masks_from_passes(object_index: np.ndarray, darkening: np.ndarray,
     every pixel above `threshold`); components under `min_area` pixels are dropped.
     `sregion` is every pixel where the pair may differ (`region_weight` > 0; `min_area` does
     not apply): the contract region, smask included.
+    photo_object, photo_shadow (H, W) bool: the scene photo's own objects and their shadows,
+    when its sidecar gives them; they join `robject` where the inserted object does not cover
+    them and `rshadow` where no rendered object does (a real shadow hidden under a rendered
+    object is not visible, as a rendered shadow there would not be).
     """
     if not (object_index.shape == darkening.shape == occluder_darkening.shape):
         raise ValueError(f"pass shapes differ: index {object_index.shape}, darkening "
@@ -104,6 +113,10 @@ def masks_from_passes(object_index: np.ndarray, darkening: np.ndarray,
     own_shadow = visible_shadow(own, ~inserted & region, threshold, visible_fraction, min_area)
     occluder_shadow = visible_shadow(smooth(occluder_darkening, sigma), object_index == 0,
                                      threshold, visible_fraction, min_area)
+    if photo_object is not None:
+        occluders = occluders | (photo_object & ~inserted)
+    if photo_shadow is not None:
+        occluder_shadow = occluder_shadow | (photo_shadow & (object_index == 0))
     return {"mask": as_mask_image(inserted), "robject": as_mask_image(occluders),
             "rshadow": as_mask_image(occluder_shadow), "smask": as_mask_image(own_shadow),
             "sregion": as_mask_image(region)}
@@ -130,10 +143,13 @@ def rewrite_masks(root: Path, split: str, sample_id: str, threshold: float = 0.0
     if passes.is_file():
         try:
             with np.load(passes) as data:
+                photo = {key: data[key].astype(bool) for key in PHOTO_MASK_PASSES
+                         if key in data}
                 derived = masks_from_passes(data["object_index"],
                                             data["darkening"].astype(np.float32),
                                             data["occluder_darkening"].astype(np.float32),
-                                            threshold, min_area, sigma, visible_fraction)
+                                            threshold, min_area, sigma, visible_fraction,
+                                            **photo)
         except (OSError, KeyError, ValueError) as error:
             raise DatasetError(passes, f"unreadable render passes ({error})") from None
         for kind in ("robject", "rshadow", "smask"):

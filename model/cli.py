@@ -62,7 +62,9 @@ PREDICT, EXPORT = defaults(PredictConfig), defaults(ExportConfig)
 
 Data = Annotated[Path, typer.Option("--data", help="Shadow-AR dataset folder.")]
 TrainData = Annotated[Path | None, typer.Option(
-    "--data", help="Shadow-AR dataset folder (not needed with --resume: the run's own).")]
+    "--data", help="Shadow-AR dataset folder, or `shadow-dataset pack` shards streamed as they "
+    "are: their folder, a brace pattern 'shards/shard-{000000..000009}.tar' or a.tar,b.tar "
+    "(not needed with --resume: the run's own).")]
 Out = Annotated[Path, typer.Option(help="Runs go to OUT/NNNNN-KIND-DATASET/.")]
 Size = Annotated[int, typer.Option(help="Square network input size (multiple of 32).")]
 Batch = Annotated[int, typer.Option(help="Batch size per process.")]

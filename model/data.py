@@ -12,6 +12,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -55,10 +56,17 @@ def train_val_samples(root: Path, val_fraction: float,
     if val or val_fraction <= 0:
         return train, val
     manifest = read_manifest(root)
-    groups = {ref.id: str(manifest.get(ref.id, {}).get("scene", ref.id)) for ref in train}
-    assignment = assign_groups(sorted(set(groups.values())), 0.0, val_fraction, seed)
-    return ([ref for ref in train if assignment[groups[ref.id]] == "train"],
-            [ref for ref in train if assignment[groups[ref.id]] == "val"])
+    in_val = carve_val([str(manifest.get(ref.id, {}).get("scene", ref.id)) for ref in train],
+                       val_fraction, seed)
+    return ([ref for ref, val in zip(train, in_val, strict=True) if not val],
+            [ref for ref, val in zip(train, in_val, strict=True) if val])
+
+
+def carve_val(scenes: Sequence[str], val_fraction: float, seed: int) -> list[bool]:
+    """Which training samples (given their scenes, in order) go to val: whole scenes, so
+    that no scene is in both. Folders and shards (model/shards.py) both split with this."""
+    assignment = assign_groups(sorted(set(scenes)), 0.0, val_fraction, seed)
+    return [assignment[scene] == "val" for scene in scenes]
 
 
 def read_mask(path: Path) -> tuple[np.ndarray, str]:
@@ -102,11 +110,19 @@ def load_sample(ref: SampleRef, size: int, pair_threshold: float = 10.0,
         masks[kind], note = read_mask(path)
         if note and notes is not None:
             notes.append(note)
-    reference = images["noshadow"].shape[:2]
     for kind, image in {**images, **masks}.items():
-        problem = size_mismatch(image.shape, reference, "noshadow")
+        problem = size_mismatch(image.shape, images["noshadow"].shape[:2], "noshadow")
         if problem:
             raise DatasetError(sample_path(ref.root, ref.split, kind, ref.id), problem)
+    return network_arrays(images, masks, size, pair_threshold)
+
+
+def network_arrays(images: dict[str, np.ndarray], masks: dict[str, np.ndarray], size: int,
+                   pair_threshold: float) -> dict[str, np.ndarray]:
+    """What load_sample returns, from a sample's images (RGB (H, W, 3) uint8) and masks
+    ((H, W) uint8, smask optional) of one size however they were read: folders and
+    shards (model/shards.py) give the network the same arrays."""
+    reference = images["noshadow"].shape[:2]
     if "smask" not in masks:
         masks["smask"] = smask_from_pair(images["shadow"], images["noshadow"], masks["mask"],
                                          pair_threshold)
@@ -135,9 +151,31 @@ def augmentation(size: int):
     ], additional_targets=targets)
 
 
-def item_seed(seed: int, epoch: int, index: int) -> int:
-    digest = hashlib.sha256(f"{seed}:{epoch}:{index}".encode()).digest()
+def item_seed(seed: int, epoch: int, sample: int | str) -> int:
+    """The augmentation seed of one sample in one epoch; `sample` is its key SPLIT/ID
+    (dataset_tools.pack.sample_key), so a folder and its packed shards augment alike."""
+    digest = hashlib.sha256(f"{seed}:{epoch}:{sample}".encode()).digest()
     return int.from_bytes(digest[:4], "little")
+
+
+def sample_tensors(arrays: dict[str, np.ndarray], sample_id: str, note: str,
+                   transform: Any | None, seed: int) -> dict[str, torch.Tensor | str]:
+    """network_arrays' output, augmented by `transform` (augmentation(), or None for none)
+    with `seed`, as the sample dict this module's docstring describes."""
+    if transform is not None:
+        transform.set_random_seed(seed)
+        out = transform(image=arrays["noshadow"], shadow=arrays["shadow"],
+                        **{kind: arrays[kind] for kind in MASK_NAMES})
+        arrays = {"noshadow": out["image"], "shadow": out["shadow"],
+                  **{kind: out[kind] for kind in MASK_NAMES}}
+    sample: dict[str, torch.Tensor | str] = {"id": sample_id, "note": note}
+    for kind in IMAGE_KINDS:
+        sample[kind] = torch.from_numpy(np.ascontiguousarray(arrays[kind])).permute(
+            2, 0, 1).float().div_(255)
+    for kind in MASK_NAMES:
+        sample[kind] = torch.from_numpy(
+            (np.ascontiguousarray(arrays[kind]) >= 128).astype(np.float32))[None]
+    return sample
 
 
 class ShadowARDataset(Dataset):
@@ -159,33 +197,22 @@ class ShadowARDataset(Dataset):
         index, seed = key if isinstance(key, tuple) else (key, 0)
         notes: list[str] = []
         arrays = load_sample(self.refs[index], self.size, self.pair_threshold, notes)
-        if self.augment:
-            if self._transform is None:
-                self._transform = augmentation(self.size)
-            self._transform.set_random_seed(seed)
-            out = self._transform(image=arrays["noshadow"], shadow=arrays["shadow"],
-                                  **{kind: arrays[kind] for kind in MASK_NAMES})
-            arrays = {"noshadow": out["image"], "shadow": out["shadow"],
-                      **{kind: out[kind] for kind in MASK_NAMES}}
-        sample: dict[str, torch.Tensor | str] = {"id": self.refs[index].id,
-                                                 "note": notes[0] if notes else ""}
-        for kind in IMAGE_KINDS:
-            sample[kind] = torch.from_numpy(np.ascontiguousarray(arrays[kind])).permute(
-                2, 0, 1).float().div_(255)
-        for kind in MASK_NAMES:
-            sample[kind] = torch.from_numpy(
-                (np.ascontiguousarray(arrays[kind]) >= 128).astype(np.float32))[None]
-        return sample
+        if self.augment and self._transform is None:
+            self._transform = augmentation(self.size)
+        return sample_tensors(arrays, self.refs[index].id, notes[0] if notes else "",
+                              self._transform if self.augment else None, seed)
 
 
 class EpochSampler(Sampler):
     """Yields (index, augmentation seed): a permutation that depends only on (seed, epoch),
-    split evenly across `world` ranks (padded by wrapping), seeds from (seed, epoch, index)."""
+    split evenly across `world` ranks (padded by wrapping), seeds from (seed, epoch, key of
+    the sample) where `keys` (SPLIT/ID, one per index) are given, else (seed, epoch, index)."""
 
     def __init__(self, length: int, seed: int, shuffle: bool = True, rank: int = 0,
-                 world: int = 1) -> None:
+                 world: int = 1, keys: Sequence[str] | None = None) -> None:
         self.length, self.seed, self.shuffle = length, seed, shuffle
         self.rank, self.world = rank, world
+        self.keys = list(keys) if keys is not None else None
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -201,7 +228,8 @@ class EpochSampler(Sampler):
             order = np.arange(self.length)
         padded = np.resize(order, len(self) * self.world)
         for index in padded[self.rank::self.world].tolist():
-            yield index, item_seed(self.seed, self.epoch, index)
+            key = self.keys[index] if self.keys is not None else index
+            yield index, item_seed(self.seed, self.epoch, key)
 
 
 def collate(samples: list[dict]) -> dict[str, torch.Tensor | list[str]]:

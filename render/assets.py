@@ -27,6 +27,7 @@ MIN_POSED_HEIGHT = 0.02  # a pose leaving the mesh lower than this lies (almost)
 POSE_HULL_POINTS = 200  # the hull the poses are found on is that of this many spread points
 MAX_POSES = 32  # the most probable poses kept
 IDENTITY_ROTATION = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
+SIDECAR_MASK_KEYS = ("object_mask", "shadow_mask")  # a photo sidecar's masks (render.hints)
 
 
 class BadAsset(RuntimeError):
@@ -85,19 +86,36 @@ class AssetScan:
     skipped: list[tuple[str, str]]  # (path, reason)
 
 
+def sidecar_masks(sidecar: Path) -> set[Path]:
+    """The mask images a photo's sidecar names: inputs of that photo, not scene photos. Read
+    leniently (a broken sidecar names none here; `render.hints.read_hints` reports it), so
+    its masks are kept out of the photos even when the sidecar itself cannot be used."""
+    try:
+        data = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return set()
+    if not isinstance(data, dict):
+        return set()
+    return {sidecar.parent / data[key] for key in SIDECAR_MASK_KEYS
+            if isinstance(data.get(key), str)}
+
+
 def find_scenes(folder: Path) -> AssetScan:
-    """Image files under folder, sorted; other files are reported as skipped."""
+    """Image files under folder, sorted, except the masks sidecars name; other files are
+    reported as skipped."""
     if not folder.is_dir():
         raise BadAsset(folder, "scenes folder does not exist")
-    photos, skipped = [], []
+    photos, skipped, masks = [], [], set()
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         if path.name.startswith("."):
             continue
         if path.suffix.lower() in IMAGE_EXTENSIONS:
             photos.append(path)
-        elif path.name.lower() not in {"readme.md", "license", "license.txt"}:
-            skipped.append((str(path), "not an image file"))
-    return AssetScan(photos, skipped)
+        else:
+            masks |= sidecar_masks(path) if path.suffix.lower() == ".json" else set()
+            if path.name.lower() not in {"readme.md", "license", "license.txt"}:
+                skipped.append((str(path), "not an image file"))
+    return AssetScan([path for path in photos if path not in masks], skipped)
 
 
 def _taxonomy(folder: Path) -> dict[str, str]:

@@ -50,17 +50,31 @@ def luminance(rgb: np.ndarray) -> np.ndarray:
     return np.asarray(rgb, dtype=np.float32) @ LUMA
 
 
-def crop_photo(photo_rgb: np.ndarray, spec: PhotoSpec, size: int) -> np.ndarray:
-    """(H, W, 3) uint8 photo -> (size, size, 3) uint8: square crop, optional flip, area resize."""
-    height, width = photo_rgb.shape[:2]
+def _square_crop(image: np.ndarray, spec: PhotoSpec) -> np.ndarray:
+    """The sample's square window of a photo-sized (H, W[, C]) image, flipped when the sample
+    is; `render.hints.crop_window` rounds the window the same way."""
+    height, width = image.shape[:2]
     side = max(1, int(round(min(height, width) * spec.crop_fraction)))
     x0 = int(round((width - side) * spec.crop_x))
     y0 = int(round((height - side) * spec.crop_y))
-    crop = photo_rgb[y0:y0 + side, x0:x0 + side]
-    if spec.flip:
-        crop = crop[:, ::-1]
-    interpolation = cv2.INTER_AREA if side > size else cv2.INTER_CUBIC
-    return cv2.resize(np.ascontiguousarray(crop), (size, size), interpolation=interpolation)
+    crop = image[y0:y0 + side, x0:x0 + side]
+    return np.ascontiguousarray(crop[:, ::-1] if spec.flip else crop)
+
+
+def crop_photo(photo_rgb: np.ndarray, spec: PhotoSpec, size: int) -> np.ndarray:
+    """(H, W, 3) uint8 photo -> (size, size, 3) uint8: square crop, optional flip, area resize."""
+    crop = _square_crop(photo_rgb, spec)
+    interpolation = cv2.INTER_AREA if crop.shape[0] > size else cv2.INTER_CUBIC
+    return cv2.resize(crop, (size, size), interpolation=interpolation)
+
+
+def crop_mask(mask: np.ndarray, spec: PhotoSpec, size: int) -> np.ndarray:
+    """(H, W) bool mask of the photo -> (size, size) bool, cropped and flipped as `crop_photo`
+    does the photo: a pixel is in when at least half of what it shows was (area average when
+    shrinking, bilinear when enlarging)."""
+    crop = _square_crop(mask.astype(np.float32), spec)
+    interpolation = cv2.INTER_AREA if crop.shape[0] > size else cv2.INTER_LINEAR
+    return cv2.resize(crop, (size, size), interpolation=interpolation) >= 0.5
 
 
 def ambient_tint(photo_linear: np.ndarray) -> tuple[float, float, float]:

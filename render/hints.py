@@ -10,6 +10,7 @@ as `render.spec.project` gives them. Image-plane angles are measured in these co
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass
@@ -20,16 +21,18 @@ import numpy as np
 
 from dataset_tools.layout import DatasetError, read_image
 from render.assets import BadAsset
+from render.photo_masks import MASK_KEYS, estimate_shadow_direction, read_instance_mask
 
 if TYPE_CHECKING:
     from render.spec import PhotoSpec
 
 SIDECAR_SUFFIX = ".json"
-KEYS = ("horizon_row", "camera", "shadow_direction_deg", "sun", "ground_polygon")
+KEYS = ("horizon_row", "camera", "shadow_direction_deg", "sun", "ground_polygon", *MASK_KEYS)
 CAMERA_KEYS = ("pitch_deg", "fov_deg", "height_m")
 SUN_KEYS = ("azimuth_deg", "elevation_deg")
 HORIZON_PITCH_DEG = (3.0, 70.0)  # pitches a horizon hint may imply; else the crop is redrawn
-HINT_KINDS = ("camera", "horizon", "sun", "shadow_direction", "ground_polygon")
+HINT_KINDS = ("camera", "horizon", "sun", "shadow_direction", "estimated_shadow_direction",
+              "ground_polygon", "photo_masks")
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,17 @@ class PhotoHints:
     sun_azimuth_deg: float | None = None  # world frame of the unflipped photo (LightSpec's)
     sun_elevation_deg: float | None = None
     ground_polygon: tuple[tuple[float, float], ...] = ()  # original-photo (x, y) vertices
+    # the photo's own object and shadow masks (`render.photo_masks`): paths as the sidecar
+    # gives them, relative to it, until `read_hints` resolves them
+    object_mask: str | None = None
+    shadow_mask: str | None = None
+    shadow_direction_estimated: bool = False  # from the masks' pairs, not given
+
+    @property
+    def mask_paths(self) -> dict[str, str]:
+        """The photo's masks that the sidecar names, {"object_mask": path, ...}."""
+        paths = {"object_mask": self.object_mask, "shadow_mask": self.shadow_mask}
+        return {key: path for key, path in paths.items() if path is not None}
 
     @property
     def kinds(self) -> list[str]:
@@ -56,8 +70,11 @@ class PhotoHints:
                           (self.pitch_deg, self.fov_deg, self.height_m)),
             "horizon": self.horizon_row is not None,
             "sun": self.sun_azimuth_deg is not None,
-            "shadow_direction": self.shadow_direction_deg is not None,
+            "shadow_direction": self.shadow_direction_deg is not None
+            and not self.shadow_direction_estimated,
+            "estimated_shadow_direction": self.shadow_direction_estimated,
             "ground_polygon": bool(self.ground_polygon),
+            "photo_masks": bool(self.mask_paths),
         }
         return [kind for kind in HINT_KINDS if given[kind]]
 
@@ -118,6 +135,11 @@ def parse_hints(data: Any, width: int, height: int) -> PhotoHints:
         if abs(_signed_area(np.array(vertices))) < 1.0:
             raise ValueError("ground_polygon encloses no area")
         values["ground_polygon"] = vertices
+    for key in MASK_KEYS:
+        if key in data:
+            if not isinstance(data[key], str) or not data[key].strip():
+                raise ValueError(f"{key} must be the mask image's path, relative to the sidecar")
+            values[key] = data[key]
     return PhotoHints(width=width, height=height, **values)
 
 
@@ -136,9 +158,28 @@ def read_hints(photo: Path) -> PhotoHints | None:
     except DatasetError:
         raise BadAsset(sidecar, f"cannot read the size of {photo.name}") from None
     try:
-        return parse_hints(data, width=int(image.shape[1]), height=int(image.shape[0]))
+        hints = parse_hints(data, width=int(image.shape[1]), height=int(image.shape[0]))
     except ValueError as error:
         raise BadAsset(sidecar, str(error)) from None
+    return with_photo_masks(hints, sidecar.parent)
+
+
+def with_photo_masks(hints: PhotoHints, folder: Path) -> PhotoHints:
+    """`hints` with its mask paths resolved against the sidecar's `folder`, each mask checked
+    (BadAsset naming the mask file), and, when the sidecar gives neither the sun nor the
+    shadow direction, the direction estimated from the masks' object-shadow pairs."""
+    paths = {key: str(folder / path) for key, path in hints.mask_paths.items()}
+    masks = {key: read_instance_mask(Path(path), hints.width, hints.height)
+             for key, path in paths.items()}
+    hints = dataclasses.replace(hints, **paths)
+    if len(masks) < len(MASK_KEYS) or hints.sun_azimuth_deg is not None \
+            or hints.shadow_direction_deg is not None:
+        return hints
+    estimate = estimate_shadow_direction(masks["object_mask"], masks["shadow_mask"])
+    if estimate is None:
+        return hints
+    return dataclasses.replace(hints, shadow_direction_deg=estimate,
+                               shadow_direction_estimated=True)
 
 
 # ----------------------------------------------------------------------------- the crop

@@ -24,7 +24,12 @@ from dataset_tools.layout import (
     write_npz,
     write_png,
 )
-from dataset_tools.masks import INSERTED_INDEX, masks_from_passes, region_weight
+from dataset_tools.masks import (
+    INSERTED_INDEX,
+    PHOTO_MASK_PASSES,
+    masks_from_passes,
+    region_weight,
+)
 from render import __version__
 from render.assets import BadAsset
 from render.composite import (
@@ -33,6 +38,7 @@ from render.composite import (
     ambient_tint,
     area_light_ground,
     composite,
+    crop_mask,
     crop_photo,
     darkening,
     ground_factor,
@@ -45,7 +51,9 @@ from render.composite import (
 )
 from render.config import RenderConfig
 from render.hints import PhotoHints
+from render.photo_masks import MASK_KEYS, read_instance_mask
 from render.spec import (
+    PhotoSpec,
     SamplingError,
     SceneSpec,
     area_light_polygon,
@@ -99,6 +107,8 @@ class RenderedPair:
     lighting: dict[str, Any]
     region: tuple[int, int, int, int]
     seconds: dict[str, float]
+    # the photo's own objects and shadows in this sample, PHOTO_MASK_PASSES -> (H, W) bool
+    photo_masks: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 class PhotoCache:
@@ -120,6 +130,19 @@ class PhotoCache:
         while len(self.photos) > self.capacity:
             self.photos.popitem(last=False)
         return image
+
+
+def sample_photo_masks(hints: PhotoHints | None, photo: PhotoSpec,
+                       size: int) -> dict[str, np.ndarray]:
+    """The masks of the photo's own objects and shadows that its sidecar names, as
+    `PHOTO_MASK_PASSES` -> (size, size) bool in the sample: cropped, flipped and scaled as the
+    photo is. Empty without a sidecar or masks."""
+    if hints is None:
+        return {}
+    names = dict(zip(MASK_KEYS, PHOTO_MASK_PASSES, strict=True))
+    return {names[key]: crop_mask(read_instance_mask(Path(path), hints.width,
+                                                     hints.height) > 0, photo, size)
+            for key, path in hints.mask_paths.items()}
 
 
 def lighting_for(spec: SceneSpec, photo_linear: np.ndarray) -> dict[str, Any]:
@@ -179,11 +202,14 @@ def _dilate(mask: np.ndarray, pixels: int = 1) -> np.ndarray:
 
 
 def render_pair(renderer: Renderer, spec: SceneSpec, photo_rgb: np.ndarray,
-                config: RenderConfig) -> RenderedPair:
+                config: RenderConfig,
+                photo_masks: dict[str, np.ndarray] | None = None) -> RenderedPair:
     """Render the spec without and with the inserted object's effect on the scene (its cast
     shadow, the ambient light it blocks, its reflections) and composite both onto the photo.
     The inserted object's own pixels come from the second render in both images (its
-    self-shadowing must not differ), so the pair differs only where its shadow falls."""
+    self-shadowing must not differ), so the pair differs only where its shadow falls.
+    `photo_masks` (`sample_photo_masks`) join robject and rshadow."""
+    photo_masks = photo_masks or {}
     size, settings = spec.size, config.render
     contrast = spec.photo.tone_contrast
     photo_linear = photo_to_scene(crop_photo(photo_rgb, spec.photo, size), contrast)
@@ -230,7 +256,7 @@ def render_pair(renderer: Renderer, spec: SceneSpec, photo_rgb: np.ndarray,
                                   0.0).astype(np.float16).astype(np.float32)
     masks = masks_from_passes(plain.object_index, own_darkening, occluder_darkening,
                               config.shadow_threshold,
-                              visible_fraction=config.shadow_visible_fraction)
+                              visible_fraction=config.shadow_visible_fraction, **photo_masks)
     # The pair differs only in `sregion`: below a just-perceptible darkening (mostly noise)
     # the shadow image keeps the noshadow pixel, fading in above it.
     keep = region_weight(own_darkening)[..., None]
@@ -240,7 +266,8 @@ def render_pair(renderer: Renderer, spec: SceneSpec, photo_rgb: np.ndarray,
         shadow=scene_to_photo(shadow_linear, contrast),
         masks=masks, object_index=plain.object_index, darkening=own_darkening,
         occluder_darkening=occluder_darkening, lighting=lighting, region=region,
-        seconds={"render_noshadow": plain.seconds, "render_shadow": cast.seconds})
+        seconds={"render_noshadow": plain.seconds, "render_shadow": cast.seconds},
+        photo_masks=photo_masks)
 
 
 def quality_problem(pair: RenderedPair, config: RenderConfig) -> str | None:
@@ -263,7 +290,8 @@ def write_sample(out: Path, split: str, identifier: str, pair: RenderedPair) -> 
     this returns) is what marks the sample done."""
     write_npz(passes_path(out, identifier), object_index=pair.object_index,
               darkening=pair.darkening.astype(np.float16),
-              occluder_darkening=pair.occluder_darkening.astype(np.float16))
+              occluder_darkening=pair.occluder_darkening.astype(np.float16),
+              **{key: mask.astype(np.uint8) for key, mask in pair.photo_masks.items()})
     for kind, mask in pair.masks.items():
         write_png(sample_path(out, split, kind, identifier), mask)
     write_png(sample_path(out, split, "shadow", identifier), pair.shadow)
@@ -290,7 +318,9 @@ def make_sample(renderer: Renderer, photos: PhotoCache, catalog: Catalog, config
         except SamplingError as error:
             reasons.append({"attempt": attempt, "reason": str(error)})
             continue
-        pair = render_pair(renderer, spec, photo, config)
+        hints = catalog.hints.get(spec.photo.path)
+        pair = render_pair(renderer, spec, photo, config,
+                           sample_photo_masks(hints, spec.photo, spec.size))
         problem = quality_problem(pair, config)
         if problem is not None:
             reasons.append({"attempt": attempt, "reason": problem})
@@ -309,8 +339,7 @@ def make_sample(renderer: Renderer, photos: PhotoCache, catalog: Catalog, config
             "occluder_meshes": [obj.mesh_id for obj in spec.occluders],
             "occluders": len(spec.occluders),
             # the sidecar's hints this sample honours (a sample meets all of its photo's)
-            "hints": catalog.hints[spec.photo.path].kinds if spec.photo.path in catalog.hints
-            else [],
+            "hints": [] if hints is None else hints.kinds,
             "seed": seed, "attempt": attempt, "spec": spec.to_json(),
             "lighting": pair.lighting, "shadow_region": list(pair.region),
             "areas": {kind: int(np.count_nonzero(mask)) for kind, mask in pair.masks.items()},
