@@ -2,9 +2,11 @@
 rename, so a kill never leaves a half-written one), weights also as safetensors, and loading
 that checks the architecture and names the file when it does not fit.
 
-A checkpoint is a dict: format, kind ("attention" | "sg"), arch (per network), config,
-epoch (completed epochs), best, models, optimizers, schedulers, rng, and for SG the
-attention network it trained with (so one file runs the whole pipeline)."""
+A checkpoint is a dict: format, kind ("attention" | "sg"), config (the run's, as JSON),
+epoch (completed epochs), step (optimizer steps), best (validation score), models and archs
+(per network), optimizers, schedulers, rng, and for SG the attention network it trained with
+(so one file runs the whole pipeline). training_state() builds it and
+restore_training_state() reads it back on resume: both live here, beside save() and load()."""
 
 from __future__ import annotations
 
@@ -48,6 +50,33 @@ def set_rng_state(state: dict[str, Any]) -> None:
     random.setstate((version, tuple(internal), gauss))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def training_state(kind: str, config: dict[str, Any], epoch: int, step: int,
+                   best: float | None, networks: dict[str, Any],
+                   optimizers: dict[str, torch.optim.Optimizer],
+                   schedulers: dict[str, Any]) -> dict[str, Any]:
+    """The checkpoint dict of a run after `epoch` complete epochs and `step` optimizer steps;
+    `networks` is the task's {"models": state dicts, "archs": descriptions}. Optimizers,
+    schedulers and every RNG state are kept so that a resumed run continues exactly."""
+    return {"kind": kind, "config": config, "epoch": epoch, "step": step, "best": best,
+            **networks,
+            "optimizers": {name: optimizer.state_dict() for name, optimizer in optimizers.items()},
+            "schedulers": {name: scheduler.state_dict() for name, scheduler in schedulers.items()},
+            "rng": rng_state()}
+
+
+def restore_training_state(checkpoint: dict[str, Any],
+                           optimizers: dict[str, torch.optim.Optimizer],
+                           schedulers: dict[str, Any]) -> tuple[int, int, float | None]:
+    """training_state() read back: loads the optimizers, schedulers and RNG states, and
+    returns (epoch, step, best). The networks are the task's to load (they check archs)."""
+    for name, optimizer in optimizers.items():
+        optimizer.load_state_dict(checkpoint["optimizers"][name])
+    for name, scheduler in schedulers.items():
+        scheduler.load_state_dict(checkpoint["schedulers"][name])
+    set_rng_state(checkpoint["rng"])
+    return checkpoint["epoch"], checkpoint["step"], checkpoint["best"]
 
 
 def save(path: Path, checkpoint: dict[str, Any]) -> None:

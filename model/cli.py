@@ -8,8 +8,9 @@ import shutil
 import signal
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,7 +19,15 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from model.config import default_workers
+from model.config import (
+    AttentionConfig,
+    EvalConfig,
+    ExportConfig,
+    PredictConfig,
+    SGConfig,
+    TrainConfig,
+    defaults,
+)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="rich",
                   help="Train, evaluate, run and export the attention + shadow-generation GAN "
@@ -33,7 +42,7 @@ def _warning_line(message, category, filename, lineno, file=None, line=None) -> 
 @contextmanager
 def one_line_errors() -> Iterator[None]:
     """Known failures (bad data, checkpoints, weights, NaN) become one line and exit code 1."""
-    from model.train import describe_error
+    from model.errors import describe_error
 
     warnings.showwarning = _warning_line
     try:
@@ -46,6 +55,11 @@ def one_line_errors() -> Iterator[None]:
         raise typer.Exit(1) from None
 
 
+# Every option's default is its config field's default, read from the dataclass (model/config.py
+# is the one place they are written); typer shows them in --help.
+ATTENTION, SG, EVAL = defaults(AttentionConfig), defaults(SGConfig), defaults(EvalConfig)
+PREDICT, EXPORT = defaults(PredictConfig), defaults(ExportConfig)
+
 Data = Annotated[Path, typer.Option("--data", help="Shadow-AR dataset folder.")]
 TrainData = Annotated[Path | None, typer.Option(
     "--data", help="Shadow-AR dataset folder, or `shadow-dataset pack` shards streamed as they "
@@ -54,12 +68,11 @@ TrainData = Annotated[Path | None, typer.Option(
 Out = Annotated[Path, typer.Option(help="Runs go to OUT/NNNNN-KIND-DATASET/.")]
 Size = Annotated[int, typer.Option(help="Square network input size (multiple of 32).")]
 Batch = Annotated[int, typer.Option(help="Batch size per process.")]
-Epochs = Annotated[int | None, typer.Option(help="Epochs in all (default 100; on --resume, "
-                                                 "the run's own unless given).")]
+Epochs = Annotated[int | None, typer.Option(help=f"Epochs in all (default {ATTENTION.epochs}; "
+                                                 "on --resume, the run's own unless given).")]
 Lr = Annotated[float, typer.Option(help="Learning rate (Adam).")]
 Workers = Annotated[int, typer.Option(
     help="DataLoader worker processes (default: 4, or the usable CPU cores when fewer).")]
-DEFAULT_WORKERS = default_workers()  # this machine's
 Seed = Annotated[int, typer.Option(help="Seed of init, data order and augmentation.")]
 Device = Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N.")]
 Amp = Annotated[bool, typer.Option(help="bf16 autocast on CUDA.")]
@@ -79,17 +92,35 @@ MaxMinutes = Annotated[float, typer.Option(
     min=0.0, help="Wall-clock budget: train as many epochs (up to --epochs) as fit, estimated "
     "from the first epoch, with the learning-rate schedule fitted to them (0: no budget).")]
 Validate = Annotated[bool, typer.Option(help="Validate every dataset file first.")]
+# train-sg's own
+AttentionCheckpoint = Annotated[Path | None, typer.Option(
+    "--attention", help="Attention checkpoint; without it G trains on ground-truth masks.")]
+VggWeights = Annotated[str, typer.Option(
+    help="VGG16 for the perceptual loss: auto | imagenet | none | PATH.")]
+Discriminator = Annotated[str, typer.Option(help="srgan | patchgan.")]
+Conditional = Annotated[bool, typer.Option(help="D also sees noshadow and the masks.")]
+GanMode = Annotated[str, typer.Option(help="vanilla | lsgan.")]
+Betas = Annotated[tuple[float, float, float], typer.Option(
+    help="Weights of L2, perceptual, adversarial.")]
+RegionWeight = Annotated[float, typer.Option(
+    help="L2 weight of the dilated shadow region (1 = plain L2; e.g. 6).")]
+GtMaskProb = Annotated[float, typer.Option(
+    help="Chance per sample of ground-truth masks instead of predicted.")]
+DLr = Annotated[float, typer.Option(help="Discriminator learning rate.")]
+GanWarmup = Annotated[int, typer.Option(help="First epochs without the adversarial term.")]
 
 
-def _train(kind: str, options: dict[str, Any], resume: Path | None) -> None:
+def _train(kind: str, new_config: Callable[..., TrainConfig], data: Path | None,
+           epochs: int | None, resume: Path | None) -> None:
+    """A new run of `kind` with the config new_config(data=..., epochs=...) gives (the verb's
+    config class with its other options bound), or the run in `resume` continued with its own
+    config.json."""
     from dataset_tools.layout import check_writable
-    from model.config import AttentionConfig, ConfigError, SGConfig, load_config, to_json
+    from model.config import ConfigError, load_config, to_json
     from model.runtime import start, stop
     from model.train import check_dataset, fit, new_run_dir
 
     config_class = AttentionConfig if kind == "attention" else SGConfig
-    epochs = options.pop("epochs")
-    data = options["data"]
     resume_command = f"shadow-model train-{kind} --resume {{run}}"
     with one_line_errors():
         if resume is not None:
@@ -105,7 +136,8 @@ def _train(kind: str, options: dict[str, Any], resume: Path | None) -> None:
         elif data is None:
             raise ConfigError("--data DATASET is needed (or --resume RUN_DIR to continue a run)")
         else:
-            config = config_class(**options, epochs=100 if epochs is None else epochs)
+            config = (new_config(data=data) if epochs is None  # the dataclass's default
+                      else new_config(data=data, epochs=epochs))
         check_writable(resume if resume is not None else config.out)  # before any work
         runtime = start(config.device, config.amp, config.channels_last)
         run_dir = resume
@@ -193,16 +225,25 @@ RGB + object mask -> occluder and occluder-shadow masks, Dice loss, IoU on val.
 Example: shadow-model train-attention --data demo --epochs 50
 
 Example: shadow-model train-attention --resume runs/00000-attention-demo""")
-def train_attention(data: TrainData = None, out: Out = Path("runs"), size: Size = 256,
-                    batch_size: Batch = 16, epochs: Epochs = None, lr: Lr = 2e-4,
-                    workers: Workers = DEFAULT_WORKERS, seed: Seed = 0,
-                    device: Device = "auto", amp: Amp = True, compile: Compile = False,
-                    augment: Augment = True, val_fraction: ValFraction = 0.1,
-                    encoder_weights: EncoderWeights = "auto", resume: Resume = None,
-                    max_steps_per_epoch: MaxSteps = 0, log_every: LogEvery = 50,
-                    validate_data: Validate = True, max_minutes: MaxMinutes = 0.0) -> None:
-    options = {key: value for key, value in locals().items() if key != "resume"}
-    _train("attention", options, resume)
+def train_attention(data: TrainData = None, out: Out = ATTENTION.out, size: Size = ATTENTION.size,
+                    batch_size: Batch = ATTENTION.batch_size, epochs: Epochs = None,
+                    lr: Lr = ATTENTION.lr, workers: Workers = ATTENTION.workers,
+                    seed: Seed = ATTENTION.seed, device: Device = ATTENTION.device,
+                    amp: Amp = ATTENTION.amp, compile: Compile = ATTENTION.compile,
+                    augment: Augment = ATTENTION.augment,
+                    val_fraction: ValFraction = ATTENTION.val_fraction,
+                    encoder_weights: EncoderWeights = ATTENTION.encoder_weights,
+                    resume: Resume = None,
+                    max_steps_per_epoch: MaxSteps = ATTENTION.max_steps_per_epoch,
+                    log_every: LogEvery = ATTENTION.log_every,
+                    validate_data: Validate = ATTENTION.validate_data,
+                    max_minutes: MaxMinutes = ATTENTION.max_minutes) -> None:
+    new_config = partial(AttentionConfig, out=out, size=size, batch_size=batch_size, lr=lr,
+                         workers=workers, seed=seed, device=device, amp=amp, compile=compile,
+                         augment=augment, val_fraction=val_fraction,
+                         encoder_weights=encoder_weights, max_steps_per_epoch=max_steps_per_epoch,
+                         log_every=log_every, validate_data=validate_data, max_minutes=max_minutes)
+    _train("attention", new_config, data, epochs, resume)
 
 
 @app.command("train-sg", help="""Train the shadow-generation block as a GAN on the masks the
@@ -213,32 +254,33 @@ Example: shadow-model train-sg --data demo
 --attention runs/00000-attention-demo/checkpoints/best.pt
 
 Example: shadow-model train-sg --resume runs/00001-sg-demo""")
-def train_sg(data: TrainData = None, attention: Annotated[Path | None, typer.Option(
-                 help="Attention checkpoint; without it G trains on ground-truth masks.")] = None,
-             out: Out = Path("runs"), size: Size = 256, batch_size: Batch = 16,
-             epochs: Epochs = None, lr: Lr = 2e-4, workers: Workers = DEFAULT_WORKERS,
-             seed: Seed = 0, device: Device = "auto", amp: Amp = True, compile: Compile = False,
-             augment: Augment = True, val_fraction: ValFraction = 0.1,
-             encoder_weights: EncoderWeights = "auto",
-             vgg_weights: Annotated[str, typer.Option(
-                 help="VGG16 for the perceptual loss: auto | imagenet | none | PATH.")] = "auto",
-             discriminator: Annotated[str, typer.Option(help="srgan | patchgan.")] = "srgan",
-             conditional: Annotated[bool, typer.Option(
-                 help="D also sees noshadow and the masks.")] = True,
-             gan_mode: Annotated[str, typer.Option(help="vanilla | lsgan.")] = "vanilla",
-             betas: Annotated[tuple[float, float, float], typer.Option(
-                 help="Weights of L2, perceptual, adversarial.")] = (10.0, 1.0, 0.01),
-             region_weight: Annotated[float, typer.Option(
-                 help="L2 weight of the dilated shadow region (1 = plain L2; e.g. 6).")] = 1.0,
-             gt_mask_prob: Annotated[float, typer.Option(
-                 help="Chance per sample of ground-truth masks instead of predicted.")] = 0.0,
-             d_lr: Annotated[float, typer.Option(help="Discriminator learning rate.")] = 2e-4,
-             gan_warmup_epochs: Annotated[int, typer.Option(
-                 help="First epochs without the adversarial term.")] = 0,
-             resume: Resume = None, max_steps_per_epoch: MaxSteps = 0, log_every: LogEvery = 50,
-             validate_data: Validate = True, max_minutes: MaxMinutes = 0.0) -> None:
-    options = {key: value for key, value in locals().items() if key != "resume"}
-    _train("sg", options, resume)
+def train_sg(data: TrainData = None, attention: AttentionCheckpoint = SG.attention,
+             out: Out = SG.out, size: Size = SG.size, batch_size: Batch = SG.batch_size,
+             epochs: Epochs = None, lr: Lr = SG.lr, workers: Workers = SG.workers,
+             seed: Seed = SG.seed, device: Device = SG.device, amp: Amp = SG.amp,
+             compile: Compile = SG.compile, augment: Augment = SG.augment,
+             val_fraction: ValFraction = SG.val_fraction,
+             encoder_weights: EncoderWeights = SG.encoder_weights,
+             vgg_weights: VggWeights = SG.vgg_weights,
+             discriminator: Discriminator = SG.discriminator,
+             conditional: Conditional = SG.conditional, gan_mode: GanMode = SG.gan_mode,
+             betas: Betas = SG.betas, region_weight: RegionWeight = SG.region_weight,
+             gt_mask_prob: GtMaskProb = SG.gt_mask_prob, d_lr: DLr = SG.d_lr,
+             gan_warmup_epochs: GanWarmup = SG.gan_warmup_epochs, resume: Resume = None,
+             max_steps_per_epoch: MaxSteps = SG.max_steps_per_epoch,
+             log_every: LogEvery = SG.log_every, validate_data: Validate = SG.validate_data,
+             max_minutes: MaxMinutes = SG.max_minutes) -> None:
+    new_config = partial(SGConfig, attention=attention, out=out, size=size,
+                         batch_size=batch_size, lr=lr, workers=workers, seed=seed,
+                         device=device, amp=amp, compile=compile, augment=augment,
+                         val_fraction=val_fraction, encoder_weights=encoder_weights,
+                         vgg_weights=vgg_weights, discriminator=discriminator,
+                         conditional=conditional, gan_mode=gan_mode, betas=betas,
+                         region_weight=region_weight, gt_mask_prob=gt_mask_prob, d_lr=d_lr,
+                         gan_warmup_epochs=gan_warmup_epochs,
+                         max_steps_per_epoch=max_steps_per_epoch, log_every=log_every,
+                         validate_data=validate_data, max_minutes=max_minutes)
+    _train("sg", new_config, data, epochs, resume)
 
 
 def _load(checkpoint: Path, attention: Path | None):
@@ -247,9 +289,9 @@ def _load(checkpoint: Path, attention: Path | None):
     return load_pipeline(checkpoint, attention)
 
 
-@app.command(help="""Metrics of DESIGN.md (GRMSE, LRMSE, GSSIM, LSSIM, GBER, LBER, ACC,
-attention IoU) on one split at --size (256x256 by default; a checkpoint runs at its training
-size and its predictions are upsampled), the identity baseline beside them; writes
+@app.command(help="""Metrics of docs/architecture.md (GRMSE, LRMSE, GSSIM, LSSIM, GBER,
+LBER, ACC, attention IoU) on one split at --size (256x256 by default; a checkpoint runs at
+its training size and its predictions are upsampled), the identity baseline beside them; writes
 metrics.json and per_image.csv. --protocol desoba uses the DESOBA/DESOBAv2 evaluation code's
 own definitions, for numbers beside the published tables. --predictions scores a folder of
 any method's images (ID.png/.jpg) instead of a checkpoint.
@@ -270,8 +312,8 @@ def evaluate(data: Data,
              protocol: Annotated[str, typer.Option(
                  help="ours | desoba (the DESOBA/DESOBAv2 evaluation code: zero-padded SSIM "
                       "with C1=0.01^2, C2=0.03^2 on 0-255 data, BER over every pixel; "
-                      "256x256 only).")] = "ours",
-             split: Annotated[str, typer.Option(help="train | val | test.")] = "test",
+                      "256x256 only).")] = EVAL.protocol,
+             split: Annotated[str, typer.Option(help="train | val | test.")] = EVAL.split,
              attention: Annotated[Path | None, typer.Option(
                  help="Attention checkpoint, if the SG one holds none.")] = None,
              out: Annotated[Path | None, typer.Option(
@@ -279,13 +321,13 @@ def evaluate(data: Data,
                       "checkpoint's run, or next to --predictions).")] = None,
              size: Annotated[int, typer.Option(
                  help="Metrics are computed at SIZE x SIZE (the model runs at its training "
-                      "size; its predictions are upsampled).")] = 256,
-             batch_size: Batch = 16, device: Device = "auto",
-             workers: Workers = DEFAULT_WORKERS,
+                      "size; its predictions are upsampled).")] = EVAL.size,
+             batch_size: Batch = EVAL.batch_size, device: Device = EVAL.device,
+             workers: Workers = EVAL.workers,
              ber_k: Annotated[float, typer.Option(
-                 help="Fixed BER threshold 127.5*k on gray(|pred - noshadow|).")] = 0.1) -> None:
+                 help="Fixed BER threshold 127.5*k on "
+                      "gray(|pred - noshadow|).")] = EVAL.ber_k) -> None:
     from dataset_tools.layout import check_writable, count_samples
-    from model.config import EvalConfig
     from model.evaluate import evaluate as run
     from model.evaluate import write_results
     from model.runtime import pick_device
@@ -339,15 +381,16 @@ def predict(images: Annotated[Path, typer.Option(help="Image folder or file.")],
             checkpoint: Annotated[Path, typer.Option(help="SG checkpoint (.pt/.safetensors).")],
             attention: Annotated[Path | None, typer.Option(
                 help="Attention checkpoint, if the SG one holds none.")] = None,
-            device: Device = "auto", batch_size: Batch = 8,
+            device: Device = PREDICT.device, batch_size: Batch = PREDICT.batch_size,
             save_shadow_mask: Annotated[bool, typer.Option(
-                help="Also write shadow_mask/NAME.png (where the prediction darkened).")] = False,
+                help="Also write shadow_mask/NAME.png (where the prediction "
+                     "darkened).")] = PREDICT.save_shadow_mask,
             save_attention: Annotated[bool, typer.Option(
-                help="Also write the attention masks under attention/.")] = False,
-            overwrite: Annotated[bool, typer.Option(help="Replace existing outputs.")] = False,
+                help="Also write the attention masks under attention/.")] = PREDICT.save_attention,
+            overwrite: Annotated[bool, typer.Option(
+                help="Replace existing outputs.")] = PREDICT.overwrite,
             ) -> None:
     from dataset_tools.layout import check_writable
-    from model.config import PredictConfig
     from model.predict import predict as run
     from model.runtime import pick_device
 
@@ -372,13 +415,13 @@ verified against PyTorch (onnxruntime for ONNX).
 Example: shadow-model export --checkpoint best.pt --format onnx --out shadow.onnx""")
 def export(checkpoint: Annotated[Path, typer.Option(help="SG checkpoint (.pt/.safetensors).")],
            out: Annotated[Path, typer.Option(help="Graph file to write.")],
-           format: Annotated[str, typer.Option(help="onnx | torchscript.")] = "onnx",
+           format: Annotated[str, typer.Option(help="onnx | torchscript.")] = EXPORT.format,
            attention: Annotated[Path | None, typer.Option(
                help="Attention checkpoint, if the SG one holds none.")] = None,
-           size: Annotated[int, typer.Option(help="Input size (0: the training size).")] = 0,
-           opset: Annotated[int, typer.Option(help="ONNX opset.")] = 17) -> None:
+           size: Annotated[int, typer.Option(
+               help="Input size (0: the training size).")] = EXPORT.size,
+           opset: Annotated[int, typer.Option(help="ONNX opset.")] = EXPORT.opset) -> None:
     from dataset_tools.layout import check_writable
-    from model.config import ExportConfig
     from model.export import ExportError
     from model.export import export as run
 

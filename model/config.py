@@ -8,6 +8,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 
@@ -70,7 +71,7 @@ class AttentionConfig(TrainConfig):
     """train-attention: U-Net(resnet34) RGB + object mask -> occluder, occluder-shadow masks."""
 
     encoder: str = "resnet34"
-    threshold: float = 0.5
+    attention_threshold: float = 0.5  # probability at which val IoU and grids binarise masks
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ class SGConfig(TrainConfig):
     region_dilate: int = 7  # pixels of dilation of smask for the weighted region
     vgg_weights: str = "auto"  # auto | imagenet | none | PATH
     d_lr: float = 2e-4
-    threshold: float = 0.5  # attention masks binarised at this probability
+    attention_threshold: float = 0.5  # attention masks binarised at this probability
     gan_warmup_epochs: int = 0  # epochs with β3 = 0 (reconstruction only)
 
     def __post_init__(self) -> None:
@@ -105,7 +106,7 @@ PROTOCOLS = ("ours", "desoba")
 @dataclass(frozen=True)
 class EvalConfig:
     """evaluate: a checkpoint's predictions, or a folder of any method's, scored under one
-    protocol (DESIGN.md "Evaluation protocols")."""
+    protocol (docs/architecture.md, "Evaluation protocols")."""
 
     data: Path
     checkpoint: Path | None = None  # SG checkpoint; or predictions
@@ -116,7 +117,7 @@ class EvalConfig:
     size: int = 256  # metrics at size x size; the model runs at its own size (upsampled)
     batch_size: int = 16
     device: str = "auto"
-    shadow_threshold: float = 10.0  # gray-level for M when a sample has no smask
+    gray_threshold: float = 10.0  # gray level 0-255 of |shadow - noshadow|: M without smask
     ber_k: float = 0.1  # fixed BER threshold = 127.5 * k on gray(|pred - noshadow|)
     out: Path | None = None  # folder for metrics.json and per_image.csv
     workers: int = field(default_factory=default_workers)
@@ -164,6 +165,35 @@ class ExportConfig:
             raise ConfigError(f"--size {self.size}: expected 0 or a multiple of 32")
 
 
+# Fields renamed to say their unit, old name -> new: configs and checkpoints written before
+# the rename still load (from_json and model/pipeline.py read them through renamed_fields).
+RENAMED_FIELDS = {"threshold": "attention_threshold", "shadow_threshold": "gray_threshold"}
+
+
+def renamed_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """`data` (a config as JSON) with its old field names replaced by the current ones; a
+    current name that is there already wins."""
+    current = {key: value for key, value in data.items() if key not in RENAMED_FIELDS}
+    for old, new in RENAMED_FIELDS.items():
+        if old in data:
+            current.setdefault(new, data[old])
+    return current
+
+
+def defaults(cls: type) -> SimpleNamespace:
+    """The field defaults of a config class by name (default factories called, so `workers`
+    is this machine's): the CLI's options take their defaults from here, so each default is
+    written once, in the dataclass, and `--help` still shows it. Fields without one are left
+    out."""
+    values = {}
+    for item in dataclasses.fields(cls):
+        if item.default is not dataclasses.MISSING:
+            values[item.name] = item.default
+        elif item.default_factory is not dataclasses.MISSING:
+            values[item.name] = item.default_factory()
+    return SimpleNamespace(**values)
+
+
 def to_json(config: Any) -> dict[str, Any]:
     """A JSON-ready dict of a config (paths as strings, tuples as lists)."""
     def plain(value: Any) -> Any:
@@ -179,7 +209,9 @@ def to_json(config: Any) -> dict[str, Any]:
 
 
 def from_json(cls: type, data: dict[str, Any]) -> Any:
-    """The inverse of to_json for the config class cls (unknown keys are an error)."""
+    """The inverse of to_json for the config class cls (unknown keys are an error; old
+    field names are read as their new ones)."""
+    data = renamed_fields(data)
     names = {item.name: item for item in dataclasses.fields(cls)}
     unknown = set(data) - set(names)
     if unknown:

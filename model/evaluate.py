@@ -1,6 +1,7 @@
-"""evaluate: DESIGN.md's metrics, under the `ours` or the `desoba` protocol, of a trained
-pipeline or of a folder of any method's predicted images, on one split, with the identity
-baseline (prediction = noshadow) beside them; a table, metrics.json and per_image.csv."""
+"""evaluate: the metrics of docs/architecture.md, under the `ours` or the `desoba` protocol,
+of a trained pipeline or of a folder of any method's predicted images, on one split, with the
+identity baseline (prediction = noshadow) beside them; a table, metrics.json and
+per_image.csv."""
 
 from __future__ import annotations
 
@@ -107,7 +108,7 @@ def batches(config: EvalConfig) -> Iterator[dict[str, Any]]:
     if not refs:
         raise DatasetError(config.data / config.split / "noshadow",
                            f"no samples in the {config.split} split")
-    loader = DataLoader(ShadowARDataset(refs, config.size, pair_threshold=config.shadow_threshold),
+    loader = DataLoader(ShadowARDataset(refs, config.size, pair_threshold=config.gray_threshold),
                         batch_size=config.batch_size, num_workers=config.workers,
                         collate_fn=collate)
     note = NoteOnce()  # a mask file that is not 0/255 gray: converted, binarised, warned once
@@ -163,7 +164,7 @@ def evaluate(config: EvalConfig, loaded: LoadedPipeline | None = None,
                           pred_mask)
             identity = score(config, shadow, noshadow, noshadow, smask, object_mask)
             if attention is not None:
-                probabilities = attention[index] > loaded.threshold
+                probabilities = attention[index] > loaded.attention_threshold
                 model["IoU_occluder"] = iou(probabilities[..., 0],
                                             batch["robject"][index] >= 128)
                 model["IoU_occluder_shadow"] = iou(probabilities[..., 1],

@@ -77,7 +77,7 @@ def export(config: ExportConfig, loaded: LoadedPipeline) -> dict[str, Any]:
                          "mask": "(N, 1, S, S) float32 in {0, 1}"},
               "outputs": {"shadow": "(N, 3, S, S) in [0, 1]",
                           "attention": "(N, 2, S, S) probabilities"},
-              "threshold": loaded.threshold, "max_abs_difference": differences,
+              "threshold": loaded.attention_threshold, "max_abs_difference": differences,
               "config": to_json(config)}
     if max(differences.values()) > config.tolerance:
         config.out.unlink(missing_ok=True)

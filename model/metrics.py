@@ -1,10 +1,16 @@
-"""The metrics of DESIGN.md, per image on uint8 0-255 arrays (then averaged by the caller).
+"""The metrics of docs/architecture.md, per image on uint8 0-255 arrays (then averaged by
+the caller).
 
 gt, pred, noshadow (H, W, 3) uint8; region (H, W) bool = M, the ground-truth shadow of the
 inserted object; object_mask (H, W) bool. SSIM uses an 11x11 Gaussian window (sigma 1.5)
 per channel on 0-255 data with C1 = (0.01 * 255)^2 and C2 = (0.03 * 255)^2 (DESOBA's
 0.01^2 and 0.03^2 on [0, 1] data), over the "valid" window positions as piq does: the map is
 (H - 10, W - 10) and M is cropped to it for LSSIM.
+
+`batch_rmse` and `batch_iou` are the torch twins of `rmse` and `iou`, for whole batches on
+the device: training validates with them (the LRMSE that picks the best SG checkpoint, the
+IoU of the attention block), so that a run is chosen by the same definitions that
+`evaluate` reports. tests/test_model_parts.py holds each twin equal to its numpy original.
 
 The `desoba_*` functions below are the other protocol: the DESOBA/DESOBAv2 evaluation
 code's own definitions (zero-padded SSIM with C1 = 0.01^2, C2 = 0.03^2 on 0-255 data, BER
@@ -36,6 +42,19 @@ def rmse(gt: np.ndarray, pred: np.ndarray, region: np.ndarray | None = None) -> 
     if not region.any():
         return math.nan
     return math.sqrt(float(squared[region].mean()))
+
+
+def batch_rmse(gt: torch.Tensor, pred: torch.Tensor,
+               region: torch.Tensor | None = None) -> torch.Tensor:
+    """rmse() of every sample of a batch: gt, pred (N, C, H, W) float in [0, 1], scored on
+    the 0-255 scale; region (N, 1, H, W) 0/1 (bool or float). (N,) float, nan where a
+    sample's region is empty."""
+    squared = (pred.float() - gt.float()).pow(2) * 255**2
+    if region is None:
+        return squared.mean((1, 2, 3)).sqrt()
+    values = region.sum((1, 2, 3)) * squared.shape[1]  # pixels of the region x channels
+    total = (squared * region).sum((1, 2, 3))
+    return torch.where(values > 0, (total / values.clamp(min=1)).sqrt(), torch.nan)
 
 
 def ssim_map(gt: np.ndarray, pred: np.ndarray) -> np.ndarray:
@@ -112,6 +131,14 @@ def iou(predicted: np.ndarray, target: np.ndarray) -> float:
     """|P ∩ T| / |P ∪ T| of two bool masks; 1.0 when both are empty."""
     union = float((predicted | target).sum())
     return float((predicted & target).sum()) / union if union else 1.0
+
+
+def batch_iou(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """iou() per sample and channel: bool masks (N, C, H, W) -> (N, C) float64; 1 where
+    both are empty."""
+    intersection = (predicted & target).sum((2, 3)).double()
+    union = (predicted | target).sum((2, 3)).double()
+    return torch.where(union > 0, intersection / union.clamp(min=1), torch.ones_like(union))
 
 
 def image_metrics(gt: np.ndarray, pred: np.ndarray, noshadow: np.ndarray, region: np.ndarray,

@@ -1,5 +1,6 @@
-"""The networks of DESIGN.md: attention U-Net, shadow-generation (SG) U-Net with refinement,
-SRGAN-style and conditional PatchGAN discriminators, and the attention -> SG pipeline.
+"""The networks of docs/architecture.md: attention U-Net, shadow-generation (SG) U-Net with
+refinement, SRGAN-style and conditional PatchGAN discriminators, and the attention -> SG
+pipeline.
 
 Conventions everywhere in model/: images (N, 3, H, W) float in [0, 1]; masks (N, 1, H, W)
 float in {0, 1}. Each network normalises its own inputs, so callers never do."""

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from model import checkpoint as ckpt
+from model.config import SGConfig, defaults, renamed_fields
 from model.networks import AttentionNet, SGNet, ShadowPipeline
 
 
@@ -23,7 +24,7 @@ from model.networks import AttentionNet, SGNet, ShadowPipeline
 class LoadedPipeline:
     pipeline: ShadowPipeline
     size: int  # the square size it was trained at
-    threshold: float
+    attention_threshold: float  # probability at which the attention masks are binarised
 
 
 def _weights(path: Path) -> tuple[dict, dict, dict]:
@@ -85,9 +86,11 @@ def load_pipeline(path: Path, attention: Path | None = None) -> LoadedPipeline:
     else:
         raise ckpt.CheckpointError(f"{path}: was trained without --attention and holds no "
                                    "attention network; pass --attention CKPT")
-    threshold = float(config.get("threshold", 0.5))
+    config = renamed_fields(config)  # a checkpoint from before the rename says "threshold"
+    trained = defaults(SGConfig)  # for a config that lacks a field
+    threshold = float(config.get("attention_threshold", trained.attention_threshold))
     pipeline = ShadowPipeline(attention_net, sg, threshold).eval()
-    return LoadedPipeline(pipeline, int(config.get("size", 256)), threshold)
+    return LoadedPipeline(pipeline, int(config.get("size", trained.size)), threshold)
 
 
 def to_tensor(images: list[np.ndarray], masks: list[np.ndarray],

@@ -93,9 +93,9 @@ def predict(config: PredictConfig, loaded: LoadedPipeline, device: torch.device,
                           shadow.astype(np.uint8) * 255)
             if config.save_attention:
                 for channel, name in enumerate(("occluder", "occluder_shadow")):
-                    binary = (probabilities[..., channel] > loaded.threshold).astype(np.uint8)
+                    binary = probabilities[..., channel] > loaded.attention_threshold
                     write_png(config.out / "attention" / f"{job.image.stem}_{name}.png",
-                              binary * 255)
+                              binary.astype(np.uint8) * 255)
             write_image(job.out, output)  # last: its presence means the job is done
         if progress is not None:
             progress(len(chunk))

@@ -18,19 +18,16 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from torch import nn
 from torch.utils.data import DataLoader
 
-from dataset_tools.layout import DatasetError, copy_file, write_text
+from dataset_tools.layout import copy_file, write_text
 from dataset_tools.pack import sample_key
 from model import checkpoint as ckpt
 from model.config import TrainConfig, to_json
 from model.data import EpochSampler, NoteOnce, ShadowARDataset, collate, train_val_samples
+from model.errors import TrainingError
 from model.runtime import Runtime
 from model.shards import ShardSample, ShardStream, is_shard_source, shard_train_val
 
 console = Console(stderr=True, soft_wrap=True)
-
-
-class TrainingError(RuntimeError):
-    """A run that cannot go on: NaN losses, a dataset that fails validation, no samples."""
 
 
 class Interrupted(KeyboardInterrupt):
@@ -56,6 +53,16 @@ class Task(Protocol):
     def state(self) -> dict[str, Any]: ...  # {"models": ..., "archs": ...} to checkpoint
     def exported(self) -> dict[str, nn.Module]: ...  # what inference needs, by name
     def load_state(self, checkpoint: dict[str, Any], path: Path) -> None: ...
+
+
+class SeededTask:
+    """What every Task does first: keep its config and runtime, and seed torch with
+    config.seed before it builds its networks, so that two runs with the same seed start
+    from the same weights."""
+
+    def __init__(self, config: TrainConfig, runtime: Runtime) -> None:
+        self.config, self.runtime = config, runtime
+        torch.manual_seed(config.seed)
 
 
 def new_run_dir(out: Path, kind: str, data: Path) -> Path:
@@ -260,14 +267,11 @@ def fit(task: Task, config: TrainConfig, runtime: Runtime, run_dir: Path,
     if resume is not None:
         state = ckpt.load(resume, task.kind)
         task.load_state(state, resume)
-        for name, optimizer in task.optimizers.items():
-            optimizer.load_state_dict(state["optimizers"][name])
-        for name, scheduler in task.schedulers.items():
-            scheduler.load_state_dict(state["schedulers"][name])
+        start_epoch, step, best = ckpt.restore_training_state(state, task.optimizers,
+                                                              task.schedulers)
+        for scheduler in task.schedulers.values():  # --epochs may change on resume
             if hasattr(scheduler, "T_max"):
                 scheduler.T_max = config.epochs
-        ckpt.set_rng_state(state["rng"])
-        start_epoch, step, best = state["epoch"], state["step"], state["best"]
         if runtime.main:
             console.print(f"resuming {run_dir} after epoch {start_epoch}")
     log = None
@@ -322,13 +326,9 @@ def fit(task: Task, config: TrainConfig, runtime: Runtime, run_dir: Path,
                 if improved:
                     best = score
                 if runtime.main:
-                    state = {"kind": task.kind, "config": to_json(config), "epoch": epoch + 1,
-                             "step": step, "best": best, **task.state(),
-                             "optimizers": {name: optimizer.state_dict()
-                                            for name, optimizer in task.optimizers.items()},
-                             "schedulers": {name: scheduler.state_dict()
-                                            for name, scheduler in task.schedulers.items()},
-                             "rng": ckpt.rng_state()}
+                    state = ckpt.training_state(task.kind, to_json(config), epoch + 1, step,
+                                                best, task.state(), task.optimizers,
+                                                task.schedulers)
                     ckpt.save(checkpoints / "last.pt", state)
                     completed = epoch + 1
                     if improved or val_loader is None:
@@ -365,19 +365,3 @@ def export_weights(task: Task, path: Path, state: dict[str, Any]) -> None:
     models = {name: unwrap(network) for name, network in task.exported().items()}
     ckpt.save_weights(path, models, {"kind": state["kind"], "archs": state["archs"],
                                      "epoch": state["epoch"], "config": state["config"]})
-
-
-def describe_error(error: BaseException) -> str | None:
-    """One line for the errors a run reports instead of a traceback."""
-    from model.config import ConfigError
-    from model.weights import WeightsError
-
-    known = TrainingError | DatasetError | ckpt.CheckpointError | WeightsError | ConfigError
-    if isinstance(error, known):
-        return str(error)
-    text = str(error)
-    if isinstance(error, RuntimeError) and "Caught DatasetError" in text:
-        # raised in a DataLoader worker: torch re-raises it as a RuntimeError with the
-        # original traceback; its last line is "...DatasetError: FILE: reason"
-        return text.strip().splitlines()[-1].split("DatasetError: ", 1)[-1]
-    return None

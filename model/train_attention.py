@@ -12,43 +12,24 @@ from torch import nn
 from model.checkpoint import load_model
 from model.config import AttentionConfig
 from model.losses import dice_loss
+from model.metrics import batch_iou
 from model.networks import AttentionNet
 from model.runtime import Runtime, unwrap
+from model.train import SeededTask
+from model.visuals import image_grid, mask_rows
 from model.weights import init_encoder
 
 
-def batch_iou(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """(N, C) IoU per sample and channel of bool masks (N, C, H, W); 1 where both are empty."""
-    intersection = (predicted & target).sum((2, 3)).double()
-    union = (predicted | target).sum((2, 3)).double()
-    return torch.where(union > 0, intersection / union.clamp(min=1), torch.ones_like(union))
+class AttentionTask(SeededTask):
+    """The attention block as a Task for fit(): one Adam step on the Dice loss per batch;
+    the best checkpoint is the one with the highest mean IoU on val."""
 
-
-def mask_rows(image: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-    """(N, 3, H, W): the image dimmed, occluder masks in red, their shadows in blue."""
-    tinted = image * 0.4
-    tinted[:, 0] = torch.maximum(tinted[:, 0], masks[:, 0])
-    tinted[:, 2] = torch.maximum(tinted[:, 2], masks[:, 1])
-    return tinted
-
-
-def image_grid(columns: list[torch.Tensor], rows: int = 4) -> torch.Tensor:
-    """(3, rows * H, len(columns) * W): each column a (N, 3, H, W) batch, first `rows` items."""
-    from torchvision.utils import make_grid
-
-    picked = [column[:rows].float().clamp(0, 1) for column in columns]
-    stacked = torch.stack(picked, dim=1).flatten(0, 1)  # row-major: sample by sample
-    return make_grid(stacked, nrow=len(columns), padding=2, pad_value=1.0)
-
-
-class AttentionTask:
     kind = "attention"
     score_name = "iou"
     higher_is_better = True
 
     def __init__(self, config: AttentionConfig, runtime: Runtime) -> None:
-        self.config, self.runtime = config, runtime
-        torch.manual_seed(config.seed)
+        super().__init__(config, runtime)
         network = AttentionNet(config.encoder)
         init_encoder(network.unet.encoder, config.encoder_weights, config.encoder,
                      "attention encoder")
@@ -78,7 +59,7 @@ class AttentionTask:
     def val_sums(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         logits = self.network(batch["noshadow"], batch["mask"]).float()
         target = self.target(batch)
-        ious = batch_iou(torch.sigmoid(logits) > self.config.threshold, target > 0.5)
+        ious = batch_iou(torch.sigmoid(logits) > self.config.attention_threshold, target > 0.5)
         count = torch.tensor(float(len(batch["id"])), device=logits.device)
         return {"iou_occluder": ious[:, 0].sum(), "iou_occluder_shadow": ious[:, 1].sum(),
                 "iou": ious.mean(1).sum(), "dice": dice_loss(logits, target) * count,
@@ -87,7 +68,7 @@ class AttentionTask:
     def grid(self, batch: dict[str, Any]) -> torch.Tensor:
         network = unwrap(self.network)  # rank 0 alone draws the grid: no DDP forward
         probabilities = torch.sigmoid(network(batch["noshadow"], batch["mask"]).float())
-        predicted = (probabilities > self.config.threshold).float()
+        predicted = (probabilities > self.config.attention_threshold).float()
         image = batch["noshadow"].float()
         return image_grid([image, mask_rows(image, predicted),
                            mask_rows(image, self.target(batch))])

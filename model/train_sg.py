@@ -13,34 +13,25 @@ from torch import nn
 from model import checkpoint as ckpt
 from model.config import SGConfig
 from model.losses import GANLoss, PerceptualLoss, region_weights, weighted_l2
+from model.metrics import batch_rmse
 from model.networks import SGNet, make_discriminator
 from model.pipeline import load_attention
 from model.runtime import Runtime, unwrap
-from model.train_attention import image_grid, mask_rows
+from model.train import SeededTask
+from model.visuals import image_grid, mask_rows
 from model.weights import init_encoder, resolve
 
 
-def per_sample_rmse(prediction: torch.Tensor, target: torch.Tensor,
-                    region: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """(N,) RMSE on the 0-255 scale over all pixels or over region (N, 1, H, W), and (N,)
-    flags of the samples where it is defined."""
-    squared = (prediction.float() - target.float()).pow(2) * 255**2
-    if region is None:
-        return squared.mean((1, 2, 3)).sqrt(), torch.ones(len(squared), device=squared.device)
-    pixels = region.sum((1, 2, 3)) * squared.shape[1]
-    total = (squared * region).sum((1, 2, 3))
-    defined = pixels > 0
-    return (total / pixels.clamp(min=1)).sqrt() * defined, defined.float()
+class SGTask(SeededTask):
+    """The SG block as a Task for fit(): a D step, then a G step on b1 L2 + b2 perceptual
+    + b3 adversarial; the best checkpoint is the one with the lowest LRMSE on val."""
 
-
-class SGTask:
     kind = "sg"
     score_name = "lrmse"
     higher_is_better = False
 
     def __init__(self, config: SGConfig, runtime: Runtime) -> None:
-        self.config, self.runtime = config, runtime
-        torch.manual_seed(config.seed)
+        super().__init__(config, runtime)
         self.attention: nn.Module | None = None
         if config.attention is not None:
             self.attention = runtime.prepare(load_attention(config.attention), train=False)
@@ -74,7 +65,8 @@ class SGTask:
             return truth[:, :1], truth[:, 1:]
         with torch.no_grad():
             logits = self.attention(batch["noshadow"], batch["mask"])
-            predicted = (torch.sigmoid(logits.float()) > self.config.threshold).to(truth.dtype)
+            probabilities = torch.sigmoid(logits.float())
+            predicted = (probabilities > self.config.attention_threshold).to(truth.dtype)
         if train and self.config.gt_mask_prob > 0:
             use_truth = torch.rand(len(truth), 1, 1, 1, device=truth.device)
             predicted = torch.where(use_truth < self.config.gt_mask_prob, truth, predicted)
@@ -131,15 +123,17 @@ class SGTask:
         return refined.float().clamp(0, 1)
 
     def val_sums(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """Sums over the batch; LRMSE (nan for a sample without a shadow) sums over the
+        samples that have one, and "lrmse_count" counts them, for validate()'s mean."""
         prediction = self.predict(batch)
-        target = batch["shadow"].float()
-        global_rmse, _ = per_sample_rmse(prediction, target)
-        local_rmse, defined = per_sample_rmse(prediction, target, batch["smask"].float())
-        identity, _ = per_sample_rmse(batch["noshadow"].float(), target, batch["smask"].float())
+        target, region = batch["shadow"].float(), batch["smask"].float()
+        local_rmse = batch_rmse(target, prediction, region)
+        defined = local_rmse.isnan().logical_not().float().sum()
+        identity = batch_rmse(target, batch["noshadow"].float(), region)
         count = torch.tensor(float(len(batch["id"])), device=prediction.device)
-        return {"grmse": global_rmse.sum(), "lrmse": local_rmse.sum(),
-                "lrmse_count": defined.sum(), "lrmse_identity": identity.sum(),
-                "lrmse_identity_count": defined.sum(), "count": count}
+        return {"grmse": batch_rmse(target, prediction).sum(), "lrmse": local_rmse.nansum(),
+                "lrmse_count": defined, "lrmse_identity": identity.nansum(),
+                "lrmse_identity_count": defined, "count": count}
 
     def grid(self, batch: dict[str, Any]) -> torch.Tensor:
         occluder, occluder_shadow = self.masks(batch, train=False)

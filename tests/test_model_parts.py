@@ -67,6 +67,28 @@ def test_pipeline_output_ranges():
     assert 0 <= float(probabilities.min()) and float(probabilities.max()) <= 1
 
 
+def test_old_field_names_in_configs_and_checkpoints_still_load(tmp_path):
+    """threshold -> attention_threshold and shadow_threshold -> gray_threshold: run folders
+    and checkpoints written before the rename keep working."""
+    from model import checkpoint as ckpt
+    from model.config import EvalConfig, SGConfig, from_json, to_json
+    from model.pipeline import load_pipeline
+
+    old_sg = to_json(SGConfig(data=tmp_path))
+    old_sg["threshold"] = old_sg.pop("attention_threshold") - 0.2
+    assert from_json(SGConfig, old_sg).attention_threshold == pytest.approx(0.3)
+    old_eval = {"data": str(tmp_path), "checkpoint": "sg.pt", "shadow_threshold": 12.0}
+    assert from_json(EvalConfig, old_eval).gray_threshold == 12.0
+    networks = {"sg": SGNet(), "attention": AttentionNet()}
+    ckpt.save(tmp_path / "old.pt", {
+        "kind": "sg", "config": {"size": 64, "threshold": 0.3},
+        "models": {name: network.state_dict() for name, network in networks.items()},
+        "archs": {name: network.arch for name, network in networks.items()}})
+    loaded = load_pipeline(tmp_path / "old.pt")
+    assert loaded.attention_threshold == pytest.approx(0.3) and loaded.size == 64
+    assert loaded.pipeline.threshold == pytest.approx(0.3)
+
+
 def test_dice_loss_exact_values():
     target = torch.zeros(1, 1, 2, 2)
     target[0, 0, 0, 0] = 1
@@ -105,6 +127,46 @@ def test_rmse_by_hand():
     assert metrics.rmse(gt, pred) == pytest.approx(math.sqrt(3 * 144 / 48))
     assert metrics.rmse(gt, pred, region) == pytest.approx(math.sqrt(3 * 144 / 6))
     assert math.isnan(metrics.rmse(gt, pred, np.zeros((4, 4), bool)))
+
+
+def test_torch_twins_equal_the_numpy_metrics():
+    """batch_rmse and batch_iou (training's validation) against rmse and iou (evaluate), on
+    random images and masks, empty ones included."""
+    rng = np.random.default_rng(7)
+    gt = rng.integers(0, 256, (4, 3, 12, 10), dtype=np.uint8)
+    pred = rng.integers(0, 256, gt.shape, dtype=np.uint8)
+    region = rng.random((4, 1, 12, 10)) < 0.3
+    region[1] = False  # a sample without a shadow: LRMSE undefined
+    region[2] = True
+
+    def scaled(images):
+        return torch.from_numpy(images).float() / 255
+
+    def hwc(images, index):
+        return images[index].transpose(1, 2, 0)
+
+    global_rmse = metrics.batch_rmse(scaled(gt), scaled(pred))
+    local_rmse = metrics.batch_rmse(scaled(gt), scaled(pred), torch.from_numpy(region).float())
+    for index in range(len(gt)):
+        assert float(global_rmse[index]) == pytest.approx(
+            metrics.rmse(hwc(gt, index), hwc(pred, index)), rel=1e-5)
+        expected = metrics.rmse(hwc(gt, index), hwc(pred, index), region[index, 0])
+        if math.isnan(expected):
+            assert math.isnan(float(local_rmse[index]))
+        else:
+            assert float(local_rmse[index]) == pytest.approx(expected, rel=1e-5)
+    assert math.isnan(float(local_rmse[1]))
+
+    predicted = rng.random((5, 2, 6, 6)) < 0.4
+    target = rng.random(predicted.shape) < 0.4
+    predicted[0], target[0] = False, False  # both empty: 1
+    predicted[1, 0], target[1, 1] = False, False  # one side empty: 0
+    ious = metrics.batch_iou(torch.from_numpy(predicted), torch.from_numpy(target))
+    assert ious.shape == (5, 2)
+    for index, channel in np.ndindex(ious.shape):
+        assert float(ious[index, channel]) == pytest.approx(
+            metrics.iou(predicted[index, channel], target[index, channel]), abs=1e-12)
+    assert ious[0].tolist() == [1.0, 1.0] and ious[1].tolist() == [0.0, 0.0]
 
 
 def test_ssim_matches_scikit_image_and_piq():

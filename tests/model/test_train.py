@@ -26,8 +26,9 @@ from model import checkpoint as ckpt  # noqa: E402
 from model.cli import app  # noqa: E402
 from model.config import AttentionConfig, SGConfig  # noqa: E402
 from model.data import ShadowARDataset, collate, list_split  # noqa: E402
+from model.errors import TrainingError  # noqa: E402
 from model.runtime import Runtime  # noqa: E402
-from model.train import TrainingError, fit  # noqa: E402
+from model.train import fit  # noqa: E402
 from model.train_attention import AttentionTask  # noqa: E402
 from model.train_sg import SGTask  # noqa: E402
 
