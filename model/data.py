@@ -3,7 +3,7 @@
 A sample is a dict of tensors: noshadow, shadow (3, S, S) in [0, 1]; mask, robject, rshadow,
 smask (1, S, S) in {0, 1}; plus its id and a note ("" or why a mask file was not a 0/255 gray
 image). `smask` comes from the file when the dataset has it, otherwise from the image pair
-(DESIGN.md's fallback), so hand-made datasets train too."""
+(the fallback of docs/architecture.md, 2.2), so hand-made datasets train too."""
 
 from __future__ import annotations
 
