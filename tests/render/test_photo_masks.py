@@ -254,8 +254,9 @@ def test_rendered_samples_carry_the_photos_masks_cropped_and_flipped(tmp_path):
 
     from rich.console import Console
 
-    from dataset_tools.layout import read_image, read_manifest, sample_path
+    from dataset_tools.layout import read_image, sample_path
     from dataset_tools.masks import rewrite_masks
+    from dataset_tools.records import read_manifest
     from dataset_tools.validate import validate_dataset
     from render.runner import run
     from render.spec import SceneSpec
@@ -285,30 +286,30 @@ def test_rendered_samples_carry_the_photos_masks_cropped_and_flipped(tmp_path):
         summary = run(config, Console(file=open(os.devnull, "w")))  # noqa: SIM115
         assert summary.rendered == 2 and not summary.failed and not summary.skipped_assets
         for record in read_manifest(config.out).values():
-            assert record["hints"] == ["estimated_shadow_direction", "photo_masks"]
-            spec = SceneSpec.from_json(record["spec"])
+            assert record.hints == ["estimated_shadow_direction", "photo_masks"]
+            spec = SceneSpec.from_json(record.spec)
             flips.add(spec.photo.flip)
-            with np.load(config.out / "passes" / f"{record['id']}.npz") as passes:
+            with np.load(config.out / "passes" / f"{record.id}.npz") as passes:
                 object_index = passes["object_index"]
                 assert set(passes) >= {"photo_object", "photo_shadow"}
             uncovered = {"robject": object_index != 1, "rshadow": object_index == 0}
             for kind, (inside, outside) in expected_photo_masks(hints, spec.photo,
                                                                 spec.size).items():
-                mask = read_image(sample_path(config.out, record["split"], kind,
-                                              record["id"]), "L") > 127
+                mask = read_image(sample_path(config.out, record.split, kind,
+                                              record.id), "L") > 127
                 assert inside.any(), kind  # the test's boxes are inside every crop
-                assert mask[inside & uncovered[kind]].all(), (record["id"], kind)
+                assert mask[inside & uncovered[kind]].all(), (record.id, kind)
                 if kind == "robject":  # rshadow also holds the occluders' rendered shadows
-                    assert not mask[outside & (object_index == 0)].any(), record["id"]
-            written = {kind: read_image(sample_path(config.out, record["split"], kind,
-                                                    record["id"]), "L")
+                    assert not mask[outside & (object_index == 0)].any(), record.id
+            written = {kind: read_image(sample_path(config.out, record.split, kind,
+                                                    record.id), "L")
                        for kind in ("robject", "rshadow")}
-            assert rewrite_masks(config.out, record["split"], record["id"],
+            assert rewrite_masks(config.out, record.split, record.id,
                                  config.darkening_threshold,
                                  visible_fraction=config.shadow_visible_fraction)
             for kind, mask in written.items():
                 assert np.array_equal(read_image(sample_path(
-                    config.out, record["split"], kind, record["id"]), "L"), mask), kind
+                    config.out, record.split, kind, record.id), "L"), mask), kind
         assert validate_dataset(config.out).valid
     assert flips == {False, True}
     result = CliRunner().invoke(app, ["stats", str(config.out)])
