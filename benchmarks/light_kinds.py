@@ -97,6 +97,8 @@ def _noise_child(kind: str, size: int, seed: int, count: int, reference: int,
                           ranges=kind_ranges(kind, None))
     catalog, _ = build_catalog(config, Console(file=open(os.devnull, "w")))  # noqa: SIM115
     scene = BlenderScene(config.render, size, Path(tempfile.mkdtemp()))
+    reference_config = dataclasses.replace(config, render=dataclasses.replace(
+        config.render, samples=reference, first_render_samples=reference))
     photos, errors, index = PhotoCache(), [], 0
     while len(errors) < count and index < 50:
         index += 1
@@ -109,12 +111,10 @@ def _noise_child(kind: str, size: int, seed: int, count: int, reference: int,
         except SamplingError:
             continue
         photo = photos.get(spec.photo.path)
-        scene.set_samples(reference, 0.0)
-        slow = render_pair(scene, spec, photo, config)
+        slow = render_pair(scene, spec, photo, reference_config)
         inside = slow.masks["smask"] > 0
         if inside.sum() < 20:
             continue
-        scene.set_samples(config.render.samples, 0.0)
         fast = render_pair(scene, spec, photo, config)
         difference = fast.shadow.astype(float) - slow.shadow.astype(float)
         errors.append(float(np.sqrt((difference[inside] ** 2).mean())))

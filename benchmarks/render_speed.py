@@ -83,6 +83,12 @@ def _child(task: str, args: dict, queue: mp.Queue) -> None:
             render_pair(scene, spec, photos.get(spec.photo.path), naive)
         result["rate"] = len(specs) / (time.perf_counter() - start)
     elif task == "noise":
+        def at_samples(spp: int, adaptive: float, first: int | None = None) -> RenderConfig:
+            """The production config with the shadow render (and `first`) at `spp`."""
+            return dataclasses.replace(config, render=dataclasses.replace(
+                config.render, samples=spp, adaptive_threshold=adaptive,
+                first_render_samples=first or config.render.first_render_samples))
+
         # per production spp count: RMSE of each spec against its one reference render
         errors: dict[int, list[float]] = {spp: [] for spp in args["sweep"]}
         identity = []
@@ -92,12 +98,12 @@ def _child(task: str, args: dict, queue: mp.Queue) -> None:
             photo = photos.get(spec.photo.path)
             for obj in spec.objects:
                 scene.load_mesh(obj.mesh_path)
-            scene.set_samples(args["reference_samples"], 0.0)
-            slow = render_pair(scene, spec, photo, config)
+            reference = args["reference_samples"]
+            slow = render_pair(scene, spec, photo, at_samples(reference, 0.0, reference))
             inside = slow.masks["smask"] > 0
             for spp in args["sweep"]:
-                scene.set_samples(spp, config.render.adaptive_threshold)
-                fast = render_pair(scene, spec, photo, config)
+                fast = render_pair(scene, spec, photo,
+                                   at_samples(spp, config.render.adaptive_threshold))
                 difference = fast.shadow.astype(float) - slow.shadow.astype(float)
                 errors[spp].append(float(np.sqrt((difference[inside] ** 2).mean())))
             plain = fast.noshadow.astype(float) - slow.shadow.astype(float)

@@ -89,7 +89,10 @@ def main(
         = default(RenderConfig, "workers"),
     shard: Annotated[str, typer.Option(help="Render only samples i with i % N == I.")] = "0/1",
     samples: Annotated[int | None, typer.Option(
-        min=1, help="Cycles samples per pixel.")] = None,
+        min=1, help="Cycles samples per pixel of the shadow render (the second).")] = None,
+    first_render_samples: Annotated[int | None, typer.Option(
+        min=1, help="Cycles samples per pixel of the first render (the whole frame).")]
+        = None,
     adaptive_threshold: Annotated[float | None, typer.Option(
         min=0.0, help="Cycles adaptive sampling noise threshold (0 = off).")] = None,
     device: Annotated[str | None, typer.Option(help="cpu, cuda or optix.")] = None,
@@ -150,7 +153,8 @@ def main(
              "darkening_threshold": darkening_threshold if darkening_threshold is not None
              else shadow_threshold,
              "shadow_visible_fraction": shadow_visible_fraction, "max_faces": max_faces}
-    render_given = {"samples": samples, "adaptive_threshold": adaptive_threshold,
+    render_given = {"samples": samples, "first_render_samples": first_render_samples,
+                    "adaptive_threshold": adaptive_threshold,
                     "device": device, "threads": threads}
     config = dataclasses.replace(
         config, **{key: value for key, value in given.items() if value is not None},

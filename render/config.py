@@ -151,7 +151,12 @@ class QualityChecks:
 class RenderSettings:
     """Cycles settings of the production render."""
 
-    samples: int = _doc(10, "Cycles samples per pixel")
+    samples: int = _doc(
+        16, "Cycles samples per pixel of the second render: the shadow region, where the "
+        "pair differs (its noise is the shadow's)")
+    first_render_samples: int = _doc(
+        8, "Cycles samples per pixel of the first render: the whole frame, whose noise (in "
+        "the occluders' shadows) is the same in both images")
     adaptive_threshold: float = _doc(
         0.0, "adaptive sampling noise threshold, 0 = off (no gain at 8-16 spp)")
     device: Device = _doc("cpu", "cpu, cuda or optix")

@@ -96,6 +96,7 @@ class Renderer(Protocol):
     """What a sample needs from the Blender side (render.blender.BlenderScene)."""
 
     def load_mesh(self, path: str) -> tuple[float, float, float]: ...
+    def set_samples(self, samples: int, adaptive_threshold: float) -> None: ...
     def mesh_warnings(self, path: str) -> list[str]: ...
     def apply(self, spec: SceneSpec, ambient_rgb: tuple[float, float, float],
               strength: float) -> None: ...
@@ -237,10 +238,18 @@ def render_pair(renderer: Renderer, spec: SceneSpec, photo_rgb: np.ndarray,
     renderer.apply(spec, lighting.ambient_rgb, lighting.strength)
     references = unshadowed_references(spec, lighting)
 
+    # The first render's noise is the same in both images (only the inserted object's own
+    # pixels and, inside `region`, what it changes come from the second), so it takes fewer
+    # samples than the second, whose noise is the shadow's: at equal time (8 + 16 spp over a
+    # smaller region against 10 + 10) the shadow's noise falls from 2.3 to 1.7 gray levels.
+    if settings.tuned:
+        renderer.set_samples(settings.first_render_samples, settings.adaptive_threshold)
     renderer.set_inserted_affects_scene(False)
     plain = renderer.render()
     renderer.set_inserted_affects_scene(True)
     region = shadow_region(spec) if settings.border_shadow_render else (0, 0, size, size)
+    if settings.tuned:
+        renderer.set_samples(settings.samples, settings.adaptive_threshold)
     cast = renderer.render(region)
 
     def split(passes: Any) -> GroundSplit:

@@ -39,7 +39,10 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
                            *args], capture_output=True, text=True, timeout=120)
 
 
-TINY = RenderSettings(samples=4, adaptive_threshold=0.0, threads=1)
+TINY = RenderSettings(samples=4, first_render_samples=4, adaptive_threshold=0.0, threads=1)
+# The same settings as render-dataset options (a CLI run that must match a tiny_config run).
+TINY_ARGS = ("--size", "48", "--samples", "4", "--first-render-samples", "4",
+             "--adaptive-threshold", "0", "--threads", "1")
 
 
 def tiny_config(out: Path, **overrides) -> RenderConfig:

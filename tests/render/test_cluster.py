@@ -23,11 +23,10 @@ from dataset_tools.records import read_manifest
 from dataset_tools.validate import validate_dataset
 from render.cli import app as render_app
 from render.cluster import task_command
-from tests.helpers import ROOT
+from tests.helpers import ROOT, TINY_ARGS
 from tests.helpers import run_cli as dataset_cli
 
-TINY_ARGS = ("-n", "6", "--size", "48", "--samples", "4", "--adaptive-threshold", "0",
-             "--threads", "1")
+RUN_ARGS = ("-n", "6", *TINY_ARGS)
 
 
 def render_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -45,12 +44,12 @@ def runs(tmp_path_factory) -> tuple[Path, Path]:
     process with the same settings."""
     root = tmp_path_factory.mktemp("cluster")
     array, plain = root / "array", root / "plain"
-    result = render_cli("--out", str(array), *TINY_ARGS, "--executor", "local", "--jobs", "2")
+    result = render_cli("--out", str(array), *RUN_ARGS, "--executor", "local", "--jobs", "2")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "started 2 local tasks" in result.stdout and str(array / ".submitit") in result.stdout
     assert "shard 0/2: 3/3 samples complete" in result.stdout
     assert "shard 1/2: 3/3 samples complete" in result.stdout
-    result = render_cli("--out", str(plain), *TINY_ARGS)
+    result = render_cli("--out", str(plain), *RUN_ARGS)
     assert result.returncode == 0, result.stderr
     return array, plain
 
@@ -63,7 +62,7 @@ def test_local_array_gathers_into_the_plain_run_byte_for_byte(runs):
         assert len(shard_manifest_path(array, index, 2).read_text().splitlines()) == 3
         status = json.loads(shard_status_path(array, index, 2).read_text())
         assert status["state"] == "finished" and status["complete"] == 3
-        assert status["command"] == ["render-dataset", "--out", str(array), *TINY_ARGS,
+        assert status["command"] == ["render-dataset", "--out", str(array), *RUN_ARGS,
                                      "--shard", f"{index}/2"]
     assert list((array / ".submitit").glob("*_log.err"))  # submitit's logs, under OUT
     result = dataset_cli("gather", str(array))
@@ -112,7 +111,7 @@ def test_missing_and_killed_shards_are_named_with_the_command_that_reruns_them(r
     assert lines[1][2] == "0" and lines[1][3] == "never started"
     for index, match in lines.items():
         command = shlex.split(match[4])
-        assert command == ["render-dataset", "--out", str(array), *TINY_ARGS,
+        assert command == ["render-dataset", "--out", str(array), *RUN_ARGS,
                            "--shard", f"{index}/2"]
         command[command.index("--out") + 1] = str(out)  # this copy of the folder
         rerun = render_cli(*command[1:])

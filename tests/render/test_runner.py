@@ -23,7 +23,7 @@ from dataset_tools.records import read_manifest
 from render.config import DEFAULT_MODELS, DEFAULT_SCENES
 from render.runner import RunError, run
 from render.spec import SceneSpec, projected_box, sample_seed
-from tests.helpers import tiny_config
+from tests.helpers import TINY_ARGS, tiny_config
 
 pytestmark = pytest.mark.blender
 QUIET = Console(file=open(os.devnull, "w"))  # noqa: SIM115
@@ -147,7 +147,6 @@ def cli(*args: str, **kwargs) -> subprocess.Popen:
                             start_new_session=True, **kwargs)
 
 
-TINY_ARGS = ("--size", "48", "--samples", "4", "--adaptive-threshold", "0", "--threads", "1")
 
 
 def test_kill_and_resume_yields_exactly_n_complete_samples(rendered, tmp_path):

@@ -24,10 +24,9 @@ from dataset_tools.resplit import resplit
 from dataset_tools.split import SplitRule, plan_split
 from dataset_tools.validate import validate_dataset
 from render.runner import Claims, ManifestView, SampleQueue, run
-from tests.helpers import make_dataset, run_cli, tiny_config
+from tests.helpers import TINY_ARGS, make_dataset, run_cli, tiny_config
 
 QUIET = Console(file=open(os.devnull, "w"))  # noqa: SIM115
-TINY_ARGS = ("--size", "48", "--samples", "4", "--adaptive-threshold", "0", "--threads", "1")
 
 
 def render_cli(*args: str) -> subprocess.Popen:
