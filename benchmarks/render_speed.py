@@ -174,7 +174,7 @@ def main() -> None:
     rate_multi = production_rate(work / "multi", options.count, cores, 1, options.samples,
                                  options.sampling_pattern)
     rows.append((f"production, {cores} workers x 1 thread", rate_multi))
-    records = sorted(read_manifest(work / "single").values(), key=lambda r: r["index"])
+    records = sorted(read_manifest(work / "single").values(), key=lambda r: r.index)
     specs = [record.spec for record in records]
     naive = in_child("naive", out=str(work / "naive"), size=256, samples=options.samples,
                      pattern=options.sampling_pattern, specs=specs[:options.naive])
