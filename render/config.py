@@ -155,7 +155,7 @@ class RenderSettings:
         16, "Cycles samples per pixel of the second render: the shadow region, where the "
         "pair differs (its noise is the shadow's)")
     first_render_samples: int = _doc(
-        8, "Cycles samples per pixel of the first render: the whole frame, whose noise (in "
+        6, "Cycles samples per pixel of the first render: the whole frame, whose noise (in "
         "the occluders' shadows) is the same in both images")
     adaptive_threshold: float = _doc(
         0.0, "adaptive sampling noise threshold, 0 = off (no gain at 8-16 spp)")
