@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -131,38 +132,54 @@ class RenderedPair:
 
 
 class PhotoCache:
+    """The scene photos and the photos' own masks (sidecar `object_mask`/`shadow_mask`) a
+    worker read last, `capacity` of them: every attempt and sample on a photo reads its files
+    once."""
+
     def __init__(self, capacity: int = 8) -> None:
         self.capacity = capacity
-        self.photos: OrderedDict[str, np.ndarray] = OrderedDict()
+        self.images: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
 
-    def get(self, path: str) -> np.ndarray:
-        if path in self.photos:
-            self.photos.move_to_end(path)
-            return self.photos[path]
-        try:
-            image = read_image(Path(path), "RGB")
-        except DatasetError as error:
-            raise BadAsset(path, error.reason) from None
-        if min(image.shape[:2]) < 16:
-            raise BadAsset(path, f"image is only {image.shape[1]}x{image.shape[0]} pixels")
-        self.photos[path] = image
-        while len(self.photos) > self.capacity:
-            self.photos.popitem(last=False)
+    def _cached(self, key: tuple[str, str], load: Callable[[], np.ndarray]) -> np.ndarray:
+        if key in self.images:
+            self.images.move_to_end(key)
+            return self.images[key]
+        image = load()
+        self.images[key] = image
+        while len(self.images) > self.capacity:
+            self.images.popitem(last=False)
         return image
 
+    def get(self, path: str) -> np.ndarray:
+        """The photo at `path`, (H, W, 3) uint8 RGB. Raises BadAsset."""
+        return self._cached(("photo", path), lambda: _read_photo(path))
 
-def sample_photo_masks(hints: PhotoHints | None, photo: PhotoSpec,
-                       size: int) -> dict[str, np.ndarray]:
+    def mask(self, path: str, width: int, height: int) -> np.ndarray:
+        """A photo's own mask at `path` (`read_instance_mask`). Raises BadAsset."""
+        return self._cached(("mask", path),
+                            lambda: read_instance_mask(Path(path), width, height))
+
+
+def _read_photo(path: str) -> np.ndarray:
+    try:
+        image = read_image(Path(path), "RGB")
+    except DatasetError as error:
+        raise BadAsset(path, error.reason) from None
+    if min(image.shape[:2]) < 16:
+        raise BadAsset(path, f"image is only {image.shape[1]}x{image.shape[0]} pixels")
+    return image
+
+
+def sample_photo_masks(hints: PhotoHints | None, photo: PhotoSpec, size: int,
+                       photos: PhotoCache) -> dict[str, np.ndarray]:
     """The masks of the photo's own objects and shadows that its sidecar names, as
     `PHOTO_MASK_PASSES` -> (size, size) bool in the sample: cropped, flipped and scaled as the
     photo is. Empty without a sidecar or masks."""
     if hints is None:
         return {}
     names = dict(zip(MASK_KEYS, PHOTO_MASK_PASSES, strict=True))
-    return {names[key]: crop_mask(read_instance_mask(Path(path), hints.width,
-                                                     hints.height) > 0, photo, size)
+    return {names[key]: crop_mask(photos.mask(path, hints.width, hints.height) > 0, photo, size)
             for key, path in hints.mask_paths.items()}
-
 
 def _scaled(color: tuple[float, ...], factor: float) -> tuple[float, float, float]:
     red, green, blue = (float(channel * factor) for channel in color)
@@ -353,7 +370,7 @@ def make_sample(renderer: Renderer, photos: PhotoCache, catalog: Catalog, config
             continue
         hints = catalog.hints.get(spec.photo.path)
         pair = render_pair(renderer, spec, photo, config,
-                           sample_photo_masks(hints, spec.photo, spec.size))
+                           sample_photo_masks(hints, spec.photo, spec.size, photos))
         problem = quality_problem(pair, config)
         if problem is not None:
             reasons.append({"attempt": attempt, "code": problem[0], "reason": problem[1]})
