@@ -435,6 +435,15 @@ class UnpackResult:
     clipped: int  # shadow pixels where noshadow' + diff left 0-255
 
 
+def read_index(index: Path) -> dict[str, dict[str, Any]]:
+    """The shards an index.json lists, by file name, in its order: each entry's name, splits,
+    samples and bytes. DatasetError naming the file when it is unreadable or not an index."""
+    try:
+        return {shard["name"]: shard for shard in json.loads(index.read_text())["shards"]}
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise DatasetError(index, f"not a pack index ({error})") from None
+
+
 def shard_paths(sources: list[Path]) -> list[Path]:
     """Shard files in order: a folder gives the shards its index.json lists (else its
     shard-*.tar, sorted); a file is taken as it is."""
@@ -443,11 +452,7 @@ def shard_paths(sources: list[Path]) -> list[Path]:
         if source.is_dir():
             index = source / INDEX
             if index.is_file():
-                try:
-                    names = [shard["name"] for shard in json.loads(index.read_text())["shards"]]
-                except (ValueError, KeyError, TypeError) as error:
-                    raise DatasetError(index, f"not a pack index ({error})") from None
-                paths += [source / name for name in names]
+                paths += [source / name for name in read_index(index)]
             else:
                 found = sorted(source.glob("shard-*.tar"))
                 if not found:
@@ -463,11 +468,12 @@ def shard_paths(sources: list[Path]) -> list[Path]:
 
 def _expected_samples(path: Path) -> int | None:
     """The sample count index.json next to the shard gives for it, if any."""
+    index = path.parent / INDEX
     try:
-        index = json.loads((path.parent / INDEX).read_text())
-        return {shard["name"]: shard["samples"] for shard in index["shards"]}.get(path.name)
-    except (OSError, ValueError, KeyError, TypeError):
+        entry = read_index(index).get(path.name) if index.is_file() else None
+    except DatasetError:
         return None
+    return entry.get("samples") if isinstance(entry, dict) else None
 
 
 def _member_groups(tar: tarfile.TarFile) -> Iterator[tuple[str, dict[str, bytes]]]:

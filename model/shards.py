@@ -47,7 +47,7 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from dataset_tools.layout import MODEL_MASK_KINDS, RGB_KINDS, DatasetError
-from dataset_tools.pack import INDEX, decode_sample, shard_paths
+from dataset_tools.pack import INDEX, decode_sample, read_index, shard_paths
 from dataset_tools.records import ManifestRecord, scene_group
 from model.data import (
     augmentation,
@@ -103,11 +103,7 @@ def _index_entries(paths: Sequence[Path]) -> dict[Path, dict[str, Any]]:
             if not index.is_file():
                 raise DatasetError(index, f"missing: the shard {path.name} needs the "
                                           "index.json that `shadow-dataset pack` writes")
-            try:
-                indexes[index] = {shard["name"]: shard
-                                  for shard in json.loads(index.read_text())["shards"]}
-            except (ValueError, KeyError, TypeError) as error:
-                raise DatasetError(index, f"not a pack index ({error})") from None
+            indexes[index] = read_index(index)
         entry = indexes[index].get(path.name)
         if entry is None:
             raise DatasetError(path, f"not listed in {index}")
