@@ -11,7 +11,6 @@ manifests: it never copies or moves an image.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections import Counter
@@ -26,6 +25,7 @@ from dataset_tools.layout import (
     MANIFEST,
     PASSES_DIR,
     DatasetError,
+    read_json_object,
 )
 from dataset_tools.records import (
     DatasetInfo,
@@ -105,11 +105,7 @@ def _rendered(path: Path) -> dict[str, ManifestRecord]:
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+    return read_json_object(path) or {}
 
 
 @dataclass

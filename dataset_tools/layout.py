@@ -155,6 +155,16 @@ def write_json(path: Path, data: Any) -> None:
     atomic_write(path, write)
 
 
+def read_json_object(path: Path) -> dict[str, Any] | None:
+    """The JSON object in the file at `path`, or None when the file is missing, unreadable,
+    not JSON or not an object (a status file another run may be rewriting, for one)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
 def write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 

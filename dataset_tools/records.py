@@ -28,6 +28,7 @@ from dataset_tools.layout import (
     FORMAT_VERSION,
     MANIFEST,
     DatasetError,
+    read_json_object,
     write_json,
     write_text,
 )
@@ -180,11 +181,8 @@ class DatasetInfo:
     @classmethod
     def read(cls, root: Path) -> DatasetInfo | None:
         """The dataset.json at `root`, or None when it is missing or unreadable."""
-        try:
-            data = json.loads((root / DATASET_JSON).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        if not isinstance(data, dict):
+        data = read_json_object(root / DATASET_JSON)
+        if data is None:
             return None
         known, extra = _split_known(cls, data)
         return cls(**known, extra=extra)
