@@ -14,7 +14,6 @@ import shutil
 import signal
 import tempfile
 import time
-import traceback
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -61,7 +60,6 @@ class Raised:
 
     index: int
     message: str  # "TypeName: text"
-    traceback: str
 
 
 Message = Ready | Retired | Rendered | Rejected | Raised
@@ -94,8 +92,7 @@ def worker_main(config: RenderConfig, catalog: Catalog, conn: Connection) -> Non
             except SampleFailed as error:
                 conn.send(Rejected(index, str(error), error.reasons, error.bad_assets))
             except Exception as error:  # one broken sample must not end the run
-                conn.send(Raised(index, f"{type(error).__name__}: {error}",
-                                 traceback.format_exc()))
+                conn.send(Raised(index, f"{type(error).__name__}: {error}"))
             scene.clear()
             scene.purge()
         conn.send(Retired())
@@ -153,7 +150,6 @@ class Event:
     message: str = ""  # failed, error, crashed: what went wrong
     reasons: list[dict[str, Any]] = field(default_factory=list)  # failed: Rejected.reasons
     bad_assets: dict[str, str] = field(default_factory=dict)  # failed: Rejected.bad_assets
-    traceback: str = ""  # error: where
 
 
 @dataclass
@@ -328,8 +324,7 @@ class WorkerPool:
         if isinstance(message, Rejected):
             return Event("failed", message.index, message=message.message,
                          reasons=message.reasons, bad_assets=message.bad_assets)
-        return Event("error", message.index, message=message.message,
-                     traceback=message.traceback)
+        return Event("error", message.index, message=message.message)
 
     def close(self) -> None:
         for worker in list(self.workers):
