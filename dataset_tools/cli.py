@@ -245,6 +245,47 @@ def inspect(
     console.print(f"{out}: {len(chosen)} samples")
 
 
+@app.command(help="""Draw each scene photo's sidecar hints onto it and write a contact sheet
+of the folder: the horizon (magenta), the ground polygon (green), the shadow direction as an
+arrow from the polygon's centre (yellow), the light kinds it allows as text. Lists every
+photo or sidecar that cannot be read. Check an annotation by eye before rendering with it.
+
+Example: shadow-dataset sidecars assets/real/scenes --sheet sidecars.png""")
+def sidecars(
+    scenes: Annotated[Path, typer.Argument(help="Scenes folder (photos + NAME.json sidecars).")],
+    sheet: Annotated[Path, typer.Option(help="PNG (or .jpg) to write.")] = Path("sidecars.png"),
+    tile: Annotated[int, typer.Option(min=64, max=1024, help="Tile width in pixels.")] = 320,
+    columns: Annotated[int, typer.Option(min=1, max=16, help="Tiles per row.")] = 4,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing --sheet.")] = False,
+) -> None:
+    from dataset_tools.layout import write_png
+    from render.hint_sheet import hint_sheet, photo_tiles  # the CLI sees both packages
+
+    _check_outputs(files=(sheet,))
+    if sheet.exists() and not force:
+        console.print(f"[red]error[/]: {sheet}: exists; use --force to overwrite it")
+        raise typer.Exit(1)
+    with dataset_errors():
+        tiles, problems = photo_tiles(scenes, tile)
+    for path, reason in problems:
+        console.print(f"[yellow]warning[/]: {path}: {reason}", highlight=False)
+    if not tiles:
+        console.print(f"[red]error[/]: {scenes}: no readable photos")
+        raise typer.Exit(1)
+    image = hint_sheet(tiles, columns)
+    if sheet.suffix.lower() in (".jpg", ".jpeg"):  # a sheet of photos: JPEG is a tenth
+        import cv2
+
+        from dataset_tools.layout import atomic_write
+
+        encoded = cv2.imencode(".jpg", image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 85])[1]
+        atomic_write(sheet, lambda tmp: Path(tmp).write_bytes(encoded.tobytes()))
+    else:
+        write_png(sheet, image)
+    console.print(f"{sheet}: {len(tiles)} photos" + (f", {len(problems)} problems"
+                                                     if problems else ""))
+
+
 @app.command(help="""Counts per split; distributions of object, shadow, occluder and occluder-
 shadow areas, shadow darkness (the sRGB luminance ratio shadow/noshadow inside smask, per
 sample, beside the figures of real sunny photo pairs), sun elevation and azimuth, occluders
@@ -289,6 +330,13 @@ def stats(
     if summary["light_kinds"]:
         console.print("light kinds: " + ", ".join(
             f"{kind} {count}" for kind, count in summary["light_kinds"].items()))
+    cues = {kind: row for kind, row in summary["light_cues"].items() if isinstance(row, dict)}
+    for kind, row in cues.items():
+        console.print(f"  {kind}: {row['share_with_cue']:.1%} show a cue to the light's "
+                      f"direction ({row['occluder_shadow']} an occluder shadow of at least "
+                      f"{summary['light_cues']['occluder_shadow_fraction']:.1%} of the image, "
+                      f"{row['photo_consistent']} photo-consistent light, of "
+                      f"{row['samples']})")
     hinted = summary["photo_hints"]
     if hinted["samples"]:
         console.print(f"photo hints (sidecar files): {hinted['samples']} samples; " + ", ".join(

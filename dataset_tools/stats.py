@@ -21,6 +21,35 @@ def hint_counts(records: list[ManifestRecord]) -> Counter:
     return Counter(kind for record in records for kind in record.hints or [])
 
 
+# A sample shows its light's direction in the scene when its occluders' visible shadows
+# (rshadow) cover at least this share of the image (render.config.QualityChecks'
+# min_occluder_shadow_fraction, the renderer's check, has the same default), or when its
+# photo's own shadows agree with the light (the sidecar's shadow direction or sun).
+CUE_FRACTION = 0.003
+PHOTO_CUE_HINTS = ("shadow_direction", "estimated_shadow_direction", "sun")
+
+
+def cue_audit(records: dict[str, ManifestRecord],
+              rshadow: dict[str, float]) -> dict[str, dict[str, Any]]:
+    """Per light kind: samples, how many show an occluder shadow of at least CUE_FRACTION,
+    how many have photo-consistent light, and the share with either cue."""
+    audit: dict[str, dict[str, Any]] = {}
+    for sample_id, record in records.items():
+        if record.spec is None:
+            continue
+        row = audit.setdefault(record.light_kind, {"samples": 0, "occluder_shadow": 0,
+                                                   "photo_consistent": 0, "with_cue": 0})
+        occluder = rshadow.get(sample_id, 0.0) >= CUE_FRACTION
+        photo = any(kind in PHOTO_CUE_HINTS for kind in record.hints or [])
+        row["samples"] += 1
+        row["occluder_shadow"] += occluder
+        row["photo_consistent"] += photo
+        row["with_cue"] += occluder or photo
+    for row in audit.values():
+        row["share_with_cue"] = row["with_cue"] / row["samples"]
+    return dict(sorted(audit.items()))
+
+
 def _summary(values: list[float]) -> dict[str, float]:
     if not values:
         return {}
@@ -36,6 +65,7 @@ def collect(root: Path) -> dict[str, Any]:
     areas: dict[str, list[float]] = {"mask": [], "smask": [], "robject": [], "rshadow": []}
     darkness = []
     darkness_by_kind: dict[str, list] = {}
+    rshadow: dict[str, float] = {}
     for sample_id, split in located.items():
         masks = {}
         for kind in areas:
@@ -43,6 +73,8 @@ def collect(root: Path) -> dict[str, Any]:
             if path.is_file():
                 masks[kind] = mask = read_image(path, "L")
                 areas[kind].append(float(np.count_nonzero(mask > 127)) / mask.size)
+                if kind == "rshadow":
+                    rshadow[sample_id] = areas[kind][-1]
         measured = _darkness(root, split, sample_id, masks)
         if measured is not None:
             darkness.append(measured)
@@ -59,6 +91,8 @@ def collect(root: Path) -> dict[str, Any]:
         "darkness": darkness,
         "darkness_by_kind": darkness_by_kind,
         "light_kinds": Counter(light.get("kind", "sun") for light in lights),
+        "cues": cue_audit({sample_id: manifest[sample_id] for sample_id in located
+                           if sample_id in manifest}, rshadow),
         "hints": hint_counts(records),
         "hinted": sum(1 for record in records if record.hints),
         "sun_elevation": [sun["elevation_deg"] for sun in suns],
@@ -92,6 +126,7 @@ def summarize(data: dict[str, Any]) -> dict[str, Any]:
                                               in sorted(data["darkness_by_kind"].items())}},
         "area_fraction": {kind: _summary(values) for kind, values in data["areas"].items()},
         "light_kinds": dict(data["light_kinds"].most_common()),
+        "light_cues": {"occluder_shadow_fraction": CUE_FRACTION, **data["cues"]},
         "photo_hints": {"samples": data["hinted"], **dict(data["hints"].most_common())},
         "sun_elevation_deg": _summary(data["sun_elevation"]),
         "sun_azimuth_deg": _summary(data["sun_azimuth"]),

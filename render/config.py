@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
-DEFAULT_SCENES = ASSETS_DIR / "scenes"
-DEFAULT_MODELS = ASSETS_DIR / "models"
+DEFAULT_SCENES = ASSETS_DIR / "real" / "scenes"  # real photos with sidecars (assets/README.md)
+DEFAULT_MODELS = ASSETS_DIR / "real" / "models"  # real meshes in 17 categories
+PROCEDURAL_SCENES = ASSETS_DIR / "scenes"  # 6 tiny procedural textures: fast tests
+PROCEDURAL_MODELS = ASSETS_DIR / "models"  # 8 procedural meshes
 
 Device = Literal["cpu", "cuda", "optix"]
 LIGHT_KINDS = ("sun", "area", "overcast")
@@ -145,6 +147,14 @@ class QualityChecks:
     max_hidden_fraction: float = _doc(
         0.3, "projected overlap of nearer occluders with the object", probability=True)
     max_attempts: int = _doc(12, "attempts per sample before it is recorded as failed")
+    scene_cue: bool = _doc(
+        True, "every sun- or area-lit sample shows a cue to its light's direction in the scene: "
+        "an occluder's cast shadow (at least min_occluder_shadow_fraction), or the photo's own "
+        "shadows, agreeing with it through the sidecar's shadow_direction_deg or sun; false "
+        "draws the light with no such cue")
+    min_occluder_shadow_fraction: float = _doc(
+        0.003, "with scene_cue: the occluders' visible shadows (rshadow) / all pixels",
+        probability=True)
 
 
 @dataclass(frozen=True)

@@ -27,12 +27,14 @@ if TYPE_CHECKING:
     from render.spec import PhotoSpec
 
 SIDECAR_SUFFIX = ".json"
-KEYS = ("horizon_row", "camera", "shadow_direction_deg", "sun", "ground_polygon", *MASK_KEYS)
+KEYS = ("horizon_row", "camera", "shadow_direction_deg", "sun", "ground_polygon", "lights",
+        *MASK_KEYS)
+LIGHT_KINDS = ("sun", "area", "overcast")  # render.config.LightRanges.weights' keys
 CAMERA_KEYS = ("pitch_deg", "fov_deg", "height_m")
 SUN_KEYS = ("azimuth_deg", "elevation_deg")
 HORIZON_PITCH_DEG = (3.0, 70.0)  # pitches a horizon hint may imply; else the crop is redrawn
 HINT_KINDS = ("camera", "horizon", "sun", "shadow_direction", "estimated_shadow_direction",
-              "ground_polygon", "photo_masks")
+              "ground_polygon", "lights", "photo_masks")
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,9 @@ class PhotoHints:
     sun_azimuth_deg: float | None = None  # world frame of the unflipped photo (LightSpec's)
     sun_elevation_deg: float | None = None
     ground_polygon: tuple[tuple[float, float], ...] = ()  # original-photo (x, y) vertices
+    # the light kinds that fit the photo and their relative weights, ((kind, weight), ...) in
+    # LIGHT_KINDS order; empty: the configuration's weights (`render.config.LightRanges`)
+    lights: tuple[tuple[str, float], ...] = ()
     # the photo's own object and shadow masks (`render.photo_masks`): paths as the sidecar
     # gives them, relative to it, until `read_hints` resolves them
     object_mask: str | None = None
@@ -74,6 +79,7 @@ class PhotoHints:
             and not self.shadow_direction_estimated,
             "estimated_shadow_direction": self.shadow_direction_estimated,
             "ground_polygon": bool(self.ground_polygon),
+            "lights": bool(self.lights),
             "photo_masks": bool(self.mask_paths),
         }
         return [kind for kind in HINT_KINDS if given[kind]]
@@ -98,6 +104,23 @@ def _table(value: Any, key: str, allowed: tuple[str, ...]) -> dict[str, Any]:
     if unknown:
         raise ValueError(f"unknown key {key}.{unknown[0]} (expected {', '.join(allowed)})")
     return value
+
+
+def _light_weights(value: Any) -> tuple[tuple[str, float], ...]:
+    """A sidecar's `lights`: {kind: weight} over LIGHT_KINDS, weights >= 0, one above 0."""
+    table = _table(value, "lights", LIGHT_KINDS)
+    weights = {}
+    for kind in LIGHT_KINDS:
+        if kind in table:
+            weight = table[kind]
+            if isinstance(weight, bool) or not isinstance(weight, int | float) \
+                    or not math.isfinite(weight) or weight < 0:
+                raise ValueError(f"lights.{kind} must be a finite number >= 0, got {weight!r}")
+            weights[kind] = float(weight)
+    if not any(weight > 0 for weight in weights.values()):
+        raise ValueError("lights must give at least one of "
+                         f"{', '.join(LIGHT_KINDS)} a weight above 0")
+    return tuple((kind, weight) for kind, weight in weights.items() if weight > 0)
 
 
 def parse_hints(data: Any, width: int, height: int) -> PhotoHints:
@@ -135,6 +158,10 @@ def parse_hints(data: Any, width: int, height: int) -> PhotoHints:
         if abs(_signed_area(np.array(vertices))) < 1.0:
             raise ValueError("ground_polygon encloses no area")
         values["ground_polygon"] = vertices
+    if "lights" in data:
+        values["lights"] = _light_weights(data["lights"])
+        if "sun" in data and dict(values["lights"]).get("sun", 0.0) <= 0:
+            raise ValueError("lights gives the sun no weight, but the sidecar gives the sun")
     for key in MASK_KEYS:
         if key in data:
             if not isinstance(data[key], str) or not data[key].strip():

@@ -57,6 +57,7 @@ from render.spec import (
     area_light_polygon,
     ground_points,
     inserted_foot,
+    needs_scene_cue,
     sample_scene,
     sample_seed,
     shadow_region,
@@ -317,8 +318,10 @@ def render_pair(renderer: Renderer, spec: SceneSpec, photo_rgb: np.ndarray,
         photo_masks=photo_masks)
 
 
-def quality_problem(pair: RenderedPair, config: RenderConfig) -> tuple[str, str] | None:
-    """Why a rendered pair is rejected, as (code of render.spec.REJECTIONS, message), or None."""
+def quality_problem(pair: RenderedPair, config: RenderConfig,
+                    cue: bool = False) -> tuple[str, str] | None:
+    """Why a rendered pair is rejected, as (code of render.spec.REJECTIONS, message), or None.
+    `cue`: the sample must show an occluder's shadow (`render.spec.needs_scene_cue`)."""
     pixels = pair.object_index.size
     object_fraction = np.count_nonzero(pair.masks["mask"]) / pixels
     shadow_fraction = np.count_nonzero(pair.masks["smask"]) / pixels
@@ -328,6 +331,10 @@ def quality_problem(pair: RenderedPair, config: RenderConfig) -> tuple[str, str]
     if shadow_fraction < config.checks.min_shadow_fraction:
         return ("shadow_too_small",
                 f"own shadow too small or hidden ({shadow_fraction:.2%} of the image)")
+    cue_fraction = np.count_nonzero(pair.masks["rshadow"]) / pixels
+    if cue and cue_fraction < config.checks.min_occluder_shadow_fraction:
+        return ("no_scene_cue", f"occluder shadows too small or hidden to show the light's "
+                f"direction ({cue_fraction:.2%} of the image)")
     return None
 
 
@@ -371,7 +378,7 @@ def make_sample(renderer: Renderer, photos: PhotoCache, catalog: Catalog, config
         hints = catalog.hints.get(spec.photo.path)
         pair = render_pair(renderer, spec, photo, config,
                            sample_photo_masks(hints, spec.photo, spec.size, photos))
-        problem = quality_problem(pair, config)
+        problem = quality_problem(pair, config, needs_scene_cue(config.checks, hints, spec.light))
         if problem is not None:
             reasons.append({"attempt": attempt, "code": problem[0], "reason": problem[1]})
             continue

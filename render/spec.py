@@ -39,7 +39,9 @@ REJECTIONS = {
     "light_too_low": "area light too low above an object",
     "object_too_small": "inserted object too small or hidden",
     "shadow_too_small": "own shadow too small or hidden",
+    "no_scene_cue": "no occluder shadow shows the light's direction",
 }
+DIRECTIONAL_KINDS = ("sun", "area")  # the lights whose shadows point somewhere
 
 
 class SamplingError(RuntimeError):
@@ -551,17 +553,60 @@ def _hinted_photo_and_camera(rng: np.random.Generator, hints: PhotoHints, photo:
 
 def _hinted_light(rng: np.random.Generator, hints: PhotoHints, photo: PhotoSpec,
                   light: LightSpec, ranges: LightRanges) -> LightSpec:
-    """A sun when the photo gives its sun or its shadows' direction; the given sun's azimuth
+    """The light a photo's sidecar allows. With `lights`, a kind drawn by its weights; without,
+    a sun whenever the photo gives its sun or its shadows' direction. The given sun's azimuth
     and elevation (the azimuth for a shadow direction is solved once the object stands)."""
-    if hints.sun_azimuth_deg is None and hints.shadow_direction_deg is None:
+    if hints.lights:
+        kind = _choose(rng, dict(hints.lights))
+        if kind != light.kind:
+            light = _light(rng, ranges, kind=kind)
+    elif hints.sun_azimuth_deg is None and hints.shadow_direction_deg is None:
         return light
-    if light.kind != "sun":
+    elif light.kind != "sun":
         light = _light(rng, ranges, kind="sun")
-    if hints.sun_azimuth_deg is not None and hints.sun_elevation_deg is not None:
+    if light.kind == "sun" and hints.sun_azimuth_deg is not None \
+            and hints.sun_elevation_deg is not None:
         light = dataclasses.replace(
             light, azimuth_deg=output_sun_azimuth(hints.sun_azimuth_deg, photo),
             elevation_deg=hints.sun_elevation_deg)
     return light
+
+
+def photo_agrees(hints: PhotoHints | None, light: LightSpec) -> bool:
+    """Whether the photo's own shadows show `light`'s direction: a directional light set from
+    the sidecar's shadow direction or sun (`sample_scene` sets it so)."""
+    if hints is None or light.kind not in DIRECTIONAL_KINDS:
+        return False
+    return hints.shadow_direction_deg is not None or (
+        light.kind == "sun" and hints.sun_azimuth_deg is not None)
+
+
+def needs_scene_cue(checks: QualityChecks, hints: PhotoHints | None, light: LightSpec) -> bool:
+    """Whether a sample must show an occluder's shadow (`QualityChecks.scene_cue`): a sun or
+    area light whose direction the photo's own shadows do not show."""
+    return checks.scene_cue and light.kind in DIRECTIONAL_KINDS and not photo_agrees(hints,
+                                                                                      light)
+
+
+def visible_cast_fraction(obj: ObjectSpec, spec_light: LightSpec, camera: CameraSpec, size: int,
+                          foot: np.ndarray) -> float:
+    """Share of the frame that `obj`'s cast shadow can cover, outside the object's own image:
+    the hull of its projected shadow points (reach 0) minus its box's hull, clipped to the
+    frame (a cheap bound before rendering; the render's rshadow decides)."""
+    def hull_mask(points: np.ndarray) -> np.ndarray | None:
+        uv, depth = project(camera, size, points)
+        if np.any(depth <= 1e-6) or not np.all(np.isfinite(uv)):
+            return None
+        mask = np.zeros((size, size), np.uint8)
+        hull = cv2.convexHull(np.round(uv * 4).astype(np.int32))
+        cv2.fillConvexPoly(mask, hull, 1, shift=2)
+        return mask
+
+    shadow = hull_mask(shadow_points(obj, spec_light, 0.0, foot))
+    own = hull_mask(object_corners(obj))
+    if shadow is None or own is None:
+        return 0.0
+    return float(np.count_nonzero(shadow & (1 - own))) / (size * size)
 
 
 def sample_scene(rng: np.random.Generator, *, index: int, attempt: int, seed: int, size: int,
@@ -620,13 +665,16 @@ def sample_scene(rng: np.random.Generator, *, index: int, attempt: int, seed: in
                             "inserted object does not fit in the frame" if foot_region is None
                             else "inserted object does not fit in the frame with its foot in "
                             "the photo's ground polygon")
-    if hints is not None and hints.shadow_direction_deg is not None:
+    if hints is not None and hints.shadow_direction_deg is not None \
+            and light.kind in DIRECTIONAL_KINDS:
         wanted = output_angle(hints.shadow_direction_deg, photo)
         light = dataclasses.replace(light, azimuth_deg=azimuth_for_shadow(
             camera, size, np.array([inserted.x, inserted.y]), wanted))
     placed = [inserted]
     inserted_box = projected_box(inserted, camera, size)
-    occluder_count = int(rng.integers(sizes.occluders[0], sizes.occluders[1] + 1))
+    cue = needs_scene_cue(checks, hints, light)
+    low = max(sizes.occluders[0], 1) if cue else sizes.occluders[0]
+    occluder_count = int(rng.integers(low, max(low, sizes.occluders[1]) + 1))
     for slot in range(occluder_count):
         mesh, extent, pose = pick()
         occluder = _place(rng, camera, size, "occluder", mesh, extent,
@@ -640,6 +688,14 @@ def sample_scene(rng: np.random.Generator, *, index: int, attempt: int, seed: in
                 > checks.max_hidden_fraction:
             continue
         placed.append(occluder)
+    if cue:
+        foot = np.array([inserted.x, inserted.y, 0.0])
+        best = max((visible_cast_fraction(obj, light, camera, size, foot) for obj in placed[1:]),
+                   default=0.0)
+        if best < checks.min_occluder_shadow_fraction:
+            raise SamplingError("no_scene_cue", f"no occluder's shadow can show the {light.kind} "
+                                f"light's direction: at most {best:.2%} of the image, "
+                                f"{checks.min_occluder_shadow_fraction:.2%} needed")
     if light.kind == "area":
         light_height = light.distance * math.sin(math.radians(light.elevation_deg))
         tallest = max(obj.size * obj.extent[2] for obj in placed)

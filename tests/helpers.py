@@ -12,7 +12,13 @@ from pathlib import Path
 import numpy as np
 
 from dataset_tools.layout import sample_path, write_png
-from render.config import QualityChecks, RenderConfig, RenderSettings
+from render.config import (
+    PROCEDURAL_MODELS,
+    PROCEDURAL_SCENES,
+    QualityChecks,
+    RenderConfig,
+    RenderSettings,
+)
 
 ROOT = Path(__file__).resolve().parent.parent  # the repository
 
@@ -40,15 +46,19 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 
 
 TINY = RenderSettings(samples=4, first_render_samples=4, adaptive_threshold=0.0, threads=1)
-# The same settings as render-dataset options (a CLI run that must match a tiny_config run).
-TINY_ARGS = ("--size", "48", "--samples", "4", "--first-render-samples", "4",
-             "--adaptive-threshold", "0", "--threads", "1")
+# The same settings as render-dataset options (a CLI run that must match a tiny_config run);
+# TINY_ARGS adds the procedural assets, as tiny_config has them.
+TINY_RENDER_ARGS = ("--size", "48", "--samples", "4", "--first-render-samples", "4",
+                    "--adaptive-threshold", "0", "--threads", "1")
+TINY_ARGS = ("--scenes", str(PROCEDURAL_SCENES), "--models", str(PROCEDURAL_MODELS),
+             *TINY_RENDER_ARGS)
 
 
 def tiny_config(out: Path, **overrides) -> RenderConfig:
     """A 48x48, 4-sample configuration: a real Cycles render in well under a second."""
     checks = QualityChecks(min_object_fraction=0.002, min_shadow_fraction=0.001)
-    base = RenderConfig(out=out, count=3, size=48, render=TINY, checks=checks, workers=1)
+    base = RenderConfig(out=out, scenes=PROCEDURAL_SCENES, models=PROCEDURAL_MODELS, count=3,
+                        size=48, render=TINY, checks=checks, workers=1)
     return dataclasses.replace(base, **overrides)
 
 def with_manifest(root: Path, scenes: list[str], meshes: list[str]) -> None:

@@ -37,3 +37,20 @@ def test_stats_counts_areas_and_plots(tmp_path):
     assert "shadow darkness" in result.stderr + result.stdout
     for name in ("areas", "sun", "occluders", "darkness"):
         assert read_image(tmp_path / "plots" / f"{name}.png", "RGB").shape[0] > 100
+
+
+def test_cue_audit_counts_occluder_shadows_and_photo_consistent_light():
+    from dataset_tools.records import ManifestRecord
+    from dataset_tools.stats import CUE_FRACTION, cue_audit
+
+    def record(sample_id, kind, hints=()):
+        return ManifestRecord(sample_id, spec={"light": {"kind": kind}}, hints=list(hints))
+
+    records = {"a": record("a", "sun"), "b": record("b", "sun", ["shadow_direction"]),
+               "c": record("c", "sun"), "d": record("d", "overcast"),
+               "e": ManifestRecord("e")}  # hand-made: no spec, not audited
+    rshadow = {"a": CUE_FRACTION, "b": 0.0, "c": CUE_FRACTION / 2, "d": 0.0}
+    audit = cue_audit(records, rshadow)
+    assert audit["sun"] == {"samples": 3, "occluder_shadow": 1, "photo_consistent": 1,
+                            "with_cue": 2, "share_with_cue": 2 / 3}
+    assert audit["overcast"]["with_cue"] == 0 and set(audit) == {"sun", "overcast"}

@@ -9,7 +9,8 @@ from render.assets import (
     load_with_trimesh,
     normalising_transform,
 )
-from render.config import DEFAULT_MODELS, DEFAULT_SCENES
+from render.config import PROCEDURAL_MODELS as DEFAULT_MODELS
+from render.config import PROCEDURAL_SCENES as DEFAULT_SCENES
 
 
 def test_embedded_assets_are_found():

@@ -20,10 +20,11 @@ from rich.console import Console
 from dataset_tools.layout import KINDS, read_image, sample_path
 from dataset_tools.masks import masks_from_passes
 from dataset_tools.records import read_manifest
-from render.config import DEFAULT_MODELS, DEFAULT_SCENES
+from render.config import PROCEDURAL_MODELS as DEFAULT_MODELS
+from render.config import PROCEDURAL_SCENES as DEFAULT_SCENES
 from render.runner import RunError, run
 from render.spec import SceneSpec, projected_box, sample_seed
-from tests.helpers import TINY_ARGS, tiny_config
+from tests.helpers import TINY_ARGS, TINY_RENDER_ARGS, tiny_config
 
 pytestmark = pytest.mark.blender
 QUIET = Console(file=open(os.devnull, "w"))  # noqa: SIM115
@@ -196,7 +197,7 @@ def test_bad_inputs_are_skipped_with_one_line_each(tmp_path):
     scenes, models = make_bad_inputs(tmp_path)
     out = tmp_path / "out"
     process = cli("--out", str(out), "--scenes", str(scenes), "--models", str(models), "-n", "4",
-                  "--max-faces", "2000", *TINY_ARGS)
+                  "--max-faces", "2000", *TINY_RENDER_ARGS)
     output, _ = process.communicate(timeout=300)
     assert process.returncode == 0, output
     assert len(read_manifest(out)) == 4
@@ -260,7 +261,7 @@ def test_arguments_and_unusable_folders_exit_non_zero(tmp_path):
     assert process.returncode == 2 and "cannot write the output folder" in output
     empty = tmp_path / "empty"
     empty.mkdir()
-    process = cli("--out", str(tmp_path / "o"), "--scenes", str(empty), *TINY_ARGS)
+    process = cli("--out", str(tmp_path / "o"), "--scenes", str(empty), *TINY_RENDER_ARGS)
     output, _ = process.communicate(timeout=60)
     assert process.returncode == 2 and "no scene images found" in output
     process = cli("--out", str(tmp_path / "o"), "--shard", "3/2", *TINY_ARGS)

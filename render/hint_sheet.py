@@ -1,0 +1,113 @@
+"""Drawing a photo's sidecar hints onto it, and a contact sheet of a scenes folder, so that
+an annotation can be checked by eye (`shadow-dataset sidecars`). Nothing here imports bpy.
+
+On each photo: the horizon (a magenta line), the ground polygon (a green outline, lightly
+filled), an arrow for the shadow direction from the polygon's centre (yellow; dashed when
+the direction was estimated from the photo's masks), and as text the photo's name and the
+light kinds it allows with their weights ("any light" without `lights`)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from dataset_tools.layout import DatasetError, read_image
+from render.assets import BadAsset, find_scenes
+from render.hints import PhotoHints, read_hints, sidecar_path
+
+TILE_WIDTH = 320
+COLUMNS = 4
+HORIZON = (255, 0, 255)
+POLYGON = (0, 220, 0)
+ARROW = (255, 220, 0)
+TEXT = (255, 255, 255)
+
+
+def _text(image: np.ndarray, text: str, origin: tuple[int, int], scale: float) -> None:
+    for color, thickness in (((0, 0, 0), 3), (TEXT, 1)):
+        cv2.putText(image, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, color, thickness,
+                    cv2.LINE_AA)
+
+
+def lights_text(hints: PhotoHints | None) -> str:
+    if hints is None or not hints.lights:
+        return "any light"
+    return ", ".join(f"{kind} {weight:g}" for kind, weight in hints.lights)
+
+
+def draw_hints(photo: np.ndarray, hints: PhotoHints | None, name: str) -> np.ndarray:
+    """The RGB photo with its hints drawn on it (a copy); `hints` None: no sidecar."""
+    image = photo.copy()
+    height, width = image.shape[:2]
+    line = max(1, round(width / 320))
+    if hints is not None and hints.horizon_row is not None and 0 <= hints.horizon_row < height:
+        row = int(round(hints.horizon_row))
+        cv2.line(image, (0, row), (width - 1, row), HORIZON, line, cv2.LINE_AA)
+    centre = (width / 2, height * 0.75)
+    if hints is not None and hints.ground_polygon:
+        polygon = np.round(np.array(hints.ground_polygon)).astype(np.int32)
+        fill = image.copy()
+        cv2.fillPoly(fill, [polygon], POLYGON)
+        image = cv2.addWeighted(fill, 0.2, image, 0.8, 0)
+        cv2.polylines(image, [polygon], True, POLYGON, line, cv2.LINE_AA)
+        centre = tuple(polygon.mean(axis=0))
+    if hints is not None and hints.shadow_direction_deg is not None:
+        length = 0.25 * min(width, height)
+        angle = math.radians(hints.shadow_direction_deg)
+        start = (int(round(centre[0])), int(round(centre[1])))
+        end = (int(round(centre[0] + length * math.cos(angle))),
+               int(round(centre[1] + length * math.sin(angle))))
+        cv2.arrowedLine(image, start, end, ARROW, 2 * line, cv2.LINE_AA, tipLength=0.25)
+        if hints.shadow_direction_estimated:
+            _text(image, "estimated", (end[0] + 4, end[1]), 0.4 * line)
+    scale = 0.45 * width / 640 * 1.6
+    _text(image, name, (6, int(22 * scale / 0.7)), scale)
+    _text(image, lights_text(hints) if hints is not None else "no sidecar",
+          (6, height - 8), scale)
+    return image
+
+
+def photo_tiles(folder: Path, tile_width: int = TILE_WIDTH) -> tuple[list[np.ndarray],
+                                                                     list[tuple[str, str]]]:
+    """One annotated tile per photo of a scenes folder, and (path, reason) for each photo or
+    sidecar that could not be read (the photo then shows without hints, or not at all)."""
+    try:
+        scan = find_scenes(folder)
+    except BadAsset as error:
+        raise DatasetError(Path(error.path), error.reason) from None
+    sidecars = {str(sidecar_path(path)) for path in scan.items}
+    tiles, problems = [], [item for item in scan.skipped if item[0] not in sidecars]
+    for path in scan.items:
+        try:
+            photo = read_image(path, "RGB")
+        except DatasetError as error:
+            problems.append((str(path), str(error)))
+            continue
+        try:
+            hints = read_hints(path)
+        except BadAsset as error:
+            problems.append((str(error.path), error.reason))
+            hints = None
+        drawn = draw_hints(photo, hints, path.relative_to(folder).as_posix())
+        height = max(1, round(drawn.shape[0] * tile_width / drawn.shape[1]))
+        tiles.append(cv2.resize(drawn, (tile_width, height), interpolation=cv2.INTER_AREA))
+    return tiles, problems
+
+
+def hint_sheet(tiles: list[np.ndarray], columns: int = COLUMNS) -> np.ndarray:
+    """Tiles of one width in rows of `columns`, each row as tall as its tallest tile."""
+    if not tiles:
+        raise ValueError("no tiles")
+    width = tiles[0].shape[1]
+    rows = []
+    for start in range(0, len(tiles), columns):
+        group = tiles[start:start + columns]
+        height = max(tile.shape[0] for tile in group)
+        row = np.zeros((height, width * columns, 3), np.uint8)
+        for index, tile in enumerate(group):
+            row[:tile.shape[0], index * width:(index + 1) * width] = tile
+        rows.append(row)
+    return np.vstack(rows)

@@ -1,0 +1,48 @@
+"""`shadow-dataset sidecars`: a photo's hints drawn onto it, and a contact sheet."""
+
+import json
+
+import cv2
+import numpy as np
+
+from render.hint_sheet import draw_hints, photo_tiles
+from render.hints import PhotoHints
+from tests.helpers import run_cli
+
+
+def test_draw_hints_marks_horizon_polygon_and_arrow():
+    photo = np.full((120, 160, 3), 90, np.uint8)
+    hints = PhotoHints(160, 120, horizon_row=30.0, shadow_direction_deg=0.0,
+                       ground_polygon=((20.0, 60.0), (140.0, 60.0), (140.0, 110.0),
+                                       (20.0, 110.0)), lights=(("sun", 1.0),))
+    drawn = draw_hints(photo, hints, "p.jpg")
+    def near(pixel, color):
+        return np.abs(pixel.astype(int) - color).max() < 90
+
+    assert near(drawn[30, 80], (255, 0, 255))  # the horizon row, magenta
+    assert near(drawn[60, 80], (0, 220, 0))  # the polygon's top edge, green
+    assert near(drawn[85, 100], (255, 220, 0))  # the arrow from the centre to the right
+    assert near(drawn[100, 40], (18, 116, 72))  # inside: the photo, lightly tinted green
+    assert np.array_equal(photo, np.full((120, 160, 3), 90, np.uint8))  # drawn on a copy
+
+
+def test_sidecars_verb_writes_a_sheet_and_names_a_bad_sidecar(tmp_path):
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    for name in ("a", "b", "c"):
+        cv2.imwrite(str(scenes / f"{name}.jpg"), np.full((90, 120, 3), 120, np.uint8))
+    (scenes / "a.json").write_text(json.dumps({"horizon_row": 20, "lights": {"area": 1}}))
+    (scenes / "b.json").write_text("{not json")
+    tiles, problems = photo_tiles(scenes, 100)
+    assert len(tiles) == 3 and [path for path, _ in problems] == [str(scenes / "b.json")]
+    out = tmp_path / "sheet.png"
+    process = run_cli("sidecars", str(scenes), "--sheet", str(out), "--columns", "2",
+                      "--tile", "100")
+    assert process.returncode == 0, process.stderr
+    assert "b.json" in process.stderr and "not a readable JSON file" in process.stderr
+    sheet = cv2.imread(str(out))
+    assert sheet.shape == (2 * 75, 200, 3)
+    again = run_cli("sidecars", str(scenes), "--sheet", str(out))
+    assert again.returncode == 1 and "exists" in again.stderr
+    missing = run_cli("sidecars", str(tmp_path / "nope"), "--sheet", str(tmp_path / "x.png"))
+    assert missing.returncode == 1 and "nope" in missing.stderr
