@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader
 from dataset_tools.layout import DatasetError, read_image, write_json, write_text
 from model.config import EvalConfig, to_json
 from model.data import NoteOnce, ShadowARDataset, collate, list_split
+from model.direction import DIRECTIONAL_LIGHTS, angle_error, shadow_direction, summarise
 from model.metrics import (
     DESOBA_SSIM_C1,
     DESOBA_SSIM_C2,
@@ -29,6 +30,7 @@ from model.metrics import (
     difference_gray,
     image_metrics,
     iou,
+    predicted_shadow,
 )
 from model.pipeline import LoadedPipeline, run_any_size
 
@@ -132,6 +134,19 @@ def score(config: EvalConfig, shadow: np.ndarray, pred: np.ndarray, noshadow: np
     return image_metrics(shadow, pred, noshadow, smask >= 128, object_mask >= 128, config.ber_k)
 
 
+def light_kinds(config: EvalConfig) -> dict[str, str]:
+    """id -> the kind of the sample's light (sun, area, overcast) from the manifest; empty
+    for a dataset without one (hand-made, imported)."""
+    from dataset_tools.records import read_manifest
+
+    try:
+        manifest = read_manifest(config.data)
+    except DatasetError:
+        return {}
+    return {sample_id: record.light_kind for sample_id, record in manifest.items()
+            if record.spec is not None}
+
+
 def evaluate(config: EvalConfig, loaded: LoadedPipeline | None = None,
              device: torch.device | None = None,
              progress: Any = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -147,6 +162,7 @@ def evaluate(config: EvalConfig, loaded: LoadedPipeline | None = None,
         loaded.pipeline.to(device)
     settings = protocol_settings(config)
     constants = {"ssim_C1": settings["ssim"]["C1"], "ssim_C2": settings["ssim"]["C2"]}
+    lights = light_kinds(config)
     rows: list[dict[str, Any]] = []
     for batch in batches(config):
         attention = None
@@ -169,14 +185,23 @@ def evaluate(config: EvalConfig, loaded: LoadedPipeline | None = None,
                                             batch["robject"][index] >= 128)
                 model["IoU_occluder_shadow"] = iou(probabilities[..., 1],
                                                    batch["rshadow"][index] >= 128)
+            inside = object_mask >= 128
+            true = shadow_direction(inside, smask >= 128)
+            found = shadow_direction(inside, predicted_shadow(
+                predictions[index], noshadow, inside, 127.5 * config.ber_k))
+            model["direction_error_deg"] = angle_error(found, true)
             rows.append({"id": sample_id, "protocol": config.protocol, **constants,
-                         "shadow_pixels": int((smask >= 128).sum()), **model,
+                         "shadow_pixels": int((smask >= 128).sum()),
+                         "light": lights.get(sample_id, ""),
+                         "true_direction_deg": math.nan if true is None else true, **model,
                          **{f"identity_{name}": value for name, value in identity.items()}})
         if progress is not None:
             progress(len(batch["id"]))
     names = [name for name in rows[0] if name not in ("id", "protocol", "shadow_pixels",
-                                                      *constants)
+                                                      "light", "true_direction_deg",
+                                                      "direction_error_deg", *constants)
              and not name.startswith("identity_")]
+    directional = [row for row in rows if row["light"] in (*DIRECTIONAL_LIGHTS, "")]
     summary = {
         "data": str(config.data), "split": config.split,
         "checkpoint": None if config.checkpoint is None else str(config.checkpoint),
@@ -189,6 +214,10 @@ def evaluate(config: EvalConfig, loaded: LoadedPipeline | None = None,
         "model": {name: mean([row[name] for row in rows]) for name in names},
         "identity": {name: mean([row[f"identity_{name}"] for row in rows])
                      for name in names if f"identity_{name}" in rows[0]},
+        # model.direction: sun- and area-lit samples (all, when the manifest names no light)
+        "direction": summarise([row["direction_error_deg"] for row in directional],
+                               [not math.isnan(row["true_direction_deg"])
+                                for row in directional]),
         "config": to_json(config)}
     return summary, rows
 
