@@ -96,7 +96,20 @@ Validate = Annotated[bool, typer.Option(help="Validate every dataset file first.
 AttentionCheckpoint = Annotated[Path | None, typer.Option(
     "--attention", help="Attention checkpoint; without it G trains on ground-truth masks.")]
 VggWeights = Annotated[str, typer.Option(
-    help="VGG16 for the perceptual loss: auto | imagenet | none | PATH.")]
+    help="VGG16 for the perceptual loss: auto (off when no weights are found) | imagenet | "
+         "random | none | PATH.")]
+Encoder = Annotated[str, typer.Option(
+    help="U-Net encoder: any segmentation-models-pytorch encoder name (resnet18, "
+         "mobilenet_v2, ...); ImageNet weights load for ResNets only.")]
+DecoderWidth = Annotated[float, typer.Option(
+    help="U-Net decoder channels x this factor (1 = 256, 128, 64, 32, 16).")]
+RefineWidth = Annotated[int, typer.Option(help="Channels of the 4 refinement blocks.")]
+Head = Annotated[str, typer.Option(
+    help="factor: shadow = noshadow x a predicted factor in [0, 1] | residual: the "
+         "article's added residual.")]
+FactorWeight = Annotated[float, typer.Option(
+    help="Factor head: weight of the squared error between the predicted factor and "
+         "the pair's (shadow / noshadow).")]
 Discriminator = Annotated[str, typer.Option(help="srgan | patchgan.")]
 Conditional = Annotated[bool, typer.Option(help="D also sees noshadow and the masks.")]
 GanMode = Annotated[str, typer.Option(help="vanilla | lsgan.")]
@@ -233,6 +246,8 @@ def train_attention(data: TrainData = None, out: Out = ATTENTION.out, size: Size
                     augment: Augment = ATTENTION.augment,
                     val_fraction: ValFraction = ATTENTION.val_fraction,
                     encoder_weights: EncoderWeights = ATTENTION.encoder_weights,
+                    encoder: Encoder = ATTENTION.encoder,
+                    decoder_width: DecoderWidth = ATTENTION.decoder_width,
                     resume: Resume = None,
                     max_steps_per_epoch: MaxSteps = ATTENTION.max_steps_per_epoch,
                     log_every: LogEvery = ATTENTION.log_every,
@@ -241,7 +256,8 @@ def train_attention(data: TrainData = None, out: Out = ATTENTION.out, size: Size
     new_config = partial(AttentionConfig, out=out, size=size, batch_size=batch_size, lr=lr,
                          workers=workers, seed=seed, device=device, amp=amp, compile=compile,
                          augment=augment, val_fraction=val_fraction,
-                         encoder_weights=encoder_weights, max_steps_per_epoch=max_steps_per_epoch,
+                         encoder_weights=encoder_weights, encoder=encoder,
+                         decoder_width=decoder_width, max_steps_per_epoch=max_steps_per_epoch,
                          log_every=log_every, validate_data=validate_data, max_minutes=max_minutes)
     _train("attention", new_config, data, epochs, resume)
 
@@ -261,7 +277,10 @@ def train_sg(data: TrainData = None, attention: AttentionCheckpoint = SG.attenti
              compile: Compile = SG.compile, augment: Augment = SG.augment,
              val_fraction: ValFraction = SG.val_fraction,
              encoder_weights: EncoderWeights = SG.encoder_weights,
-             vgg_weights: VggWeights = SG.vgg_weights,
+             vgg_weights: VggWeights = SG.vgg_weights, encoder: Encoder = SG.encoder,
+             decoder_width: DecoderWidth = SG.decoder_width,
+             refine_width: RefineWidth = SG.refine_width, head: Head = SG.head,
+             factor_weight: FactorWeight = SG.factor_weight,
              discriminator: Discriminator = SG.discriminator,
              conditional: Conditional = SG.conditional, gan_mode: GanMode = SG.gan_mode,
              betas: Betas = SG.betas, region_weight: RegionWeight = SG.region_weight,
@@ -274,7 +293,9 @@ def train_sg(data: TrainData = None, attention: AttentionCheckpoint = SG.attenti
                          batch_size=batch_size, lr=lr, workers=workers, seed=seed,
                          device=device, amp=amp, compile=compile, augment=augment,
                          val_fraction=val_fraction, encoder_weights=encoder_weights,
-                         vgg_weights=vgg_weights, discriminator=discriminator,
+                         vgg_weights=vgg_weights, encoder=encoder, decoder_width=decoder_width,
+                         refine_width=refine_width, head=head, factor_weight=factor_weight,
+                         discriminator=discriminator,
                          conditional=conditional, gan_mode=gan_mode, betas=betas,
                          region_weight=region_weight, gt_mask_prob=gt_mask_prob, d_lr=d_lr,
                          gan_warmup_epochs=gan_warmup_epochs,
@@ -289,6 +310,17 @@ def _load(checkpoint: Path, attention: Path | None):
     return load_pipeline(checkpoint, attention)
 
 
+def _checkpoint(value: Path | None) -> Path:
+    """--checkpoint as given, or the pretrained model (for None or "default", said once)."""
+    from model.pipeline import PRETRAINED, checkpoint_path
+
+    path = checkpoint_path(value)
+    if path == PRETRAINED:
+        console.print(f"using the pretrained model {path} (--checkpoint PATH for another)",
+                      highlight=False)
+    return path
+
+
 @app.command(help="""Metrics of docs/architecture.md (GRMSE, LRMSE, GSSIM, LSSIM, GBER,
 LBER, ACC, attention IoU) on one split at --size (256x256 by default; a checkpoint runs at
 its training size and its predictions are upsampled), the identity baseline beside them; writes
@@ -301,7 +333,8 @@ Example: shadow-model evaluate --data demo --checkpoint runs/00001-sg-demo/check
 Example: shadow-model evaluate --data demo --predictions results/ --protocol desoba""")
 def evaluate(data: Data,
              checkpoint: Annotated[Path | None, typer.Option(
-                 help="SG checkpoint (.pt/.safetensors); or --predictions.")] = None,
+                 help="SG checkpoint (.pt/.safetensors), or default: the pretrained model; "
+                      "or --predictions.")] = None,
              predictions: Annotated[Path | None, typer.Option(
                  help="Folder of predicted images named by the dataset's ids (.png/.jpg), "
                       "from any method; scored without a checkpoint.")] = None,
@@ -333,12 +366,17 @@ def evaluate(data: Data,
     from model.runtime import pick_device
 
     with one_line_errors():
+        pretrained = checkpoint is not None and str(checkpoint) == "default"
+        if checkpoint is not None:
+            checkpoint = _checkpoint(checkpoint)
         config = EvalConfig(data=data, checkpoint=checkpoint, predictions=predictions,
                             pred_masks=pred_masks, protocol=protocol, split=split, size=size,
                             batch_size=batch_size, device=device, ber_k=ber_k, out=out,
                             workers=workers)
         name = f"{data.resolve().name}-{split}" + ("-desoba" if protocol == "desoba" else "")
-        if checkpoint is not None:
+        if pretrained:  # never into the installed package
+            target = out or Path(f"eval-pretrained-{name}")
+        elif checkpoint is not None:
             target = out or checkpoint.resolve().parent.parent / f"eval-{name}"
         else:
             target = out or predictions.resolve().parent / f"eval-{predictions.name}-{name}"
@@ -366,19 +404,25 @@ def evaluate(data: Data,
     for name, value in summary["model"].items():
         identity = summary["identity"].get(name)
         table.add_row(name, f"{value:.4f}", "" if identity is None else f"{identity:.4f}")
+    direction = summary["direction"]
+    table.add_row("direction median (deg)", f"{direction['median_deg']:.1f}", "-")
+    table.add_row(f"direction within 30 deg ({direction['found']}/{direction['count']} "
+                  "found)", f"{direction['within_30']:.3f}", "0")
     Console().print(table)
     console.print(f"wrote {target / 'metrics.json'} and {target / 'per_image.csv'}")
 
 
 @app.command(help="""Add the inserted object's shadow to photos of any size (the network runs
-at its size; only the shadow residual is upsampled). Keeps file names.
+at its size; only the shadow is upsampled). Keeps file names. Without --checkpoint it uses
+the pretrained model shipped with shadowsynth.
 
-Example: shadow-model predict --images photos/ --masks masks/ --out shadowed/
---checkpoint best.pt""")
+Example: shadow-model predict --images photos/ --masks masks/ --out shadowed/""")
 def predict(images: Annotated[Path, typer.Option(help="Image folder or file.")],
             masks: Annotated[Path, typer.Option(help="Object masks: folder (same stems) or file.")],
             out: Annotated[Path, typer.Option(help="Output folder.")],
-            checkpoint: Annotated[Path, typer.Option(help="SG checkpoint (.pt/.safetensors).")],
+            checkpoint: Annotated[Path | None, typer.Option(
+                help="SG checkpoint (.pt/.safetensors); default: the pretrained model "
+                     "shipped with shadowsynth.")] = None,
             attention: Annotated[Path | None, typer.Option(
                 help="Attention checkpoint, if the SG one holds none.")] = None,
             device: Device = PREDICT.device, batch_size: Batch = PREDICT.batch_size,
@@ -387,6 +431,9 @@ def predict(images: Annotated[Path, typer.Option(help="Image folder or file.")],
                      "darkened).")] = PREDICT.save_shadow_mask,
             save_attention: Annotated[bool, typer.Option(
                 help="Also write the attention masks under attention/.")] = PREDICT.save_attention,
+            save_matte: Annotated[bool, typer.Option(
+                help="Also write matte/NAME.png: the shadow factor as 16-bit RGB (65535 = "
+                     "unchanged); multiply the photo by it.")] = PREDICT.save_matte,
             overwrite: Annotated[bool, typer.Option(
                 help="Replace existing outputs.")] = PREDICT.overwrite,
             ) -> None:
@@ -396,10 +443,11 @@ def predict(images: Annotated[Path, typer.Option(help="Image folder or file.")],
 
     with one_line_errors():
         check_writable(out)  # before any work
+        checkpoint = _checkpoint(checkpoint)
         config = PredictConfig(images=images, masks=masks, out=out, checkpoint=checkpoint,
                                device=device, batch_size=batch_size,
                                save_shadow_mask=save_shadow_mask, save_attention=save_attention,
-                               overwrite=overwrite)
+                               save_matte=save_matte, overwrite=overwrite)
         loaded = _load(checkpoint, attention)
         with Progress(console=console, transient=True) as progress:
             bar = progress.add_task("predicting", total=None)
@@ -413,7 +461,8 @@ def predict(images: Annotated[Path, typer.Option(help="Image folder or file.")],
 verified against PyTorch (onnxruntime for ONNX).
 
 Example: shadow-model export --checkpoint best.pt --format onnx --out shadow.onnx""")
-def export(checkpoint: Annotated[Path, typer.Option(help="SG checkpoint (.pt/.safetensors).")],
+def export(checkpoint: Annotated[Path, typer.Option(
+               help="SG checkpoint (.pt/.safetensors), or default: the pretrained model.")],
            out: Annotated[Path, typer.Option(help="Graph file to write.")],
            format: Annotated[str, typer.Option(help="onnx | torchscript.")] = EXPORT.format,
            attention: Annotated[Path | None, typer.Option(
@@ -427,6 +476,7 @@ def export(checkpoint: Annotated[Path, typer.Option(help="SG checkpoint (.pt/.sa
 
     with one_line_errors():
         check_writable(out, folder=False)  # before any work
+        checkpoint = _checkpoint(checkpoint)
         loaded = _load(checkpoint, attention)
         try:
             record = run(ExportConfig(checkpoint=checkpoint, out=out, format=format, size=size,

@@ -31,6 +31,11 @@ def choose(option: str, value: str, choices: tuple[str, ...]) -> None:
         raise ConfigError(f"{option} {value!r}: expected one of {', '.join(choices)}")
 
 
+def check_width(width: float) -> None:
+    if not 0 < width <= 4:
+        raise ConfigError(f"--decoder-width {width}: expected a factor in (0, 4]")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """What both training verbs share."""
@@ -70,8 +75,13 @@ class TrainConfig:
 class AttentionConfig(TrainConfig):
     """train-attention: U-Net(resnet34) RGB + object mask -> occluder, occluder-shadow masks."""
 
-    encoder: str = "resnet34"
+    encoder: str = "resnet34"  # any segmentation-models-pytorch encoder
+    decoder_width: float = 1.0  # U-Net decoder channels x this (1 = 256, 128, 64, 32, 16)
     attention_threshold: float = 0.5  # probability at which val IoU and grids binarise masks
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_width(self.decoder_width)
 
 
 @dataclass(frozen=True)
@@ -80,14 +90,18 @@ class SGConfig(TrainConfig):
 
     attention: Path | None = None  # attention checkpoint; None = ground-truth masks only
     gt_mask_prob: float = 0.0  # chance per sample of ground-truth instead of predicted masks
-    encoder: str = "resnet18"
+    encoder: str = "resnet18"  # any segmentation-models-pytorch encoder
+    decoder_width: float = 1.0  # U-Net decoder channels x this (1 = 256, 128, 64, 32, 16)
+    refine_width: int = 64  # channels of the 4 refinement blocks
+    head: str = "factor"  # factor (noshadow x a factor in [0, 1]) | residual (the article's)
+    factor_weight: float = 10.0  # factor head: weight of the factor's squared error (pair's)
     discriminator: str = "srgan"  # srgan | patchgan
     conditional: bool = True  # discriminator also sees noshadow + masks (article: False)
     gan_mode: str = "vanilla"  # vanilla (BCE) | lsgan
     betas: tuple[float, float, float] = (10.0, 1.0, 0.01)  # L2, perceptual, adversarial
     region_weight: float = 1.0  # weight of the dilated smask in the L2 loss (1 = plain L2)
     region_dilate: int = 7  # pixels of dilation of smask for the weighted region
-    vgg_weights: str = "auto"  # auto | imagenet | none | PATH
+    vgg_weights: str = "auto"  # auto (off when not found) | imagenet | random | none | PATH
     d_lr: float = 2e-4
     attention_threshold: float = 0.5  # attention masks binarised at this probability
     gan_warmup_epochs: int = 0  # epochs with β3 = 0 (reconstruction only)
@@ -96,6 +110,12 @@ class SGConfig(TrainConfig):
         super().__post_init__()
         choose("--discriminator", self.discriminator, ("srgan", "patchgan"))
         choose("--gan-mode", self.gan_mode, ("vanilla", "lsgan"))
+        choose("--head", self.head, ("factor", "residual"))
+        check_width(self.decoder_width)
+        if self.refine_width < 1:
+            raise ConfigError(f"--refine-width {self.refine_width}: expected >= 1")
+        if self.factor_weight < 0:
+            raise ConfigError(f"--factor-weight {self.factor_weight}: expected >= 0")
         if self.region_weight < 1:
             raise ConfigError(f"--region-weight {self.region_weight}: expected >= 1")
 
@@ -146,6 +166,7 @@ class PredictConfig:
     batch_size: int = 8
     save_shadow_mask: bool = False
     save_attention: bool = False
+    save_matte: bool = False  # the shadow factor as a 16-bit PNG under OUT/matte/
     ber_k: float = 0.1
     overwrite: bool = False
 

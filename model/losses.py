@@ -102,3 +102,24 @@ class PerceptualLoss(nn.Module):
         with torch.no_grad():
             target_features = self.content.get_features(target.float().clamp(0, 1))
         return sum(self.distance(prediction, target_features) for prediction in predictions)
+
+
+# noshadow values (0-1) below which the pair's ratio is 8-bit noise: no factor target there
+FACTOR_MIN_VALUE = 8 / 255
+
+
+def factor_target(shadow: torch.Tensor, noshadow: torch.Tensor,
+                  min_value: float = FACTOR_MIN_VALUE) -> tuple[torch.Tensor, torch.Tensor]:
+    """(target, weight), both (N, 3, H, W): the factor that turns noshadow into shadow,
+    shadow / noshadow clamped to [0, 1] per pixel and channel, weighted 1 where noshadow is
+    at least `min_value` and 0 where it is too dark for the ratio to mean anything. A
+    rendered pair is exactly noshadow outside its shadow region, so the target is 1 there."""
+    weight = (noshadow >= min_value).to(noshadow.dtype)
+    target = (shadow / noshadow.clamp_min(min_value)).clamp(0, 1)
+    return torch.where(weight > 0, target, torch.ones_like(target)), weight
+
+
+def factor_l2(factor: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Mean squared error between a predicted factor and `factor_target`'s, over weighted
+    pixels (an L1 here stalled at the identity: most pixels' target is exactly 1)."""
+    return (weight * (factor - target).square()).sum() / weight.sum().clamp_min(1.0)

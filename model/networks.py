@@ -39,17 +39,44 @@ def check_input(image: torch.Tensor, *masks: torch.Tensor) -> None:
         raise ValueError(f"height and width must be multiples of 32, got {tuple(image.shape[2:])}")
 
 
+DECODER_CHANNELS = (256, 128, 64, 32, 16)  # smp.Unet's default, the article's width
+HEADS = ("factor", "residual")
+
+
+def decoder_channels(width: float) -> tuple[int, ...]:
+    """The U-Net decoder's channels at `width` times the article's (1 = 256, ..., 16)."""
+    if not 0 < width <= 4:
+        raise ValueError(f"decoder width {width}: expected a factor in (0, 4]")
+    return tuple(max(4, int(round(channels * width))) for channels in DECODER_CHANNELS)
+
+
+def _unet(encoder: str, in_channels: int, classes: int, decoder_width: float) -> smp.Unet:
+    return smp.Unet(encoder, encoder_weights=None, in_channels=in_channels, classes=classes,
+                    decoder_channels=decoder_channels(decoder_width))
+
+
+def _sized(arch: dict, decoder_width: float) -> dict:
+    """An arch description; the decoder width only when it is not the article's, so that
+    checkpoints written before the option existed keep their description."""
+    return arch if decoder_width == 1 else {**arch, "decoder_width": decoder_width}
+
+
 class AttentionNet(nn.Module):
     """U-Net: image + object mask -> logits (N, 2, H, W) of [occluder, occluder shadow]."""
 
-    def __init__(self, encoder: str = "resnet34") -> None:
+    def __init__(self, encoder: str = "resnet34", decoder_width: float = 1.0) -> None:
         super().__init__()
-        self.arch = {"kind": "attention", "encoder": encoder, "in_channels": 4, "classes": 2}
+        self.arch = _sized({"kind": "attention", "encoder": encoder, "in_channels": 4,
+                            "classes": 2}, decoder_width)
         self.norm = InputNorm()
-        self.unet = smp.Unet(encoder, encoder_weights=None, in_channels=4, classes=2)
+        self.unet = _unet(encoder, 4, 2, decoder_width)
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return self.unet(self.norm(image, mask))
+
+    @classmethod
+    def from_arch(cls, arch: dict) -> AttentionNet:
+        return cls(arch["encoder"], arch.get("decoder_width", 1.0))
 
 
 def bn_relu_conv(in_channels: int, out_channels: int) -> nn.Sequential:
@@ -57,25 +84,70 @@ def bn_relu_conv(in_channels: int, out_channels: int) -> nn.Sequential:
                          nn.Conv2d(in_channels, out_channels, 3, padding=1))
 
 
+FACTOR_LEAK = 0.05  # slope share of the factor head's matte below 0 (a leaky tanh)
+
+
+def shadow_factor(logits: torch.Tensor) -> torch.Tensor:
+    """The factor head's bound: 1 - matte, matte = tanh(logits) above 0 and FACTOR_LEAK x
+    tanh(logits) below, so the factor lies in [0, 1 + FACTOR_LEAK] and zero logits are the
+    identity with a live gradient. A one-sided hinge (factor <= 1 exactly) let Adam's first
+    steps push every pixel under the hinge, where nothing learns again; a sigmoid started
+    near 1 learns too slowly from its saturated start. `compose` clamps the factor to 1."""
+    matte = torch.tanh(logits)
+    return 1 - torch.where(logits >= 0, matte, FACTOR_LEAK * matte)
+
+
 class SGNet(nn.Module):
     """U-Net on image + mask + occluder + occluder-shadow masks (6 channels) -> a coarse
-    residual; 4 BN-ReLU-Conv refinement blocks on (inputs, coarse residual) -> a refined one.
-    Both residuals are tanh-bounded and added to the image: returns (coarse, refined) images
-    (N, 3, H, W), not clamped (the losses see them raw, the pipeline clamps)."""
+    output; 4 BN-ReLU-Conv refinement blocks on (inputs, coarse output) -> a refined one.
 
-    def __init__(self, encoder: str = "resnet18", width: int = 64) -> None:
+    head "factor": each output is a per-pixel, per-channel factor in [0, 1] (`shadow_factor`)
+    that multiplies the image (shadow = noshadow x factor: a cast shadow scales the ground's
+    light), the refined logits adding to the coarse ones; the object's own pixels are kept.
+    head "residual" (the article's): tanh-bounded residuals added to the image everywhere.
+    Both start exactly as the identity (zero-initialised heads). Returns (coarse, refined) images
+    (N, 3, H, W); the residual head's are not clamped (the losses see them raw)."""
+
+    def __init__(self, encoder: str = "resnet18", width: int = 64, head: str = "residual",
+                 decoder_width: float = 1.0) -> None:
         super().__init__()
-        self.arch = {"kind": "sg", "encoder": encoder, "in_channels": 6, "refine_width": width}
+        if head not in HEADS:
+            raise ValueError(f"unknown SG head {head!r}: expected one of {', '.join(HEADS)}")
+        arch = {"kind": "sg", "encoder": encoder, "in_channels": 6, "refine_width": width}
+        self.arch = _sized(arch if head == "residual" else {**arch, "head": head},
+                           decoder_width)
+        self.head = head
         self.norm = InputNorm()
-        self.unet = smp.Unet(encoder, encoder_weights=None, in_channels=6, classes=3)
+        self.unet = _unet(encoder, 6, 3, decoder_width)
         self.refine = nn.Sequential(bn_relu_conv(9, width), bn_relu_conv(width, width),
                                     bn_relu_conv(width, width), bn_relu_conv(width, 3))
-        for head in (self.unet.segmentation_head[0], self.refine[-1][-1]):
-            nn.init.zeros_(head.weight)  # both residuals start at 0: G starts as the identity
-            nn.init.zeros_(head.bias)
+        for output in (self.unet.segmentation_head[0], self.refine[-1][-1]):
+            nn.init.zeros_(output.weight)  # both outputs start at 0: G starts as the identity
+            nn.init.zeros_(output.bias)
+
+    @classmethod
+    def from_arch(cls, arch: dict) -> SGNet:
+        return cls(arch["encoder"], arch.get("refine_width", 64), arch.get("head", "residual"),
+                   arch.get("decoder_width", 1.0))
+
+    def factors(self, image: torch.Tensor, mask: torch.Tensor, occluder: torch.Tensor,
+                occluder_shadow: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The factor head's (coarse, refined) factors (N, 3, H, W) in [0, 1], 1 on the
+        object's pixels."""
+        if self.head != "factor":
+            raise ValueError("factors() belongs to the factor head")
+        inputs = self.norm(image, mask, occluder, occluder_shadow)
+        coarse_logits = self.unet(inputs)
+        coarse = shadow_factor(coarse_logits)
+        refined = shadow_factor(coarse_logits + self.refine(torch.cat([inputs, coarse], dim=1)))
+        background = 1 - mask
+        return 1 - (1 - coarse) * background, 1 - (1 - refined) * background
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor, occluder: torch.Tensor,
                 occluder_shadow: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.head == "factor":
+            coarse, refined = self.factors(image, mask, occluder, occluder_shadow)
+            return image * coarse, image * refined
         inputs = self.norm(image, mask, occluder, occluder_shadow)
         coarse = torch.tanh(self.unet(inputs))
         refined = torch.tanh(self.refine(torch.cat([inputs, coarse], dim=1)))
@@ -149,8 +221,28 @@ class ShadowPipeline(nn.Module):
         self.sg = sg
         self.threshold = threshold
 
+    @property
+    def head(self) -> str:
+        """The SG network's head: "factor" or "residual"."""
+        return self.sg.head
+
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        shadow, _, probabilities = self.with_factor(image, mask)
+        return shadow, probabilities
+
+    def with_factor(self, image: torch.Tensor,
+                    mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(shadow image, factor (N, 3, H, W) in [0, 1], attention probabilities): the factor
+        head's own factor, or the residual head's shadow / image where the image is not
+        black (1 where it is)."""
         probabilities = torch.sigmoid(self.attention(image, mask))
         binary = (probabilities > self.threshold).to(image.dtype)
-        _, refined = self.sg(image, mask, binary[:, :1], binary[:, 1:])
-        return refined.clamp(0, 1), probabilities
+        occluder, occluder_shadow = binary[:, :1], binary[:, 1:]
+        if self.sg.head == "factor":
+            _, factor = self.sg.factors(image, mask, occluder, occluder_shadow)
+            factor = factor.clamp(0, 1)
+            return image * factor, factor, probabilities
+        _, refined = self.sg(image, mask, occluder, occluder_shadow)
+        shadow = refined.clamp(0, 1)
+        factor = torch.where(image > 0, shadow / image.clamp_min(1e-6), 1.0).clamp(0, 1)
+        return shadow, factor, probabilities

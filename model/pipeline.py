@@ -1,9 +1,10 @@
 """Loading the inference pipeline (attention -> threshold -> SG) from an SG checkpoint
 (.pt) or its weights (.safetensors), and running it on images of any size.
 
-At any size: the network runs at its training size; only the shadow residual
-(prediction - input at that size) is upsampled and added to the full-resolution photo,
-and the inserted object's own pixels are kept, so nothing but the shadow loses detail."""
+At any size: the network runs at its training size; only the shadow (the factor head's
+factor, multiplied, or the residual head's prediction - input, added) is upsampled and applied
+to the full-resolution photo, and the inserted object's own pixels are kept, so nothing but
+the shadow loses detail."""
 
 from __future__ import annotations
 
@@ -18,6 +19,22 @@ import torch
 from model import checkpoint as ckpt
 from model.config import SGConfig, defaults, renamed_fields
 from model.networks import AttentionNet, SGNet, ShadowPipeline
+
+# The pretrained model shipped in the package (model/pretrained/README.md says how it was
+# made); `--checkpoint default`, or no --checkpoint for predict, loads it.
+PRETRAINED = Path(__file__).resolve().parent / "pretrained" / "shadowsynth-sg.safetensors"
+DEFAULT_CHECKPOINT = "default"
+
+
+def checkpoint_path(value: Path | str | None) -> Path:
+    """The checkpoint a verb was given: PRETRAINED for None or "default", else the path."""
+    if value is None or str(value) == DEFAULT_CHECKPOINT:
+        if not PRETRAINED.is_file():
+            raise ckpt.CheckpointError(f"{PRETRAINED}: the pretrained model is missing from "
+                                       "this installation; reinstall shadowsynth or pass "
+                                       "--checkpoint PATH")
+        return PRETRAINED
+    return Path(value)
 
 
 @dataclass
@@ -57,7 +74,7 @@ def _weights(path: Path) -> tuple[dict, dict, dict]:
 def _attention(models: dict, archs: dict, path: Path) -> AttentionNet:
     if "attention" not in models:
         raise ckpt.CheckpointError(f"{path}: holds no attention network")
-    network = AttentionNet(archs["attention"]["encoder"])
+    network = AttentionNet.from_arch(archs["attention"])
     ckpt.load_model(network, models["attention"], archs["attention"], path)
     return network.eval()
 
@@ -77,7 +94,7 @@ def load_pipeline(path: Path, attention: Path | None = None) -> LoadedPipeline:
         raise ckpt.CheckpointError(f"{path}: holds no SG network (kind "
                                    f"{next(iter(archs.values()), {}).get('kind')}); "
                                    "give the checkpoint of a train-sg run")
-    sg = SGNet(archs["sg"]["encoder"], archs["sg"].get("refine_width", 64))
+    sg = SGNet.from_arch(archs["sg"])
     ckpt.load_model(sg, models["sg"], archs["sg"], path)
     if attention is not None:
         attention_net = load_attention(attention)
@@ -102,32 +119,59 @@ def to_tensor(images: list[np.ndarray], masks: list[np.ndarray],
     return image.to(device), mask.to(device)
 
 
+@dataclass
+class Prediction:
+    """One photo's prediction at its own size."""
+
+    shadow: np.ndarray  # (H, W, 3) uint8
+    attention: np.ndarray  # (H, W, 2) float32 probabilities
+    factor: np.ndarray  # (H, W, 3) float32 in [0, 1]: shadow = photo x factor, 1 on the object
+
+
 @torch.no_grad()
-def run_any_size(loaded: LoadedPipeline, images: list[np.ndarray], masks: list[np.ndarray],
-                 device: torch.device) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Predictions for uint8 RGB images of any sizes (masks their size): returns the shadowed
-    images (H, W, 3) uint8 and attention probabilities (H, W, 2) float32 at full size."""
+def predict_any_size(loaded: LoadedPipeline, images: list[np.ndarray], masks: list[np.ndarray],
+                     device: torch.device) -> list[Prediction]:
+    """Predictions for uint8 RGB images of any sizes (masks their size). The network runs at
+    its training size; the factor head's factor (the residual head's residual) is upsampled
+    and applied to the full-resolution photo, and the object's pixels are kept."""
     size = loaded.size
     small = [cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
              if image.shape[:2] != (size, size) else image for image in images]
     small_masks = [cv2.resize(mask, (size, size), interpolation=cv2.INTER_AREA)
                    if mask.shape[:2] != (size, size) else mask for mask in masks]
     image_tensor, mask_tensor = to_tensor(small, small_masks, device)
-    shadowed, probabilities = loaded.pipeline(image_tensor, mask_tensor)
-    residuals = (shadowed - image_tensor).permute(0, 2, 3, 1).float().cpu().numpy()
+    shadowed, factors, probabilities = loaded.pipeline.with_factor(image_tensor, mask_tensor)
+    multiply = loaded.pipeline.head == "factor"
+    changes = (factors if multiply else shadowed - image_tensor).permute(0, 2, 3, 1)
+    changes = changes.float().cpu().numpy()
     attention = probabilities.permute(0, 2, 3, 1).float().cpu().numpy()
-    outputs, attention_maps = [], []
-    for image, mask, residual, attention_map in zip(images, masks, residuals, attention,
-                                                    strict=True):
+    results = []
+    for image, mask, change, attention_map in zip(images, masks, changes, attention,
+                                                  strict=True):
         height, width = image.shape[:2]
         if (height, width) != (size, size):
-            residual = cv2.resize(residual, (width, height), interpolation=cv2.INTER_LINEAR)
+            change = cv2.resize(change, (width, height), interpolation=cv2.INTER_LINEAR)
             attention_map = cv2.resize(attention_map, (width, height),
                                        interpolation=cv2.INTER_LINEAR)
-        result = np.clip(image.astype(np.float32) + residual * 255, 0, 255) + 0.5
-        result = result.astype(np.uint8)
+        photo = image.astype(np.float32)
         keep = mask >= 128
+        if multiply:
+            factor = np.clip(change, 0, 1)
+            factor[keep] = 1.0
+            result = photo * factor
+        else:
+            result = photo + change * 255
+        result = (np.clip(result, 0, 255) + 0.5).astype(np.uint8)
         result[keep] = image[keep]
-        outputs.append(result)
-        attention_maps.append(attention_map)
-    return outputs, attention_maps
+        if not multiply:
+            factor = np.where(photo > 0, result / np.maximum(photo, 1e-6), 1.0).clip(0, 1)
+        results.append(Prediction(result, attention_map, factor.astype(np.float32)))
+    return results
+
+
+def run_any_size(loaded: LoadedPipeline, images: list[np.ndarray], masks: list[np.ndarray],
+                 device: torch.device) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """`predict_any_size`'s shadowed images (H, W, 3) uint8 and attention probabilities
+    (H, W, 2) float32."""
+    predictions = predict_any_size(loaded, images, masks, device)
+    return [item.shadow for item in predictions], [item.attention for item in predictions]

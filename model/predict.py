@@ -17,7 +17,7 @@ import torch
 from dataset_tools.layout import DatasetError, atomic_write, read_image, size_mismatch, write_png
 from model.config import PredictConfig
 from model.metrics import predicted_shadow
-from model.pipeline import LoadedPipeline, run_any_size
+from model.pipeline import LoadedPipeline, predict_any_size
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -62,6 +62,17 @@ def write_image(path: Path, image: np.ndarray) -> None:
     atomic_write(path, lambda tmp: Path(tmp).write_bytes(encoded.tobytes()))
 
 
+def write_matte(path: Path, factor: np.ndarray) -> None:
+    """The shadow factor (H, W, 3) in [0, 1] as a 16-bit RGB PNG, atomically: 65535 = leave
+    the pixel as it is, 0 = black; multiply the photo by it (value / 65535) in any tool."""
+    levels = (np.clip(factor, 0, 1) * 65535 + 0.5).astype(np.uint16)
+    ok, encoded = cv2.imencode(".png", np.ascontiguousarray(levels[..., ::-1]))
+    if not ok:
+        raise DatasetError(path, "cannot encode the matte as a 16-bit PNG")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda tmp: Path(tmp).write_bytes(encoded.tobytes()))
+
+
 def read_pair(job: Job) -> tuple[np.ndarray, np.ndarray]:
     image = read_image(job.image, "RGB")
     mask = read_image(job.mask, "L")
@@ -84,9 +95,9 @@ def predict(config: PredictConfig, loaded: LoadedPipeline, device: torch.device,
         pairs = [read_pair(job) for job in chunk]
         images = [image for image, _ in pairs]
         masks = [mask for _, mask in pairs]
-        outputs, attention = run_any_size(loaded, images, masks, device)
-        for job, image, mask, output, probabilities in zip(chunk, images, masks, outputs,
-                                                           attention, strict=True):
+        predictions = predict_any_size(loaded, images, masks, device)
+        for job, image, mask, prediction in zip(chunk, images, masks, predictions, strict=True):
+            output, probabilities = prediction.shadow, prediction.attention
             if config.save_shadow_mask:
                 shadow = predicted_shadow(output, image, mask >= 128, 127.5 * config.ber_k)
                 write_png(config.out / "shadow_mask" / f"{job.image.stem}.png",
@@ -96,6 +107,8 @@ def predict(config: PredictConfig, loaded: LoadedPipeline, device: torch.device,
                     binary = probabilities[..., channel] > loaded.attention_threshold
                     write_png(config.out / "attention" / f"{job.image.stem}_{name}.png",
                               binary.astype(np.uint8) * 255)
+            if config.save_matte:
+                write_matte(config.out / "matte" / f"{job.image.stem}.png", prediction.factor)
             write_image(job.out, output)  # last: its presence means the job is done
         if progress is not None:
             progress(len(chunk))

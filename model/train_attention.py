@@ -30,7 +30,7 @@ class AttentionTask(SeededTask):
 
     def __init__(self, config: AttentionConfig, runtime: Runtime) -> None:
         super().__init__(config, runtime)
-        network = AttentionNet(config.encoder)
+        network = AttentionNet(config.encoder, config.decoder_width)
         init_encoder(network.unet.encoder, config.encoder_weights, config.encoder,
                      "attention encoder")
         self.network = runtime.prepare(network)

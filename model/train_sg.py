@@ -12,14 +12,53 @@ from torch import nn
 
 from model import checkpoint as ckpt
 from model.config import SGConfig
-from model.losses import GANLoss, PerceptualLoss, region_weights, weighted_l2
+from model.losses import (
+    FACTOR_MIN_VALUE,
+    GANLoss,
+    PerceptualLoss,
+    factor_l2,
+    factor_target,
+    region_weights,
+    weighted_l2,
+)
 from model.metrics import batch_rmse
 from model.networks import SGNet, make_discriminator
 from model.pipeline import load_attention
 from model.runtime import Runtime, unwrap
 from model.train import SeededTask
 from model.visuals import image_grid, mask_rows
-from model.weights import init_encoder, resolve
+from model.weights import find_weights, init_encoder, resolve, where_to_put
+
+
+def perceptual_loss(config: SGConfig, main: bool) -> PerceptualLoss | None:
+    """The perceptual term's VGG16: the weights --vgg-weights names, a random VGG16 for
+    "random", none for "none" or a zero beta, and, for "auto" without weights on this
+    machine, none (warned): a random VGG16 did not help at the same budget (README)."""
+    if config.betas[1] <= 0 or config.vgg_weights == "none":
+        return None
+    if config.vgg_weights == "random":
+        return PerceptualLoss(None)
+    if config.vgg_weights == "auto":
+        path = find_weights("vgg16")
+        if path is None:
+            if main:
+                warnings.warn("no VGG16 weights found: the perceptual term is off (put "
+                              f"torchvision's file at {where_to_put('vgg16')}, or pass "
+                              "--vgg-weights random for a random VGG16)", stacklevel=2)
+            return None
+    else:
+        path = resolve(config.vgg_weights, "vgg16", "perceptual loss (VGG16 relu3_3)")
+    return PerceptualLoss(str(path) if path else None)
+
+
+def factor_loss(coarse: torch.Tensor, refined: torch.Tensor, noshadow: torch.Tensor,
+                target: torch.Tensor) -> torch.Tensor:
+    """Squared error of both outputs' factors (output / noshadow) against the pair's
+    (`factor_target`) where noshadow is bright enough for a ratio; computed through the
+    images, so that DDP sees forward()."""
+    wanted, weight = factor_target(target.float(), noshadow.float())
+    scale = noshadow.float().clamp_min(FACTOR_MIN_VALUE)
+    return sum(factor_l2(output.float() / scale, wanted, weight) for output in (coarse, refined))
 
 
 class SGTask(SeededTask):
@@ -39,14 +78,16 @@ class SGTask(SeededTask):
         elif runtime.main:
             warnings.warn("train-sg without --attention trains on ground-truth masks only, but "
                           "inference feeds it predicted ones (the article's flaw)", stacklevel=2)
-        generator = SGNet(config.encoder)
+        generator = SGNet(config.encoder, config.refine_width, config.head,
+                          config.decoder_width)
         init_encoder(generator.unet.encoder, config.encoder_weights, config.encoder, "SG encoder")
         self.generator = runtime.prepare(generator)
         self.discriminator = runtime.prepare(make_discriminator(config.discriminator,
                                                                 config.conditional))
         self.forward_g = torch.compile(self.generator) if config.compile else self.generator
-        vgg = resolve(config.vgg_weights, "vgg16", "perceptual loss (VGG16 relu3_3)")
-        self.perceptual = PerceptualLoss(str(vgg) if vgg else None).to(runtime.device)
+        self.perceptual = perceptual_loss(config, runtime.main)
+        if self.perceptual is not None:
+            self.perceptual = self.perceptual.to(runtime.device)
         self.gan = GANLoss(config.gan_mode)
         self.networks = {"sg": self.generator, "discriminator": self.discriminator}
         adam = {"betas": (0.5, 0.999), "weight_decay": config.weight_decay}
@@ -101,8 +142,15 @@ class SGTask(SeededTask):
         weights = region_weights(batch["smask"], self.config.region_weight,
                                  self.config.region_dilate)
         l2 = weighted_l2(coarse, target, weights) + weighted_l2(refined, target, weights)
-        perceptual = self.perceptual([coarse, refined], target)
-        loss_g = beta_l2 * l2 + beta_perceptual * perceptual
+        loss_g = beta_l2 * l2
+        if self.perceptual is not None:
+            perceptual = self.perceptual([coarse, refined], target)
+            loss_g = loss_g + beta_perceptual * perceptual
+            losses["perceptual"] = perceptual.detach()
+        if self.config.head == "factor" and self.config.factor_weight > 0:
+            factor = factor_loss(coarse, refined, batch["noshadow"], target)
+            loss_g = loss_g + self.config.factor_weight * factor
+            losses["factor"] = factor.detach()
         if adversarial_on:
             discriminator = unwrap(self.discriminator)  # no DDP hooks: D is frozen here
             discriminator.requires_grad_(False)
@@ -113,7 +161,7 @@ class SGTask(SeededTask):
             losses["g_adv"] = adversarial.detach()
         loss_g.backward()
         self.optimizers["sg"].step()
-        losses.update({"g": loss_g.detach(), "l2": l2.detach(), "perceptual": perceptual.detach()})
+        losses.update({"g": loss_g.detach(), "l2": l2.detach()})
         return losses
 
     def predict(self, batch: dict[str, Any]) -> torch.Tensor:

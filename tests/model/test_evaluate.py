@@ -193,12 +193,19 @@ def test_missing_or_unreadable_prediction_is_one_line(toy256, tmp_path):
 
 
 class DarkenLowerHalf(torch.nn.Module):
-    """A stand-in pipeline: (image, mask) -> (image darkened below the middle, attention)."""
+    """A stand-in pipeline: (image, mask) -> (image darkened below the middle, attention),
+    with ShadowPipeline's factor interface."""
+
+    head = "factor"
+
+    def with_factor(self, image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        factor = torch.ones_like(image)
+        factor[..., image.shape[2] // 2:, :] = 0.7
+        return image * factor, factor, torch.full_like(image[:, :2], 0.6)
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        shadowed = image.clone()
-        shadowed[..., image.shape[2] // 2:, :] *= 0.7
-        return shadowed, torch.full_like(image[:, :2], 0.6)
+        shadowed, _, attention = self.with_factor(image, mask)
+        return shadowed, attention
 
 
 def test_a_checkpoint_and_a_folder_of_its_predictions_score_alike(toy256, tmp_path):

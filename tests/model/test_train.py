@@ -355,3 +355,91 @@ def test_time_budget_plans_the_epochs_and_fits_the_schedule(toy_dataset, tmp_pat
     state = ckpt.load(next(tmp_path.glob("*-attention-toy")) / "checkpoints" / "last.pt")
     assert state["epoch"] == 1
     assert state["schedulers"]["attention"]["T_max"] == 1
+
+
+def test_predict_save_matte_writes_the_factor_as_16_bits(trained, toy_dataset, tmp_path):
+    sample = toy_dataset / "test"
+    out = tmp_path / "out"
+    code, output = cli("predict", "--images", sample / "noshadow" / "000012.png",
+                       "--masks", sample / "mask" / "000012.png", "--out", out,
+                       "--checkpoint", trained["sg"], "--device", "cpu", "--save-matte")
+    assert code == 0, output
+    matte = cv2.imread(str(out / "matte" / "000012.png"), cv2.IMREAD_UNCHANGED)
+    photo = cv2.imread(str(sample / "noshadow" / "000012.png"))
+    shadowed = cv2.imread(str(out / "000012.png"))
+    assert matte.dtype == np.uint16 and matte.shape == photo.shape
+    inside = cv2.imread(str(sample / "mask" / "000012.png"), 0) >= 128
+    assert (matte[inside] == 65535).all()  # the object is left as it is
+    # the written image is the photo times the matte, to 8-bit rounding
+    product = photo.astype(np.float64) * matte / 65535
+    assert np.abs(product - shadowed).max() <= 1.0
+
+
+def test_predict_without_checkpoint_uses_the_pretrained_model(tmp_path, toy_dataset,
+                                                              monkeypatch):
+    from model import pipeline
+
+    sample = toy_dataset / "test"
+    args = ("predict", "--images", sample / "noshadow" / "000012.png", "--masks",
+            sample / "mask" / "000012.png", "--out", tmp_path / "out", "--device", "cpu")
+    assert pipeline.PRETRAINED.is_file(), "the pretrained model is not in the package"
+    code, output = cli(*args)
+    assert code == 0, output
+    assert output.splitlines()[0].startswith("using the pretrained model ")
+    assert (tmp_path / "out" / "000012.png").is_file()
+    monkeypatch.setattr(pipeline, "PRETRAINED", tmp_path / "gone.safetensors")
+    code, output = cli(*args)
+    assert code == 1 and len(output.strip().splitlines()) == 1, output
+    assert "pretrained model is missing" in output
+    damaged = tmp_path / "damaged.safetensors"
+    damaged.write_bytes(b"\0" * 64)
+    monkeypatch.setattr(pipeline, "PRETRAINED", damaged)
+    code, output = cli(*args, "--overwrite")
+    assert code == 1, output
+    lines = [line for line in output.strip().splitlines() if "pretrained" not in line]
+    assert len(lines) == 1 and str(damaged) in lines[0], output
+
+
+def test_the_pretrained_model_ships_in_the_wheel(tmp_path):
+    """A plain `pip install` carries the weights and their card (package data)."""
+    import subprocess
+    import sys
+    import zipfile
+
+    root = Path(__file__).resolve().parents[2]
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                    "-q", "-w", str(tmp_path), str(root)], check=True, capture_output=True,
+                   timeout=300)
+    wheel = next(tmp_path.glob("*.whl"))
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert "model/pretrained/shadowsynth-sg.safetensors" in names
+    assert "model/pretrained/card.json" in names
+
+
+def test_write_pretrained_keeps_the_inference_networks_in_half_precision(trained, toy_dataset,
+                                                                        tmp_path):
+    """The shipped file holds SG and attention only (no discriminator), as float16, and
+    predicts what the checkpoint predicts, to half-precision rounding."""
+    from safetensors import safe_open
+
+    from model.pipeline import load_pipeline, predict_any_size
+    from model.pretrained import write_pretrained
+
+    weights = tmp_path / "shipped.safetensors"
+    size = write_pretrained(trained["sg"], weights, {"name": "test"})
+    assert size == weights.stat().st_size
+    assert json.loads((tmp_path / "card.json").read_text()) == {"name": "test"}
+    with safe_open(str(weights), "pt") as handle:
+        names = {key.split(".", 1)[0] for key in handle.keys()}  # noqa: SIM118
+        dtypes = {handle.get_tensor(key).dtype for key in handle.keys()  # noqa: SIM118
+                  if handle.get_tensor(key).is_floating_point()}
+        archs = json.loads(handle.metadata()["archs"])
+    assert names == {"sg", "attention"} and set(archs) == {"sg", "attention"}
+    assert dtypes == {torch.float16}
+    sample = toy_dataset / "test"
+    image = cv2.cvtColor(cv2.imread(str(sample / "noshadow" / "000012.png")), cv2.COLOR_BGR2RGB)
+    mask = cv2.imread(str(sample / "mask" / "000012.png"), 0)
+    device = torch.device("cpu")
+    full, half = (predict_any_size(load_pipeline(path), [image], [mask], device)[0]
+                  for path in (trained["sg"], weights))
+    assert np.abs(full.shadow.astype(int) - half.shadow.astype(int)).max() <= 3
