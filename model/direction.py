@@ -3,7 +3,7 @@
 For a sample, the direction of a shadow is the image angle (`render.hints` convention: 0 =
 right, 90 = down, clockwise on screen) from the inserted object's foot to the centroid of the
 shadow mask, the estimator the sidecars use for a photo's own object-shadow pairs
-(`render.photo_masks.pair_directions`: small specks dropped, a shadow that does not reach
+(`dataset_tools.directions.pair_directions`: small specks dropped, a shadow that does not reach
 away from the foot gives no direction). The error is the absolute angle between the
 predicted shadow's direction and the true one, in [0, 180]. The summary is taken over the
 samples lit by a sun or an area light (overcast shadows point nowhere) that have a true
@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from render.photo_masks import pair_directions
+from dataset_tools.directions import pair_directions
 
 DIRECTIONAL_LIGHTS = ("sun", "area")
 WITHIN_DEG = 30.0

@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from dataset_tools.directions import estimate_shadow_direction
 from dataset_tools.layout import DatasetError, read_image
 from render.assets import BadAsset
-from render.photo_masks import MASK_KEYS, estimate_shadow_direction, read_instance_mask
+from render.photo_masks import MASK_KEYS, read_instance_mask
 
 if TYPE_CHECKING:
     from render.spec import PhotoSpec

@@ -1,6 +1,7 @@
 """The photo's own objects and their cast shadows, as a sidecar's `object_mask` and
 `shadow_mask` give them: read at the photo's size, mapped into a sample through its crop, and
-used to estimate the image direction of the photo's shadows. Pure numpy (no bpy).
+used to estimate the image direction of the photo's shadows
+(`dataset_tools.directions`). Pure numpy (no bpy).
 
 Mask format (gray images at the photo's size, lossless): 0 = background, any other value marks
 a pixel of the mask. In the object mask each value is one object (instance); in the shadow mask
@@ -11,21 +12,14 @@ instance each, so all objects and all shadows then form one pair.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
 
 from dataset_tools.layout import DatasetError, read_image, size_mismatch
-from dataset_tools.masks import remove_small_components
 from render.assets import SIDECAR_MASK_KEYS, BadAsset
 
 MASK_KEYS = SIDECAR_MASK_KEYS
-FOOT_BAND = 0.1  # the object's foot: its pixels in the lowest tenth of its height
-MIN_SHADOW_AREA = 8  # pixels; smaller specks of a shadow mask are annotation noise
-MIN_REACH = 2.0  # pixels from foot to shadow centroid below which a pair gives no direction
-OUTLIER_DEG = 45.0  # pairs further than this from the first mean are left out of the second
-MIN_AGREEMENT = 0.3  # resultant length / total weight below which the pairs disagree
 
 
 def read_instance_mask(path: Path, width: int, height: int) -> np.ndarray:
@@ -39,54 +33,3 @@ def read_instance_mask(path: Path, width: int, height: int) -> np.ndarray:
     if problem:
         raise BadAsset(path, problem)
     return mask
-
-
-def object_foot(object_mask: np.ndarray) -> np.ndarray:
-    """(x, y) where a (H, W) bool object meets the ground, in continuous pixel coordinates
-    (`render.hints`): the mean column of its lowest `FOOT_BAND` of rows, at its bottom edge.
-    A shadow on the ground starts there, whichever way it falls."""
-    rows, cols = np.nonzero(object_mask)
-    bottom, top = int(rows.max()), int(rows.min())
-    near_bottom = rows >= bottom - FOOT_BAND * (bottom - top)
-    return np.array([cols[near_bottom].mean() + 0.5, bottom + 1.0])
-
-
-def pair_directions(objects: np.ndarray, shadows: np.ndarray) -> list[tuple[float, float]]:
-    """(image angle in degrees, shadow area in pixels) of every object-shadow pair of two
-    (H, W) instance masks: the direction from the object's foot to its shadow's centroid."""
-    pairs = []
-    for value in np.unique(shadows[shadows > 0]).tolist():
-        caster = objects == value
-        shadow = remove_small_components(shadows == value, MIN_SHADOW_AREA)
-        if not caster.any() or not shadow.any():
-            continue
-        rows, cols = np.nonzero(shadow)
-        reach = np.array([cols.mean() + 0.5, rows.mean() + 0.5]) - object_foot(caster)
-        if math.hypot(*reach) >= MIN_REACH:
-            angle = math.degrees(math.atan2(reach[1], reach[0])) % 360.0
-            pairs.append((angle, float(rows.size)))
-    return pairs
-
-
-def _weighted_mean_angle(angles: np.ndarray, weights: np.ndarray) -> tuple[float, float]:
-    """(circular mean in degrees, resultant length / total weight in [0, 1])."""
-    radians = np.radians(angles)
-    x, y = float(np.dot(weights, np.cos(radians))), float(np.dot(weights, np.sin(radians)))
-    return math.degrees(math.atan2(y, x)) % 360.0, math.hypot(x, y) / float(weights.sum())
-
-
-def estimate_shadow_direction(objects: np.ndarray, shadows: np.ndarray) -> float | None:
-    """The image angle (degrees, `render.hints` convention) the photo's shadows point in, from
-    its (H, W) object and shadow instance masks: the circular mean of the pairs' directions
-    weighted by shadow area, taken again without pairs over `OUTLIER_DEG` from the first mean
-    (a mislabelled pair). None without a usable pair or when the pairs disagree."""
-    pairs = pair_directions(objects, shadows)
-    if not pairs:
-        return None
-    angles, weights = (np.array(values) for values in zip(*pairs, strict=True))
-    mean, agreement = _weighted_mean_angle(angles, weights)
-    if agreement < MIN_AGREEMENT:
-        return None
-    close = np.abs((angles - mean + 180.0) % 360.0 - 180.0) <= OUTLIER_DEG
-    return _weighted_mean_angle(angles[close], weights[close])[0] if close.any() else mean
-

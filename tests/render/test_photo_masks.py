@@ -13,11 +13,11 @@ import pytest
 from typer.testing import CliRunner
 
 from dataset_tools.cli import app
+from dataset_tools.directions import estimate_shadow_direction
 from dataset_tools.masks import masks_from_passes
 from render.assets import BadAsset
 from render.composite import crop_mask, crop_photo
 from render.hints import PhotoHints, parse_hints, read_hints, to_output
-from render.photo_masks import estimate_shadow_direction
 from render.spec import PhotoSpec
 
 WIDTH, HEIGHT = 320, 240
