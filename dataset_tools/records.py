@@ -65,6 +65,7 @@ class ManifestRecord:
     attempt: int | None = None
     spec: dict[str, Any] | None = None  # render.spec.SceneSpec.to_json()
     lighting: dict[str, Any] | None = None  # render.sample.Lighting as JSON
+    light_label: dict[str, Any] | None = None  # dataset_tools.light_labels.LightLabel as JSON
     shadow_region: list[int] | None = None  # (x0, y0, x1, y1) of the second render
     areas: dict[str, int] | None = None  # mask kind -> pixels set
     resampled: list[dict[str, Any]] | None = None  # {"attempt", "reason"} of rejected draws

@@ -26,6 +26,7 @@ from dataset_tools.layout import (
     write_npz,
     write_png,
 )
+from dataset_tools.light_labels import light_label
 from dataset_tools.masks import PHOTO_MASK_PASSES, masks_from_passes, region_weight
 from dataset_tools.records import ManifestRecord
 from render import __version__
@@ -398,7 +399,8 @@ def make_sample(renderer: Renderer, photos: PhotoCache, catalog: Catalog, config
             # the sidecar's hints this sample honours (a sample meets all of its photo's)
             hints=hints.kinds if hints is not None else [],
             seed=seed, attempt=attempt, spec=spec.to_json(),
-            lighting=pair.lighting.to_json(), shadow_region=list(pair.region),
+            lighting=pair.lighting.to_json(),
+            light_label=light_label(spec.to_json()).to_json(), shadow_region=list(pair.region),
             areas={kind: int(np.count_nonzero(mask)) for kind, mask in pair.masks.items()},
             resampled=reasons, bad_assets=bad_assets, warnings=sorted(set(warnings)),
             timings={**pair.seconds, "total": time.perf_counter() - start},

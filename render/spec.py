@@ -16,6 +16,7 @@ from typing import cast
 import cv2
 import numpy as np
 
+from dataset_tools.camera import camera_basis, focal_pixels, ground_direction_angle, project
 from dataset_tools.layout import INSERTED_INDEX
 from render.assets import IDENTITY_ROTATION, BadAsset, StablePose
 from render.config import LightRanges, MaterialRanges, QualityChecks, SamplingRanges
@@ -167,33 +168,6 @@ def sample_seed(global_seed: int, index: int, attempt: int = 0) -> int:
 
 
 # ----------------------------------------------------------------------------- geometry
-
-
-def camera_basis(camera: CameraSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(position, right, up, forward) of the camera, each (3,) float64."""
-    pitch = math.radians(camera.pitch_deg)
-    position = np.array([0.0, 0.0, camera.height])
-    forward = np.array([0.0, math.cos(pitch), -math.sin(pitch)])
-    up = np.array([0.0, math.sin(pitch), math.cos(pitch)])
-    right = np.array([1.0, 0.0, 0.0])
-    return position, right, up, forward
-
-
-def focal_pixels(camera: CameraSpec, size: int) -> float:
-    return 0.5 * size / math.tan(math.radians(camera.fov_deg) / 2)
-
-
-def project(camera: CameraSpec, size: int, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Pinhole projection of (N, 3) world points to (N, 2) pixel coordinates (x right, y down,
-    pixel centres at +0.5) and (N,) depth along the view axis (<= 0: behind the camera)."""
-    position, right, up, forward = camera_basis(camera)
-    offset = np.asarray(points, dtype=np.float64) - position
-    depth = offset @ forward
-    safe = np.where(depth > 1e-9, depth, np.nan)
-    focal = focal_pixels(camera, size)
-    u = 0.5 * size + focal * (offset @ right) / safe
-    v = 0.5 * size - focal * (offset @ up) / safe
-    return np.stack([u, v], axis=-1), depth
 
 
 def ground_point(camera: CameraSpec, size: int, u: float, v: float) -> np.ndarray | None:
@@ -494,20 +468,6 @@ def _region_bounds(polygon: np.ndarray, size: int, screen_x: tuple[float, float]
     if x[0] >= x[1] or y[0] >= y[1]:
         return (float(low[0]), float(high[0])), (float(low[1]), float(high[1]))
     return (float(x[0]), float(x[1])), (float(y[0]), float(y[1]))
-
-
-def ground_direction_angle(camera: CameraSpec, size: int, foot: np.ndarray,
-                           directions: np.ndarray) -> np.ndarray:
-    """(N,) image-plane angles in degrees (`render.hints`: 0 = right, 90 = down) of (N, 2)
-    ground directions starting at `foot` (x, y). A ground line projects to an image line, so
-    the angle from the foot's image to any point of the ray is the same; a short step keeps
-    the point in front of the camera."""
-    step = 0.01 * max(1.0, float(np.hypot(foot[0], foot[1])))
-    ends = np.concatenate([np.asarray(foot[:2], dtype=np.float64)[None] + step * directions,
-                           np.zeros((len(directions), 1))], axis=1)
-    uv, _ = project(camera, size, np.vstack([[foot[0], foot[1], 0.0], ends]))
-    delta = uv[1:] - uv[0]
-    return np.degrees(np.arctan2(delta[:, 1], delta[:, 0])) % 360.0
 
 
 def azimuth_for_shadow(camera: CameraSpec, size: int, foot: np.ndarray,

@@ -18,6 +18,7 @@ import pytest
 from rich.console import Console
 
 from dataset_tools.layout import KINDS, read_image, sample_path
+from dataset_tools.light_labels import light_label
 from dataset_tools.masks import masks_from_passes
 from dataset_tools.records import read_manifest
 from render.config import PROCEDURAL_MODELS as DEFAULT_MODELS
@@ -56,6 +57,8 @@ def test_run_renders_every_sample_with_complete_manifest(rendered):
         assert spec.seed == record.seed and spec.size == 48
         assert record.timings["render_noshadow"] > 0
         assert {"scene", "inserted_mesh", "occluders", "lighting", "areas"} <= set(record.to_json())
+        # the light as a model sees it, recorded beside the spec it is derived from
+        assert record.light_label == light_label(record.spec).to_json()
 
 
 def test_pair_invariants(rendered):

@@ -1,0 +1,95 @@
+"""A sample's light as a shadow model sees it: which way the inserted object's shadow points in
+the image, how high the light stands, and how soft its shadow is. The renderer records it in
+every manifest record (`light_label`); for older datasets it is derived from the record's scene
+spec by the same function, without rendering again. Hand-made datasets have none.
+
+- `direction_deg`: the image angle (sidecar convention: degrees on screen, 0 = right, 90 =
+  down, clockwise) of the ground direction away from the light, drawn from the inserted
+  object's foot: where a sun's or an area light's shadow falls. None for overcast light, whose
+  shadow points nowhere.
+- `elevation_deg`: the light above the ground seen from the object's foot (a sun's elevation,
+  an area light's centre); 90 for overcast light.
+- `softness` in [0, 1]: the light's angular diameter seen from the foot (a sun's disk, an area
+  light's size at its distance: 2 atan(size / 2 distance)) over `SOFT_LIMIT_DEG`, times
+  `DIRECTIONAL_MAX`, and 1 for overcast light (the whole sky). A shadow's penumbra widens with
+  the light's angular size (width = distance from the caster x tan(angle)), so the softness
+  orders penumbra widths across sun, area and overcast lights alike.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from dataset_tools.camera import ground_direction_angle
+
+SOFT_LIMIT_DEG = 60.0  # angular diameter at which a sun or area light counts as softest
+DIRECTIONAL_MAX = 0.9  # the softness of such a light; 1 is the overcast sky's
+
+
+@dataclass(frozen=True)
+class LightLabel:
+    direction_deg: float | None
+    elevation_deg: float
+    softness: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"direction_deg": self.direction_deg, "elevation_deg": self.elevation_deg,
+                "softness": self.softness}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> LightLabel:
+        direction = data.get("direction_deg")
+        return cls(None if direction is None else float(direction),
+                   float(data["elevation_deg"]), float(data["softness"]))
+
+
+@dataclass(frozen=True)
+class _Camera:
+    height: float
+    pitch_deg: float
+    fov_deg: float
+
+
+def angular_diameter_deg(light: Mapping[str, Any]) -> float:
+    """The light's angular diameter seen from the inserted object's foot (sun, area)."""
+    if light.get("kind", "sun") == "area":
+        return math.degrees(2 * math.atan2(0.5 * float(light["size"]),
+                                           float(light["distance"])))
+    return float(light.get("angle_deg", 0.0))
+
+
+def softness(light: Mapping[str, Any]) -> float:
+    if light.get("kind", "sun") == "overcast":
+        return 1.0
+    return DIRECTIONAL_MAX * min(angular_diameter_deg(light), SOFT_LIMIT_DEG) / SOFT_LIMIT_DEG
+
+
+def light_label(spec: Mapping[str, Any]) -> LightLabel:
+    """The label of a scene spec (`render.spec.SceneSpec.to_json()`; datasets made before
+    area lights name the light `sun`)."""
+    light = spec.get("light") or spec["sun"]
+    if light.get("kind", "sun") == "overcast":
+        return LightLabel(None, 90.0, 1.0)
+    inserted = next(obj for obj in spec["objects"] if obj["role"] == "inserted")
+    camera = _Camera(**{key: float(spec["camera"][key])
+                        for key in ("height", "pitch_deg", "fov_deg")})
+    azimuth = math.radians(float(light["azimuth_deg"]))
+    away = np.array([[math.sin(azimuth), -math.cos(azimuth)]])  # -(the light's x, y)
+    direction = ground_direction_angle(camera, int(spec["size"]),
+                                       np.array([inserted["x"], inserted["y"]]), away)[0]
+    return LightLabel(round(float(direction), 3), float(light["elevation_deg"]),
+                      round(softness(light), 4))
+
+
+def label_of(record: Any) -> LightLabel | None:
+    """A manifest record's label: the recorded one, else derived from its spec, else None."""
+    if record.light_label is not None:
+        return LightLabel.from_json(record.light_label)
+    if record.spec is None:
+        return None
+    return light_label(record.spec)
