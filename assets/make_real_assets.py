@@ -92,6 +92,47 @@ POLYHAVEN_VIEWS = {
     "ph_sunset_forest": ("sunset_forest", 60, -15),
     "ph_ulmer_muenster": ("ulmer_muenster", 60, -15),
     "ph_viale_giuseppe_garibaldi": ("viale_giuseppe_garibaldi", 0, -15),
+    # second batch (issue 17): the rest of the shadercity cube maps with visible ground, one view
+    # each; left out: moonless_golf and pond_bridge_night (too dark), pool (water),
+    # modern_buildings_night (the place of modern_buildings), teufelsberg_roof (the building of
+    # teufelsberg_lookout)
+    # indoor
+    "ph_art_studio": ("art_studio", 240, -15),
+    "ph_fireplace": ("fireplace", 240, -15),
+    "ph_hamburg_hbf": ("hamburg_hbf", 180, -15),
+    "ph_peppermint_powerplant": ("peppermint_powerplant", 300, -15),
+    # outdoor, by day
+    "ph_glass_passage": ("glass_passage", 60, -15),
+    "ph_kloppenheim_04": ("kloppenheim_04", 180, -15),
+    "ph_modern_buildings": ("modern_buildings", 120, -15),
+    "ph_mossy_forest": ("mossy_forest", 60, -15),
+    "ph_neuer_zollhof": ("neuer_zollhof", 240, -15),
+    "ph_outdoor_umbrellas": ("outdoor_umbrellas", 120, -15),
+    "ph_pillars": ("pillars", 0, -15),
+    "ph_pink_sunrise": ("pink_sunrise", 0, -15),
+    "ph_potsdamer_platz": ("potsdamer_platz", 120, -15),
+    "ph_quattro_canti": ("quattro_canti", 0, -15),
+    "ph_reinforced_concrete_01": ("reinforced_concrete_01", 300, -15),
+    "ph_rhodes_memorial": ("rhodes_memorial", 60, -15),
+    "ph_roofless_ruins": ("roofless_ruins", 0, -15),
+    "ph_san_giuseppe_bridge": ("san_giuseppe_bridge", 60, -15),
+    "ph_schadowplatz": ("schadowplatz", 60, -15),
+    "ph_stone_alley": ("stone_alley", 0, -15),
+    "ph_tears_of_steel_bridge": ("tears_of_steel_bridge", 60, -15),
+    "ph_teufelsberg_lookout": ("teufelsberg_lookout", 240, -15),
+    "ph_the_lost_city": ("the_lost_city", 120, -15),
+    "ph_the_sky_is_on_fire": ("the_sky_is_on_fire", 180, -15),
+    "ph_urban_alley_01": ("urban_alley_01", 180, -15),
+    "ph_venetian_crossroads": ("venetian_crossroads", 180, -15),
+    # outdoor, at night under street lights
+    "ph_blaubeuren_night": ("blaubeuren_night", 0, -15),
+    "ph_blue_lagoon_night": ("blue_lagoon_night", 60, -15),
+    "ph_hansaplatz": ("hansaplatz", 120, -15),
+    "ph_rathaus": ("rathaus", 180, -15),
+    "ph_shanghai_bund": ("shanghai_bund", 180, -15),
+    "ph_solitude_night": ("solitude_night", 180, -15),
+    "ph_vignaioli_night": ("vignaioli_night", 120, -15),
+    "ph_zwinger_night": ("zwinger_night", 120, -15),
 }
 
 HUMUS_VIEWS = {  # name -> (source, folder, yaw, pitch)
@@ -104,6 +145,15 @@ HUMUS_VIEWS = {  # name -> (source, folder, yaw, pitch)
     "humus_vancouver_convention_centre": (MOCAP, "images/VancouverConventionCentre", 180, -15),
     "humus_nissi_beach_2": (EDAN35, "res/cubemaps/NissiBeach2", 315, -15),
     "humus_stairs": (SHADERCITY_OLD, "assets/Stairs", 0, -15),
+    # second batch (issue 17); Brudslojan (no ground) left out, and Church, GoldenBlurred and
+    # Yokohama3 carry no readme.txt there
+    "humus_creek": (SHADERCITY, "assets/cubemaps/Creek", 180, -15),
+    "humus_fishermans_bastion": (SHADERCITY, "assets/cubemaps/FishermansBastion", 0, -15),
+    "humus_golden_gate_bridge": (SHADERCITY, "assets/cubemaps/GoldenGateBridge", 300, -15),
+    "humus_larnaca_castle": (SHADERCITY, "assets/cubemaps/LarnacaCastle", 60, -15),
+    "humus_saint_lazarus_church": (SHADERCITY, "assets/cubemaps/SaintLazarusChurch", 180, -15),
+    "humus_santa_maria_dei_miracoli": (SHADERCITY, "assets/cubemaps/SantaMariaDeiMiracoli", 0,
+                                       -15),
 }
 
 TUM_FRAMES = {  # name -> path in SUPERGLUE (TUM RGB-D fr3/long_office_household frames)
@@ -309,6 +359,13 @@ Notes
   `readme.txt` grants CC BY 3.0 are used (older Humus maps carry a non-commercial notice).
 - `humus_heroes_square` and `humus_heroes_square_2` are two directions of one panorama, and the
   two `tum_*` frames come from one TUM RGB-D sequence; every other photo is a different place.
+- Light: indoor rooms, overcast or shaded streets, sunny places with cast shadows, and (the
+  `*_night` views, `ph_hansaplatz`, `ph_rathaus`, `ph_shanghai_bund`) squares and paths at night
+  under street lights. Each photo's sidecar (`scenes/NAME.json`) says which light kinds fit it.
+  The sidecars were annotated by eye; in sunny views re-projected from a panorama,
+  `shadow_direction_deg` is the direction, seen from the ground polygon's centre, of the ground
+  away from the sun, with the sun taken from the panorama (the largest saturated patch above
+  the horizon), and was checked against the photo's own shadows on the contact sheet.
 - Meshes are geometry only (no materials), y-up glTF, standing on y = 0. Categories: chairs,
   tables, lamps, bottles, vases (incl. an empty flower pot), mugs, kitchenware, animals, vehicles,
   toys, plants, food, shoes, boxes, statues, tools, appliances. Sources: The Base Mesh (CC0,
