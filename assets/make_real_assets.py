@@ -45,6 +45,7 @@ ODEDSTEIN = ("odedstein/meshes", "835213277571d625722d25880c9c3010c6f45a5a")
 BASEMESH = ("Papyszoo/base-meshes", "75eb713a2d95ab05dc64fa3fccce5825a870aa8a")
 DRAKE = ("RobotLocomotion/models", "4723170e1c8ee8bc59c342bb5c491ab8f263f1fb")
 EDWARD = ("Edward-H26/PersonalWebsite", "553c267170decd7d129773019ed0b63ac5711d6b")
+DREI = ("pmndrs/drei-assets", "456060a26bbeb8fdf79326f224b6d99b8bcce736")
 
 CC0, CCBY3, CCBY4 = "CC0 1.0", "CC BY 3.0", "CC BY 4.0"
 YCB_URL = "http://ycb-benchmarks.s3-website-us-east-1.amazonaws.com/"
@@ -154,6 +155,22 @@ HUMUS_VIEWS = {  # name -> (source, folder, yaw, pitch)
     "humus_saint_lazarus_church": (SHADERCITY, "assets/cubemaps/SaintLazarusChurch", 180, -15),
     "humus_santa_maria_dei_miracoli": (SHADERCITY, "assets/cubemaps/SantaMariaDeiMiracoli", 0,
                                        -15),
+}
+
+# name -> (Poly Haven HDRI name, yaw, pitch): 1k equirectangular .hdr files in DREI/hdri/, viewed
+# at 320x240 (hfov 75 is ~213 source pixels wide, so these are about as soft as the cube-map
+# views at 640x480); adams_place_bridge, potsdamer_platz and st_fagans_interior are there too, but
+# those places are already in the set
+DREI_VIEWS = {
+    "ph_dikhololo_night": ("dikhololo_night", 120, -15),
+    "ph_empty_warehouse_01": ("empty_warehouse_01", 240, -15),
+    "ph_forest_slope": ("forest_slope", 240, -15),
+    "ph_immenstadter_horn": ("immenstadter_horn", 120, -15),
+    "ph_kiara_1_dawn": ("kiara_1_dawn", 180, -15),
+    "ph_lebombo": ("lebombo", 240, -15),
+    "ph_rooitou_park": ("rooitou_park", 120, -15),
+    "ph_studio_small_03": ("studio_small_03", 240, -15),
+    "ph_venice_sunset": ("venice_sunset", 180, -15),
 }
 
 TUM_FRAMES = {  # name -> path in SUPERGLUE (TUM RGB-D fr3/long_office_household frames)
@@ -440,6 +457,37 @@ def render_cubemap(faces: dict[str, np.ndarray], yaw: float, pitch: float, hfov:
     return out
 
 
+def render_equirect(pano: np.ndarray, yaw: float, pitch: float, hfov: float,
+                    width: int = 320, height: int = 240) -> np.ndarray:
+    """Pinhole view (the camera of `render_cubemap`) of an equirectangular panorama: column 0 to W
+    runs through azimuth -180..180 deg (0 = the yaw-0 view, + = to its right), so yaw Y looks at
+    azimuth -Y (as in `render_cubemap`); row 0 is the zenith."""
+    focal = (width / 2) / math.tan(math.radians(hfov) / 2)
+    xs, ys = np.meshgrid(np.arange(width) - (width - 1) / 2, np.arange(height) - (height - 1) / 2)
+    rays = np.stack([xs, -ys, -np.full_like(xs, focal)], -1)
+    rays /= np.linalg.norm(rays, axis=-1, keepdims=True)
+    p, y = math.radians(pitch), math.radians(yaw)
+    rot_x = np.array([[1, 0, 0], [0, math.cos(p), -math.sin(p)], [0, math.sin(p), math.cos(p)]])
+    rot_y = np.array([[math.cos(y), 0, math.sin(y)], [0, 1, 0], [-math.sin(y), 0, math.cos(y)]])
+    rays = rays @ (rot_y @ rot_x).T
+    azimuth = np.arctan2(rays[..., 0], -rays[..., 2])  # 0 = the yaw-0 view, + = to the right
+    elevation = np.arcsin(np.clip(rays[..., 1], -1, 1))
+    rows, cols = pano.shape[:2]
+    u = ((azimuth / (2 * math.pi) + 0.5) * cols - 0.5).astype(np.float32)
+    v = ((0.5 - elevation / math.pi) * rows - 0.5).astype(np.float32)
+    return cv2.remap(pano, u, v, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
+
+
+def tonemap(view: np.ndarray) -> np.ndarray:
+    """Linear HDR (BGR float) -> 8-bit sRGB: exposure puts the view's median luminance at 0.18,
+    highlights are rolled off with Reinhard's x / (1 + x / 4) curve (white at 4)."""
+    luminance = view @ np.array([0.0722, 0.7152, 0.2126])
+    exposed = view * (0.18 / max(float(np.median(luminance)), 1e-6))
+    mapped = exposed * (1 + exposed / 16) / (1 + exposed)
+    srgb = np.where(mapped <= 0.0031308, 12.92 * mapped, 1.055 * np.power(mapped, 1 / 2.4) - 0.055)
+    return np.clip(np.round(srgb * 255), 0, 255).astype(np.uint8)
+
+
 def fit_640(image: np.ndarray) -> np.ndarray:
     scale = 640 / max(image.shape[:2])
     if scale < 1:
@@ -475,6 +523,16 @@ def make_photos(mirrors: Mirrors, deb: Path | None) -> list[dict]:
                     f"readme.txt; original at humus.name, Textures)",
              author=HUMUS, licence=CCBY3,
              changes=f"pinhole view yaw {yaw}°, pitch {pitch}°, hfov 65°, 640x480")
+    for name, (hdri, yaw, pitch) in DREI_VIEWS.items():
+        path = f"hdri/{hdri}_1k.hdr"
+        pano = cv2.imdecode(np.frombuffer(mirrors.blob(DREI, path), np.uint8),
+                            cv2.IMREAD_ANYDEPTH | cv2.IMREAD_COLOR)
+        save(name, tonemap(render_equirect(pano, yaw, pitch, 75)),
+             source=f"{DREI[0]}@{DREI[1][:10]}:{path} (1k equirectangular HDRI from Poly Haven, "
+                    f"https://polyhaven.com/a/{hdri})",
+             author=POLYHAVEN, licence=CC0,
+             changes=f"pinhole view yaw {yaw}°, pitch {pitch}°, hfov 75°, 320x240 (about 1.5x "
+                     f"upsampled from the 1k panorama), tone-mapped to sRGB")
     for name, path in TUM_FRAMES.items():
         save(name, fit_640(mirrors.image(SUPERGLUE, path)),
              source=f"{SUPERGLUE[0]}@{SUPERGLUE[1][:10]}:{path} (TUM RGB-D benchmark, "
