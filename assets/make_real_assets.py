@@ -11,7 +11,8 @@ mirrors' branches point at today. The Debian package is fetched with
 which this script also writes.
 
 Photos: panoramas (cube maps) are re-projected to 640x480 pinhole views looking slightly down
-(yaw/pitch/horizontal field of view listed per file), so the lower part of each image is ground.
+(yaw/pitch/horizontal field of view listed per file), so the lower part of each image is ground;
+1k equirectangular HDRIs likewise to 320x240 views, tone-mapped to sRGB.
 Ordinary photos are resized to 640 px on the long side. All are JPEG quality 85.
 Meshes: geometry only (materials and textures dropped), vertices merged, rotated to y-up where the
 source was z-up, decimated with quadric decimation to at most the listed face count, centred on the
