@@ -11,7 +11,8 @@ mirrors' branches point at today. The Debian package is fetched with
 which this script also writes.
 
 Photos: panoramas (cube maps) are re-projected to 640x480 pinhole views looking slightly down
-(yaw/pitch/horizontal field of view listed per file), so the lower part of each image is ground.
+(yaw/pitch/horizontal field of view listed per file), so the lower part of each image is ground;
+1k equirectangular HDRIs likewise to 320x240 views, tone-mapped to sRGB.
 Ordinary photos are resized to 640 px on the long side. All are JPEG quality 85.
 Meshes: geometry only (materials and textures dropped), vertices merged, rotated to y-up where the
 source was z-up, decimated with quadric decimation to at most the listed face count, centred on the
@@ -45,6 +46,7 @@ ODEDSTEIN = ("odedstein/meshes", "835213277571d625722d25880c9c3010c6f45a5a")
 BASEMESH = ("Papyszoo/base-meshes", "75eb713a2d95ab05dc64fa3fccce5825a870aa8a")
 DRAKE = ("RobotLocomotion/models", "4723170e1c8ee8bc59c342bb5c491ab8f263f1fb")
 EDWARD = ("Edward-H26/PersonalWebsite", "553c267170decd7d129773019ed0b63ac5711d6b")
+DREI = ("pmndrs/drei-assets", "456060a26bbeb8fdf79326f224b6d99b8bcce736")
 
 CC0, CCBY3, CCBY4 = "CC0 1.0", "CC BY 3.0", "CC BY 4.0"
 YCB_URL = "http://ycb-benchmarks.s3-website-us-east-1.amazonaws.com/"
@@ -92,6 +94,47 @@ POLYHAVEN_VIEWS = {
     "ph_sunset_forest": ("sunset_forest", 60, -15),
     "ph_ulmer_muenster": ("ulmer_muenster", 60, -15),
     "ph_viale_giuseppe_garibaldi": ("viale_giuseppe_garibaldi", 0, -15),
+    # second batch (issue 17): the rest of the shadercity cube maps with visible ground, one view
+    # each; left out: moonless_golf and pond_bridge_night (too dark), pool (water),
+    # modern_buildings_night (the place of modern_buildings), teufelsberg_roof (the building of
+    # teufelsberg_lookout)
+    # indoor
+    "ph_art_studio": ("art_studio", 240, -15),
+    "ph_fireplace": ("fireplace", 240, -15),
+    "ph_hamburg_hbf": ("hamburg_hbf", 180, -15),
+    "ph_peppermint_powerplant": ("peppermint_powerplant", 300, -15),
+    # outdoor, by day
+    "ph_glass_passage": ("glass_passage", 60, -15),
+    "ph_kloppenheim_04": ("kloppenheim_04", 180, -15),
+    "ph_modern_buildings": ("modern_buildings", 120, -15),
+    "ph_mossy_forest": ("mossy_forest", 60, -15),
+    "ph_neuer_zollhof": ("neuer_zollhof", 240, -15),
+    "ph_outdoor_umbrellas": ("outdoor_umbrellas", 120, -15),
+    "ph_pillars": ("pillars", 0, -15),
+    "ph_pink_sunrise": ("pink_sunrise", 0, -15),
+    "ph_potsdamer_platz": ("potsdamer_platz", 120, -15),
+    "ph_quattro_canti": ("quattro_canti", 0, -15),
+    "ph_reinforced_concrete_01": ("reinforced_concrete_01", 300, -15),
+    "ph_rhodes_memorial": ("rhodes_memorial", 60, -15),
+    "ph_roofless_ruins": ("roofless_ruins", 0, -15),
+    "ph_san_giuseppe_bridge": ("san_giuseppe_bridge", 60, -15),
+    "ph_schadowplatz": ("schadowplatz", 60, -15),
+    "ph_stone_alley": ("stone_alley", 0, -15),
+    "ph_tears_of_steel_bridge": ("tears_of_steel_bridge", 60, -15),
+    "ph_teufelsberg_lookout": ("teufelsberg_lookout", 240, -15),
+    "ph_the_lost_city": ("the_lost_city", 120, -15),
+    "ph_the_sky_is_on_fire": ("the_sky_is_on_fire", 180, -15),
+    "ph_urban_alley_01": ("urban_alley_01", 180, -15),
+    "ph_venetian_crossroads": ("venetian_crossroads", 180, -15),
+    # outdoor, at night under street lights
+    "ph_blaubeuren_night": ("blaubeuren_night", 0, -15),
+    "ph_blue_lagoon_night": ("blue_lagoon_night", 60, -15),
+    "ph_hansaplatz": ("hansaplatz", 120, -15),
+    "ph_rathaus": ("rathaus", 180, -15),
+    "ph_shanghai_bund": ("shanghai_bund", 180, -15),
+    "ph_solitude_night": ("solitude_night", 180, -15),
+    "ph_vignaioli_night": ("vignaioli_night", 120, -15),
+    "ph_zwinger_night": ("zwinger_night", 120, -15),
 }
 
 HUMUS_VIEWS = {  # name -> (source, folder, yaw, pitch)
@@ -104,6 +147,31 @@ HUMUS_VIEWS = {  # name -> (source, folder, yaw, pitch)
     "humus_vancouver_convention_centre": (MOCAP, "images/VancouverConventionCentre", 180, -15),
     "humus_nissi_beach_2": (EDAN35, "res/cubemaps/NissiBeach2", 315, -15),
     "humus_stairs": (SHADERCITY_OLD, "assets/Stairs", 0, -15),
+    # second batch (issue 17); Brudslojan (no ground) left out, and Church, GoldenBlurred and
+    # Yokohama3 carry no readme.txt there
+    "humus_creek": (SHADERCITY, "assets/cubemaps/Creek", 180, -15),
+    "humus_fishermans_bastion": (SHADERCITY, "assets/cubemaps/FishermansBastion", 0, -15),
+    "humus_golden_gate_bridge": (SHADERCITY, "assets/cubemaps/GoldenGateBridge", 300, -15),
+    "humus_larnaca_castle": (SHADERCITY, "assets/cubemaps/LarnacaCastle", 60, -15),
+    "humus_saint_lazarus_church": (SHADERCITY, "assets/cubemaps/SaintLazarusChurch", 180, -15),
+    "humus_santa_maria_dei_miracoli": (SHADERCITY, "assets/cubemaps/SantaMariaDeiMiracoli", 0,
+                                       -15),
+}
+
+# name -> (Poly Haven HDRI name, yaw, pitch): 1k equirectangular .hdr files in DREI/hdri/, viewed
+# at 320x240 (hfov 75 is ~213 source pixels wide, so these are about as soft as the cube-map
+# views at 640x480); adams_place_bridge, potsdamer_platz and st_fagans_interior are there too, but
+# those places are already in the set
+DREI_VIEWS = {
+    "ph_dikhololo_night": ("dikhololo_night", 120, -15),
+    "ph_empty_warehouse_01": ("empty_warehouse_01", 240, -15),
+    "ph_forest_slope": ("forest_slope", 240, -15),
+    "ph_immenstadter_horn": ("immenstadter_horn", 120, -15),
+    "ph_kiara_1_dawn": ("kiara_1_dawn", 180, -15),
+    "ph_lebombo": ("lebombo", 240, -15),
+    "ph_rooitou_park": ("rooitou_park", 120, -15),
+    "ph_studio_small_03": ("studio_small_03", 240, -15),
+    "ph_venice_sunset": ("venice_sunset", 180, -15),
 }
 
 TUM_FRAMES = {  # name -> path in SUPERGLUE (TUM RGB-D fr3/long_office_household frames)
@@ -309,6 +377,13 @@ Notes
   `readme.txt` grants CC BY 3.0 are used (older Humus maps carry a non-commercial notice).
 - `humus_heroes_square` and `humus_heroes_square_2` are two directions of one panorama, and the
   two `tum_*` frames come from one TUM RGB-D sequence; every other photo is a different place.
+- Light: indoor rooms, overcast or shaded streets, sunny places with cast shadows, and (the
+  `*_night` views, `ph_hansaplatz`, `ph_rathaus`, `ph_shanghai_bund`) squares and paths at night
+  under street lights. Each photo's sidecar (`scenes/NAME.json`) says which light kinds fit it.
+  The sidecars were annotated by eye; in sunny views re-projected from a panorama,
+  `shadow_direction_deg` is the direction, seen from the ground polygon's centre, of the ground
+  away from the sun, with the sun taken from the panorama (the largest saturated patch above
+  the horizon), and was checked against the photo's own shadows on the contact sheet.
 - Meshes are geometry only (no materials), y-up glTF, standing on y = 0. Categories: chairs,
   tables, lamps, bottles, vases (incl. an empty flower pot), mugs, kitchenware, animals, vehicles,
   toys, plants, food, shoes, boxes, statues, tools, appliances. Sources: The Base Mesh (CC0,
@@ -383,6 +458,37 @@ def render_cubemap(faces: dict[str, np.ndarray], yaw: float, pitch: float, hfov:
     return out
 
 
+def render_equirect(pano: np.ndarray, yaw: float, pitch: float, hfov: float,
+                    width: int = 320, height: int = 240) -> np.ndarray:
+    """Pinhole view (the camera of `render_cubemap`) of an equirectangular panorama: column 0 to W
+    runs through azimuth -180..180 deg (0 = the yaw-0 view, + = to its right), so yaw Y looks at
+    azimuth -Y (as in `render_cubemap`); row 0 is the zenith."""
+    focal = (width / 2) / math.tan(math.radians(hfov) / 2)
+    xs, ys = np.meshgrid(np.arange(width) - (width - 1) / 2, np.arange(height) - (height - 1) / 2)
+    rays = np.stack([xs, -ys, -np.full_like(xs, focal)], -1)
+    rays /= np.linalg.norm(rays, axis=-1, keepdims=True)
+    p, y = math.radians(pitch), math.radians(yaw)
+    rot_x = np.array([[1, 0, 0], [0, math.cos(p), -math.sin(p)], [0, math.sin(p), math.cos(p)]])
+    rot_y = np.array([[math.cos(y), 0, math.sin(y)], [0, 1, 0], [-math.sin(y), 0, math.cos(y)]])
+    rays = rays @ (rot_y @ rot_x).T
+    azimuth = np.arctan2(rays[..., 0], -rays[..., 2])  # 0 = the yaw-0 view, + = to the right
+    elevation = np.arcsin(np.clip(rays[..., 1], -1, 1))
+    rows, cols = pano.shape[:2]
+    u = ((azimuth / (2 * math.pi) + 0.5) * cols - 0.5).astype(np.float32)
+    v = ((0.5 - elevation / math.pi) * rows - 0.5).astype(np.float32)
+    return cv2.remap(pano, u, v, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
+
+
+def tonemap(view: np.ndarray) -> np.ndarray:
+    """Linear HDR (BGR float) -> 8-bit sRGB: exposure puts the view's median luminance at 0.18,
+    highlights are rolled off with Reinhard's x / (1 + x / 4) curve (white at 4)."""
+    luminance = view @ np.array([0.0722, 0.7152, 0.2126])
+    exposed = view * (0.18 / max(float(np.median(luminance)), 1e-6))
+    mapped = exposed * (1 + exposed / 16) / (1 + exposed)
+    srgb = np.where(mapped <= 0.0031308, 12.92 * mapped, 1.055 * np.power(mapped, 1 / 2.4) - 0.055)
+    return np.clip(np.round(srgb * 255), 0, 255).astype(np.uint8)
+
+
 def fit_640(image: np.ndarray) -> np.ndarray:
     scale = 640 / max(image.shape[:2])
     if scale < 1:
@@ -418,6 +524,16 @@ def make_photos(mirrors: Mirrors, deb: Path | None) -> list[dict]:
                     f"readme.txt; original at humus.name, Textures)",
              author=HUMUS, licence=CCBY3,
              changes=f"pinhole view yaw {yaw}°, pitch {pitch}°, hfov 65°, 640x480")
+    for name, (hdri, yaw, pitch) in DREI_VIEWS.items():
+        path = f"hdri/{hdri}_1k.hdr"
+        pano = cv2.imdecode(np.frombuffer(mirrors.blob(DREI, path), np.uint8),
+                            cv2.IMREAD_ANYDEPTH | cv2.IMREAD_COLOR)
+        save(name, tonemap(render_equirect(pano, yaw, pitch, 75)),
+             source=f"{DREI[0]}@{DREI[1][:10]}:{path} (1k equirectangular HDRI from Poly Haven, "
+                    f"https://polyhaven.com/a/{hdri})",
+             author=POLYHAVEN, licence=CC0,
+             changes=f"pinhole view yaw {yaw}°, pitch {pitch}°, hfov 75°, 320x240 (about 1.5x "
+                     f"upsampled from the 1k panorama), tone-mapped to sRGB")
     for name, path in TUM_FRAMES.items():
         save(name, fit_640(mirrors.image(SUPERGLUE, path)),
              source=f"{SUPERGLUE[0]}@{SUPERGLUE[1][:10]}:{path} (TUM RGB-D benchmark, "
