@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="rich",
@@ -27,7 +28,7 @@ def dataset_errors() -> Iterator[None]:
     try:
         yield
     except DatasetError as error:
-        console.print(f"[red]error[/]: {error}", highlight=False)
+        console.print(f"[red]error[/]: {escape(str(error))}", highlight=False)
         raise typer.Exit(1) from None
     except OSError as error:
         if not is_disk_full(error):
@@ -50,7 +51,7 @@ def warn_unparsable(*manifests: Path) -> None:
 
     for path in manifests:
         for line in unparsable_warnings(path):
-            console.print(f"[yellow]warning[/]: {line}", highlight=False)
+            console.print(f"[yellow]warning[/]: {escape(line)}", highlight=False)
 
 
 def _renamed(old: float | None, current: float) -> float:
