@@ -198,6 +198,13 @@ def main(
     except RunError as error:
         console.print(f"[red]error[/]: {escape(str(error))}", highlight=False)
         raise typer.Exit(2) from None
+    if summary.disk_full:
+        command = shlex.join(_command())
+        console.print(f"no space left on device writing {summary.disk_full}; "
+                      f"{summary.complete} of {summary.requested} samples complete in "
+                      f"{config.out}; free space and resume with: {command}", markup=False,
+                      highlight=False)
+        raise typer.Exit(1)
     if summary.interrupted:
         command = shlex.join(_command())
         console.print(f"interrupted: {summary.complete} of {summary.requested} samples complete "
