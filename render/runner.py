@@ -437,7 +437,7 @@ def build_catalog(config: RenderConfig, console: Console) -> tuple[Catalog, dict
     hints: dict[str, PhotoHints] = {}
     for photo in scenes.items:
         try:
-            found = read_hints(photo)
+            found = read_hints(photo, config.scenes)
         except BadAsset as error:  # the photo is used without hints
             skipped[error.path] = error.reason
             continue
