@@ -14,6 +14,7 @@ import io
 import json
 import random
 import warnings
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -113,9 +114,7 @@ def load(path: Path, kind: str | None = None) -> dict[str, Any]:
             warnings.simplefilter("ignore")
             checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception:  # torch's own message is pages of weights_only advice: not for this
-        with open(path, "rb") as stream:
-            written_by_torch = stream.read(4) == ZIP_MAGIC
-        if written_by_torch:  # a torch file that does not read to the end: cut or damaged
+        if _damaged_torch_file(path):  # a torch file that does not read to the end
             raise CheckpointError(f"{path}: damaged or truncated (torch.load cannot read "
                                   "this torch file to its end)") from None
         raise CheckpointError(f"{path}: not a shadowsynth checkpoint (torch.load with "
@@ -125,6 +124,19 @@ def load(path: Path, kind: str | None = None) -> dict[str, Any]:
     if kind is not None and checkpoint.get("kind") != kind:
         raise CheckpointError(f"{path}: holds a {checkpoint.get('kind')} model, expected {kind}")
     return checkpoint
+
+
+def _damaged_torch_file(path: Path) -> bool:
+    """Whether `path` begins as a file torch.save writes (a zip archive) but is not a whole,
+    intact one: cut short (a full disk, a copy killed midway) or corrupted."""
+    with open(path, "rb") as stream:
+        if stream.read(4) != ZIP_MAGIC:
+            return False
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.testzip() is not None
+    except (zipfile.BadZipFile, OSError, EOFError):
+        return True
 
 
 def usable_instead(path: Path, kind: str | None = None) -> Path | None:
