@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="rich",
@@ -20,14 +21,37 @@ console = Console(stderr=True, soft_wrap=True)
 
 @contextmanager
 def dataset_errors() -> Iterator[None]:
-    """A DatasetError becomes one line naming the file, and exit code 1."""
-    from dataset_tools.layout import DatasetError
+    """A DatasetError, or a write that finds the disk full, becomes one line naming the file,
+    and exit code 1."""
+    from dataset_tools.layout import DatasetError, is_disk_full
 
     try:
         yield
     except DatasetError as error:
-        console.print(f"[red]error[/]: {error}", highlight=False)
+        console.print(f"[red]error[/]: {escape(str(error))}", highlight=False)
         raise typer.Exit(1) from None
+    except OSError as error:
+        if not is_disk_full(error):
+            raise
+        console.print(f"[red]error[/]: no space left on device writing {error.filename}",
+                      highlight=False)
+        raise typer.Exit(1) from None
+
+
+def progress() -> Progress:
+    """A transient progress bar on a terminal; nothing at all elsewhere (a log, a pipe), where
+    a transient bar would leave a blank line before every message."""
+    return Progress(console=console, transient=True, disable=not console.is_terminal)
+
+
+def warn_unparsable(*manifests: Path) -> None:
+    """A warning per manifest line that cannot be parsed, for the verbs that rewrite (or copy)
+    a manifest without it."""
+    from dataset_tools.records import unparsable_warnings
+
+    for path in manifests:
+        for line in unparsable_warnings(path):
+            console.print(f"[yellow]warning[/]: {escape(line)}", highlight=False)
 
 
 def _renamed(old: float | None, current: float) -> float:
@@ -69,10 +93,10 @@ def validate(
 
     _check_outputs(files=(json_out,))
     total = count_samples(dataset)
-    with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("validating", total=total or None)
+    with progress() as bar:
+        task = bar.add_task("validating", total=total or None)
         report = validate_dataset(dataset, tolerance,
-                                  lambda n: progress.update(task, advance=n))
+                                  lambda n: bar.update(task, advance=n))
     for problem in report.problems[:show]:
         console.print(str(problem), markup=False, highlight=False)
     if len(report.problems) > show:
@@ -85,7 +109,8 @@ def validate(
     if json_out is not None:
         from dataset_tools.layout import write_json
 
-        write_json(json_out, report.to_json())
+        with dataset_errors():
+            write_json(json_out, report.to_json())
     raise typer.Exit(0 if report.valid else 1)
 
 
@@ -117,16 +142,18 @@ def masks(
     pair_threshold: Annotated[float | None, typer.Option(
         hidden=True, help="Old name of --gray-threshold.")] = None,
 ) -> None:
-    from dataset_tools.layout import iter_samples
+    from dataset_tools.layout import iter_samples, refuse_outside_links
     from dataset_tools.masks import rewrite_masks
 
+    with dataset_errors():
+        refuse_outside_links(dataset)
     samples = list(iter_samples(dataset))
     if not samples:
         console.print(f"[red]error[/]: {dataset}: no */noshadow/*.png samples")
         raise typer.Exit(1)
     from_passes = from_pairs = 0
-    with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("masks", total=len(samples))
+    with progress() as bar:
+        task = bar.add_task("masks", total=len(samples))
         for split, sample_id in samples:
             with dataset_errors():
                 used_passes = rewrite_masks(dataset, split, sample_id,
@@ -136,7 +163,7 @@ def masks(
                                             visible_fraction)
             from_passes += used_passes
             from_pairs += not used_passes
-            progress.update(task, advance=1)
+            bar.update(task, advance=1)
     console.print(f"{dataset}: masks of {from_passes} samples derived from render passes, "
                   f"{from_pairs} from image differences (no passes/ID.npz)")
     print(json.dumps({"from_passes": from_passes, "from_pairs": from_pairs}))
@@ -173,6 +200,9 @@ def split(
 
     if by not in GROUPINGS:
         raise typer.BadParameter(f"--by must be one of {', '.join(GROUPINGS)}, got {by!r}")
+    from dataset_tools.layout import MANIFEST
+
+    warn_unparsable(dataset / MANIFEST)
     with dataset_errors():
         counts = resplit(dataset, test, val, seed, by, force, allow_empty)
     console.print(f"{dataset}: " + ", ".join(f"{name} {counts.get(name, 0)}"
@@ -209,7 +239,8 @@ def inspect(
         if (html_dir / "index.html").exists() and not force:
             console.print(f"[red]error[/]: {html_dir / 'index.html'}: exists; use --force")
             raise typer.Exit(1)
-        console.print(f"wrote {write_gallery(dataset, html_dir)}")
+        with dataset_errors():
+            console.print(f"wrote {write_gallery(dataset, html_dir)}")
         return
 
     from dataset_tools.layout import write_png
@@ -241,7 +272,8 @@ def inspect(
         console.print(f"[red]error[/]: {out}: exists; use --force to overwrite it")
         raise typer.Exit(1)
     sheet = contact_sheet(dataset, [(located[item], item) for item in chosen], tile)
-    write_png(out, sheet)
+    with dataset_errors():
+        write_png(out, sheet)
     console.print(f"{out}: {len(chosen)} samples")
 
 
@@ -279,9 +311,11 @@ def sidecars(
         from dataset_tools.layout import atomic_write
 
         encoded = cv2.imencode(".jpg", image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 85])[1]
-        atomic_write(sheet, lambda tmp: Path(tmp).write_bytes(encoded.tobytes()))
+        with dataset_errors():
+            atomic_write(sheet, lambda tmp: Path(tmp).write_bytes(encoded.tobytes()))
     else:
-        write_png(sheet, image)
+        with dataset_errors():
+            write_png(sheet, image)
     console.print(f"{sheet}: {len(tiles)} photos" + (f", {len(problems)} problems"
                                                      if problems else ""))
 
@@ -350,11 +384,12 @@ def stats(
             f"{k}: {v}" for k, v in summary["occluders"].items()))
     console.print(f"scenes used: {len(summary['scenes'])}, meshes used: "
                   f"{len(summary['meshes'])}")
-    if json_out is not None:
-        write_json(json_out, summary)
-    if plots is not None:
-        for path in plot(data, plots):
-            console.print(f"wrote {path}")
+    with dataset_errors():
+        if json_out is not None:
+            write_json(json_out, summary)
+        if plots is not None:
+            for path in plot(data, plots):
+                console.print(f"wrote {path}")
 
 
 @app.command("import", help="""Bring an existing dataset into the layout. --format shadow-ar: a
@@ -398,9 +433,9 @@ def import_(
     if out is None:
         raise typer.BadParameter("give the new dataset folder (or --as-scenes DIR)")
     with dataset_errors():
-        with Progress(console=console, transient=True) as progress:
-            task = progress.add_task("importing", total=None)
-            tick = lambda: progress.update(task, advance=1)  # noqa: E731
+        with progress() as bar:
+            task = bar.add_task("importing", total=None)
+            tick = lambda: bar.update(task, advance=1)  # noqa: E731
             if as_scenes is not None:
                 counts = desoba_as_scenes(source, as_scenes, force, tick=tick)
             elif format_name == "desoba":
@@ -427,11 +462,14 @@ def merge(
     *sources, out = folders
     if prefix and len(prefix) != len(sources):
         raise typer.BadParameter(f"{len(sources)} sources but {len(prefix)} --prefix values")
+    from dataset_tools.layout import MANIFEST
+
+    warn_unparsable(*(source / MANIFEST for source in sources))
     with dataset_errors():
-        with Progress(console=console, transient=True) as progress:
-            task = progress.add_task("merging", total=None)
+        with progress() as bar:
+            task = bar.add_task("merging", total=None)
             counts = merge_datasets(sources, out, prefix or None, force,
-                                    tick=lambda: progress.update(task, advance=1))
+                                    tick=lambda: bar.update(task, advance=1))
     console.print(f"{out}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
 
 
@@ -468,9 +506,9 @@ def pack(
         raise typer.BadParameter(str(error), param_hint="--shard-size") from None
     config = PackConfig(dataset, out, cap, codec, quality, force)
     with dataset_errors():
-        with Progress(console=console, transient=True) as progress:
-            task = progress.add_task("packing", total=None)
-            index = pack_dataset(config, tick=lambda: progress.update(task, advance=1))
+        with progress() as bar:
+            task = bar.add_task("packing", total=None)
+            index = pack_dataset(config, tick=lambda: bar.update(task, advance=1))
     for note in index["not_packed"]:
         console.print(f"not packed: {note}")
     psnr = index["noshadow_psnr_db"]
@@ -502,10 +540,10 @@ def unpack(
         raise typer.BadParameter("give the shards (a folder or tar files) and the output folder")
     *sources, out = paths
     with dataset_errors():
-        with Progress(console=console, transient=True) as progress:
-            task = progress.add_task("unpacking", total=None)
+        with progress() as bar:
+            task = bar.add_task("unpacking", total=None)
             result = unpack_shards(sources, out, force,
-                                   tick=lambda: progress.update(task, advance=1))
+                                   tick=lambda: bar.update(task, advance=1))
     console.print(f"{out}: restored " + ", ".join(f"{k} {v}" for k, v in result.counts.items())
                   + f"; {result.clipped} shadow pixels clipped to 0-255")
 
@@ -523,7 +561,10 @@ def gather(
     import shlex
 
     from dataset_tools.gather import gather as gather_shards
+    from dataset_tools.gather import shard_manifests
+    from dataset_tools.layout import MANIFEST
 
+    warn_unparsable(dataset / MANIFEST, *shard_manifests(dataset))
     with dataset_errors():
         report = gather_shards(dataset)
     splits = ", ".join(f"{split} {count}" for split, count in report.counts.items())

@@ -18,6 +18,7 @@ from dataset_tools.layout import (
     copy_file,
     passes_path,
     read_image,
+    refuse_outside_links,
     sample_path,
     size_mismatch,
     write_png,
@@ -36,8 +37,12 @@ SHADOW_AR_KINDS = REQUIRED_KINDS  # what ARShadowGAN's Shadow-AR release has per
 
 
 def refuse_existing(target: Path, force: bool) -> None:
+    """Refuse to write into a non-empty `target` unless `force`, and into one holding a link
+    out of it (a write would go through the link) even then."""
     if target.exists() and any(target.iterdir()) and not force:
         raise DatasetError(target, "exists and is not empty; use --force to write into it")
+    if target.is_dir():
+        refuse_outside_links(target)
 
 
 def _finish(target: Path, records: list[ManifestRecord], source: str) -> Counter:

@@ -10,7 +10,7 @@ import json
 import os
 from pathlib import Path
 
-from dataset_tools.layout import KINDS, sample_path
+from dataset_tools.layout import KINDS, sample_path, write_text
 from dataset_tools.records import ManifestRecord, read_manifest
 from dataset_tools.resplit import find_samples
 
@@ -131,5 +131,5 @@ def write_gallery(root: Path, out: Path, per_page: int = 50, tile: int = 128) ->
             .replace("__KINDS__", json.dumps(list(KINDS)))
             .replace("__SAMPLES__", json.dumps(samples).replace("</", "<\\/")))
     index = out / "index.html"
-    index.write_text(page, encoding="utf-8")
+    write_text(index, page)
     return index

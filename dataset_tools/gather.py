@@ -26,6 +26,7 @@ from dataset_tools.layout import (
     PASSES_DIR,
     DatasetError,
     read_json_object,
+    refuse_outside_links,
 )
 from dataset_tools.records import (
     DatasetInfo,
@@ -153,6 +154,12 @@ def _shard_files(out: Path) -> dict[tuple[int, int], dict[str, Path]]:
     return found
 
 
+def shard_manifests(out: Path) -> list[Path]:
+    """The shard manifests OUT/manifests holds, in shard order."""
+    files = _shard_files(out)
+    return [files[key]["jsonl"] for key in sorted(files) if "jsonl" in files[key]]
+
+
 def _shard_states(out: Path, files: dict[tuple[int, int], dict[str, Path]],
                   indices: set[int], report: GatherReport) -> list[ShardState]:
     """Every shard of every shard count seen in OUT/manifests, present or not."""
@@ -193,6 +200,7 @@ def gather(out: Path) -> GatherReport:
     (sorted by index, one line per sample, only samples whose files are all there), write the
     true counts into dataset.json, and report which shards are missing samples."""
     out = Path(out)
+    refuse_outside_links(out)
     info = DatasetInfo.read(out)
     if info is None:
         raise DatasetError(out / DATASET_JSON, "missing or unreadable: not a render-dataset "

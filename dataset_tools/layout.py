@@ -8,6 +8,7 @@ datasets, passes/ID.npz. A sample exists when its noshadow image does (`iter_ids
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -52,6 +53,23 @@ class DatasetError(RuntimeError):
         self.reason = reason
 
 
+# What a file system says when it is full (no space, or the user's quota spent).
+DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+
+
+class DiskFullError(DatasetError):
+    """A write that failed because the file system is full; the message names the file."""
+
+    def __init__(self, path: Path | str) -> None:
+        super().__init__(path, "no space left on device")
+        self.args = (f"no space left on device writing {path}",)
+
+
+def is_disk_full(error: BaseException) -> bool:
+    return isinstance(error, DiskFullError) or (
+        isinstance(error, OSError) and error.errno in DISK_FULL_ERRNOS)
+
+
 def sample_path(root: Path, split: str, kind: str, sample_id: str) -> Path:
     return root / split / kind / f"{sample_id}.png"
 
@@ -60,18 +78,44 @@ def passes_path(root: Path, sample_id: str) -> Path:
     return root / PASSES_DIR / f"{sample_id}.npz"
 
 
-def atomic_write(path: Path, write: Any) -> None:
-    """Call write(tmp) on a temporary file next to path, then rename it over path: readers
-    see the old file or the whole new one, never a part (a killed run leaves *.partial)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
+def write_staged(path: Path, write: Any) -> Path:
+    """Call write(tmp) on a temporary file next to path and return it, finished (mode 0644
+    under the usual umask) but not yet renamed: the caller renames it over path with
+    os.replace, which needs no space, once its other steps have worked, or removes it. A full
+    file system raises DiskFullError naming `path` (the temporary file is removed)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX,
+                                       dir=path.parent)
+    except OSError as error:
+        if is_disk_full(error):
+            raise DiskFullError(path) from None
+        raise
     os.close(handle)
-    os.chmod(tmp, FILE_MODE)  # mkstemp makes 0600; finished files get the usual mode
     try:
         write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
+        # mkstemp makes 0600, and a writer that replaces the file (safetensors) may too:
+        # finished files get the usual mode
+        os.chmod(tmp, FILE_MODE)
+    except BaseException as error:
         Path(tmp).unlink(missing_ok=True)
+        if is_disk_full(error):
+            raise DiskFullError(path) from None
+        raise
+    return Path(tmp)
+
+
+def atomic_write(path: Path, write: Any) -> None:
+    """Call write(tmp) on a temporary file next to path, then rename it over path: readers
+    see the old file or the whole new one, never a part (a killed run leaves *.partial). A
+    full file system raises DiskFullError naming `path` (the temporary file is removed)."""
+    tmp = write_staged(path, write)
+    try:
+        os.replace(tmp, path)
+    except BaseException as error:
+        tmp.unlink(missing_ok=True)
+        if is_disk_full(error):
+            raise DiskFullError(path) from None
         raise
 
 
@@ -146,13 +190,13 @@ def write_npz(path: Path, **arrays: np.ndarray) -> None:
     atomic_write(path, write)
 
 
-def write_json(path: Path, data: Any) -> None:
-    def write(tmp: str) -> None:
-        with open(tmp, "w", encoding="utf-8") as stream:
-            json.dump(data, stream, indent=2, sort_keys=True)
-            stream.write("\n")
+def json_text(data: Any) -> str:
+    """The text of a JSON file as every writer here writes it (indented, keys sorted)."""
+    return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
-    atomic_write(path, write)
+
+def write_json(path: Path, data: Any) -> None:
+    write_text(path, json_text(data))
 
 
 def read_json_object(path: Path) -> dict[str, Any] | None:
@@ -176,6 +220,38 @@ def write_lines(path: Path, records: Iterable[dict]) -> None:
                 stream.write(json.dumps(record, sort_keys=True) + "\n")
 
     atomic_write(path, write)
+
+
+def outside_link(root: Path) -> Path | None:
+    """The first symbolic link inside the folder `root` (itself may be one) whose target lies
+    outside it, or None: a verb that moves, rewrites or deletes files in a dataset refuses such
+    a dataset rather than write through the link into another folder."""
+    top = Path(os.path.realpath(root))
+    pending = [Path(root)]
+    while pending:
+        folder = pending.pop()
+        try:
+            entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+        except OSError:
+            continue
+        for entry in entries:
+            path = Path(entry.path)
+            if entry.is_symlink():
+                target = Path(os.path.realpath(path))
+                if target != top and top not in target.parents:
+                    return path
+            elif entry.is_dir(follow_symlinks=False):
+                pending.append(path)
+    return None
+
+
+def refuse_outside_links(root: Path) -> None:
+    """DatasetError naming the first link of `root` that leads out of it (see outside_link)."""
+    link = outside_link(root)
+    if link is not None:
+        raise DatasetError(link, f"a symbolic link to {os.path.realpath(link)}, outside "
+                                 f"{root}: shadow-dataset does not move, rewrite or delete "
+                                 "files through it; replace the link by the files")
 
 
 def remove_partials(root: Path) -> int:

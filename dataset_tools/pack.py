@@ -50,6 +50,7 @@ from dataset_tools.layout import (
     copy_file,
     iter_ids,
     read_image,
+    refuse_outside_links,
     sample_path,
     size_mismatch,
     write_json,
@@ -312,6 +313,8 @@ def pack_dataset(config: PackConfig, tick: Tick = None) -> dict[str, Any]:
     root, out = config.dataset, config.out
     if out.exists() and any(out.iterdir()) and not config.force:
         raise DatasetError(out, "exists and is not empty; use --force to write into it")
+    if out.is_dir():
+        refuse_outside_links(out)
     samples = _samples(root)
     manifest = read_manifest(root)
     totals = _Totals()
@@ -538,6 +541,8 @@ def unpack_shards(sources: list[Path], out: Path, force: bool = False,
     and the DatasetError names the shard and how many samples were restored."""
     if out.exists() and any(out.iterdir()) and not force:
         raise DatasetError(out, "exists and is not empty; use --force to write into it")
+    if out.is_dir():
+        refuse_outside_links(out)
     paths = shard_paths(sources)
     counts: Counter = Counter()
     records: list[tuple[str, str, dict]] = []

@@ -143,6 +143,24 @@ def read_records(path: Path) -> dict[str, ManifestRecord]:
     return records
 
 
+def unparsable_lines(path: Path) -> list[int]:
+    """The numbers (from 1) of the non-blank lines of the manifest file at `path` that
+    `parse_line` rejects: `validate` reports each as an error, and a verb that rewrites the
+    manifest warns that it drops them (`unparsable_warnings`)."""
+    if not path.is_file():
+        return []
+    return [number for number, line in enumerate(
+        path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1)
+        if line.strip() and parse_line(line) is None]
+
+
+def unparsable_warnings(path: Path) -> list[str]:
+    """One warning line per unparsable line of the manifest at `path`, for the verbs that
+    rewrite (or copy) a manifest without it."""
+    return [f"{path}: line {number} is not a manifest record (cannot be parsed); it is "
+            "dropped" for number in unparsable_lines(path)]
+
+
 def read_manifest(root: Path) -> dict[str, ManifestRecord]:
     """id -> record of the dataset at `root` (its manifest.jsonl; empty without one)."""
     return read_records(root / MANIFEST)
@@ -156,8 +174,12 @@ def by_index(records: Iterable[ManifestRecord]) -> list[ManifestRecord]:
 def write_manifest(path: Path, records: Iterable[ManifestRecord]) -> None:
     """Write `records` (already in the order wanted) as one manifest file, atomically. (A
     running render appends single lines instead: `render.runner.append_manifest`.)"""
-    text = "".join(f"{record_line(record)}\n" for record in records)
-    write_text(path, text)
+    write_text(path, manifest_text(records))
+
+
+def manifest_text(records: Iterable[ManifestRecord]) -> str:
+    """The text of a manifest file holding `records`, in the order given."""
+    return "".join(f"{record_line(record)}\n" for record in records)
 
 
 def split_counts(splits: Iterable[str]) -> dict[str, int]:
@@ -189,7 +211,10 @@ class DatasetInfo:
         return cls(**known, extra=extra)
 
     def write(self, root: Path) -> None:
-        write_json(root / DATASET_JSON, _as_json(self))
+        write_json(root / DATASET_JSON, self.to_json())
+
+    def to_json(self) -> dict[str, Any]:
+        return _as_json(self)
 
     @property
     def split_by(self) -> str | None:

@@ -6,14 +6,24 @@ import os
 from collections import Counter
 from pathlib import Path
 
-from dataset_tools.layout import KINDS, MANIFEST, SPLITS, DatasetError, iter_samples
+from dataset_tools.layout import (
+    DATASET_JSON,
+    KINDS,
+    MANIFEST,
+    SPLITS,
+    DatasetError,
+    iter_samples,
+    json_text,
+    refuse_outside_links,
+    write_staged,
+)
 from dataset_tools.records import (
     DatasetInfo,
     ManifestRecord,
     by_index,
+    manifest_text,
     read_manifest,
     split_counts,
-    write_manifest,
 )
 from dataset_tools.split import group_assignments, plan_split
 
@@ -59,11 +69,19 @@ def resplit(root: Path, test_fraction: float, val_fraction: float, seed: int, by
             force: bool = False, allow_empty: bool = False) -> Counter:
     """Move every sample to its planned split; returns the new counts per split. A plan that
     leaves test/ empty although test_fraction > 0 is refused (DatasetError, nothing moved)
-    unless allow_empty."""
+    unless allow_empty. A dataset with a link out of its folder, or whose manifest lists a
+    sample without files, is refused before anything moves (DatasetError)."""
+    refuse_outside_links(root)
     located = find_samples(root)
     if not located:
         raise DatasetError(root, "no samples (*/noshadow/*.png)")
     manifest = read_manifest(root)
+    stale = sorted(set(manifest) - set(located))
+    if stale:
+        more = f" (and {len(stale) - 1} more)" if len(stale) > 1 else ""
+        raise DatasetError(root / MANIFEST, f"lists {stale[0]}{more}, which has no files; "
+                           f"nothing was moved: run shadow-dataset validate {root} and "
+                           "remove those lines or restore the files first")
     if by != "none":
         missing = sorted(set(located) - set(manifest))
         if missing:
@@ -90,13 +108,9 @@ def resplit(root: Path, test_fraction: float, val_fraction: float, seed: int, by
             if destination.exists() and not force:
                 raise DatasetError(destination, "already exists; use --force to replace it")
             moves.append((origin, destination))
-    before = count_files(root)
-    for origin, destination in moves:
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(origin, destination)
-    after = count_files(root)
-    if after != before and not force:
-        raise DatasetError(root, f"file count changed from {before} to {after} while moving")
+    # The new manifest and dataset.json are written first, as finished temporary files, and
+    # renamed into place only after the moves: a full disk stops the split before any file
+    # moves, and renames need no space.
     if manifest:
         for sample_id, record in manifest.items():
             if sample_id in plan:
@@ -106,9 +120,29 @@ def resplit(root: Path, test_fraction: float, val_fraction: float, seed: int, by
                 record.split_groups = ({key: assignment[record.group(key)]
                                         for key, assignment in assignments.items()}
                                        if len(assignments) > 1 else None)
-        write_manifest(root / MANIFEST, by_index(manifest.values()))
     info = DatasetInfo.read(root) or DatasetInfo()
     info.counts = split_counts(plan.values())
     info.split = {"test": test_fraction, "val": val_fraction, "seed": seed, "by": by}
-    info.write(root)
+    texts = {root / DATASET_JSON: json_text(info.to_json())}
+    if manifest:
+        texts[root / MANIFEST] = manifest_text(by_index(manifest.values()))
+    staged: dict[Path, Path] = {}
+    try:
+        for path, text in texts.items():
+            staged[path] = write_staged(path, lambda tmp, text=text: Path(tmp).write_text(
+                text, encoding="utf-8"))
+        for folder in sorted({destination.parent for _, destination in moves}):
+            folder.mkdir(parents=True, exist_ok=True)
+        before = count_files(root)
+        for origin, destination in moves:
+            os.replace(origin, destination)
+    except BaseException:
+        for tmp in staged.values():
+            tmp.unlink(missing_ok=True)
+        raise
+    after = count_files(root)
+    for path, tmp in staged.items():
+        os.replace(tmp, path)
+    if after != before and not force:
+        raise DatasetError(root, f"file count changed from {before} to {after} while moving")
     return Counter(plan.values())

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from dataset_tools.darkness import REAL_SUNNY, shadow_darkness, summarize_darkness
-from dataset_tools.layout import SPLITS, read_image, sample_path
+from dataset_tools.layout import SPLITS, atomic_write, read_image, sample_path
 from dataset_tools.masks import smask_from_pair
 from dataset_tools.records import ManifestRecord, read_manifest
 from dataset_tools.resplit import find_samples
@@ -161,7 +161,7 @@ def plot(data: dict[str, Any], out: Path) -> list[Path]:
         axis.legend()
         figure.tight_layout()
         path = out / f"{name}.png"
-        figure.savefig(path, dpi=100)
+        atomic_write(path, lambda tmp, figure=figure: figure.savefig(tmp, dpi=100, format="png"))
         plt.close(figure)
         written.append(path)
     return written

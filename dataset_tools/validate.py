@@ -22,7 +22,7 @@ from dataset_tools.layout import (
     SPLITS,
     size_mismatch,
 )
-from dataset_tools.records import DatasetInfo, ManifestRecord, read_manifest
+from dataset_tools.records import DatasetInfo, ManifestRecord, read_manifest, unparsable_lines
 from dataset_tools.split import GROUP_KEYS, GROUPINGS
 
 
@@ -212,6 +212,9 @@ def validate_dataset(root: Path, tolerance: float = 1.0,
         if len(names) > 1:
             report.problems.append(Problem(str(root), "identical noshadow images: "
                                                       + ", ".join(names), "warning"))
+    for number in unparsable_lines(root / MANIFEST):
+        report.problems.append(Problem(str(root / MANIFEST), f"line {number} is not a "
+                                       "manifest record (cannot be parsed)"))
     manifest = read_manifest(root)
     if manifest:
         for sample_id in sorted(set(manifest) - seen):

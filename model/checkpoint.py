@@ -10,9 +10,11 @@ restore_training_state() reads it back on resume: both live here, beside save() 
 
 from __future__ import annotations
 
+import io
 import json
 import random
 import warnings
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,7 @@ from torch import nn
 from dataset_tools.layout import atomic_write
 
 FORMAT = "shadowsynth-checkpoint-1"
+ZIP_MAGIC = b"PK\x03\x04"  # how every file torch.save writes begins
 
 
 class CheckpointError(RuntimeError):
@@ -79,19 +82,27 @@ def restore_training_state(checkpoint: dict[str, Any],
     return checkpoint["epoch"], checkpoint["step"], checkpoint["best"]
 
 
+def write_bytes(path: Path, data: bytes | memoryview) -> None:
+    """Write serialised bytes atomically. Serialising into memory first and writing from
+    Python makes a full disk an OSError (ENOSPC), which atomic_write names, instead of
+    torch's or safetensors' own error from deep inside their writers ('unexpected pos')."""
+    atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
+
+
 def save(path: Path, checkpoint: dict[str, Any]) -> None:
-    checkpoint = {"format": FORMAT, **checkpoint}
-    atomic_write(path, lambda tmp: torch.save(checkpoint, tmp))
+    buffer = io.BytesIO()
+    torch.save({"format": FORMAT, **checkpoint}, buffer)
+    write_bytes(path, buffer.getbuffer())
 
 
 def save_weights(path: Path, models: dict[str, nn.Module], metadata: dict[str, Any]) -> None:
     """Weights only, as safetensors: keys "NAME.PARAM", metadata JSON-encoded strings."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save as serialise
 
     tensors = {f"{name}.{key}": value.detach().cpu().contiguous()
                for name, model in models.items() for key, value in model.state_dict().items()}
     text = {key: json.dumps(value) for key, value in metadata.items()}
-    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=text))
+    write_bytes(path, serialise(tensors, metadata=text))
 
 
 def load(path: Path, kind: str | None = None) -> dict[str, Any]:
@@ -103,6 +114,9 @@ def load(path: Path, kind: str | None = None) -> dict[str, Any]:
             warnings.simplefilter("ignore")
             checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception:  # torch's own message is pages of weights_only advice: not for this
+        if _damaged_torch_file(path):  # a torch file that does not read to the end
+            raise CheckpointError(f"{path}: damaged or truncated (torch.load cannot read "
+                                  "this torch file to its end)") from None
         raise CheckpointError(f"{path}: not a shadowsynth checkpoint (torch.load with "
                               "weights_only=True cannot read it)") from None
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
@@ -110,6 +124,33 @@ def load(path: Path, kind: str | None = None) -> dict[str, Any]:
     if kind is not None and checkpoint.get("kind") != kind:
         raise CheckpointError(f"{path}: holds a {checkpoint.get('kind')} model, expected {kind}")
     return checkpoint
+
+
+def _damaged_torch_file(path: Path) -> bool:
+    """Whether `path` begins as a file torch.save writes (a zip archive) but is not a whole,
+    intact one: cut short (a full disk, a copy killed midway) or corrupted."""
+    with open(path, "rb") as stream:
+        if stream.read(4) != ZIP_MAGIC:
+            return False
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.testzip() is not None
+    except (zipfile.BadZipFile, OSError, EOFError):
+        return True
+
+
+def usable_instead(path: Path, kind: str | None = None) -> Path | None:
+    """When the checkpoint at `path` cannot be read: the other checkpoint of its run folder
+    (best.pt beside last.pt, or last.pt beside best.pt) that loads, or None."""
+    for name in ("best.pt", "last.pt"):
+        other = path.with_name(name)
+        if other != path and other.is_file():
+            try:
+                load(other, kind)
+            except CheckpointError:
+                continue
+            return other
+    return None
 
 
 def load_model(model: nn.Module, state: dict[str, torch.Tensor], arch: dict[str, Any],

@@ -3,7 +3,7 @@ meets them: the CLI turns each into `error: ...` and exit code 1 (model/cli.py).
 
 from __future__ import annotations
 
-from dataset_tools.layout import DatasetError
+from dataset_tools.layout import DISK_FULL_ERRNOS, DatasetError
 from model.checkpoint import CheckpointError
 from model.config import ConfigError
 from model.weights import WeightsError
@@ -21,6 +21,8 @@ def describe_error(error: BaseException) -> str | None:
     (bugs keep their traceback)."""
     if isinstance(error, KNOWN):
         return str(error)
+    if isinstance(error, OSError) and error.errno in DISK_FULL_ERRNOS:
+        return f"no space left on device writing {error.filename}"
     text = str(error)
     if isinstance(error, RuntimeError) and "Caught DatasetError" in text:
         # raised in a DataLoader worker: torch re-raises it as a RuntimeError with the

@@ -7,6 +7,7 @@ A JSON file next to the graph records S, the names and the measured difference."
 
 from __future__ import annotations
 
+import io
 import warnings
 from pathlib import Path
 from typing import Any
@@ -14,8 +15,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from dataset_tools.layout import atomic_write, write_json
+from dataset_tools.layout import write_json
 from dataset_tools.toy import toy_sample
+from model.checkpoint import write_bytes
 from model.config import ExportConfig, to_json
 from model.pipeline import LoadedPipeline, to_tensor
 
@@ -35,15 +37,14 @@ def _onnx(loaded: LoadedPipeline, inputs: tuple[torch.Tensor, ...], path: Path,
           opset: int) -> list[np.ndarray]:
     import onnxruntime
 
-    def write(tmp: str) -> None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(loaded.pipeline, inputs, tmp, dynamo=False, opset_version=opset,
-                              input_names=["image", "mask"], output_names=["shadow", "attention"],
-                              dynamic_axes={name: {0: "batch"} for name in
-                                            ("image", "mask", "shadow", "attention")})
-
-    atomic_write(path, write)
+    buffer = io.BytesIO()  # serialised in memory: a full disk is then an OSError naming path
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(loaded.pipeline, inputs, buffer, dynamo=False, opset_version=opset,
+                          input_names=["image", "mask"], output_names=["shadow", "attention"],
+                          dynamic_axes={name: {0: "batch"} for name in
+                                        ("image", "mask", "shadow", "attention")})
+    write_bytes(path, buffer.getbuffer())
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     return session.run(None, {"image": inputs[0].numpy(), "mask": inputs[1].numpy()})
 
@@ -53,7 +54,9 @@ def _torchscript(loaded: LoadedPipeline, inputs: tuple[torch.Tensor, ...],
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         traced = torch.jit.trace(loaded.pipeline, inputs)
-        atomic_write(path, lambda tmp: torch.jit.save(traced, tmp))
+        buffer = io.BytesIO()
+        torch.jit.save(traced, buffer)
+        write_bytes(path, buffer.getbuffer())
         reloaded = torch.jit.load(str(path))
     with torch.no_grad():
         return [output.numpy() for output in reloaded(*inputs)]

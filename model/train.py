@@ -18,7 +18,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from torch import nn
 from torch.utils.data import DataLoader
 
-from dataset_tools.layout import copy_file, write_text
+from dataset_tools.layout import DISK_FULL_ERRNOS, DiskFullError, copy_file, write_text
 from dataset_tools.pack import sample_key
 from model import checkpoint as ckpt
 from model.config import TrainConfig, to_json
@@ -115,8 +115,13 @@ class StatsLog:
                           "only stats.jsonl is written")
 
     def write(self, record: dict[str, Any], step: int) -> None:
-        with open(self.path, "a", encoding="utf-8") as stream:
-            stream.write(json.dumps(record, sort_keys=True) + "\n")
+        try:
+            with open(self.path, "a", encoding="utf-8") as stream:
+                stream.write(json.dumps(record, sort_keys=True) + "\n")
+        except OSError as error:  # a write error carries no file name: give it this one
+            if error.errno in DISK_FULL_ERRNOS:
+                raise DiskFullError(self.path) from None
+            raise
         if self.tensorboard is not None:
             for key, value in record.items():
                 if "/" in key and isinstance(value, float | int):
@@ -265,7 +270,16 @@ def fit(task: Task, config: TrainConfig, runtime: Runtime, run_dir: Path,
     grid_batch = next(iter(val_loader or train_loader))  # before the RNG state is restored
     start_epoch, step, best = 0, 0, None
     if resume is not None:
-        state = ckpt.load(resume, task.kind)
+        try:
+            state = ckpt.load(resume, task.kind)
+        except ckpt.CheckpointError as error:
+            other = ckpt.usable_instead(resume, task.kind)
+            if other is None:
+                raise
+            epoch = ckpt.load(other, task.kind)["epoch"]
+            raise ckpt.CheckpointError(
+                f"{error}; {other} (epoch {epoch}) can still be used: copy it over {resume} "
+                f"to resume from epoch {epoch}") from None
         task.load_state(state, resume)
         start_epoch, step, best = ckpt.restore_training_state(state, task.optimizers,
                                                               task.schedulers)

@@ -11,9 +11,18 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from render.cluster import Resources
-from render.config import DEFAULT_MODELS, DEFAULT_SCENES, RenderConfig, default
+from render.config import (
+    DEFAULT_MODELS,
+    DEFAULT_SCENES,
+    RenderConfig,
+    RenderSettings,
+    default,
+    field_of,
+    setting_problem,
+)
 
 app = typer.Typer(add_completion=False, rich_markup_mode="rich")
 
@@ -81,7 +90,7 @@ def main(
     print_config: Annotated[bool, typer.Option(
         "--print-config", help="Print the resolved settings as a commented TOML file, exit.")]
         = False,
-    size: Annotated[int | None, typer.Option(min=16, max=4096, help="Image side in pixels.")]
+    size: Annotated[int | None, typer.Option(help="Image side in pixels.")]
         = None,
     seed: Annotated[int | None, typer.Option(
         help="Global seed; sample i's seed derives from it.")] = None,
@@ -89,28 +98,28 @@ def main(
         = default(RenderConfig, "workers"),
     shard: Annotated[str, typer.Option(help="Render only samples i with i % N == I.")] = "0/1",
     samples: Annotated[int | None, typer.Option(
-        min=1, help="Cycles samples per pixel of the shadow render (the second).")] = None,
+        help="Cycles samples per pixel of the shadow render (the second).")] = None,
     first_render_samples: Annotated[int | None, typer.Option(
-        min=1, help="Cycles samples per pixel of the first render (the whole frame).")]
+        help="Cycles samples per pixel of the first render (the whole frame).")]
         = None,
     adaptive_threshold: Annotated[float | None, typer.Option(
-        min=0.0, help="Cycles adaptive sampling noise threshold (0 = off).")] = None,
+        help="Cycles adaptive sampling noise threshold (0 = off).")] = None,
     device: Annotated[str | None, typer.Option(help="cpu, cuda or optix.")] = None,
     threads: Annotated[int | None, typer.Option(
-        min=0, help="Threads per worker (0 = all cores).")] = None,
+        help="Threads per worker (0 = all cores).")] = None,
     test_fraction: Annotated[float | None, typer.Option(
-        min=0.0, max=0.9, help="Share of scene photos whose samples go to test/.")] = None,
+        help="Share of scene photos whose samples go to test/.")] = None,
     darkening_threshold: Annotated[float | None, typer.Option(
-        min=0.0, max=1.0, help="Relative darkening (0-1) that counts as shadow in the masks.")]
+        help="Relative darkening (0-1) that counts as shadow in the masks.")]
         = None,
     shadow_threshold: Annotated[float | None, typer.Option(
-        min=0.0, max=1.0, hidden=True, help="Old name of --darkening-threshold.")] = None,
+        hidden=True, help="Old name of --darkening-threshold.")] = None,
     shadow_visible_fraction: Annotated[float | None, typer.Option(
-        min=0.0, max=1.0, help="smask/rshadow keep pixels darkened by at least this share of "
+        help="smask/rshadow keep pixels darkened by at least this share of "
         "the sample's peak darkening (0.5: the half-shadow line a person would outline; 0 keeps "
         "all above --darkening-threshold).")] = None,
     max_faces: Annotated[int | None, typer.Option(
-        min=1, help="Skip meshes with more faces.")] = None,
+        help="Skip meshes with more faces.")] = None,
     restart_every: Annotated[int, typer.Option(
         min=1, help="Replace each worker after this many samples.")]
         = default(RenderConfig, "restart_every"),
@@ -147,7 +156,7 @@ def main(
         try:
             config = load_config(config_file, config)
         except ConfigFileError as error:
-            console.print(f"[red]error[/]: {error}")
+            console.print(f"[red]error[/]: {escape(str(error))}", highlight=False)
             raise typer.Exit(2) from None
     given = {"size": size, "seed": seed, "test_fraction": test_fraction,
              "darkening_threshold": darkening_threshold if darkening_threshold is not None
@@ -156,13 +165,17 @@ def main(
     render_given = {"samples": samples, "first_render_samples": first_render_samples,
                     "adaptive_threshold": adaptive_threshold,
                     "device": device, "threads": threads}
+    for cls, values in ((RenderConfig, given), (RenderSettings, render_given)):
+        for key, value in values.items():
+            problem = None if value is None else setting_problem(field_of(cls, key), value)
+            if problem is not None:  # the same check as the config file's, before any work
+                console.print(f"[red]error[/]: --{key.replace('_', '-')}: {escape(problem)}",
+                              highlight=False)
+                raise typer.Exit(2)
     config = dataclasses.replace(
         config, **{key: value for key, value in given.items() if value is not None},
         render=dataclasses.replace(config.render, **{
             key: value for key, value in render_given.items() if value is not None}))
-    if config.render.device not in ("cpu", "cuda", "optix"):
-        raise typer.BadParameter(f"--device must be cpu, cuda or optix, got "
-                                 f"{config.render.device!r}")
     if print_config:
         print(config_text(config), end="")
         return
@@ -183,8 +196,15 @@ def main(
     try:
         summary = run(config, console, early_signals, shard=shard_log)
     except RunError as error:
-        console.print(f"[red]error[/]: {error}")
+        console.print(f"[red]error[/]: {escape(str(error))}", highlight=False)
         raise typer.Exit(2) from None
+    if summary.disk_full:
+        command = shlex.join(_command())
+        console.print(f"no space left on device writing {summary.disk_full}; "
+                      f"{summary.complete} of {summary.requested} samples complete in "
+                      f"{config.out}; free space and resume with: {command}", markup=False,
+                      highlight=False)
+        raise typer.Exit(1)
     if summary.interrupted:
         command = shlex.join(_command())
         console.print(f"interrupted: {summary.complete} of {summary.requested} samples complete "

@@ -3,12 +3,16 @@
 
 Every field's `metadata["help"]` is the comment `render-dataset --print-config` writes; a
 `(min, max)` tuple is a range sampled uniformly; `metadata["probability"]` marks a value in
-[0, 1]; `metadata["weights"]` marks a table of non-negative weights.
+[0, 1]; `metadata["weights"]` marks a table of non-negative weights; `metadata["domain"]` is
+the `Domain` every value (both ends of a range) must lie in, and `metadata["choices"]` the
+names a text setting may take. `setting_problem` checks a value against them: the config
+file (render.config_file) and the command line (render.cli) both refuse with it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -24,6 +28,35 @@ LIGHT_KINDS = ("sun", "area", "overcast")
 AREA_SHAPES = ("rectangle", "disk")
 
 
+@dataclass(frozen=True)
+class Domain:
+    """The values a setting may take: finite numbers from `low` to `high`, each end included
+    unless `open_low` / `open_high`."""
+
+    low: float
+    high: float
+    open_low: bool = False
+    open_high: bool = False
+
+    def __contains__(self, value: float) -> bool:
+        if not math.isfinite(value):  # also NaN, which every comparison lets through
+            return False
+        above = value > self.low if self.open_low else value >= self.low
+        below = value < self.high if self.open_high else value <= self.high
+        return above and below
+
+    def __str__(self) -> str:
+        return (f"{'(' if self.open_low else '['}{self.low:g}, {self.high:g}"
+                f"{')' if self.open_high else ']'}")
+
+
+PROBABILITY = Domain(0.0, 1.0)
+SHARE = Domain(0.0, 1.0)  # a share of the image's width or height, a colour channel
+POSITIVE_METRES = Domain(0.0, 100.0, open_low=True)
+MAX_SAMPLES = 65536  # Cycles samples per pixel, either render
+MAX_OCCLUDERS = 3  # what the README documents: 0-3 occluders per sample
+
+
 def _doc(default: Any, text: str, **extra: Any) -> Any:
     """A dataclass field with its help text (and flags) in the metadata."""
     if isinstance(default, dict | list):
@@ -36,21 +69,28 @@ def _doc(default: Any, text: str, **extra: Any) -> Any:
 class CameraRanges:
     """The camera stands at (0, 0, height) looking along +y, pitched down."""
 
-    height: tuple[float, float] = _doc((1.0, 2.2), "metres above the ground")
-    pitch: tuple[float, float] = _doc((22.0, 45.0), "degrees below the horizon")
-    fov: tuple[float, float] = _doc((40.0, 60.0), "field of view in degrees (square images)")
+    height: tuple[float, float] = _doc((1.0, 2.2), "metres above the ground",
+                                       domain=POSITIVE_METRES)
+    pitch: tuple[float, float] = _doc((22.0, 45.0), "degrees below the horizon",
+                                      domain=Domain(0.0, 90.0))
+    fov: tuple[float, float] = _doc((40.0, 60.0), "field of view in degrees (square images)",
+                                    domain=Domain(1.0, 170.0))
 
 
 @dataclass(frozen=True)
 class ObjectRanges:
     inserted_size: tuple[float, float] = _doc(
-        (0.55, 1.0), "largest dimension of the inserted mesh, metres")
-    occluder_size: tuple[float, float] = _doc((0.4, 1.0), "largest dimension of an occluder")
-    occluders: tuple[int, int] = _doc((0, 3), "number of occluders (integers, inclusive)")
+        (0.55, 1.0), "largest dimension of the inserted mesh, metres", domain=POSITIVE_METRES)
+    occluder_size: tuple[float, float] = _doc((0.4, 1.0), "largest dimension of an occluder",
+                                              domain=POSITIVE_METRES)
+    occluders: tuple[int, int] = _doc(
+        (0, 3), f"number of occluders (integers, inclusive, at most {MAX_OCCLUDERS})",
+        domain=Domain(0, MAX_OCCLUDERS))
     inserted_screen_x: tuple[float, float] = _doc(
-        (0.3, 0.7), "where the inserted object's foot lands, share of the image width")
+        (0.3, 0.7), "where the inserted object's foot lands, share of the image width",
+        domain=SHARE)
     inserted_screen_y: tuple[float, float] = _doc(
-        (0.45, 0.8), "... and of the image height (0 = top)")
+        (0.45, 0.8), "... and of the image height (0 = top)", domain=SHARE)
     stable_pose_probability: float = _doc(
         0.3, "chance that the inserted object (and, drawn apart, each occluder) rests in one of "
         "its stable poses (on a side, upside down; picked by their resting probabilities) "
@@ -59,21 +99,24 @@ class ObjectRanges:
 
 @dataclass(frozen=True)
 class PhotoRanges:
-    crop: tuple[float, float] = _doc((0.7, 1.0), "square crop side / shorter photo side")
+    crop: tuple[float, float] = _doc((0.7, 1.0), "square crop side / shorter photo side",
+                                     domain=Domain(0.0, 1.0, open_low=True))
     flip_probability: float = _doc(0.5, "chance of a horizontal flip", probability=True)
     tone_contrast: tuple[float, float] = _doc(
         (1.4, 1.6), "camera tone curve vs plain sRGB: scene radiance = (sRGB-decoded photo) "
-        "** (1 / contrast); camera curves are steeper than sRGB in the mid-tones")
+        "** (1 / contrast); camera curves are steeper than sRGB in the mid-tones",
+        domain=Domain(0.1, 10.0))
 
 
 @dataclass(frozen=True)
 class MaterialRanges:
     """The colour of a mesh without a material of its own, drawn in sRGB HSV."""
 
-    hue: tuple[float, float] = _doc((0.0, 1.0), "HSV hue")
-    saturation: tuple[float, float] = _doc((0.1, 0.8), "HSV saturation")
-    value: tuple[float, float] = _doc((0.15, 0.85), "HSV value")
-    roughness: tuple[float, float] = _doc((0.3, 0.9), "Principled BSDF roughness")
+    hue: tuple[float, float] = _doc((0.0, 1.0), "HSV hue", domain=SHARE)
+    saturation: tuple[float, float] = _doc((0.1, 0.8), "HSV saturation", domain=SHARE)
+    value: tuple[float, float] = _doc((0.15, 0.85), "HSV value", domain=SHARE)
+    roughness: tuple[float, float] = _doc((0.3, 0.9), "Principled BSDF roughness",
+                                          domain=SHARE)
     metallic_probability: float = _doc(0.25, "chance of a metal", probability=True)
 
 
@@ -81,12 +124,14 @@ class MaterialRanges:
 class SunRanges:
     """Sunlight: a distant disk light (its angular size sets the penumbra) and a uniform sky."""
 
-    elevation: tuple[float, float] = _doc((25.0, 65.0), "degrees above the horizon")
+    elevation: tuple[float, float] = _doc((25.0, 65.0), "degrees above the horizon",
+                                          domain=Domain(0.0, 90.0, open_low=True))
     angle: tuple[float, float] = _doc(
-        (0.5, 5.0), "angular diameter in degrees: 0.5 is the clear-sky sun, more is hazy")
+        (0.5, 5.0), "angular diameter in degrees: 0.5 is the clear-sky sun, more is hazy",
+        domain=Domain(0.0, 180.0))
     ambient_fraction: tuple[float, float] = _doc(
         (0.1, 0.22), "sky light / all light on a sunlit horizontal surface (clear sky: "
-        "0.1-0.25); bounds how dark the umbra is")
+        "0.1-0.25); bounds how dark the umbra is", domain=SHARE)
 
 
 @dataclass(frozen=True)
@@ -96,13 +141,17 @@ class AreaRanges:
 
     shape_weights: dict[str, float] = _doc(
         {"rectangle": 1.0, "disk": 1.0}, "relative weights of the light's shapes", weights=True)
-    size: tuple[float, float] = _doc((0.3, 1.6), "side or diameter of the light, metres")
+    size: tuple[float, float] = _doc((0.3, 1.6), "side or diameter of the light, metres",
+                                     domain=POSITIVE_METRES)
     distance: tuple[float, float] = _doc(
-        (1.8, 4.0), "from the inserted object's foot to the light's centre, metres")
+        (1.8, 4.0), "from the inserted object's foot to the light's centre, metres",
+        domain=POSITIVE_METRES)
     elevation: tuple[float, float] = _doc((40.0, 75.0), "degrees above the ground, seen from "
-                                          "the inserted object's foot")
+                                          "the inserted object's foot",
+                                          domain=Domain(0.0, 90.0, open_low=True))
     ambient_fraction: tuple[float, float] = _doc(
-        (0.1, 0.3), "ambient (bounce) light / all light at the inserted object's foot")
+        (0.1, 0.3), "ambient (bounce) light / all light at the inserted object's foot",
+        domain=SHARE)
 
 
 @dataclass(frozen=True)
@@ -110,7 +159,8 @@ class OvercastRanges:
     """Sky light only: no direct light, soft contact shadows."""
 
     sky_level: tuple[float, float] = _doc(
-        (0.8, 1.0), "sky brightness relative to the photo-matched level")
+        (0.8, 1.0), "sky brightness relative to the photo-matched level",
+        domain=Domain(0.0, 10.0, open_low=True))
 
 
 @dataclass(frozen=True)
@@ -119,7 +169,8 @@ class LightRanges:
         {"sun": 0.7, "area": 0.2, "overcast": 0.1},
         "relative weights of the light kinds: sun, area, overcast", weights=True)
     warmth: tuple[float, float] = _doc(
-        (-0.08, 0.08), "colour temperature shift of the direct light (+ warmer)")
+        (-0.08, 0.08), "colour temperature shift of the direct light (+ warmer)",
+        domain=Domain(-1.0, 1.0))
     sun: SunRanges = field(default_factory=SunRanges)
     area: AreaRanges = field(default_factory=AreaRanges)
     overcast: OvercastRanges = field(default_factory=OvercastRanges)
@@ -146,7 +197,8 @@ class QualityChecks:
         0.002, "inserted object's own visible shadow (smask) / all pixels", probability=True)
     max_hidden_fraction: float = _doc(
         0.3, "projected overlap of nearer occluders with the object", probability=True)
-    max_attempts: int = _doc(12, "attempts per sample before it is recorded as failed")
+    max_attempts: int = _doc(12, "attempts per sample before it is recorded as failed",
+                             domain=Domain(1, 1000))
     scene_cue: bool = _doc(
         True, "every sun- or area-lit sample shows a cue to its light's direction in the scene: "
         "an occluder's cast shadow (at least min_occluder_shadow_fraction), or the photo's own "
@@ -163,26 +215,30 @@ class RenderSettings:
 
     samples: int = _doc(
         16, "Cycles samples per pixel of the second render: the shadow region, where the "
-        "pair differs (its noise is the shadow's)")
+        "pair differs (its noise is the shadow's)", domain=Domain(1, MAX_SAMPLES))
     first_render_samples: int = _doc(
         6, "Cycles samples per pixel of the first render: the whole frame, whose noise (in "
-        "the occluders' shadows) is the same in both images")
+        "the occluders' shadows) is the same in both images", domain=Domain(1, MAX_SAMPLES))
     adaptive_threshold: float = _doc(
-        0.0, "adaptive sampling noise threshold, 0 = off (no gain at 8-16 spp)")
-    device: Device = _doc("cpu", "cpu, cuda or optix")
-    threads: int = _doc(0, "render threads per worker, 0 = all cores")
+        0.0, "adaptive sampling noise threshold, 0 = off (no gain at 8-16 spp)",
+        domain=Domain(0.0, 1.0))
+    device: Device = _doc("cpu", "cpu, cuda or optix", choices=("cpu", "cuda", "optix"))
+    threads: int = _doc(0, "render threads per worker, 0 = all cores", domain=Domain(0, 1024))
     light_tree: bool = _doc(False, "Cycles light tree (a handful of lights: it only costs)")
     ground_reach: float = _doc(
         1.5, "shade the ground only within this many object sizes of each object and its "
-        "shadow (the factor is 1 elsewhere); 0 shades all of it")
+        "shadow (the factor is 1 elsewhere); 0 shades all of it", domain=Domain(0.0, 100.0))
     border_shadow_render: bool = _doc(
         True, "render the shadow variant only in the box its shadow can reach")
     sun_blur: float = _doc(
-        0.7, "Gaussian sigma (px) on the direct-light part of the ground factor, 0 = off")
-    ambient_blur: float = _doc(3.0, "the same for its ambient part (smooth, mostly noise)")
+        0.7, "Gaussian sigma (px) on the direct-light part of the ground factor, 0 = off",
+        domain=Domain(0.0, 100.0))
+    ambient_blur: float = _doc(3.0, "the same for its ambient part (smooth, mostly noise)",
+                               domain=Domain(0.0, 100.0))
     tuned: bool = _doc(True, "false keeps Blender's default Cycles settings (the baseline)")
     sampling_pattern: str = _doc(
-        "BLUE_NOISE", "Cycles sampling pattern: BLUE_NOISE, TABULATED_SOBOL, AUTOMATIC")
+        "BLUE_NOISE", "Cycles sampling pattern: BLUE_NOISE, TABULATED_SOBOL, AUTOMATIC",
+        choices=("BLUE_NOISE", "TABULATED_SOBOL", "AUTOMATIC"))
 
 
 @dataclass(frozen=True)
@@ -191,7 +247,7 @@ class RenderConfig:
     scenes: Path = DEFAULT_SCENES
     models: Path = DEFAULT_MODELS
     count: int = 20
-    size: int = _doc(256, "image side in pixels")
+    size: int = _doc(256, "image side in pixels", domain=Domain(16, 4096))
     seed: int = _doc(0, "global seed; sample i's seed derives from (seed, i) only")
     workers: int = 1
     shard_index: int = 0
@@ -199,7 +255,8 @@ class RenderConfig:
     overwrite: bool = False
     restart_every: int = 100  # samples per worker before it is replaced (keeps memory flat)
     test_fraction: float = _doc(
-        0.15, "share of scene photos whose samples go to test/", probability=True)
+        0.15, "share of scene photos whose samples go to test/", probability=True,
+        domain=Domain(0.0, 0.9))
     darkening_threshold: float = _doc(
         0.06, "relative darkening (0-1) that counts as shadow in smask and rshadow",
         probability=True)
@@ -207,7 +264,8 @@ class RenderConfig:
         0.5, "share of the sample's peak darkening a pixel of smask/rshadow must reach (the "
         "half-shadow line a person outlines); 0 keeps all above darkening_threshold",
         probability=True)
-    max_faces: int = _doc(1_000_000, "meshes with more faces are skipped")
+    max_faces: int = _doc(1_000_000, "meshes with more faces are skipped",
+                          domain=Domain(1, 100_000_000))
     render: RenderSettings = field(default_factory=RenderSettings)
     ranges: SamplingRanges = field(default_factory=SamplingRanges)
     checks: QualityChecks = field(default_factory=QualityChecks)
@@ -242,6 +300,29 @@ def default(cls: type, name: str) -> Any:
     if item.default is not dataclasses.MISSING:
         return item.default
     return item.default_factory()
+
+
+def setting_problem(item: dataclasses.Field, value: Any) -> str | None:
+    """Why `value` (already of the field's type; a range as a (min, max) tuple) is not a
+    value of the setting `item`, in words ("must lie in [1, 65536], got -1"), or None. The
+    one check of every setting's domain, for the config file and the command line alike."""
+    domain = item.metadata.get("domain")
+    if domain is None and item.metadata.get("probability"):
+        domain = PROBABILITY
+    if domain is not None and isinstance(value, int | float | tuple) \
+            and not isinstance(value, bool):
+        values = value if isinstance(value, tuple) else (value,)
+        if not all(number in domain for number in values):
+            shown = f"[{', '.join(map(str, values))}]" if isinstance(value, tuple) else value
+            return f"must lie in {domain}, got {shown}"
+    choices = item.metadata.get("choices")
+    if choices is not None and value not in choices:
+        return f"must be one of {', '.join(choices)}, got {value!r}"
+    return None
+
+
+def field_of(cls: type, name: str) -> dataclasses.Field:
+    return cls.__dataclass_fields__[name]  # type: ignore[attr-defined]
 
 
 # What a config file may set: these top-level fields and the nested tables.

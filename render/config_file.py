@@ -5,7 +5,9 @@ The file mirrors `RenderConfig`: top-level keys (`size`, `seed`, ...), then the 
 `[render]`, `[ranges.camera]`, `[ranges.objects]`, `[ranges.photo]`, `[ranges.materials]`,
 `[ranges.lights]` (with `[ranges.lights.sun]`, `.area`, `.overcast`) and `[checks]`. Keys left
 out keep their defaults. An unknown key, a value of the wrong type, a range with min > max, a
-probability outside [0, 1] or a bad weight table is one error naming the key.
+probability outside [0, 1], a value outside its setting's domain (`render.config.Domain`:
+NaN and infinity included) or a bad weight table is one error naming the file, the key, the
+value and what is allowed.
 """
 
 from __future__ import annotations
@@ -16,7 +18,14 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from render.config import AREA_SHAPES, FILE_FIELDS, LIGHT_KINDS, RenderConfig, current_names
+from render.config import (
+    AREA_SHAPES,
+    FILE_FIELDS,
+    LIGHT_KINDS,
+    RenderConfig,
+    current_names,
+    setting_problem,
+)
 
 WEIGHT_KEYS = {"weights": LIGHT_KINDS, "shape_weights": AREA_SHAPES}
 
@@ -103,6 +112,9 @@ def _apply(instance: Any, table: dict[str, Any], prefix: str, allowed: tuple[str
             changes[key] = _check_value(value, default, item)
         except ValueError as error:
             raise ConfigFileError(f"{source}: {name}: {error}") from None
+        problem = setting_problem(item, changes[key])
+        if problem is not None:
+            raise ConfigFileError(f"{source}: {name}: {problem}")
     return dataclasses.replace(instance, **changes)
 
 

@@ -87,7 +87,7 @@ def photo_tiles(folder: Path, tile_width: int = TILE_WIDTH) -> tuple[list[np.nda
             problems.append((str(path), str(error)))
             continue
         try:
-            hints = read_hints(path)
+            hints = read_hints(path, folder)
         except BadAsset as error:
             problems.append((str(error.path), error.reason))
             hints = None

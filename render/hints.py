@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -158,6 +159,8 @@ def parse_hints(data: Any, width: int, height: int) -> PhotoHints:
                          for x, y in polygon)
         if abs(_signed_area(np.array(vertices))) < 1.0:
             raise ValueError("ground_polygon encloses no area")
+        if abs(_signed_area(clip_to_rectangle(np.array(vertices), width, height))) < 1.0:
+            raise ValueError(f"ground_polygon lies entirely outside the {width}x{height} photo")
         values["ground_polygon"] = vertices
     if "lights" in data:
         values["lights"] = _light_weights(data["lights"])
@@ -171,9 +174,10 @@ def parse_hints(data: Any, width: int, height: int) -> PhotoHints:
     return PhotoHints(width=width, height=height, **values)
 
 
-def read_hints(photo: Path) -> PhotoHints | None:
+def read_hints(photo: Path, scenes: Path | None = None) -> PhotoHints | None:
     """The hints of `photo` from its sidecar, None without one. Raises BadAsset naming the
-    sidecar when it cannot be used (the photo is then used without hints)."""
+    sidecar when it cannot be used (the photo is then used without hints), among others when
+    a mask path leads out of `scenes` (the scenes folder; default: the sidecar's folder)."""
     sidecar = sidecar_path(photo)
     if not sidecar.is_file():
         return None
@@ -189,13 +193,19 @@ def read_hints(photo: Path) -> PhotoHints | None:
         hints = parse_hints(data, width=int(image.shape[1]), height=int(image.shape[0]))
     except ValueError as error:
         raise BadAsset(sidecar, str(error)) from None
+    top = Path(os.path.realpath(scenes if scenes is not None else sidecar.parent))
+    for key, path in hints.mask_paths.items():
+        target = Path(os.path.realpath(sidecar.parent / path))
+        if top not in target.parents:  # "/etc/shadow", "../../x.png", a link out of it
+            raise BadAsset(sidecar, f"{key} {path!r} lies outside the scenes folder {top}")
     return with_photo_masks(hints, sidecar.parent)
 
 
 def with_photo_masks(hints: PhotoHints, folder: Path) -> PhotoHints:
     """`hints` with its mask paths resolved against the sidecar's `folder`, each mask checked
     (BadAsset naming the mask file), and, when the sidecar gives neither the sun nor the
-    shadow direction, the direction estimated from the masks' object-shadow pairs."""
+    shadow direction, the direction estimated from the masks' object-shadow pairs. (Paths
+    outside the scenes folder are `read_hints`'s to refuse, before any file is opened.)"""
     paths = {key: str(folder / path) for key, path in hints.mask_paths.items()}
     masks = {key: read_instance_mask(Path(path), hints.width, hints.height)
              for key, path in paths.items()}
@@ -261,6 +271,29 @@ def pitch_for_horizon(row: float, fov_deg: float, size: int) -> float:
 def _signed_area(polygon: np.ndarray) -> float:
     x, y = polygon[:, 0], polygon[:, 1]
     return 0.5 * float(np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y))
+
+
+def clip_to_rectangle(polygon: np.ndarray, width: float, height: float) -> np.ndarray:
+    """The (K, 2) polygon clipped to the rectangle [0, width] x [0, height]
+    (Sutherland-Hodgman); (0, 2) when nothing of it lies inside."""
+    points = [tuple(point) for point in np.asarray(polygon, dtype=np.float64)]
+    edges = ((0, 0.0, 1.0), (0, float(width), -1.0), (1, 0.0, 1.0), (1, float(height), -1.0))
+    for axis, bound, sign in edges:  # keep the side where sign * (coordinate - bound) >= 0
+        kept: list[tuple[float, float]] = []
+        for index, current in enumerate(points):
+            previous = points[index - 1]
+            inside_now = sign * (current[axis] - bound) >= 0
+            inside_before = sign * (previous[axis] - bound) >= 0
+            if inside_now != inside_before:
+                t = (bound - previous[axis]) / (current[axis] - previous[axis])
+                kept.append((previous[0] + t * (current[0] - previous[0]),
+                             previous[1] + t * (current[1] - previous[1])))
+            if inside_now:
+                kept.append(current)
+        points = kept
+        if not points:
+            break
+    return np.array(points, dtype=np.float64).reshape(-1, 2)
 
 
 def inside_polygon(polygon: np.ndarray, u: float, v: float) -> bool:

@@ -48,6 +48,8 @@ from dataset_tools.layout import (
     PASSES_DIR,
     SPLITS,
     TMP_SUFFIX,
+    is_disk_full,
+    outside_link,
     passes_path,
     sample_path,
     write_json,
@@ -95,6 +97,7 @@ class RunSummary:
     mesh_warnings: list[str] = field(default_factory=list)  # e.g. missing textures, in order
     seconds: float = 0.0
     interrupted: int = 0  # the signal (SIGINT, SIGTERM) that stopped the run early, else 0
+    disk_full: str | None = None  # the file a full file system refused: the run stopped there
 
     @property
     def complete(self) -> int:
@@ -259,6 +262,11 @@ def append_manifest(out: Path, record: ManifestRecord, path: Path | None = None)
         os.fsync(stream.fileno())
 
 
+def full_path(error: BaseException) -> str:
+    """The file a disk-full error (`layout.is_disk_full`) names."""
+    return str(getattr(error, "path", None) or getattr(error, "filename", None) or "?")
+
+
 def _rejection(entry: dict[str, Any]) -> str:
     """What the run summary calls a rejected attempt (a `resampled` entry of a record)."""
     return REJECTIONS.get(entry.get("code", ""), "other")
@@ -396,6 +404,11 @@ def _prepare_output(config: RenderConfig) -> None:
         os.unlink(probe)
     except OSError as error:
         raise RunError(f"{config.out}: cannot write the output folder ({error.strerror})") from None
+    link = outside_link(config.out)
+    if link is not None:  # samples are moved and deleted in here: never through a link
+        raise RunError(f"{link}: a symbolic link to {os.path.realpath(link)}, outside "
+                       f"{config.out}; render-dataset does not write through it: replace the "
+                       "link by the files, or use another --out")
     settings_path = config.out / DATASET_JSON
     if settings_path.exists() and not config.overwrite:
         info = DatasetInfo.read(config.out)
@@ -424,7 +437,7 @@ def build_catalog(config: RenderConfig, console: Console) -> tuple[Catalog, dict
     hints: dict[str, PhotoHints] = {}
     for photo in scenes.items:
         try:
-            found = read_hints(photo)
+            found = read_hints(photo, config.scenes)
         except BadAsset as error:  # the photo is used without hints
             skipped[error.path] = error.reason
             continue
@@ -589,7 +602,9 @@ def run(config: RenderConfig, console: Console | None = None,
         early_signals: list[int] | None = None, shard: ShardLog | None = None) -> RunSummary:
     """Render the samples of this shard that the folder lacks. Ctrl-C (SIGINT) or SIGTERM
     stops it early but cleanly: the samples being rendered are dropped, manifest.jsonl and
-    dataset.json describe exactly the complete samples, and summary.interrupted says so.
+    dataset.json describe exactly the complete samples, and summary.interrupted says so. A
+    full disk stops it the same way, at the first write it refuses, and summary.disk_full
+    names that file (a full disk is not a bad sample).
     `early_signals`: signals the caller noted before the run (then it renders nothing).
     `shard`: commit to this shard's own manifest instead (see ShardLog)."""
     console = console or Console(stderr=True, soft_wrap=True)
@@ -598,13 +613,31 @@ def run(config: RenderConfig, console: Console | None = None,
         summary = _run(config, console, stop, shard)
     summary.interrupted = stop.signal
     if shard is not None:
-        _write_status(config, shard, summary, "interrupted" if stop else "finished")
+        try:
+            _write_status(config, shard, summary,
+                          "interrupted" if stop or summary.disk_full else "finished")
+        except RuntimeError as error:  # DiskFullError
+            if not is_disk_full(error):
+                raise
+            summary.disk_full = summary.disk_full or full_path(error)
     return summary
 
 
 def _run(config: RenderConfig, console: Console, stop: _StopRequest,
          shard: ShardLog | None) -> RunSummary:
     summary = RunSummary()
+    try:
+        return _run_steps(config, console, stop, shard, summary)
+    except (OSError, RuntimeError) as error:  # DiskFullError is a RuntimeError (DatasetError)
+        if not is_disk_full(error):
+            raise
+        summary.disk_full = summary.disk_full or full_path(error)
+        return summary
+
+
+def _run_steps(config: RenderConfig, console: Console, stop: _StopRequest,
+               shard: ShardLog | None, summary: RunSummary) -> RunSummary:
+    """`_run` itself; a full disk anywhere raises out of it (`_run` notes the file)."""
     mine = [
         index for index in range(config.count) if index % config.shard_count == config.shard_index
     ]
@@ -661,7 +694,7 @@ def _run(config: RenderConfig, console: Console, stop: _StopRequest,
         summary.seconds = time.perf_counter() - start
     finally:
         claims.release_all()
-    finish()
+    finish()  # on a full disk the manifest keeps its appended lines: complete samples only
     for folder in (config.out / CLAIMS_DIR, manifest.parent / CLAIMS_DIR):
         try:
             folder.rmdir()  # only when no other run holds a claim
@@ -685,8 +718,8 @@ def _render(config: RenderConfig, catalog: Catalog, rule: SplitRule, queue: Samp
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task("render", total=queue.remaining(), rate="")
         pool = WorkerPool(config, catalog, min(config.workers, queue.remaining()))
-        try:
-            for event in pool.run(queue, stop=lambda: bool(stop)):
+        try:  # a full disk stops the run as Ctrl-C does: what is complete stays
+            for event in pool.run(queue, stop=lambda: bool(stop) or bool(summary.disk_full)):
                 _account(event, summary, console, config, rule, queue.claims, manifest)
                 elapsed = time.perf_counter() - start
                 progress.update(
@@ -703,8 +736,16 @@ def _account(event: Any, summary: RunSummary, console: Console, config: RenderCo
     identifier = sample_id(event.index)
     if event.kind == "done":
         record = event.record
-        _place(config.out, record, rule)
-        append_manifest(config.out, record, manifest)  # the commit: from now on the sample is done
+        try:
+            _place(config.out, record, rule)
+            append_manifest(config.out, record, manifest)  # the commit: the sample is done
+        except OSError as error:
+            if not is_disk_full(error):
+                raise
+            _remove_sample(config.out, identifier, partials=True)
+            claims.release(identifier)
+            summary.disk_full = summary.disk_full or full_path(error)
+            return
         claims.release(identifier)
         summary.rendered += 1
         for entry in record.resampled or []:
@@ -717,6 +758,9 @@ def _account(event: Any, summary: RunSummary, console: Console, config: RenderCo
     else:
         _remove_sample(config.out, identifier, partials=event.kind in ("crashed", "interrupted"))
         claims.release(identifier)
+        if event.disk_full is not None:  # not a bad sample: the run stops (see _render)
+            summary.disk_full = summary.disk_full or event.disk_full
+            return
         if event.kind == "interrupted":
             return
         summary.failed[event.index] = event.message

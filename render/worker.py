@@ -21,6 +21,7 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any, Protocol
 
+from dataset_tools.layout import is_disk_full
 from dataset_tools.records import ManifestRecord
 from render.config import RenderConfig
 from render.sample import Catalog
@@ -56,10 +57,11 @@ class Rejected:
 
 @dataclass(frozen=True)
 class Raised:
-    """An unexpected exception ended the sample (the run goes on)."""
+    """An unexpected exception ended the sample (the run goes on, unless the disk is full)."""
 
     index: int
     message: str  # "TypeName: text"
+    disk_full: str | None = None  # the file a full file system refused to write
 
 
 Message = Ready | Retired | Rendered | Rejected | Raised
@@ -92,7 +94,10 @@ def worker_main(config: RenderConfig, catalog: Catalog, conn: Connection) -> Non
             except SampleFailed as error:
                 conn.send(Rejected(index, str(error), error.reasons, error.bad_assets))
             except Exception as error:  # one broken sample must not end the run
-                conn.send(Raised(index, f"{type(error).__name__}: {error}"))
+                full = getattr(error, "path", None) or getattr(error, "filename", None) \
+                    if is_disk_full(error) else None
+                conn.send(Raised(index, f"{type(error).__name__}: {error}",
+                                 None if full is None else str(full)))
             scene.clear()
             scene.purge()
         conn.send(Retired())
@@ -150,6 +155,7 @@ class Event:
     message: str = ""  # failed, error, crashed: what went wrong
     reasons: list[dict[str, Any]] = field(default_factory=list)  # failed: Rejected.reasons
     bad_assets: dict[str, str] = field(default_factory=dict)  # failed: Rejected.bad_assets
+    disk_full: str | None = None  # error: the file a full file system refused to write
 
 
 @dataclass
@@ -324,7 +330,8 @@ class WorkerPool:
         if isinstance(message, Rejected):
             return Event("failed", message.index, message=message.message,
                          reasons=message.reasons, bad_assets=message.bad_assets)
-        return Event("error", message.index, message=message.message)
+        return Event("error", message.index, message=message.message,
+                     disk_full=message.disk_full)
 
     def close(self) -> None:
         for worker in list(self.workers):

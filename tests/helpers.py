@@ -68,3 +68,25 @@ def with_manifest(root: Path, scenes: list[str], meshes: list[str]) -> None:
                                                                               strict=True))]
     make_dataset(root, ids=[record["id"] for record in records])
     (root / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+
+
+def fill_disk(monkeypatch, folder: Path, suffix: str = "") -> None:
+    """Make every file written through `dataset_tools.layout` below `folder` (whose name ends
+    with `suffix`) fail as on a full file system: the write itself raises OSError(ENOSPC) on
+    its temporary file."""
+    import errno
+
+    from dataset_tools import layout, resplit
+
+    real = layout.write_staged
+
+    def write_staged(path: Path, write):
+        def full(tmp: str) -> None:
+            raise OSError(errno.ENOSPC, "No space left on device", tmp)
+
+        inside = Path(path).absolute().is_relative_to(folder.absolute()) \
+            and Path(path).name.endswith(suffix)
+        return real(path, full if inside else write)
+
+    monkeypatch.setattr(layout, "write_staged", write_staged)
+    monkeypatch.setattr(resplit, "write_staged", write_staged)

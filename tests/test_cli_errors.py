@@ -27,7 +27,7 @@ from typer.testing import CliRunner  # noqa: E402
 from dataset_tools.cli import app as dataset_app  # noqa: E402
 from model import checkpoint as ckpt  # noqa: E402
 from model.cli import app as model_app  # noqa: E402
-from tests.helpers import ROOT  # noqa: E402
+from tests.helpers import ROOT, fill_disk  # noqa: E402
 
 TINY = ["--size", "64", "--batch-size", "4", "--workers", "0", "--device", "cpu",
         "--encoder-weights", "none", "--max-steps-per-epoch", "1", "--log-every", "1"]
@@ -255,3 +255,52 @@ def test_default_loader_workers_fit_the_machine(monkeypatch):
     assert EvalConfig(data=Path("data"), checkpoint=Path("sg.pt")).workers == expected
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
     assert default_workers() == 1
+
+
+def test_a_full_disk_is_one_line_naming_the_file_in_every_writing_verb(toy_dataset, tmp_path,
+                                                                       monkeypatch):
+    checkpoint = small_sg_checkpoint(tmp_path / "sg64.pt", 64)
+    test = toy_dataset / "test"
+    out = tmp_path / "out"
+    cases = [  # (arguments, the file that cannot be written)
+        (["train-attention", "--data", toy_dataset, *TINY, "--out", out / "runs"], ".pt"),
+        (["evaluate", "--data", toy_dataset, "--checkpoint", checkpoint, "--workers", "0",
+          "--device", "cpu", "--out", out / "eval"], ""),
+        (["predict", "--images", test / "noshadow", "--masks", test / "mask", "--checkpoint",
+          checkpoint, "--device", "cpu", "--out", out / "predicted"], ""),
+        (["export", "--checkpoint", checkpoint, "--format", "torchscript", "--out",
+          out / "pipeline.pt"], ""),
+    ]
+    for args, suffix in cases:
+        with monkeypatch.context() as patch:
+            fill_disk(patch, out, suffix)
+            code, output = run(model_app, *args)
+        errors = [line for line in output.splitlines() if line.startswith("error")]
+        assert code == 1 and "Traceback" not in output and len(errors) == 1, (args, output)
+        assert errors[0].startswith(f"error: no space left on device writing {out}/"), output
+        assert output.strip().splitlines()[-1] == errors[0]
+    assert not list(out.rglob("*.partial"))
+
+
+def test_resume_from_a_truncated_last_pt_names_the_checkpoint_still_usable(toy_dataset,
+                                                                           tmp_path):
+    code, output = run(model_app, "train-attention", "--data", toy_dataset, "--out",
+                       tmp_path / "runs", "--epochs", "1", *TINY)
+    assert code == 0, output
+    run_dir = next((tmp_path / "runs").glob("*-attention-toy"))
+    checkpoints = run_dir / "checkpoints"
+    for name in ("last.pt", "best.pt", "best.safetensors"):  # the umask's mode, all alike
+        assert (checkpoints / name).stat().st_mode & 0o777 == 0o666 & ~current_umask(), name
+    last = checkpoints / "last.pt"
+    last.write_bytes(last.read_bytes()[: last.stat().st_size // 2])
+    code, output = run(model_app, "train-attention", "--resume", run_dir, "--epochs", "2")
+    line = one_error_line(output)
+    assert code == 1 and line.startswith(f"error: {last}: damaged or truncated"), output
+    assert (f"; {checkpoints / 'best.pt'} (epoch 1) can still be used: copy it over {last}"
+            in line)
+
+
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

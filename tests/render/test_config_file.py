@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from render.config import RenderConfig, current_names
+from render.config import FILE_FIELDS, RenderConfig, current_names, field_of
 from render.config_file import ConfigFileError, load_config, print_config
 from tests.helpers import ROOT
 
@@ -94,3 +95,68 @@ def test_cli_prints_the_config_and_flags_override_the_file(tmp_path):
                   "--out", str(tmp_path / "out"))
     assert bad.returncode == 2 and "ranges.camera.fov: range min 70.0 > max 50.0" in bad.stderr
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("size = 0", "size: must lie in [16, 4096], got 0"),
+    ("size = -48", "size: must lie in [16, 4096], got -48"),
+    ("size = 100000", "size: must lie in [16, 4096], got 100000"),
+    ("[render]\nsamples = -1", "render.samples: must lie in [1, 65536], got -1"),
+    ("[render]\nfirst_render_samples = -5",
+     "render.first_render_samples: must lie in [1, 65536], got -5"),
+    ("[render]\ndevice = 'gpu'", "render.device: must be one of cpu, cuda, optix, got 'gpu'"),
+    ("[ranges.objects]\ninserted_size = [-1.0, -0.5]",
+     "ranges.objects.inserted_size: must lie in (0, 100], got [-1.0, -0.5]"),
+    ("[ranges.camera]\nheight = [-2, -1]",
+     "ranges.camera.height: must lie in (0, 100], got [-2.0, -1.0]"),
+    ("[ranges.camera]\nheight = [nan, 1.0]",
+     "ranges.camera.height: must lie in (0, 100], got [nan, 1.0]"),
+    ("[ranges.camera]\nheight = [1.0, inf]",
+     "ranges.camera.height: must lie in (0, 100], got [1.0, inf]"),
+    ("[ranges.objects]\noccluders = [0, 1000]",
+     "ranges.objects.occluders: must lie in [0, 3], got [0, 1000]"),
+    ("test_fraction = 0.95", "test_fraction: must lie in [0, 0.9], got 0.95"),
+    ("[checks]\nmax_attempts = 0", "checks.max_attempts: must lie in [1, 1000], got 0"),
+])
+def test_a_value_outside_its_domain_is_refused_before_any_work_in_one_line(tmp_path, text,
+                                                                          message):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigFileError) as caught:
+        load_config(path, RenderConfig(out=tmp_path / "out"))
+    assert str(caught.value) == f"{path}: {message}"
+    result = run_cli("--config", str(path), "--out", str(tmp_path / "out"))
+    assert result.returncode == 2 and result.stderr == f"error: {path}: {message}\n"
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(("flag", "value", "message"), [
+    ("--size", "0", "must lie in [16, 4096], got 0"),
+    ("--samples", "-3", "must lie in [1, 65536], got -3"),
+    ("--first-render-samples", "0", "must lie in [1, 65536], got 0"),
+    ("--test-fraction", "0.95", "must lie in [0, 0.9], got 0.95"),
+    ("--darkening-threshold", "nan", "must lie in [0, 1], got nan"),
+    ("--device", "gpu", "must be one of cpu, cuda, optix, got 'gpu'"),
+])
+def test_the_command_line_is_checked_against_the_same_domains(tmp_path, flag, value, message):
+    result = run_cli(flag, value, "--out", str(tmp_path / "out"))
+    assert result.returncode == 2 and result.stderr == f"error: {flag}: {message}\n"
+    assert not (tmp_path / "out").exists()
+
+
+def test_every_number_a_file_can_set_has_a_domain():
+    def numbers(instance, prefix=""):
+        for item in dataclasses.fields(instance):
+            value = getattr(instance, item.name)
+            if dataclasses.is_dataclass(value):
+                yield from numbers(value, f"{prefix}{item.name}.")
+            elif isinstance(value, int | float | tuple) and not isinstance(value, bool):
+                yield f"{prefix}{item.name}", item
+
+    config = RenderConfig(out=Path("out"))
+    top = {name: getattr(config, name) for name in FILE_FIELDS}
+    without = [name for key, value in top.items()
+               for name, item in (numbers(value, f"{key}.") if dataclasses.is_dataclass(value)
+                                  else [(key, field_of(RenderConfig, key))])
+               if key != "seed" and "domain" not in item.metadata
+               and not item.metadata.get("probability")]
+    assert without == []

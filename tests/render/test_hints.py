@@ -293,3 +293,32 @@ def test_rendered_shadow_follows_the_sidecar(tmp_path):
                                        cols.mean() + 0.5 - foot[0, 0]))
         assert spec.light.kind == "sun"
         assert angle_between(seen, 150.0 if spec.photo.flip else 30.0) < 10.0, record.id
+
+
+@pytest.mark.parametrize("polygon", [
+    [[700, 10], [900, 10], [900, 400]],  # right of the 640x480 photo
+    [[-50, -50], [-10, -50], [-10, 600]],  # left of it
+    [[10, 500], [600, 500], [300, 900]],  # below it
+])
+def test_a_ground_polygon_entirely_outside_the_photo_is_refused_when_read(polygon):
+    with pytest.raises(ValueError, match="ground_polygon lies entirely outside the 640x480"):
+        parse_hints({"ground_polygon": polygon}, WIDTH, HEIGHT)
+    inside = [[polygon[0][0] % 600, 10], [polygon[1][0] % 600 + 20, 10], [300, 400]]
+    assert parse_hints({"ground_polygon": inside}, WIDTH, HEIGHT).ground_polygon
+
+
+@pytest.mark.parametrize("path", ["/etc/shadow", "../outside.png", "link/outside.png"])
+def test_a_mask_path_out_of_the_scenes_folder_is_refused_naming_sidecar_and_path(tmp_path,
+                                                                                 path):
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    (scenes / "link").symlink_to(tmp_path)
+    cv2.imwrite(str(tmp_path / "outside.png"), np.zeros((48, 64), np.uint8))
+    cv2.imwrite(str(scenes / "street.png"), np.full((48, 64, 3), 128, np.uint8))
+    sidecar = scenes / "street.json"
+    sidecar.write_text(json.dumps({"shadow_mask": path}))
+    with pytest.raises(BadAsset) as error:
+        read_hints(scenes / "street.png", scenes)
+    assert error.value.path == str(sidecar) or str(error.value.path) == str(sidecar)
+    assert f"shadow_mask {path!r} lies outside the scenes folder" in str(error.value)
+    assert "\n" not in str(error.value)

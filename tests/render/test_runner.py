@@ -279,3 +279,14 @@ def test_rendered_dataset_passes_validate(rendered):
     report = validate_dataset(config.out)
     assert report.valid, [str(problem) for problem in report.problems]
     assert sum(report.counts.values()) == 6
+
+
+def test_an_output_folder_with_a_link_out_of_it_is_refused(tmp_path):
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    config = tiny_config(tmp_path / "data", count=1)
+    (config.out / "train").mkdir(parents=True)
+    (config.out / "train" / "shadow").symlink_to(outside)
+    with pytest.raises(RunError, match="train/shadow: a symbolic link to .*elsewhere"):
+        run(config, QUIET)
+    assert not any(outside.iterdir())
