@@ -6,7 +6,8 @@ DIR holds git mirrors (bare or not) of the source repositories, one per reposito
 "owner+name" with the git directory at DIR/owner+name/repo (or .../repo/.git). Every file is read
 with `git show COMMIT:PATH` at the pinned commit below, so the output does not depend on what the
 mirrors' branches point at today. The Debian package is fetched with
-`apt-get download lomiri-wallpapers-16.04`. scikit-image (for one photo) and fast-simplification
+`apt-get download lomiri-wallpapers-16.04`. scikit-image (for one photo), bpy 5.0.1 (two photos are
+views of Blender's bundled studio-light HDRIs) and fast-simplification
 (trimesh's quadric decimation) must be importable. Provenance and licences: assets/real/README.md,
 which this script also writes.
 
@@ -22,14 +23,18 @@ floor (lowest point y = 0) and written as binary glTF (.glb, y-up as the glTF sp
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
+import importlib.util
 import io
 import json
 import math
+import os
 import subprocess
 import tempfile
 from pathlib import Path
 
-import cv2
+os.environ.setdefault("OPENCV_IO_ENABLE_OPENEXR", "1")  # Blender's studio lights are EXR files
+import cv2  # noqa: E402
 import numpy as np
 import trimesh
 
@@ -47,6 +52,10 @@ BASEMESH = ("Papyszoo/base-meshes", "75eb713a2d95ab05dc64fa3fccce5825a870aa8a")
 DRAKE = ("RobotLocomotion/models", "4723170e1c8ee8bc59c342bb5c491ab8f263f1fb")
 EDWARD = ("Edward-H26/PersonalWebsite", "553c267170decd7d129773019ed0b63ac5711d6b")
 DREI = ("pmndrs/drei-assets", "456060a26bbeb8fdf79326f224b6d99b8bcce736")
+DEMO_DATA = ("gkjohnson/3d-demo-data", "a79b5400ba8ed5bdeffebc10ce5adeecda7c3ebc")
+WAYMO_VIZ = ("VikramTiwari/waymo-open-data-visualization",
+             "1a06e3d8c867ac1321935912e9f285f6cc9ed77d")
+BPY_VERSION = "5.0.1"  # the PyPI wheel whose datafiles/studiolights/world/ holds Blender's HDRIs
 
 CC0, CCBY3, CCBY4 = "CC0 1.0", "CC BY 3.0", "CC BY 4.0"
 YCB_URL = "http://ycb-benchmarks.s3-website-us-east-1.amazonaws.com/"
@@ -172,6 +181,70 @@ DREI_VIEWS = {
     "ph_rooitou_park": ("rooitou_park", 120, -15),
     "ph_studio_small_03": ("studio_small_03", 240, -15),
     "ph_venice_sunset": ("venice_sunset", 180, -15),
+}
+
+# third batch (issue 17): more 1k Poly Haven HDRIs copied into other repositories, viewed like
+# DREI_VIEWS. name -> (source, path, Poly Haven HDRI name, yaw, pitch). gkjohnson/3d-demo-data
+# says "HDRIs from Polyhaven" in hdri/README.md; the waymo viewer's files keep their Poly Haven
+# names (and the sizes of 1k Poly Haven .hdr files). Left out: places already in the set
+# (adams_place_bridge, chinese_garden, leadenhall_market, peppermint_powerplant, potsdamer_platz,
+# venice_sunset, dikhololo_night, blaubeuren_night, shanghai_bund), modern_buildings_2 (the square
+# of modern_buildings), kloppenheim_05 (the farm of kloppenheim_04), studio_small_05/09 (the
+# studio of studio_small_03), aristea_wreck_puresky and autumn_field_puresky (no real ground),
+# moonless_golf (too dark), circus_arena and brown_photostudio_02 (no usable floor in view).
+# brown_photostudio_01/06/07 are three different halls of one photo studio.
+HDRI_VIEWS = {
+    # indoor
+    "ph_aerodynamics_workshop": (DEMO_DATA, "hdri/aerodynamics_workshop_1k.hdr",
+                                 "aerodynamics_workshop", 90, -15),
+    "ph_autoshop_01": (DEMO_DATA, "hdri/autoshop_01_1k.hdr", "autoshop_01", 0, -15),
+    "ph_blocky_photo_studio": (DEMO_DATA, "hdri/blocky_photo_studio_1k.hdr",
+                               "blocky_photo_studio", 0, -15),
+    "ph_brown_photostudio_01": (DEMO_DATA, "hdri/brown_photostudio_01_1k.hdr",
+                                "brown_photostudio_01", 0, -15),
+    "ph_brown_photostudio_06": (DEMO_DATA, "hdri/brown_photostudio_06_1k.hdr",
+                                "brown_photostudio_06", 0, -15),
+    "ph_brown_photostudio_07": (DEMO_DATA, "hdri/brown_photostudio_07_1k.hdr",
+                                "brown_photostudio_07", 0, -15),
+    "ph_christmas_photo_studio_07": (DEMO_DATA, "hdri/christmas_photo_studio_07_1k.hdr",
+                                     "christmas_photo_studio_07", 90, -15),
+    "ph_dancing_hall": (DEMO_DATA, "hdri/dancing_hall_1k.hdr", "dancing_hall", 0, -15),
+    "ph_drachenfels_cellar": (DEMO_DATA, "hdri/drachenfels_cellar_1k.hdr", "drachenfels_cellar",
+                              0, -15),
+    "ph_parking_garage": (WAYMO_VIZ, "motion/frontend/public/parking_garage_1k.hdr",
+                          "parking_garage", 0, -15),
+    "ph_sepulchral_chapel_rotunda": (DEMO_DATA, "hdri/sepulchral_chapel_rotunda_1k.hdr",
+                                     "sepulchral_chapel_rotunda", 0, -15),
+    "ph_thatch_chapel": (DEMO_DATA, "hdri/thatch_chapel_1k.hdr", "thatch_chapel", 180, -15),
+    "ph_vestibule": (DEMO_DATA, "hdri/vestibule_1k.hdr", "vestibule", 0, -15),
+    # outdoor, by day
+    "ph_hilly_terrain_01": (DEMO_DATA, "hdri/hilly_terrain_01_1k.hdr", "hilly_terrain_01", 90,
+                            -15),
+    "ph_noon_grass": (DEMO_DATA, "hdri/noon_grass_1k.hdr", "noon_grass", 0, -15),
+    "ph_phalzer_forest_01": (DEMO_DATA, "hdri/phalzer_forest_01_1k.hdr", "phalzer_forest_01", 0,
+                             -15),
+    "ph_rainforest_trail": (DEMO_DATA, "hdri/rainforest_trail_1k.hdr", "rainforest_trail", 180,
+                            -15),
+    "ph_spruit_sunrise": (WAYMO_VIZ, "motion/frontend/public/spruit_sunrise_1k.hdr",
+                          "spruit_sunrise", 0, -15),
+    "ph_urban_street_01": (WAYMO_VIZ, "motion/frontend/public/urban_street_01_1k.hdr",
+                           "urban_street_01", 90, -15),
+    # outdoor, at night
+    "ph_narrow_moonlit_road": (DEMO_DATA, "hdri/narrow_moonlit_road_1k.hdr",
+                               "narrow_moonlit_road", 0, -15),
+    "ph_rogland_clear_night": (WAYMO_VIZ, "motion/frontend/public/rogland_clear_night_1k.hdr",
+                               "rogland_clear_night", 0, -15),
+    "ph_rooftop_night": (WAYMO_VIZ, "motion/frontend/public/rooftop_night_1k.hdr",
+                         "rooftop_night", 0, -15),
+    "ph_st_peters_square_night": (DEMO_DATA, "hdri/st_peters_square_night_1k.hdr",
+                                  "st_peters_square_night", 90, -15),
+}
+
+# name -> (file in bpy's datafiles/studiolights/world/, Poly Haven HDRI name, yaw, pitch): 1k EXRs
+# that ship with Blender; their license.txt says CC0 and names the Poly Haven originals
+BLENDER_VIEWS = {
+    "ph_courtyard": ("courtyard.exr", "courtyard", 0, -15),
+    "ph_hotel_room": ("interior.exr", "hotel_room", 0, -30),
 }
 
 TUM_FRAMES = {  # name -> path in SUPERGLUE (TUM RGB-D fr3/long_office_household frames)
@@ -375,15 +448,22 @@ Notes
   camera looks 15° down, so the ground (floors, pavements, lawns, sand, gravel, snow, rock, decks)
   fills roughly the lower three quarters of the frame. Only Humus cube maps whose bundled
   `readme.txt` grants CC BY 3.0 are used (older Humus maps carry a non-commercial notice).
-- `humus_heroes_square` and `humus_heroes_square_2` are two directions of one panorama, and the
-  two `tum_*` frames come from one TUM RGB-D sequence; every other photo is a different place.
+- More 1k Poly Haven HDRIs come from `gkjohnson/3d-demo-data` (`hdri/`, "HDRIs from
+  Polyhaven"), `VikramTiwari/waymo-open-data-visualization` (files under their Poly Haven names)
+  and Blender's bundled studio lights (`courtyard`, `hotel_room`: the `bpy` wheel's
+  `datafiles/studiolights/world/license.txt` says CC0 and names the Poly Haven originals); they
+  are viewed at 320x240 like the `pmndrs/drei-assets` ones (`ph_hotel_room` looks 30° down).
+- `humus_heroes_square` and `humus_heroes_square_2` are two directions of one panorama, the
+  two `tum_*` frames come from one TUM RGB-D sequence, and `ph_brown_photostudio_01`, `_06` and
+  `_07` are three halls of one photo studio; every other photo is a different place.
 - Light: indoor rooms, overcast or shaded streets, sunny places with cast shadows, and (the
-  `*_night` views, `ph_hansaplatz`, `ph_rathaus`, `ph_shanghai_bund`) squares and paths at night
-  under street lights. Each photo's sidecar (`scenes/NAME.json`) says which light kinds fit it.
-  The sidecars were annotated by eye; in sunny views re-projected from a panorama,
-  `shadow_direction_deg` is the direction, seen from the ground polygon's centre, of the ground
-  away from the sun, with the sun taken from the panorama (the largest saturated patch above
-  the horizon), and was checked against the photo's own shadows on the contact sheet.
+  `*_night` views, `ph_hansaplatz`, `ph_rathaus`, `ph_shanghai_bund`, `ph_narrow_moonlit_road`)
+  squares, roads and paths at night under street lights, the moon or the stars. Each photo's
+  sidecar (`scenes/NAME.json`) says which light kinds fit it. The sidecars were annotated by
+  eye; in sunny views re-projected from a panorama, `shadow_direction_deg` is the direction,
+  seen from the ground polygon's centre, of the ground away from the sun, with the sun taken
+  from the panorama (the largest saturated patch above the horizon), and was checked against
+  the photo's own shadows on the contact sheet.
 - Meshes are geometry only (no materials), y-up glTF, standing on y = 0. Categories: chairs,
   tables, lamps, bottles, vases (incl. an empty flower pot), mugs, kitchenware, animals, vehicles,
   toys, plants, food, shoes, boxes, statues, tools, appliances. Sources: The Base Mesh (CC0,
@@ -489,6 +569,22 @@ def tonemap(view: np.ndarray) -> np.ndarray:
     return np.clip(np.round(srgb * 255), 0, 255).astype(np.uint8)
 
 
+def blender_studio_lights() -> Path:
+    """The folder of Blender's bundled world HDRIs in the installed `bpy` wheel (version pinned),
+    after checking that its license.txt still says CC0 and names each Poly Haven original."""
+    installed = importlib.metadata.version("bpy")
+    if installed != BPY_VERSION:
+        raise RuntimeError(f"bpy {installed} is installed; the studio lights are pinned to "
+                           f"bpy {BPY_VERSION}")
+    world = (Path(importlib.util.find_spec("bpy").origin).parent / "5.0" / "datafiles"
+             / "studiolights" / "world")
+    licence = (world / "license.txt").read_text()
+    for _file, hdri, _yaw, _pitch in BLENDER_VIEWS.values():
+        if "licensed as CC0" not in licence or f"polyhaven.com/a/{hdri}" not in licence:
+            raise RuntimeError(f"{world / 'license.txt'} does not grant CC0 for {hdri}")
+    return world
+
+
 def fit_640(image: np.ndarray) -> np.ndarray:
     scale = 640 / max(image.shape[:2])
     if scale < 1:
@@ -531,6 +627,25 @@ def make_photos(mirrors: Mirrors, deb: Path | None) -> list[dict]:
         save(name, tonemap(render_equirect(pano, yaw, pitch, 75)),
              source=f"{DREI[0]}@{DREI[1][:10]}:{path} (1k equirectangular HDRI from Poly Haven, "
                     f"https://polyhaven.com/a/{hdri})",
+             author=POLYHAVEN, licence=CC0,
+             changes=f"pinhole view yaw {yaw}°, pitch {pitch}°, hfov 75°, 320x240 (about 1.5x "
+                     f"upsampled from the 1k panorama), tone-mapped to sRGB")
+    for name, (source, path, hdri, yaw, pitch) in HDRI_VIEWS.items():
+        pano = cv2.imdecode(np.frombuffer(mirrors.blob(source, path), np.uint8),
+                            cv2.IMREAD_ANYDEPTH | cv2.IMREAD_COLOR)
+        save(name, tonemap(render_equirect(pano, yaw, pitch, 75)),
+             source=f"{source[0]}@{source[1][:10]}:{path} (1k equirectangular HDRI from Poly "
+                    f"Haven, https://polyhaven.com/a/{hdri})",
+             author=POLYHAVEN, licence=CC0,
+             changes=f"pinhole view yaw {yaw}°, pitch {pitch}°, hfov 75°, 320x240 (about 1.5x "
+                     f"upsampled from the 1k panorama), tone-mapped to sRGB")
+    world = blender_studio_lights()
+    for name, (file, hdri, yaw, pitch) in BLENDER_VIEWS.items():
+        pano = cv2.imread(str(world / file), cv2.IMREAD_ANYDEPTH | cv2.IMREAD_COLOR)
+        save(name, tonemap(render_equirect(pano, yaw, pitch, 75)),
+             source=f"PyPI wheel bpy {BPY_VERSION}: bpy/5.0/datafiles/studiolights/world/{file} "
+                    f"(Blender's studio light, a 1k copy of the Poly Haven HDRI "
+                    f"https://polyhaven.com/a/{hdri}; CC0 per license.txt there)",
              author=POLYHAVEN, licence=CC0,
              changes=f"pinhole view yaw {yaw}°, pitch {pitch}°, hfov 75°, 320x240 (about 1.5x "
                      f"upsampled from the 1k panorama), tone-mapped to sRGB")
