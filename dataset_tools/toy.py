@@ -7,6 +7,7 @@ on where bpy is absent (a GPU box), and a quick smoke test for a training set-up
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import cv2
@@ -17,6 +18,7 @@ from dataset_tools.layout import (
     sample_path,
     write_png,
 )
+from dataset_tools.light_labels import LightLabel
 from dataset_tools.records import DatasetInfo, ManifestRecord, split_counts, write_manifest
 
 
@@ -60,6 +62,13 @@ def _cast(shape: np.ndarray, direction: np.ndarray, length: float) -> np.ndarray
 def toy_sample(seed: int, size: int = 64) -> dict[str, np.ndarray]:
     """One sample: noshadow, shadow (H, W, 3) uint8; mask, robject, rshadow, smask (H, W)
     uint8 in {0, 255}. The same seed gives the same sample."""
+    return toy_sample_and_light(seed, size)[0]
+
+
+def toy_sample_and_light(seed: int, size: int = 64) -> tuple[dict[str, np.ndarray], LightLabel]:
+    """`toy_sample` and its light: the image direction its shadows point in (`_cast` lays
+    heights along (x, 0.55 + 0.35 y) of the drawn direction), a hard light (softness 0) at a
+    nominal elevation of 45 degrees."""
     rng = np.random.default_rng(seed)
     ground = _ground(rng, size)
     angle = rng.uniform(0, 2 * np.pi)
@@ -100,9 +109,11 @@ def toy_sample(seed: int, size: int = 64) -> dict[str, np.ndarray]:
     def to_mask(mask: np.ndarray) -> np.ndarray:
         return mask.astype(np.uint8) * 255
 
-    return {"noshadow": to_u8(noshadow), "shadow": to_u8(shadow), "mask": to_mask(inserted),
-            "robject": to_mask(occluders), "rshadow": to_mask(occluder_shadow),
-            "smask": to_mask(smask)}
+    images = {"noshadow": to_u8(noshadow), "shadow": to_u8(shadow), "mask": to_mask(inserted),
+              "robject": to_mask(occluders), "rshadow": to_mask(occluder_shadow),
+              "smask": to_mask(smask)}
+    image_direction = math.degrees(math.atan2(0.55 + 0.35 * direction[1], direction[0]))
+    return images, LightLabel(round(image_direction % 360.0, 3), 45.0, 0.0)
 
 
 def make_toy_dataset(root: Path, train: int = 16, test: int = 4, size: int = 64,
@@ -115,10 +126,12 @@ def make_toy_dataset(root: Path, train: int = 16, test: int = 4, size: int = 64,
     for split, count in counts.items():
         for _ in range(count):
             sample_id = f"{index:06d}"
-            for kind, image in toy_sample(seed * 1_000_003 + index, size).items():
+            images, light = toy_sample_and_light(seed * 1_000_003 + index, size)
+            for kind, image in images.items():
                 write_png(sample_path(root, split, kind, sample_id), image)
             records.append(ManifestRecord(sample_id, split=split, scene=f"toy{index}",
-                                          seed=seed * 1_000_003 + index, generator="toy"))
+                                          seed=seed * 1_000_003 + index,
+                                          light_label=light.to_json(), generator="toy"))
             index += 1
     write_manifest(root / MANIFEST, records)
     DatasetInfo(generator="toy", size=size,

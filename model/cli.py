@@ -110,6 +110,15 @@ Head = Annotated[str, typer.Option(
 FactorWeight = Annotated[float, typer.Option(
     help="Factor head: weight of the squared error between the predicted factor and "
          "the pair's (shadow / noshadow).")]
+Condition = Annotated[str, typer.Option(
+    help="none | light: feed the light (image direction, elevation, softness, and its "
+         "hard-shadow hint plane) into the SG network.")]
+ConditionDropout = Annotated[float, typer.Option(
+    help="With --condition light: share of training samples that go without their light, so "
+         "that one network serves with and without a given light.")]
+Hint = Annotated[bool, typer.Option(
+    help="With --condition light: also give the hard shadow the object mask casts under the "
+         "light (a projected silhouette) as an input plane.")]
 Discriminator = Annotated[str, typer.Option(help="srgan | patchgan.")]
 Conditional = Annotated[bool, typer.Option(help="D also sees noshadow and the masks.")]
 GanMode = Annotated[str, typer.Option(help="vanilla | lsgan.")]
@@ -281,6 +290,9 @@ def train_sg(data: TrainData = None, attention: AttentionCheckpoint = SG.attenti
              decoder_width: DecoderWidth = SG.decoder_width,
              refine_width: RefineWidth = SG.refine_width, head: Head = SG.head,
              factor_weight: FactorWeight = SG.factor_weight,
+             condition: Condition = SG.condition,
+             condition_dropout: ConditionDropout = SG.condition_dropout,
+             hint: Hint = SG.hint,
              discriminator: Discriminator = SG.discriminator,
              conditional: Conditional = SG.conditional, gan_mode: GanMode = SG.gan_mode,
              betas: Betas = SG.betas, region_weight: RegionWeight = SG.region_weight,
@@ -295,6 +307,7 @@ def train_sg(data: TrainData = None, attention: AttentionCheckpoint = SG.attenti
                          val_fraction=val_fraction, encoder_weights=encoder_weights,
                          vgg_weights=vgg_weights, encoder=encoder, decoder_width=decoder_width,
                          refine_width=refine_width, head=head, factor_weight=factor_weight,
+                         condition=condition, condition_dropout=condition_dropout, hint=hint,
                          discriminator=discriminator,
                          conditional=conditional, gan_mode=gan_mode, betas=betas,
                          region_weight=region_weight, gt_mask_prob=gt_mask_prob, d_lr=d_lr,
@@ -359,7 +372,11 @@ def evaluate(data: Data,
              workers: Workers = EVAL.workers,
              ber_k: Annotated[float, typer.Option(
                  help="Fixed BER threshold 127.5*k on "
-                      "gray(|pred - noshadow|).")] = EVAL.ber_k) -> None:
+                      "gray(|pred - noshadow|).")] = EVAL.ber_k,
+             light: Annotated[str, typer.Option(
+                 help="A light-conditioned model runs with each sample's true light (from "
+                      "the manifest), the light estimated from the photo, or none: true | "
+                      "estimated | none.")] = EVAL.light) -> None:
     from dataset_tools.layout import check_writable, count_samples
     from model.evaluate import evaluate as run
     from model.evaluate import write_results
@@ -372,7 +389,7 @@ def evaluate(data: Data,
         config = EvalConfig(data=data, checkpoint=checkpoint, predictions=predictions,
                             pred_masks=pred_masks, protocol=protocol, split=split, size=size,
                             batch_size=batch_size, device=device, ber_k=ber_k, out=out,
-                            workers=workers)
+                            workers=workers, light=light)
         name = f"{data.resolve().name}-{split}" + ("-desoba" if protocol == "desoba" else "")
         if pretrained:  # never into the installed package
             target = out or Path(f"eval-pretrained-{name}")
@@ -434,6 +451,20 @@ def predict(images: Annotated[Path, typer.Option(help="Image folder or file.")],
             save_matte: Annotated[bool, typer.Option(
                 help="Also write matte/NAME.png: the shadow factor as 16-bit RGB (65535 = "
                      "unchanged); multiply the photo by it.")] = PREDICT.save_matte,
+            shadow_direction: Annotated[float | None, typer.Option(
+                help="A light-conditioned model: the image direction the shadow should point "
+                     "in from the object's foot, degrees (0 = right, 90 = down, clockwise). "
+                     "Without it the direction is estimated from the photo's own shadows, "
+                     "and the model runs without a light where they show none.")] = None,
+            elevation: Annotated[float, typer.Option(
+                help="With a light: its elevation above the ground, degrees "
+                     "(0-90].")] = PREDICT.elevation,
+            softness: Annotated[float, typer.Option(
+                help="With a light: its softness in [0, 1] (a clear sun about 0.01, a lamp "
+                     "0.1-0.7, overcast 1).")] = PREDICT.softness,
+            save_light: Annotated[bool, typer.Option(
+                help="Also write light/NAME.json: the light the model ran with (given, "
+                     "estimated or none).")] = PREDICT.save_light,
             overwrite: Annotated[bool, typer.Option(
                 help="Replace existing outputs.")] = PREDICT.overwrite,
             ) -> None:
@@ -447,7 +478,9 @@ def predict(images: Annotated[Path, typer.Option(help="Image folder or file.")],
         config = PredictConfig(images=images, masks=masks, out=out, checkpoint=checkpoint,
                                device=device, batch_size=batch_size,
                                save_shadow_mask=save_shadow_mask, save_attention=save_attention,
-                               save_matte=save_matte, overwrite=overwrite)
+                               save_matte=save_matte, shadow_direction=shadow_direction,
+                               elevation=elevation, softness=softness, save_light=save_light,
+                               overwrite=overwrite)
         loaded = _load(checkpoint, attention)
         with Progress(console=console, transient=True) as progress:
             bar = progress.add_task("predicting", total=None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,12 @@ def default_workers() -> int:
 def choose(option: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise ConfigError(f"{option} {value!r}: expected one of {', '.join(choices)}")
+
+
+CONDITIONS = ("none", "light")  # what the SG network can take beside the image (model/light.py)
+# evaluate --light: a conditioned model gets each sample's true light (its manifest label), the
+# light estimated from the photo (as predict does without --shadow-direction), or none
+LIGHTS = ("true", "estimated", "none")
 
 
 def check_width(width: float) -> None:
@@ -95,6 +102,9 @@ class SGConfig(TrainConfig):
     refine_width: int = 64  # channels of the 4 refinement blocks
     head: str = "factor"  # factor (noshadow x a factor in [0, 1]) | residual (the article's)
     factor_weight: float = 10.0  # factor head: weight of the factor's squared error (pair's)
+    condition: str = "none"  # none | light: the light (direction, elevation, softness) as input
+    condition_dropout: float = 0.3  # with --condition light: share of samples trained without
+    hint: bool = True  # with --condition light: also the light's hard-shadow hint plane
     discriminator: str = "srgan"  # srgan | patchgan
     conditional: bool = True  # discriminator also sees noshadow + masks (article: False)
     gan_mode: str = "vanilla"  # vanilla (BCE) | lsgan
@@ -111,6 +121,10 @@ class SGConfig(TrainConfig):
         choose("--discriminator", self.discriminator, ("srgan", "patchgan"))
         choose("--gan-mode", self.gan_mode, ("vanilla", "lsgan"))
         choose("--head", self.head, ("factor", "residual"))
+        choose("--condition", self.condition, CONDITIONS)
+        if not 0 <= self.condition_dropout < 1:
+            raise ConfigError(f"--condition-dropout {self.condition_dropout}: expected a share "
+                              "in [0, 1)")
         check_width(self.decoder_width)
         if self.refine_width < 1:
             raise ConfigError(f"--refine-width {self.refine_width}: expected >= 1")
@@ -141,9 +155,11 @@ class EvalConfig:
     ber_k: float = 0.1  # fixed BER threshold = 127.5 * k on gray(|pred - noshadow|)
     out: Path | None = None  # folder for metrics.json and per_image.csv
     workers: int = field(default_factory=default_workers)
+    light: str = "estimated"  # a conditioned model's light: true | estimated | none (LIGHTS)
 
     def __post_init__(self) -> None:
         choose("--protocol", self.protocol, PROTOCOLS)
+        choose("--light", self.light, LIGHTS)
         if (self.checkpoint is None) == (self.predictions is None):
             raise ConfigError("give either --checkpoint or --predictions")
         if self.pred_masks is not None and self.predictions is None:
@@ -167,8 +183,20 @@ class PredictConfig:
     save_shadow_mask: bool = False
     save_attention: bool = False
     save_matte: bool = False  # the shadow factor as a 16-bit PNG under OUT/matte/
+    shadow_direction: float | None = None  # a conditioned model's light; None: estimated
+    elevation: float = 45.0  # degrees, with a given or estimated direction
+    softness: float = 0.03  # [0, 1], likewise (model/light.py: a 2-degree sun)
+    save_light: bool = False  # the light the model ran with as JSON under OUT/light/
     ber_k: float = 0.1
     overwrite: bool = False
+
+    def __post_init__(self) -> None:
+        if not 0 < self.elevation <= 90:
+            raise ConfigError(f"--elevation {self.elevation}: expected degrees in (0, 90]")
+        if not 0 <= self.softness <= 1:
+            raise ConfigError(f"--softness {self.softness}: expected a value in [0, 1]")
+        if self.shadow_direction is not None and not math.isfinite(self.shadow_direction):
+            raise ConfigError(f"--shadow-direction {self.shadow_direction}: expected degrees")
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,11 @@
 """Shadow-AR folders as torch datasets: uint8 on disk, [0, 1] floats in one place (here).
 
 A sample is a dict of tensors: noshadow, shadow (3, S, S) in [0, 1]; mask, robject, rshadow,
-smask (1, S, S) in {0, 1}; plus its id and a note ("" or why a mask file was not a 0/255 gray
-image). `smask` comes from the file when the dataset has it, otherwise from the image pair
-(the fallback of docs/architecture.md, 2.2), so hand-made datasets train too."""
+smask (1, S, S) in {0, 1}; light (LIGHT_CHANNELS,), the sample's light as `model.light`
+encodes it (zeros when the manifest knows none); plus its id and a note ("" or why a mask file
+was not a 0/255 gray image). `smask` comes from the file when the dataset has it, otherwise
+from the image pair (the fallback of docs/architecture.md, 2.2), so hand-made datasets train
+too."""
 
 from __future__ import annotations
 
@@ -28,9 +30,11 @@ from dataset_tools.layout import (
     sample_path,
     size_mismatch,
 )
+from dataset_tools.light_labels import LightLabel, label_of
 from dataset_tools.masks import smask_from_pair
 from dataset_tools.records import read_manifest, scene_group
 from dataset_tools.split import assign_groups
+from model.light import light_vector
 
 
 @dataclass(frozen=True)
@@ -137,12 +141,12 @@ def network_arrays(images: dict[str, np.ndarray], masks: dict[str, np.ndarray], 
 def augmentation(size: int):
     """Geometric transforms shared by every image and mask of a sample; photometric ones
     applied with the same parameters to noshadow and shadow (their difference stays the
-    shadow). Masks are never interpolated (nearest)."""
+    shadow). Masks are never interpolated (nearest). The left-right flip is `sample_tensors`'
+    own, since the light's direction must flip with the image."""
     import albumentations as A
 
     targets = {"shadow": "image", **{kind: "mask" for kind in MODEL_MASK_KINDS}}
     return A.Compose([
-        A.HorizontalFlip(p=0.5),
         A.Affine(scale=(0.9, 1.1), translate_percent=(-0.05, 0.05), rotate=(-5, 5),
                  border_mode=cv2.BORDER_REFLECT_101, p=0.5),
         A.RandomBrightnessContrast(brightness_limit=0.15, contrast_limit=0.15, p=0.5),
@@ -157,17 +161,35 @@ def item_seed(seed: int, epoch: int, sample: int | str) -> int:
     return int.from_bytes(digest[:4], "little")
 
 
+def labels(root: Path) -> dict[str, LightLabel]:
+    """id -> light label of every sample whose manifest record knows its light."""
+    found = {}
+    for sample_id, record in read_manifest(root).items():
+        label = label_of(record)
+        if label is not None:
+            found[sample_id] = label
+    return found
+
+
 def sample_tensors(arrays: dict[str, np.ndarray], sample_id: str, note: str,
-                   transform: Any | None, seed: int) -> dict[str, torch.Tensor | str]:
+                   transform: Any | None, seed: int,
+                   label: LightLabel | None = None) -> dict[str, torch.Tensor | str]:
     """network_arrays' output, augmented by `transform` (augmentation(), or None for none)
-    with `seed`, as the sample dict this module's docstring describes."""
+    with `seed` (then also mirrored left-right, light and all, on a coin drawn from `seed`),
+    as the sample dict this module's docstring describes."""
+    flipped = False
     if transform is not None:
+        flipped = bool(np.random.default_rng(seed).random() < 0.5)
+        if flipped:
+            arrays = {kind: np.ascontiguousarray(array[:, ::-1]) for kind, array in arrays.items()}
         transform.set_random_seed(seed)
         out = transform(image=arrays["noshadow"], shadow=arrays["shadow"],
                         **{kind: arrays[kind] for kind in MODEL_MASK_KINDS})
         arrays = {"noshadow": out["image"], "shadow": out["shadow"],
                   **{kind: out[kind] for kind in MODEL_MASK_KINDS}}
-    sample: dict[str, torch.Tensor | str] = {"id": sample_id, "note": note}
+    sample: dict[str, torch.Tensor | str] = {"id": sample_id, "note": note,
+                                             "light": torch.from_numpy(light_vector(label,
+                                                                                    flipped))}
     for kind in RGB_KINDS:
         sample[kind] = torch.from_numpy(np.ascontiguousarray(arrays[kind])).permute(
             2, 0, 1).float().div_(255)
@@ -184,6 +206,7 @@ class ShadowARDataset(Dataset):
     def __init__(self, refs: Sequence[SampleRef], size: int, augment: bool = False,
                  pair_threshold: float = 10.0) -> None:
         self.refs = list(refs)
+        self.labels = {root: labels(root) for root in {ref.root for ref in self.refs}}
         self.size = size
         self.augment = augment
         self.pair_threshold = pair_threshold
@@ -198,8 +221,10 @@ class ShadowARDataset(Dataset):
         arrays = load_sample(self.refs[index], self.size, self.pair_threshold, notes)
         if self.augment and self._transform is None:
             self._transform = augmentation(self.size)
-        return sample_tensors(arrays, self.refs[index].id, notes[0] if notes else "",
-                              self._transform if self.augment else None, seed)
+        ref = self.refs[index]
+        return sample_tensors(arrays, ref.id, notes[0] if notes else "",
+                              self._transform if self.augment else None, seed,
+                              self.labels[ref.root].get(ref.id))
 
 
 class EpochSampler(Sampler):

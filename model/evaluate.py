@@ -32,7 +32,7 @@ from model.metrics import (
     iou,
     predicted_shadow,
 )
-from model.pipeline import LoadedPipeline, run_any_size
+from model.pipeline import LoadedPipeline, predict_any_size
 
 HEADLINE = ("GRMSE", "LRMSE", "GSSIM", "LSSIM", "GBER", "LBER", "ACC",
             "GBER_ratio", "LBER_ratio", "ACC_ratio")
@@ -116,9 +116,9 @@ def batches(config: EvalConfig) -> Iterator[dict[str, Any]]:
     note = NoteOnce()  # a mask file that is not 0/255 gray: converted, binarised, warned once
     for batch in loader:
         note(batch)
-        yield {"id": batch["id"], **{kind: to_uint8(batch[kind]) for kind in
-                                     ("noshadow", "shadow", "mask", "robject", "rshadow",
-                                      "smask")}}
+        yield {"id": batch["id"], "light": list(batch["light"].numpy()),
+               **{kind: to_uint8(batch[kind]) for kind in ("noshadow", "shadow", "mask",
+                                                           "robject", "rshadow", "smask")}}
 
 
 def score(config: EvalConfig, shadow: np.ndarray, pred: np.ndarray, noshadow: np.ndarray,
@@ -147,6 +147,16 @@ def light_kinds(config: EvalConfig) -> dict[str, str]:
             if record.spec is not None}
 
 
+def batch_lights(config: EvalConfig, batch: dict[str, Any]) -> list[np.ndarray | None]:
+    """What a conditioned model runs with under --light: the samples' true lights, None
+    (estimated from the photo), or zero vectors (no light)."""
+    if config.light == "true":
+        return list(batch["light"])
+    if config.light == "none":
+        return [np.zeros_like(light) for light in batch["light"]]
+    return [None] * len(batch["id"])
+
+
 def evaluate(config: EvalConfig, loaded: LoadedPipeline | None = None,
              device: torch.device | None = None,
              progress: Any = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -170,8 +180,11 @@ def evaluate(config: EvalConfig, loaded: LoadedPipeline | None = None,
             predictions = [read_at(files[sample_id], "RGB", config.size)
                            for sample_id in batch["id"]]
         else:
-            predictions, attention = run_any_size(loaded, batch["noshadow"], batch["mask"],
-                                                  device)
+            predicted = predict_any_size(loaded, batch["noshadow"], batch["mask"], device,
+                                         lights=batch_lights(config, batch)
+                                         if loaded.pipeline.condition == "light" else None)
+            predictions = [item.shadow for item in predicted]
+            attention = [item.attention for item in predicted]
         for index, sample_id in enumerate(batch["id"]):
             shadow, noshadow = batch["shadow"][index], batch["noshadow"][index]
             smask, object_mask = batch["smask"][index], batch["mask"][index]

@@ -11,6 +11,8 @@ import segmentation_models_pytorch as smp
 import torch
 from torch import nn
 
+from model.light import CONDITIONS, LIGHT_CHANNELS, light_inputs
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -106,20 +108,37 @@ class SGNet(nn.Module):
     light), the refined logits adding to the coarse ones; the object's own pixels are kept.
     head "residual" (the article's): tanh-bounded residuals added to the image everywhere.
     Both start exactly as the identity (zero-initialised heads). Returns (coarse, refined) images
-    (N, 3, H, W); the residual head's are not clamped (the losses see them raw)."""
+    (N, 3, H, W); the residual head's are not clamped (the losses see them raw).
+
+    condition "light": the light (N, LIGHT_CHANNELS) joins the inputs as constant planes, with
+    its hard-shadow hint plane unless `hint` is off (`model.light.light_inputs`); None (or a
+    zero vector) runs the network unconditioned."""
 
     def __init__(self, encoder: str = "resnet18", width: int = 64, head: str = "residual",
-                 decoder_width: float = 1.0) -> None:
+                 decoder_width: float = 1.0, condition: str = "none", hint: bool = True) -> None:
         super().__init__()
         if head not in HEADS:
             raise ValueError(f"unknown SG head {head!r}: expected one of {', '.join(HEADS)}")
-        arch = {"kind": "sg", "encoder": encoder, "in_channels": 6, "refine_width": width}
-        self.arch = _sized(arch if head == "residual" else {**arch, "head": head},
-                           decoder_width)
+        if condition not in CONDITIONS:
+            raise ValueError(f"unknown SG condition {condition!r}: expected one of "
+                             f"{', '.join(CONDITIONS)}")
+        in_channels = 6 + (LIGHT_CHANNELS + hint if condition == "light" else 0)
+        arch = {"kind": "sg", "encoder": encoder, "in_channels": in_channels,
+                "refine_width": width}
+        if head != "residual":
+            arch["head"] = head
+        if condition != "none":
+            arch["condition"] = condition
+            if not hint:
+                arch["hint"] = False
+        self.arch = _sized(arch, decoder_width)
         self.head = head
+        self.condition = condition
+        self.hint = hint
         self.norm = InputNorm()
-        self.unet = _unet(encoder, 6, 3, decoder_width)
-        self.refine = nn.Sequential(bn_relu_conv(9, width), bn_relu_conv(width, width),
+        self.unet = _unet(encoder, in_channels, 3, decoder_width)
+        self.refine = nn.Sequential(bn_relu_conv(in_channels + 3, width),
+                                    bn_relu_conv(width, width),
                                     bn_relu_conv(width, width), bn_relu_conv(width, 3))
         for output in (self.unet.segmentation_head[0], self.refine[-1][-1]):
             nn.init.zeros_(output.weight)  # both outputs start at 0: G starts as the identity
@@ -128,15 +147,25 @@ class SGNet(nn.Module):
     @classmethod
     def from_arch(cls, arch: dict) -> SGNet:
         return cls(arch["encoder"], arch.get("refine_width", 64), arch.get("head", "residual"),
-                   arch.get("decoder_width", 1.0))
+                   arch.get("decoder_width", 1.0), arch.get("condition", "none"),
+                   arch.get("hint", True))
+
+    def inputs(self, image: torch.Tensor, mask: torch.Tensor, occluder: torch.Tensor,
+               occluder_shadow: torch.Tensor, light: torch.Tensor | None = None) -> torch.Tensor:
+        """The network's input planes: image and masks, and the light's when conditioned."""
+        inputs = self.norm(image, mask, occluder, occluder_shadow)
+        if self.condition == "light":
+            inputs = torch.cat([inputs, light_inputs(mask, light, self.hint)], dim=1)
+        return inputs
 
     def factors(self, image: torch.Tensor, mask: torch.Tensor, occluder: torch.Tensor,
-                occluder_shadow: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                occluder_shadow: torch.Tensor,
+                light: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """The factor head's (coarse, refined) factors (N, 3, H, W) in [0, 1], 1 on the
         object's pixels."""
         if self.head != "factor":
             raise ValueError("factors() belongs to the factor head")
-        inputs = self.norm(image, mask, occluder, occluder_shadow)
+        inputs = self.inputs(image, mask, occluder, occluder_shadow, light)
         coarse_logits = self.unet(inputs)
         coarse = shadow_factor(coarse_logits)
         refined = shadow_factor(coarse_logits + self.refine(torch.cat([inputs, coarse], dim=1)))
@@ -144,11 +173,12 @@ class SGNet(nn.Module):
         return 1 - (1 - coarse) * background, 1 - (1 - refined) * background
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor, occluder: torch.Tensor,
-                occluder_shadow: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                occluder_shadow: torch.Tensor,
+                light: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         if self.head == "factor":
-            coarse, refined = self.factors(image, mask, occluder, occluder_shadow)
+            coarse, refined = self.factors(image, mask, occluder, occluder_shadow, light)
             return image * coarse, image * refined
-        inputs = self.norm(image, mask, occluder, occluder_shadow)
+        inputs = self.inputs(image, mask, occluder, occluder_shadow, light)
         coarse = torch.tanh(self.unet(inputs))
         refined = torch.tanh(self.refine(torch.cat([inputs, coarse], dim=1)))
         return image + coarse, image + refined
@@ -226,23 +256,31 @@ class ShadowPipeline(nn.Module):
         """The SG network's head: "factor" or "residual"."""
         return self.sg.head
 
-    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        shadow, _, probabilities = self.with_factor(image, mask)
+    @property
+    def condition(self) -> str:
+        """What the SG network takes beside the image: "none" or "light"."""
+        return self.sg.condition
+
+    def forward(self, image: torch.Tensor, mask: torch.Tensor,
+                light: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        shadow, _, probabilities = self.with_factor(image, mask, light)
         return shadow, probabilities
 
-    def with_factor(self, image: torch.Tensor,
-                    mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def with_factor(self, image: torch.Tensor, mask: torch.Tensor,
+                    light: torch.Tensor | None = None
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(shadow image, factor (N, 3, H, W) in [0, 1], attention probabilities): the factor
         head's own factor, or the residual head's shadow / image where the image is not
-        black (1 where it is)."""
+        black (1 where it is). `light` (N, LIGHT_CHANNELS) reaches a conditioned SG network;
+        an unconditioned one ignores it."""
         probabilities = torch.sigmoid(self.attention(image, mask))
         binary = (probabilities > self.threshold).to(image.dtype)
         occluder, occluder_shadow = binary[:, :1], binary[:, 1:]
         if self.sg.head == "factor":
-            _, factor = self.sg.factors(image, mask, occluder, occluder_shadow)
+            _, factor = self.sg.factors(image, mask, occluder, occluder_shadow, light)
             factor = factor.clamp(0, 1)
             return image * factor, factor, probabilities
-        _, refined = self.sg(image, mask, occluder, occluder_shadow)
+        _, refined = self.sg(image, mask, occluder, occluder_shadow, light)
         shadow = refined.clamp(0, 1)
         factor = torch.where(image > 0, shadow / image.clamp_min(1e-6), 1.0).clamp(0, 1)
         return shadow, factor, probabilities

@@ -9,8 +9,10 @@ the shadow loses detail."""
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -18,6 +20,7 @@ import torch
 
 from model import checkpoint as ckpt
 from model.config import SGConfig, defaults, renamed_fields
+from model.light import DEFAULT_ELEVATION_DEG, DEFAULT_SOFTNESS, estimated_light
 from model.networks import AttentionNet, SGNet, ShadowPipeline
 
 # The pretrained model shipped in the package (model/pretrained/README.md says how it was
@@ -126,28 +129,74 @@ class Prediction:
     shadow: np.ndarray  # (H, W, 3) uint8
     attention: np.ndarray  # (H, W, 2) float32 probabilities
     factor: np.ndarray  # (H, W, 3) float32 in [0, 1]: shadow = photo x factor, 1 on the object
+    light: dict[str, Any] | None = None  # the light a conditioned network ran with, and whence
+
+
+def lights_for(loaded: LoadedPipeline, image: torch.Tensor, mask: torch.Tensor,
+               lights: list[np.ndarray | None] | None,
+               options: tuple[float, float]) -> tuple[torch.Tensor | None, list[dict | None]]:
+    """The (N, LIGHT_CHANNELS) lights a conditioned SG network runs with: each given one, or
+    one estimated from the attention block's occluder shadows (`options`: the elevation and
+    softness to assume), or none (a zero vector: unconditioned); with what to report."""
+    if loaded.pipeline.condition != "light":
+        if lights is not None and any(light is not None for light in lights):
+            raise ckpt.CheckpointError("this model takes no light (trained without "
+                                       "--condition light): drop --shadow-direction")
+        return None, [None] * image.shape[0]
+    wanted = lights if lights is not None else [None] * image.shape[0]
+    vectors, reports = [], []
+    probabilities = None
+    for index, light in enumerate(wanted):
+        if light is not None:
+            vectors.append(light)
+            reports.append({"source": "given", **light_report(light)})
+            continue
+        if probabilities is None:
+            probabilities = torch.sigmoid(loaded.pipeline.attention(image, mask)).cpu().numpy()
+        binary = probabilities[index] > loaded.pipeline.threshold
+        vector, direction = estimated_light(binary[0], binary[1], *options)
+        vectors.append(vector)
+        reports.append({"source": "estimated" if direction is not None else "none",
+                        **light_report(vector)})
+    return torch.from_numpy(np.stack(vectors)).to(image.device, image.dtype), reports
+
+
+def light_report(vector: np.ndarray) -> dict[str, Any]:
+    """A light vector as JSON numbers (direction None when it has none)."""
+    given, cos, sin, elevation, softness = (float(value) for value in vector)
+    if given < 0.5:
+        return {"direction_deg": None, "elevation_deg": None, "softness": None}
+    direction = (math.degrees(math.atan2(sin, cos)) % 360.0
+                 if abs(cos) + abs(sin) > 1e-6 else None)
+    return {"direction_deg": direction, "elevation_deg": elevation * 90.0, "softness": softness}
 
 
 @torch.no_grad()
 def predict_any_size(loaded: LoadedPipeline, images: list[np.ndarray], masks: list[np.ndarray],
-                     device: torch.device) -> list[Prediction]:
+                     device: torch.device, lights: list[np.ndarray | None] | None = None,
+                     light_options: tuple[float, float] = (DEFAULT_ELEVATION_DEG,
+                                                           DEFAULT_SOFTNESS)
+                     ) -> list[Prediction]:
     """Predictions for uint8 RGB images of any sizes (masks their size). The network runs at
     its training size; the factor head's factor (the residual head's residual) is upsampled
-    and applied to the full-resolution photo, and the object's pixels are kept."""
+    and applied to the full-resolution photo, and the object's pixels are kept. A conditioned
+    network takes `lights` (LIGHT_CHANNELS vectors, `model.light`; None: estimated)."""
     size = loaded.size
     small = [cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
              if image.shape[:2] != (size, size) else image for image in images]
     small_masks = [cv2.resize(mask, (size, size), interpolation=cv2.INTER_AREA)
                    if mask.shape[:2] != (size, size) else mask for mask in masks]
     image_tensor, mask_tensor = to_tensor(small, small_masks, device)
-    shadowed, factors, probabilities = loaded.pipeline.with_factor(image_tensor, mask_tensor)
+    light, reports = lights_for(loaded, image_tensor, mask_tensor, lights, light_options)
+    shadowed, factors, probabilities = loaded.pipeline.with_factor(image_tensor, mask_tensor,
+                                                                   light)
     multiply = loaded.pipeline.head == "factor"
     changes = (factors if multiply else shadowed - image_tensor).permute(0, 2, 3, 1)
     changes = changes.float().cpu().numpy()
     attention = probabilities.permute(0, 2, 3, 1).float().cpu().numpy()
     results = []
-    for image, mask, change, attention_map in zip(images, masks, changes, attention,
-                                                  strict=True):
+    for image, mask, change, attention_map, report in zip(images, masks, changes, attention,
+                                                          reports, strict=True):
         height, width = image.shape[:2]
         if (height, width) != (size, size):
             change = cv2.resize(change, (width, height), interpolation=cv2.INTER_LINEAR)
@@ -165,7 +214,7 @@ def predict_any_size(loaded: LoadedPipeline, images: list[np.ndarray], masks: li
         result[keep] = image[keep]
         if not multiply:
             factor = np.where(photo > 0, result / np.maximum(photo, 1e-6), 1.0).clip(0, 1)
-        results.append(Prediction(result, attention_map, factor.astype(np.float32)))
+        results.append(Prediction(result, attention_map, factor.astype(np.float32), report))
     return results
 
 

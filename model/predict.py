@@ -14,8 +14,16 @@ import cv2
 import numpy as np
 import torch
 
-from dataset_tools.layout import DatasetError, atomic_write, read_image, size_mismatch, write_png
+from dataset_tools.layout import (
+    DatasetError,
+    atomic_write,
+    read_image,
+    size_mismatch,
+    write_json,
+    write_png,
+)
 from model.config import PredictConfig
+from model.light import given_light
 from model.metrics import predicted_shadow
 from model.pipeline import LoadedPipeline, predict_any_size
 
@@ -95,7 +103,12 @@ def predict(config: PredictConfig, loaded: LoadedPipeline, device: torch.device,
         pairs = [read_pair(job) for job in chunk]
         images = [image for image, _ in pairs]
         masks = [mask for _, mask in pairs]
-        predictions = predict_any_size(loaded, images, masks, device)
+        lights = None
+        if config.shadow_direction is not None:
+            lights = [given_light(config.shadow_direction, config.elevation, config.softness)
+                      ] * len(chunk)
+        predictions = predict_any_size(loaded, images, masks, device, lights,
+                                       (config.elevation, config.softness))
         for job, image, mask, prediction in zip(chunk, images, masks, predictions, strict=True):
             output, probabilities = prediction.shadow, prediction.attention
             if config.save_shadow_mask:
@@ -109,6 +122,10 @@ def predict(config: PredictConfig, loaded: LoadedPipeline, device: torch.device,
                               binary.astype(np.uint8) * 255)
             if config.save_matte:
                 write_matte(config.out / "matte" / f"{job.image.stem}.png", prediction.factor)
+            if config.save_light:
+                write_json(config.out / "light" / f"{job.image.stem}.json",
+                           prediction.light or {"source": "none", "reason": "the model takes "
+                                                "no light"})
             write_image(job.out, output)  # last: its presence means the job is done
         if progress is not None:
             progress(len(chunk))

@@ -47,6 +47,7 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from dataset_tools.layout import MODEL_MASK_KINDS, RGB_KINDS, DatasetError
+from dataset_tools.light_labels import label_of
 from dataset_tools.pack import INDEX, decode_sample, read_index, shard_paths
 from dataset_tools.records import ManifestRecord, scene_group
 from model.data import (
@@ -266,5 +267,7 @@ class ShardStream(IterableDataset):
         masks = {kind: decoded.images[kind] for kind in MODEL_MASK_KINDS if kind in decoded.images}
         arrays = network_arrays(images, masks, self.size, self.pair_threshold)
         key = members["__key__"]
+        label = (label_of(ManifestRecord.from_json(decoded.record))
+                 if decoded.record is not None else None)
         return sample_tensors(arrays, decoded.sample_id, "", transform,
-                              item_seed(self.seed, self.epoch, key))
+                              item_seed(self.seed, self.epoch, key), label)

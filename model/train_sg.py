@@ -12,6 +12,7 @@ from torch import nn
 
 from model import checkpoint as ckpt
 from model.config import SGConfig
+from model.light import drop_condition
 from model.losses import (
     FACTOR_MIN_VALUE,
     GANLoss,
@@ -79,7 +80,7 @@ class SGTask(SeededTask):
             warnings.warn("train-sg without --attention trains on ground-truth masks only, but "
                           "inference feeds it predicted ones (the article's flaw)", stacklevel=2)
         generator = SGNet(config.encoder, config.refine_width, config.head,
-                          config.decoder_width)
+                          config.decoder_width, config.condition, config.hint)
         init_encoder(generator.unet.encoder, config.encoder_weights, config.encoder, "SG encoder")
         self.generator = runtime.prepare(generator)
         self.discriminator = runtime.prepare(make_discriminator(config.discriminator,
@@ -124,8 +125,10 @@ class SGTask(SeededTask):
         occluder, occluder_shadow = self.masks(batch, train=True)
         condition = [batch["noshadow"], batch["mask"], occluder, occluder_shadow]
         target = batch["shadow"]
+        light = (drop_condition(batch["light"], self.config.condition_dropout)
+                 if self.config.condition == "light" else None)
         with self.runtime.autocast():
-            coarse, refined = self.forward_g(*condition)
+            coarse, refined = self.forward_g(*condition, light)
         losses: dict[str, torch.Tensor] = {}
         if adversarial_on:  # D step: one forward over fake and real together (DDP-safe)
             self.discriminator.requires_grad_(True)
@@ -167,7 +170,8 @@ class SGTask(SeededTask):
     def predict(self, batch: dict[str, Any]) -> torch.Tensor:
         occluder, occluder_shadow = self.masks(batch, train=False)
         generator = unwrap(self.generator)  # no DDP forward: rank 0 alone draws the grid
-        _, refined = generator(batch["noshadow"], batch["mask"], occluder, occluder_shadow)
+        light = batch["light"] if self.config.condition == "light" else None  # the true light
+        _, refined = generator(batch["noshadow"], batch["mask"], occluder, occluder_shadow, light)
         return refined.float().clamp(0, 1)
 
     def val_sums(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:

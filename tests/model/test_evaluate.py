@@ -196,7 +196,7 @@ class DarkenLowerHalf(torch.nn.Module):
     """A stand-in pipeline: (image, mask) -> (image darkened below the middle, attention),
     with ShadowPipeline's factor interface."""
 
-    head = "factor"
+    head, condition = "factor", "none"
 
     def with_factor(self, image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
         factor = torch.ones_like(image)

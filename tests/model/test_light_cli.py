@@ -1,0 +1,121 @@
+"""A light-conditioned SG network from the command line: train-sg --condition light on the
+toy dataset (its manifest records each sample's light), then predict with a given light,
+with an estimated one, evaluate with the true light, and export with the light as an input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from model.cli import app
+
+
+def cli(*args) -> tuple[int, str]:
+    result = CliRunner().invoke(app, [str(arg) for arg in args])
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.output
+
+
+@pytest.fixture(scope="module")
+def conditioned(toy_dataset, tmp_path_factory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("light-runs")
+    common = ["--data", toy_dataset, "--out", out, "--size", "64", "--batch-size", "4",
+              "--epochs", "1", "--workers", "0", "--device", "cpu", "--encoder-weights", "none"]
+    code, output = cli("train-attention", *common, "--encoder", "resnet18",
+                       "--decoder-width", "0.25")
+    assert code == 0, output
+    attention = next(out.glob("*-attention-toy")) / "checkpoints" / "best.pt"
+    code, output = cli("train-sg", *common, "--attention", attention, "--vgg-weights", "none",
+                       "--encoder", "resnet18", "--decoder-width", "0.25", "--refine-width", "8",
+                       "--condition", "light", "--condition-dropout", "0.5")
+    assert code == 0, output
+    run = next(out.glob("*-sg-toy"))
+    config = json.loads((run / "config.json").read_text())
+    assert config["condition"] == "light" and config["condition_dropout"] == 0.5
+    return {"sg": run / "checkpoints" / "best.pt", "attention": attention}
+
+
+def one_photo(toy_dataset: Path) -> tuple[Path, Path]:
+    sample = toy_dataset / "test"
+    return sample / "noshadow" / "000012.png", sample / "mask" / "000012.png"
+
+
+def test_predict_with_a_given_light_writes_it_beside_the_image(conditioned, toy_dataset,
+                                                               tmp_path):
+    image, mask = one_photo(toy_dataset)
+    code, output = cli("predict", "--images", image, "--masks", mask, "--out", tmp_path,
+                       "--checkpoint", conditioned["sg"], "--device", "cpu",
+                       "--shadow-direction", "135", "--elevation", "30", "--softness", "0.2",
+                       "--save-light")
+    assert code == 0, output
+    light = json.loads((tmp_path / "light" / "000012.json").read_text())
+    assert light["source"] == "given"
+    assert light["direction_deg"] == pytest.approx(135.0, abs=1e-3)
+    assert light["elevation_deg"] == pytest.approx(30.0, abs=1e-3)
+    assert light["softness"] == pytest.approx(0.2, abs=1e-6)
+    assert (tmp_path / "000012.png").is_file()
+
+
+def test_predict_without_a_light_estimates_it_or_runs_without(conditioned, toy_dataset,
+                                                              tmp_path):
+    image, mask = one_photo(toy_dataset)
+    code, output = cli("predict", "--images", image, "--masks", mask, "--out", tmp_path,
+                       "--checkpoint", conditioned["sg"], "--device", "cpu", "--save-light")
+    assert code == 0, output
+    light = json.loads((tmp_path / "light" / "000012.json").read_text())
+    assert light["source"] in ("estimated", "none")
+    assert (light["direction_deg"] is None) == (light["source"] == "none")
+
+
+def test_a_light_for_a_model_that_takes_none_is_one_line(toy_dataset, tmp_path, monkeypatch):
+    from model import pipeline
+
+    image, mask = one_photo(toy_dataset)
+    code, output = cli("predict", "--images", image, "--masks", mask, "--out", tmp_path,
+                       "--checkpoint", pipeline.PRETRAINED, "--device", "cpu",
+                       "--shadow-direction", "90")
+    lines = [line for line in output.splitlines() if line.strip()]
+    assert code != 0 and "takes no light" in lines[-1], output
+    code, output = cli("predict", "--images", image, "--masks", mask, "--out", tmp_path,
+                       "--device", "cpu", "--softness", "2")
+    assert code != 0 and "--softness 2" in output
+
+
+def test_evaluate_gives_a_conditioned_model_the_true_light(conditioned, toy_dataset, tmp_path):
+    code, output = cli("evaluate", "--data", toy_dataset, "--checkpoint", conditioned["sg"],
+                       "--size", "64", "--workers", "0", "--out", tmp_path, "--device", "cpu",
+                       "--light", "true")
+    assert code == 0, output
+    summary = json.loads((tmp_path / "metrics.json").read_text())
+    assert summary["config"]["light"] == "true" and np.isfinite(summary["model"]["LRMSE"])
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
+def test_export_keeps_the_light_as_an_input(conditioned, tmp_path, fmt):
+    from model.export import probe_inputs
+    from model.pipeline import load_pipeline
+
+    out = tmp_path / f"pipeline.{fmt}"
+    code, output = cli("export", "--checkpoint", conditioned["sg"], "--format", fmt,
+                       "--out", out)
+    assert code == 0, output
+    record = json.loads(out.with_suffix(out.suffix + ".json").read_text())
+    assert set(record["inputs"]) == {"image", "mask", "light"}
+    image, mask, light = probe_inputs(64, count=3, conditioned=True)  # another batch size
+    with torch.no_grad():
+        expected = load_pipeline(conditioned["sg"]).pipeline(image, mask, light)[0].numpy()
+    if fmt == "onnx":
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+        got = session.run(["shadow"], {"image": image.numpy(), "mask": mask.numpy(),
+                                       "light": light.numpy()})[0]
+    else:
+        got = torch.jit.load(str(out))(image, mask, light)[0].detach().numpy()
+    assert np.abs(got - expected).max() < 1e-3
