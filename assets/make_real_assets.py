@@ -620,35 +620,31 @@ def make_photos(mirrors: Mirrors, deb: Path | None) -> list[dict]:
                     f"readme.txt; original at humus.name, Textures)",
              author=HUMUS, licence=CCBY3,
              changes=f"pinhole view yaw {yaw}°, pitch {pitch}°, hfov 65°, 640x480")
-    for name, (hdri, yaw, pitch) in DREI_VIEWS.items():
-        path = f"hdri/{hdri}_1k.hdr"
-        pano = cv2.imdecode(np.frombuffer(mirrors.blob(DREI, path), np.uint8),
-                            cv2.IMREAD_ANYDEPTH | cv2.IMREAD_COLOR)
-        save(name, tonemap(render_equirect(pano, yaw, pitch, 75)),
-             source=f"{DREI[0]}@{DREI[1][:10]}:{path} (1k equirectangular HDRI from Poly Haven, "
-                    f"https://polyhaven.com/a/{hdri})",
+    def hdri_view(name: str, pano: np.ndarray, where: str, hdri: str, yaw: float,
+                  pitch: float) -> None:
+        """A 320x240 tone-mapped view of a 1k Poly Haven panorama found at `where`."""
+        save(name, tonemap(render_equirect(pano, yaw, pitch, 75)), source=where,
              author=POLYHAVEN, licence=CC0,
              changes=f"pinhole view yaw {yaw}°, pitch {pitch}°, hfov 75°, 320x240 (about 1.5x "
                      f"upsampled from the 1k panorama), tone-mapped to sRGB")
-    for name, (source, path, hdri, yaw, pitch) in HDRI_VIEWS.items():
-        pano = cv2.imdecode(np.frombuffer(mirrors.blob(source, path), np.uint8),
+
+    def blob_hdri(source: tuple[str, str], path: str) -> np.ndarray:
+        return cv2.imdecode(np.frombuffer(mirrors.blob(source, path), np.uint8),
                             cv2.IMREAD_ANYDEPTH | cv2.IMREAD_COLOR)
-        save(name, tonemap(render_equirect(pano, yaw, pitch, 75)),
-             source=f"{source[0]}@{source[1][:10]}:{path} (1k equirectangular HDRI from Poly "
-                    f"Haven, https://polyhaven.com/a/{hdri})",
-             author=POLYHAVEN, licence=CC0,
-             changes=f"pinhole view yaw {yaw}°, pitch {pitch}°, hfov 75°, 320x240 (about 1.5x "
-                     f"upsampled from the 1k panorama), tone-mapped to sRGB")
+
+    hdri_sources = [(name, DREI, f"hdri/{hdri}_1k.hdr", hdri, yaw, pitch)
+                    for name, (hdri, yaw, pitch) in DREI_VIEWS.items()]
+    hdri_sources += [(name, *view) for name, view in HDRI_VIEWS.items()]
+    for name, source, path, hdri, yaw, pitch in hdri_sources:
+        hdri_view(name, blob_hdri(source, path),
+                  f"{source[0]}@{source[1][:10]}:{path} (1k equirectangular HDRI from Poly "
+                  f"Haven, https://polyhaven.com/a/{hdri})", hdri, yaw, pitch)
     world = blender_studio_lights()
     for name, (file, hdri, yaw, pitch) in BLENDER_VIEWS.items():
-        pano = cv2.imread(str(world / file), cv2.IMREAD_ANYDEPTH | cv2.IMREAD_COLOR)
-        save(name, tonemap(render_equirect(pano, yaw, pitch, 75)),
-             source=f"PyPI wheel bpy {BPY_VERSION}: bpy/5.0/datafiles/studiolights/world/{file} "
-                    f"(Blender's studio light, a 1k copy of the Poly Haven HDRI "
-                    f"https://polyhaven.com/a/{hdri}; CC0 per license.txt there)",
-             author=POLYHAVEN, licence=CC0,
-             changes=f"pinhole view yaw {yaw}°, pitch {pitch}°, hfov 75°, 320x240 (about 1.5x "
-                     f"upsampled from the 1k panorama), tone-mapped to sRGB")
+        hdri_view(name, cv2.imread(str(world / file), cv2.IMREAD_ANYDEPTH | cv2.IMREAD_COLOR),
+                  f"PyPI wheel bpy {BPY_VERSION}: bpy/5.0/datafiles/studiolights/world/{file} "
+                  f"(Blender's studio light, a 1k copy of the Poly Haven HDRI "
+                  f"https://polyhaven.com/a/{hdri}; CC0 per license.txt there)", hdri, yaw, pitch)
     for name, path in TUM_FRAMES.items():
         save(name, fit_640(mirrors.image(SUPERGLUE, path)),
              source=f"{SUPERGLUE[0]}@{SUPERGLUE[1][:10]}:{path} (TUM RGB-D benchmark, "
