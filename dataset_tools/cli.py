@@ -585,7 +585,9 @@ def gather(
 
 
 def entry() -> None:
-    app()
+    from dataset_tools.entry import run
+
+    run(app)
 
 
 if __name__ == "__main__":  # `python -m dataset_tools.cli`, as on a GPU box without the scripts

@@ -523,7 +523,9 @@ def export(checkpoint: Annotated[Path, typer.Option(
 
 
 def entry() -> None:
-    app()
+    from dataset_tools.entry import run
+
+    run(app)
 
 
 if __name__ == "__main__":  # `python -m model.cli` (and torchrun ... -m model.cli)

@@ -255,4 +255,6 @@ def _submit(config: RenderConfig, executor: str, resources: Resources, console: 
 
 
 def entry() -> None:
-    app()
+    from dataset_tools.entry import run
+
+    run(app)

@@ -304,3 +304,19 @@ def current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+@pytest.mark.parametrize(("module", "args"), [
+    ("dataset_tools.cli", ["masks", ".", "--visible-fraction", "1.5"]),
+    ("dataset_tools.cli", ["validate", "--bogus"]),
+    ("model.cli", ["predict", "--images", "x"]),
+    ("render.cli", ["--size", "0"]),
+])
+def test_a_bad_option_is_one_line_without_trailing_space(module, args, tmp_path):
+    # the console scripts' own entry, as a user runs them (typer's panel wrapped and padded)
+    result = subprocess.run([sys.executable, "-c", f"from {module} import entry; entry()",
+                             *args], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    assert result.returncode == 2, result.stderr
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    assert lines[0] == lines[0].rstrip() and lines[0] == lines[0].lstrip()
