@@ -71,6 +71,16 @@ def count(data: Path) -> str:
     return f"{len(splits):,} ({parts})"
 
 
+def used(data: Path) -> str:
+    """'N photos with sidecars, M meshes' that the dataset's samples were rendered from."""
+    records = [json.loads(line) for line in
+               (data / "manifest.jsonl").read_text().splitlines() if line.strip()]
+    photos = {record["scene"] for record in records}
+    meshes = {mesh for record in records
+              for mesh in [record["inserted_mesh"], *record.get("occluder_meshes", [])]}
+    return f"{len(photos)} photos with sidecars, {len(meshes)} meshes"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, required=True)
@@ -153,8 +163,8 @@ def main() -> None:
         card = {"name": "shadowsynth-sg", "task": "cast the shadow of an object inserted in a "
                 "photo (image + object mask -> shadowed image)",
                 "data": f"{count(data)} samples rendered by shadowsynth at 128x128 from "
-                "assets/real (51 photos with sidecars, 50 meshes), split --by both: train "
-                "and test share no photo and no mesh",
+                f"assets/real ({used(data)}), split --by both: train and test share no "
+                "photo and no mesh",
                 "commands": "python benchmarks/pretrained.py --work WORK",
                 "config": json.loads((final / "config.json").read_text()),
                 "metrics_test_256": {key: summary["final"][key] for key in ("ours", "desoba")},
