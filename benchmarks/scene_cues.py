@@ -32,7 +32,8 @@ def render(out: Path, count: int, size: int, seed: int, scene_cue: bool) -> dict
     from render.runner import run
 
     base = RenderConfig(out=out)
-    config = dataclasses.replace(base, count=count, size=size, seed=seed, workers=2, threads=1,
+    config = dataclasses.replace(base, count=count, size=size, seed=seed, workers=2,
+                                 render=dataclasses.replace(base.render, threads=1),
                                  checks=dataclasses.replace(base.checks, scene_cue=scene_cue))
     summary = run(config, Console(file=open(os.devnull, "w")))  # noqa: SIM115
     stats = summarize(collect(out))
