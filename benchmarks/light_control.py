@@ -61,10 +61,6 @@ def train(name: str, options: list[str], args: argparse.Namespace) -> Path:
     return sorted(out.glob("*-sg-*"))[-1] / "checkpoints" / "best.pt"
 
 
-def angle_error(found: float | None, asked: float) -> float:
-    return np.nan if found is None else abs((found - asked + 180.0) % 360.0 - 180.0)
-
-
 def darkening(pred: np.ndarray, noshadow: np.ndarray) -> np.ndarray:
     luma = np.array([0.299, 0.587, 0.114], np.float32)
     return np.clip(1 - (pred.astype(np.float32) @ luma + 1) /
@@ -80,8 +76,8 @@ def main() -> None:
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     sys.path.insert(0, str(ROOT))
-    from dataset_tools.directions import pair_directions
     from model.config import EvalConfig
+    from model.direction import angle_error, shadow_direction
     from model.evaluate import batches
     from model.light import given_light
     from model.metrics import predicted_shadow, rmse
@@ -97,9 +93,9 @@ def main() -> None:
                         workers=0, batch_size=32)
 
     def direction_of(pred: np.ndarray, noshadow: np.ndarray, inside: np.ndarray):
-        shadow = predicted_shadow(pred, noshadow, inside, 127.5 * 0.1)
-        pairs = pair_directions(inside.astype(np.uint8), shadow.astype(np.uint8))
-        return pairs[0][0] if pairs else None
+        """As evaluate measures it: the predicted shadow at the fixed threshold."""
+        return shadow_direction(inside, predicted_shadow(pred, noshadow, inside,
+                                                         127.5 * config.ber_k))
 
     results: dict[str, dict[str, list]] = {name: {"lrmse": [], "lrmse_none": []}
                                            for name in MODELS}

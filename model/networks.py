@@ -267,13 +267,16 @@ class ShadowPipeline(nn.Module):
         return shadow, probabilities
 
     def with_factor(self, image: torch.Tensor, mask: torch.Tensor,
-                    light: torch.Tensor | None = None
+                    light: torch.Tensor | None = None,
+                    probabilities: torch.Tensor | None = None
                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(shadow image, factor (N, 3, H, W) in [0, 1], attention probabilities): the factor
         head's own factor, or the residual head's shadow / image where the image is not
         black (1 where it is). `light` (N, LIGHT_CHANNELS) reaches a conditioned SG network;
-        an unconditioned one ignores it."""
-        probabilities = torch.sigmoid(self.attention(image, mask))
+        an unconditioned one ignores it. `probabilities`: the attention block's, when the
+        caller has them already (the light estimate needs them first)."""
+        if probabilities is None:
+            probabilities = torch.sigmoid(self.attention(image, mask))
         binary = (probabilities > self.threshold).to(image.dtype)
         occluder, occluder_shadow = binary[:, :1], binary[:, 1:]
         if self.sg.head == "factor":

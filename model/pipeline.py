@@ -9,7 +9,6 @@ the shadow loses detail."""
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ import torch
 
 from model import checkpoint as ckpt
 from model.config import SGConfig, defaults, renamed_fields
-from model.light import DEFAULT_ELEVATION_DEG, DEFAULT_SOFTNESS, estimated_light
+from model.light import DEFAULT_ELEVATION_DEG, DEFAULT_SOFTNESS, estimated_light, light_report
 from model.networks import AttentionNet, SGNet, ShadowPipeline
 
 # The pretrained model shipped in the package (model/pretrained/README.md says how it was
@@ -134,15 +133,17 @@ class Prediction:
 
 def lights_for(loaded: LoadedPipeline, image: torch.Tensor, mask: torch.Tensor,
                lights: list[np.ndarray | None] | None,
-               options: tuple[float, float]) -> tuple[torch.Tensor | None, list[dict | None]]:
+               options: tuple[float, float]
+               ) -> tuple[torch.Tensor | None, list[dict | None], torch.Tensor | None]:
     """The (N, LIGHT_CHANNELS) lights a conditioned SG network runs with: each given one, or
     one estimated from the attention block's occluder shadows (`options`: the elevation and
-    softness to assume), or none (a zero vector: unconditioned); with what to report."""
+    softness to assume), or none (a zero vector: unconditioned); with what to report, and the
+    attention probabilities when an estimate needed them (the pipeline reuses them)."""
     if loaded.pipeline.condition != "light":
         if lights is not None and any(light is not None for light in lights):
             raise ckpt.CheckpointError("this model takes no light (trained without "
                                        "--condition light): drop --shadow-direction")
-        return None, [None] * image.shape[0]
+        return None, [None] * image.shape[0], None
     wanted = lights if lights is not None else [None] * image.shape[0]
     vectors, reports = [], []
     probabilities = None
@@ -152,23 +153,14 @@ def lights_for(loaded: LoadedPipeline, image: torch.Tensor, mask: torch.Tensor,
             reports.append({"source": "given", **light_report(light)})
             continue
         if probabilities is None:
-            probabilities = torch.sigmoid(loaded.pipeline.attention(image, mask)).cpu().numpy()
-        binary = probabilities[index] > loaded.pipeline.threshold
+            probabilities = torch.sigmoid(loaded.pipeline.attention(image, mask))
+        binary = probabilities[index].cpu().numpy() > loaded.pipeline.threshold
         vector, direction = estimated_light(binary[0], binary[1], *options)
         vectors.append(vector)
         reports.append({"source": "estimated" if direction is not None else "none",
                         **light_report(vector)})
-    return torch.from_numpy(np.stack(vectors)).to(image.device, image.dtype), reports
-
-
-def light_report(vector: np.ndarray) -> dict[str, Any]:
-    """A light vector as JSON numbers (direction None when it has none)."""
-    given, cos, sin, elevation, softness = (float(value) for value in vector)
-    if given < 0.5:
-        return {"direction_deg": None, "elevation_deg": None, "softness": None}
-    direction = (math.degrees(math.atan2(sin, cos)) % 360.0
-                 if abs(cos) + abs(sin) > 1e-6 else None)
-    return {"direction_deg": direction, "elevation_deg": elevation * 90.0, "softness": softness}
+    return (torch.from_numpy(np.stack(vectors)).to(image.device, image.dtype), reports,
+            probabilities)
 
 
 @torch.no_grad()
@@ -187,9 +179,9 @@ def predict_any_size(loaded: LoadedPipeline, images: list[np.ndarray], masks: li
     small_masks = [cv2.resize(mask, (size, size), interpolation=cv2.INTER_AREA)
                    if mask.shape[:2] != (size, size) else mask for mask in masks]
     image_tensor, mask_tensor = to_tensor(small, small_masks, device)
-    light, reports = lights_for(loaded, image_tensor, mask_tensor, lights, light_options)
+    light, reports, known = lights_for(loaded, image_tensor, mask_tensor, lights, light_options)
     shadowed, factors, probabilities = loaded.pipeline.with_factor(image_tensor, mask_tensor,
-                                                                   light)
+                                                                   light, known)
     multiply = loaded.pipeline.head == "factor"
     changes = (factors if multiply else shadowed - image_tensor).permute(0, 2, 3, 1)
     changes = changes.float().cpu().numpy()

@@ -199,7 +199,8 @@ class DarkenLowerHalf(torch.nn.Module):
     head, condition = "factor", "none"
 
     def with_factor(self, image: torch.Tensor, mask: torch.Tensor,
-                    light: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
+                    light: torch.Tensor | None = None,
+                    probabilities: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
         factor = torch.ones_like(image)
         factor[..., image.shape[2] // 2:, :] = 0.7
         return image * factor, factor, torch.full_like(image[:, :2], 0.6)
