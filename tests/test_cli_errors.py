@@ -118,6 +118,7 @@ def interrupt_validation_at(monkeypatch, call: int) -> None:
     monkeypatch.setattr(model.train, "validate", validate)
 
 
+@pytest.mark.slow
 def test_ctrl_c_names_the_last_epoch_and_resume_needs_only_the_run(toy_dataset, tmp_path,
                                                                     monkeypatch):
     out = tmp_path / "runs"
@@ -142,6 +143,7 @@ def test_ctrl_c_names_the_last_epoch_and_resume_needs_only_the_run(toy_dataset, 
     assert code == 1 and "--data" in one_error_line(output) and "--resume" in output
 
 
+@pytest.mark.slow
 def test_a_real_sigint_with_loader_workers_exits_130_with_the_resume_command(toy_dataset,
                                                                              tmp_path):
     out = tmp_path / "runs"
@@ -189,6 +191,7 @@ def test_a_run_that_ends_before_its_first_epoch_leaves_no_folder(toy_dataset, tm
     assert not list(out.iterdir())
 
 
+@pytest.mark.slow
 def test_masks_that_are_not_0_255_gray_are_binarised_with_one_warning(toy_dataset, tmp_path):
     from model.data import ShadowARDataset, list_split, read_mask
 
@@ -257,6 +260,7 @@ def test_default_loader_workers_fit_the_machine(monkeypatch):
     assert default_workers() == 1
 
 
+@pytest.mark.slow
 def test_a_full_disk_is_one_line_naming_the_file_in_every_writing_verb(toy_dataset, tmp_path,
                                                                        monkeypatch):
     checkpoint = small_sg_checkpoint(tmp_path / "sg64.pt", 64)
@@ -282,6 +286,7 @@ def test_a_full_disk_is_one_line_naming_the_file_in_every_writing_verb(toy_datas
     assert not list(out.rglob("*.partial"))
 
 
+@pytest.mark.slow
 def test_resume_from_a_truncated_last_pt_names_the_checkpoint_still_usable(toy_dataset,
                                                                            tmp_path):
     code, output = run(model_app, "train-attention", "--data", toy_dataset, "--out",

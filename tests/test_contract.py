@@ -22,6 +22,7 @@ pytestmark = pytest.mark.blender
 QUIET = Console(file=open(os.devnull, "w"))  # noqa: SIM115
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("size", "samples", "count"), [(64, 4, 200), (128, 10, 100)])
 def test_every_rendered_sample_keeps_the_contract(tmp_path, size, samples, count):
     config = tiny_config(tmp_path / "data", count=count, size=size, seed=size,

@@ -13,6 +13,7 @@ from dataset_tools.layout import read_image
 from tests.helpers import ROOT
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["ours", "article"])
 def test_campaign_mode_runs_end_to_end_on_the_cpu(toy_dataset, tmp_path, mode):
     shards = tmp_path / "shards"

@@ -1,5 +1,6 @@
 """The SG block's factor head: shadow = noshadow x a predicted factor in [0, 1]."""
 
+import pytest
 import torch
 
 from model.losses import FACTOR_MIN_VALUE, factor_l2, factor_target
@@ -72,6 +73,7 @@ def test_factor_target_and_loss_on_a_hand_made_pair():
     assert torch.isclose(factor_loss(noshadow, noshadow, noshadow, shadow), 2 * expected)
 
 
+@pytest.mark.slow
 def test_a_few_steps_of_the_factor_loss_darken_the_shadow():
     network = small_sg()
     image, mask, occluder, occluder_shadow = inputs(count=4)

@@ -46,6 +46,7 @@ def one_photo(toy_dataset: Path) -> tuple[Path, Path]:
     return sample / "noshadow" / "000012.png", sample / "mask" / "000012.png"
 
 
+@pytest.mark.slow
 def test_predict_with_a_given_light_writes_it_beside_the_image(conditioned, toy_dataset,
                                                                tmp_path):
     image, mask = one_photo(toy_dataset)
@@ -96,6 +97,7 @@ def test_evaluate_gives_a_conditioned_model_the_true_light(conditioned, toy_data
     assert summary["config"]["light"] == "true" and np.isfinite(summary["model"]["LRMSE"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
 def test_export_keeps_the_light_as_an_input(conditioned, tmp_path, fmt):
     from model.export import probe_inputs

@@ -93,6 +93,7 @@ def test_an_epoch_reads_every_sample_once_over_two_ranks_and_two_workers(shards)
     assert orders[0] == orders[1] != orders[2]  # the order is a function of (seed, epoch)
 
 
+@pytest.mark.slow
 def test_shards_and_the_unpacked_folder_give_the_same_losses(shards, unpacked, tmp_path):
     # one batch per epoch (batch size lowered to the 11 training samples): the mean losses do
     # not depend on the order, and augmentation seeds are the same (seed, epoch, SPLIT/ID)
@@ -102,6 +103,7 @@ def test_shards_and_the_unpacked_folder_give_the_same_losses(shards, unpacked, t
     np.testing.assert_allclose(losses(from_shards), losses(from_folder), rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_a_resumed_run_from_shards_equals_the_uninterrupted_one(shards, tmp_path):
     pattern = str(shards / "shard-{000000..000003}.tar")
     straight = train(pattern, tmp_path / "straight", epochs=2, batch_size=4)
@@ -115,6 +117,7 @@ def test_a_resumed_run_from_shards_equals_the_uninterrupted_one(shards, tmp_path
         assert all(torch.equal(value, expected[name][key]) for key, value in state.items())
 
 
+@pytest.mark.slow
 def test_ddp_from_shards_with_two_gloo_processes(shards, tmp_path):
     listed = ",".join(str(path) for path in sorted(shards.glob("shard-*.tar")))
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone",

@@ -49,6 +49,7 @@ def first_batch(data: Path, count: int = 4) -> dict:
     return collate([dataset[index] for index in range(count)])
 
 
+@pytest.mark.slow
 def test_attention_steps_lower_the_dice_loss(toy_dataset, tmp_path):
     task = AttentionTask(AttentionConfig(data=toy_dataset, out=tmp_path, lr=1e-3, **TINY), CPU)
     batch = first_batch(toy_dataset)
@@ -56,6 +57,7 @@ def test_attention_steps_lower_the_dice_loss(toy_dataset, tmp_path):
     assert losses[-1] < losses[0] - 0.02, losses
 
 
+@pytest.mark.slow
 def test_sg_steps_lower_the_reconstruction_loss(toy_dataset, tmp_path):
     config = SGConfig(data=toy_dataset, out=tmp_path, lr=1e-3, vgg_weights="none",
                       region_weight=6.0, **TINY)
@@ -76,6 +78,7 @@ class Killed(Exception):
     pass
 
 
+@pytest.mark.slow
 def test_killed_and_resumed_run_matches_an_uninterrupted_one(toy_dataset, trained, tmp_path):
     # predicted masks mixed with ground truth at random: the RNG state must resume too
     config = SGConfig(data=toy_dataset, out=tmp_path, epochs=2, vgg_weights="none",
@@ -198,6 +201,7 @@ def test_predict_keeps_names_and_sizes(trained, toy_dataset, tmp_path):
     assert code == 0 and "already there" in output
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
 def test_export_matches_pytorch(trained, tmp_path, fmt):
     out = tmp_path / f"pipeline.{fmt}"
@@ -292,6 +296,7 @@ def test_pretrained_weights_from_a_local_file_or_a_clear_error(tmp_path, monkeyp
         resolve(str(tmp_path / "nope.pth"), "resnet18", "SG encoder")
 
 
+@pytest.mark.slow
 def test_ddp_on_cpu_with_two_gloo_processes(toy_dataset, tmp_path):
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
                "--nproc-per-node", "2", "-m", "model.cli", "train-attention",
@@ -310,6 +315,7 @@ def test_ddp_on_cpu_with_two_gloo_processes(toy_dataset, tmp_path):
     assert np.isfinite(lines[-1]["val/iou"])
 
 
+@pytest.mark.slow
 def test_cli_resume_extends_a_run(toy_dataset, tmp_path):
     common = ["--data", toy_dataset, "--out", tmp_path, "--size", "64", "--batch-size", "4",
               "--workers", "0", "--device", "cpu", "--encoder-weights", "none"]
@@ -346,6 +352,7 @@ def test_a_hand_made_dataset_without_smask_or_manifest_trains(toy_dataset, tmp_p
     assert code == 0, output
 
 
+@pytest.mark.slow
 def test_time_budget_plans_the_epochs_and_fits_the_schedule(toy_dataset, tmp_path):
     common = ["--data", toy_dataset, "--out", tmp_path, "--size", "64", "--batch-size", "4",
               "--workers", "0", "--device", "cpu", "--encoder-weights", "none"]
@@ -357,6 +364,7 @@ def test_time_budget_plans_the_epochs_and_fits_the_schedule(toy_dataset, tmp_pat
     assert state["schedulers"]["attention"]["T_max"] == 1
 
 
+@pytest.mark.slow
 def test_predict_save_matte_writes_the_factor_as_16_bits(trained, toy_dataset, tmp_path):
     sample = toy_dataset / "test"
     out = tmp_path / "out"
@@ -375,6 +383,7 @@ def test_predict_save_matte_writes_the_factor_as_16_bits(trained, toy_dataset, t
     assert np.abs(product - shadowed).max() <= 1.0
 
 
+@pytest.mark.slow
 def test_predict_without_checkpoint_uses_the_pretrained_model(tmp_path, toy_dataset,
                                                               monkeypatch):
     from model import pipeline

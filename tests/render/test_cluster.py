@@ -54,6 +54,7 @@ def runs(tmp_path_factory) -> tuple[Path, Path]:
     return array, plain
 
 
+@pytest.mark.slow
 @pytest.mark.blender
 def test_local_array_gathers_into_the_plain_run_byte_for_byte(runs):
     array, plain = runs
@@ -83,6 +84,7 @@ def test_local_array_gathers_into_the_plain_run_byte_for_byte(runs):
     assert read_manifest(array) == records
 
 
+@pytest.mark.slow
 @pytest.mark.blender
 def test_missing_and_killed_shards_are_named_with_the_command_that_reruns_them(runs, tmp_path):
     array, plain = runs

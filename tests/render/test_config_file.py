@@ -118,6 +118,7 @@ def test_cli_prints_the_config_and_flags_override_the_file(tmp_path):
     ("test_fraction = 0.95", "test_fraction: must lie in [0, 0.9], got 0.95"),
     ("[checks]\nmax_attempts = 0", "checks.max_attempts: must lie in [1, 1000], got 0"),
 ])
+@pytest.mark.slow
 def test_a_value_outside_its_domain_is_refused_before_any_work_in_one_line(tmp_path, text,
                                                                           message):
     path = write(tmp_path, text)
@@ -137,6 +138,7 @@ def test_a_value_outside_its_domain_is_refused_before_any_work_in_one_line(tmp_p
     ("--darkening-threshold", "nan", "must lie in [0, 1], got nan"),
     ("--device", "gpu", "must be one of cpu, cuda, optix, got 'gpu'"),
 ])
+@pytest.mark.slow
 def test_the_command_line_is_checked_against_the_same_domains(tmp_path, flag, value, message):
     result = run_cli(flag, value, "--out", str(tmp_path / "out"))
     assert result.returncode == 2 and result.stderr == f"error: {flag}: {message}\n"

@@ -48,6 +48,7 @@ def render(out: Path, *extra: str, env: dict[str, str]) -> subprocess.CompletedP
                           cwd=ROOT)
 
 
+@pytest.mark.slow
 def test_a_full_disk_stops_the_run_in_one_line_and_keeps_the_complete_samples(tmp_path):
     hook = tmp_path / "hook"
     hook.mkdir()

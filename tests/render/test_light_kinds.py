@@ -23,6 +23,7 @@ pytestmark = pytest.mark.blender
 QUIET = Console(file=open(os.devnull, "w"))  # noqa: SIM115
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["area", "overcast"])
 def test_each_light_kind_keeps_the_contract(tmp_path, kind):
     path = tmp_path / "lights.toml"

@@ -244,6 +244,7 @@ def expected_photo_masks(hints: PhotoHints, spec: PhotoSpec, size: int) -> dict[
     return regions
 
 
+@pytest.mark.slow
 @pytest.mark.blender
 def test_rendered_samples_carry_the_photos_masks_cropped_and_flipped(tmp_path):
     """Real renders (64 px): a photo whose sidecar names a box (object) and the box's shadow;

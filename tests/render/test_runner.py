@@ -122,6 +122,7 @@ def test_blender_camera_matches_the_projection_math(rendered):
         assert ys.min() >= ry0 - 1 and ys.max() < ry1 + 1
 
 
+@pytest.mark.slow
 def test_shards_union_equals_the_unsharded_run(rendered, tmp_path):
     config, _ = rendered
     reference = read_manifest(config.out)
@@ -153,6 +154,7 @@ def cli(*args: str, **kwargs) -> subprocess.Popen:
 
 
 
+@pytest.mark.slow
 def test_kill_and_resume_yields_exactly_n_complete_samples(rendered, tmp_path):
     config, _ = rendered
     out = tmp_path / "killed"
@@ -246,6 +248,7 @@ sys.stderr.write("RESULT" + json.dumps(result) + "\\n")
     assert "missing.png is missing" in result["tex.obj"][1][0]
 
 
+@pytest.mark.slow
 def test_worker_crash_is_retried_then_recorded_and_the_run_goes_on(tmp_path):
     out = tmp_path / "crash"
     env = {**os.environ, "SHADOWSYNTH_TEST_CRASH_INDEX": "1"}

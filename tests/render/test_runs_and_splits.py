@@ -46,6 +46,7 @@ def counts_agree(out: Path) -> int:
     return total
 
 
+@pytest.mark.slow
 @pytest.mark.blender
 def test_ctrl_c_says_what_is_complete_and_how_to_resume(tmp_path):
     out = tmp_path / "data"
@@ -75,6 +76,7 @@ def test_ctrl_c_says_what_is_complete_and_how_to_resume(tmp_path):
     assert counts_agree(out) == 24
 
 
+@pytest.mark.slow
 @pytest.mark.blender
 def test_two_runs_on_one_folder_render_each_sample_once(tmp_path):
     out = tmp_path / "data"
@@ -194,6 +196,7 @@ def test_validate_reports_scenes_and_meshes_in_two_splits(tmp_path, by, expected
     assert all(problem.path == str(tmp_path / "manifest.jsonl") for problem in report.errors)
 
 
+@pytest.mark.slow
 @pytest.mark.blender
 def test_samples_rendered_into_a_resplit_dataset_follow_its_rule(tmp_path):
     config = tiny_config(tmp_path / "data", count=8)
