@@ -1,6 +1,6 @@
 """The GPU campaign in one process: data in, metrics, pictures and timings out.
 
-One call does one mode, complete in itself (a GPU machine here is lent for 10 minutes a call):
+One call does one mode, complete in itself, each within 10 minutes of GPU time:
 
   ours     unpack the shards, train the attention block then the SG block with this suite's
            default recipe, evaluate on the held-out test split (scene photos and meshes unseen
