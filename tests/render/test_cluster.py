@@ -134,6 +134,7 @@ def test_task_command_drops_the_submission_options():
 
 
 def test_slurm_submits_one_job_array_and_says_how_to_follow_it(tmp_path):
+    pytest.importorskip("submitit", reason="the render extra installs submitit")
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     sbatch = bin_dir / "sbatch"  # a stand-in: keeps the script, answers like SLURM's sbatch
