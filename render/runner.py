@@ -71,7 +71,7 @@ from render.assets import BadAsset, find_meshes, find_scenes
 from render.config import RenderConfig, current_names
 from render.hints import PhotoHints, read_hints, sidecar_path
 from render.sample import Catalog, sample_id
-from render.spec import REJECTIONS
+from render.sampler import RESAMPLED_CODES
 from render.worker import WorkerPool, WorkerStartError
 
 CLAIMS_DIR = ".claims"  # OUT/.claims/ID: the run rendering sample ID now
@@ -269,7 +269,7 @@ def full_path(error: BaseException) -> str:
 
 def _rejection(entry: dict[str, Any]) -> str:
     """What the run summary calls a rejected attempt (a `resampled` entry of a record)."""
-    return REJECTIONS.get(entry.get("code", ""), "other")
+    return RESAMPLED_CODES.get(entry.get("code", ""), "other")
 
 
 class ManifestView:

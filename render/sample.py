@@ -30,7 +30,7 @@ from dataset_tools.light_labels import light_label
 from dataset_tools.masks import PHOTO_MASK_PASSES, masks_from_passes, region_weight
 from dataset_tools.records import ManifestRecord
 from render import __version__
-from render.assets import BadAsset
+from render.assets import SIDECAR_MASK_KEYS, BadAsset
 from render.composite import (
     GROUND_ALBEDO,
     GroundSplit,
@@ -49,20 +49,11 @@ from render.composite import (
     unshadowed_ground,
 )
 from render.config import RenderConfig
+from render.geometry import area_light_polygon, ground_points, inserted_foot, shadow_region
 from render.hints import PhotoHints
-from render.photo_masks import MASK_KEYS, read_instance_mask
-from render.spec import (
-    PhotoSpec,
-    SamplingError,
-    SceneSpec,
-    area_light_polygon,
-    ground_points,
-    inserted_foot,
-    needs_scene_cue,
-    sample_scene,
-    sample_seed,
-    shadow_region,
-)
+from render.photo_masks import read_instance_mask
+from render.sampler import SamplingError, needs_scene_cue, sample_scene, sample_seed
+from render.spec import PhotoSpec, SceneSpec
 
 
 class SampleFailed(RuntimeError):
@@ -179,7 +170,7 @@ def sample_photo_masks(hints: PhotoHints | None, photo: PhotoSpec, size: int,
     photo is. Empty without a sidecar or masks."""
     if hints is None:
         return {}
-    names = dict(zip(MASK_KEYS, PHOTO_MASK_PASSES, strict=True))
+    names = dict(zip(SIDECAR_MASK_KEYS, PHOTO_MASK_PASSES, strict=True))
     return {names[key]: crop_mask(photos.mask(path, hints.width, hints.height) > 0, photo, size)
             for key, path in hints.mask_paths.items()}
 
@@ -321,8 +312,9 @@ def render_pair(renderer: Renderer, spec: SceneSpec, photo_rgb: np.ndarray,
 
 def quality_problem(pair: RenderedPair, config: RenderConfig,
                     cue: bool = False) -> tuple[str, str] | None:
-    """Why a rendered pair is rejected, as (code of render.spec.REJECTIONS, message), or None.
-    `cue`: the sample must show an occluder's shadow (`render.spec.needs_scene_cue`)."""
+    """Why a rendered pair is rejected, as (a code of `render.sampler.RESAMPLED_CODES`, message),
+    or None.
+    `cue`: the sample must show an occluder's shadow (`render.sampler.needs_scene_cue`)."""
     pixels = pair.object_index.size
     object_fraction = np.count_nonzero(pair.masks["mask"]) / pixels
     shadow_fraction = np.count_nonzero(pair.masks["smask"]) / pixels
