@@ -88,8 +88,8 @@ def _noise_child(kind: str, size: int, seed: int, count: int, reference: int,
     from rich.console import Console
 
     from render.blender import BlenderScene
+    from render.catalog import build_catalog
     from render.config import RenderConfig
-    from render.runner import build_catalog
     from render.sample import PhotoCache, render_pair
     from render.sampler import SamplingError, sample_scene, sample_seed
 

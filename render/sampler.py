@@ -9,11 +9,12 @@ import dataclasses
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 import numpy as np
 
 from dataset_tools.layout import INSERTED_INDEX
+from dataset_tools.records import ResampledAttempt
 from render.assets import BadAsset
 from render.config import LightRanges, MaterialRanges, QualityChecks, SamplingRanges
 from render.geometry import (
@@ -44,9 +45,6 @@ from render.spec import (
     PhotoSpec,
     SceneSpec,
 )
-
-if TYPE_CHECKING:
-    from dataset_tools.records import ResampledAttempt
 
 # Why an attempt at a sample was resampled (the `code` of the manifest's `resampled` entries,
 # `dataset_tools.records.ResampledAttempt`) -> what the run summary calls it.

@@ -199,7 +199,7 @@ def test_bad_hints_say_why(data, reason):
 
 
 def test_sidecars_load_once_in_the_catalog_and_a_bad_one_is_skipped(tmp_path):
-    from render.runner import build_catalog
+    from render.catalog import build_catalog
 
     scenes, models = tmp_path / "scenes", tmp_path / "models"
     scenes.mkdir()
