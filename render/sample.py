@@ -208,9 +208,8 @@ def unshadowed_references(spec: SceneSpec, lighting: Lighting) -> tuple[np.ndarr
                                  lighting.ambient_rgb)
     if light.kind == "overcast":
         return np.zeros(3, dtype=np.float32), ambient
-    # The irradiance is smooth on the ground: computed on a grid 2x coarser and interpolated
-    # (4x fewer evaluations of Lambert's formula, which cost 0.6 s a sample at 256x256; the
-    # interpolation is within 0.25 % for 99 % of the ground within 15 m, at the median).
+    # The irradiance is smooth on the ground: computed on a grid AREA_REFERENCE_STEP times
+    # coarser (Lambert's formula per pixel is costly) and interpolated.
     polygon = area_light_polygon(light, inserted_foot(spec))
     coarse = max(1, spec.size // AREA_REFERENCE_STEP)
     direct = area_light_ground(float(lighting.radiance or 0.0), light.color,
@@ -241,9 +240,8 @@ def render_pair(renderer: Renderer, spec: SceneSpec, photo_rgb: np.ndarray,
 
     # The first render's noise is the same in both images (only the inserted object's own
     # pixels and, inside `region`, what it changes come from the second), so it takes fewer
-    # samples than the second, whose noise is the shadow's: 6 + 16 spp (the second over the
-    # smaller region) against 10 + 10 lower the shadow's noise from 2.3 to 1.7 gray levels
-    # (6 samples against 1024 spp) at no loss of speed (README "Benchmarks").
+    # samples than the second, whose noise is the shadow's and which covers only the smaller
+    # region (docs/benchmarks.md has the measurements).
     if settings.tuned:
         renderer.set_samples(settings.first_render_samples, settings.adaptive_threshold)
     renderer.set_inserted_affects_scene(False)

@@ -150,22 +150,6 @@ class Tasks(Protocol):
         ...
 
 
-class IndexList:
-    """Tasks from a list: every index is ready at once."""
-
-    def __init__(self, indices: list[int]) -> None:
-        self.pending = deque(indices)
-
-    def take(self) -> int | None:
-        return self.pending.popleft() if self.pending else None
-
-    def remaining(self) -> int:
-        return len(self.pending)
-
-    def tick(self) -> None:
-        pass
-
-
 @dataclass
 class _Worker:
     process: mp.Process
@@ -211,11 +195,10 @@ class WorkerPool:
             worker.process.kill()
             worker.process.join()
 
-    def run(self, tasks: Tasks | list[int],
+    def run(self, tasks: Tasks,
             stop: Callable[[], bool] = lambda: False) -> Iterator[Outcome]:
         """One Outcome per index taken from `tasks` (a crashed sample is retried first). When
         stop() turns true: see `_wind_down`."""
-        tasks = IndexList(tasks) if isinstance(tasks, list) else tasks
         self.stopping = stop
         retry: deque[int] = deque()  # taken, its worker died: render again
         attempts: dict[int, int] = {}

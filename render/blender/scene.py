@@ -134,7 +134,7 @@ class BlenderScene:
         """The ground is a Lambertian grey, not a Cycles shadow catcher: the factor the photo
         is multiplied by is its radiance over that of unshadowed ground, which is known in
         closed form (`render.composite.unshadowed_ground`), taken apart by light group so that
-        the smooth, noisy ambient part can be filtered on its own. That costs 0.6x the
+        the smooth, noisy ambient part can be filtered on its own, and it costs less than the
         catcher's split paths. The ground that lights and shadows the objects spans 400 m;
         with `ground_reach` > 0 the camera does not see it but sees patches around each object
         and its shadow (rebuilt per sample), and passes through everywhere else, where the
