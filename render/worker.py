@@ -69,19 +69,19 @@ class Raised:
 
 
 @dataclass(frozen=True)
-class Crashed:
-    """The worker process died while rendering the sample, and its retries too."""
-
-    index: int
-    message: str
-
-
-@dataclass(frozen=True)
-class Interrupted:
-    """Begun but not finished before a stop request; its worker is gone."""
+class _Unfinished:
+    """A sample whose worker went away before it finished (the pool reports it)."""
 
     index: int
     message: str = ""
+
+
+class Crashed(_Unfinished):
+    """The worker process died while rendering the sample, and its retries too."""
+
+
+class Interrupted(_Unfinished):
+    """Begun but not finished before a stop request; its worker is gone."""
 
 
 Message = Ready | Retired | Rendered | Failed | Raised
