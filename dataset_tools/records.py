@@ -244,7 +244,7 @@ def by_index(records: Iterable[ManifestRecord]) -> list[ManifestRecord]:
 
 def write_manifest(path: Path, records: Iterable[ManifestRecord]) -> None:
     """Write `records` (already in the order wanted) as one manifest file, atomically. (A
-    running render appends single lines instead: `render.runner.append_manifest`.)"""
+    running render appends single lines instead: `render.commit.append_manifest`.)"""
     write_text(path, manifest_text(records))
 
 

@@ -135,7 +135,7 @@ STOP_GRACE_S = 30.0  # after a stop, busy workers get this long to end before th
 
 
 class Tasks(Protocol):
-    """Where the pool gets sample indices (render.runner.SampleQueue)."""
+    """Where the pool gets sample indices (render.claims.SampleQueue)."""
 
     def take(self) -> int | None:
         """The next index to render now, or None when none is ready now."""
