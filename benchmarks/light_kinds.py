@@ -88,10 +88,10 @@ def _noise_child(kind: str, size: int, seed: int, count: int, reference: int,
     from rich.console import Console
 
     from render.blender import BlenderScene
+    from render.catalog import build_catalog
     from render.config import RenderConfig
-    from render.runner import build_catalog
     from render.sample import PhotoCache, render_pair
-    from render.spec import SamplingError, sample_scene, sample_seed
+    from render.sampler import SamplingError, sample_scene, sample_seed
 
     config = RenderConfig(out=Path(tempfile.mkdtemp()), size=size,
                           ranges=kind_ranges(kind, None))

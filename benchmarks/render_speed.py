@@ -56,8 +56,8 @@ def production_rate(out: Path, count: int, workers: int, threads: int, samples: 
 def _child(task: str, args: dict, queue: mp.Queue) -> None:
     """Runs in a spawned process: imports bpy."""
     from render.blender import BlenderScene
+    from render.catalog import build_catalog
     from render.config import RenderConfig, RenderSettings
-    from render.runner import build_catalog
     from render.sample import PhotoCache, make_sample, render_pair
     from render.spec import SceneSpec
 

@@ -7,6 +7,12 @@ OUT/manifests/shard-I-of-N.jsonl: no file is appended by two machines, so nothin
 file locks a network file system may not honour. It records its command line and the number
 of samples of the whole run in OUT/manifests/shard-I-of-N.json. Gather only reads and writes
 manifests: it never copies or moves an image.
+
+The shard layout is written down here once, for the render that writes it (`render.commit`,
+`render.cluster`) and for gather that reads it: where shard I of N commits and records its
+state (`shard_manifest_path`, `shard_status_path`), how a shard's command names its shard
+(`shard_command`: gather re-targets a finished shard's command at one that never started), and
+when a sample is complete (`FileIndex.complete`).
 """
 
 from __future__ import annotations
@@ -71,16 +77,10 @@ def shard_command(command: Sequence[str], index: int, count: int) -> list[str]:
     return [*kept, "--shard", f"{index}/{count}"]
 
 
-def sample_complete(out: Path, record: ManifestRecord) -> bool:
-    """Whether every file of the sample a manifest record describes exists."""
-    identifier, split = record.id, record.split or "train"
-    return (out / PASSES_DIR / f"{identifier}.npz").is_file() and all(
-        (out / split / kind / f"{identifier}.png").is_file() for kind in KINDS)
-
-
 class FileIndex:
     """Which files OUT's split and passes folders hold, listed once per folder (one listing
-    instead of eight stats per sample: what makes gather fast on a network file system)."""
+    instead of eight stats per sample: what makes gather fast on a network file system). The
+    listing is taken on first use: make a new index to see files written since."""
 
     def __init__(self, out: Path) -> None:
         self.out = out
@@ -95,6 +95,8 @@ class FileIndex:
         return self.names[folder]
 
     def complete(self, record: ManifestRecord) -> bool:
+        """Whether every file of the sample `record` describes exists (its passes and one PNG
+        per kind in its split): the sample is complete, and its manifest line counts."""
         return f"{record.id}.npz" in self._listing(PASSES_DIR) and all(
             f"{record.id}.png" in self._listing(f"{record.split}/{kind}") for kind in KINDS)
 

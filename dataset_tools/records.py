@@ -48,6 +48,62 @@ def _as_json(record: Any) -> dict[str, Any]:
     return {**record.extra, **data}
 
 
+@dataclass(frozen=True)
+class ResampledAttempt:
+    """One attempt at a sample that was drawn again (an entry of a record's `resampled`).
+    None: not recorded (records made before reason codes existed have no `code`)."""
+
+    attempt: int | None = None
+    code: str | None = None  # why, a key of render.sampler.RESAMPLED_CODES
+    reason: str | None = None  # why, in words with the numbers
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ResampledAttempt:
+        known, extra = _split_known(cls, data)
+        return cls(**known, extra=extra)
+
+    def to_json(self) -> dict[str, Any]:
+        return _as_json(self)
+
+
+@dataclass(frozen=True)
+class RecordedLighting:
+    """A record's `lighting`: the light of the sample matched to its photo
+    (`render.sample.lighting_for`). The light's kind is not kept here but read from the spec
+    (`ManifestRecord.light_kind`); the JSON repeats it as "kind" (`repeats_kind`; lines written
+    before it did, do not). None: not recorded."""
+
+    level: float | None = None  # radiance of a white horizontal surface in full light
+    ambient_rgb: tuple[float, ...] | None = None  # the world's radiance
+    strength: float | None = None  # what Blender's light takes (sun W/m^2, area W)
+    radiance: float | None = None  # the area light's emitted radiance
+    repeats_kind: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], light_kind: str) -> RecordedLighting:
+        """`data` of a record whose spec's light is of kind `light_kind` (a "kind" that says
+        otherwise is kept as it is, among the unknown keys)."""
+        known, extra = _split_known(cls, data)
+        if "repeats_kind" in known:  # not a key of ours on disk
+            extra["repeats_kind"] = known.pop("repeats_kind")
+        kind = extra.pop("kind", None)
+        if kind is not None and kind != light_kind:
+            extra["kind"] = kind
+        if isinstance(known.get("ambient_rgb"), list):
+            known["ambient_rgb"] = tuple(known["ambient_rgb"])
+        return cls(**known, repeats_kind=kind == light_kind, extra=extra)
+
+    def to_json(self, light_kind: str) -> dict[str, Any]:
+        ambient = None if self.ambient_rgb is None else list(self.ambient_rgb)
+        values = {"level": self.level, "ambient_rgb": ambient, "strength": self.strength,
+                  "radiance": self.radiance}
+        data = {**self.extra, **{key: value for key, value in values.items()
+                                 if value is not None}}
+        return {**data, "kind": light_kind} if self.repeats_kind else data
+
+
 @dataclass
 class ManifestRecord:
     """One sample. Only `id` is required (a hand-made dataset's manifest may hold no more);
@@ -64,11 +120,11 @@ class ManifestRecord:
     seed: int | None = None  # the sample's RNG seed (with attempt: the scene spec)
     attempt: int | None = None
     spec: dict[str, Any] | None = None  # render.spec.SceneSpec.to_json()
-    lighting: dict[str, Any] | None = None  # render.sample.Lighting as JSON
+    lighting: RecordedLighting | None = None
     light_label: dict[str, Any] | None = None  # dataset_tools.light_labels.LightLabel as JSON
     shadow_region: list[int] | None = None  # (x0, y0, x1, y1) of the second render
     areas: dict[str, int] | None = None  # mask kind -> pixels set
-    resampled: list[dict[str, Any]] | None = None  # {"attempt", "reason"} of rejected draws
+    resampled: list[ResampledAttempt] | None = None  # attempts drawn again
     bad_assets: dict[str, str] | None = None  # asset path -> why it was skipped
     warnings: list[str] | None = None
     timings: dict[str, float] | None = None  # seconds per stage
@@ -83,10 +139,25 @@ class ManifestRecord:
     def from_json(cls, data: Mapping[str, Any]) -> ManifestRecord:
         known, extra = _split_known(cls, data)
         known["id"] = str(known["id"])
-        return cls(**known, extra=extra)
+        lighting, resampled = known.pop("lighting", None), known.pop("resampled", None)
+        record = cls(**known, extra=extra)
+        if isinstance(lighting, dict):
+            record.lighting = RecordedLighting.from_json(lighting, record.light_kind)
+        elif lighting is not None:  # not what a render writes: kept as it is
+            extra["lighting"] = lighting
+        if isinstance(resampled, list) and all(isinstance(item, dict) for item in resampled):
+            record.resampled = [ResampledAttempt.from_json(item) for item in resampled]
+        elif resampled is not None:
+            extra["resampled"] = resampled
+        return record
 
     def to_json(self) -> dict[str, Any]:
-        return _as_json(self)
+        data = _as_json(self)
+        if self.lighting is not None:
+            data["lighting"] = self.lighting.to_json(self.light_kind)
+        if self.resampled is not None:
+            data["resampled"] = [attempt.to_json() for attempt in self.resampled]
+        return data
 
     def group(self, key: str) -> str:
         """The value of split-group key `key` ("scene" or "inserted_mesh") as text; a
@@ -173,7 +244,7 @@ def by_index(records: Iterable[ManifestRecord]) -> list[ManifestRecord]:
 
 def write_manifest(path: Path, records: Iterable[ManifestRecord]) -> None:
     """Write `records` (already in the order wanted) as one manifest file, atomically. (A
-    running render appends single lines instead: `render.runner.append_manifest`.)"""
+    running render appends single lines instead: `render.commit.append_manifest`.)"""
     write_text(path, manifest_text(records))
 
 

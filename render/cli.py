@@ -141,10 +141,12 @@ def main(
         = default(Resources, "mem_gb"),
 ) -> None:
     early_signals = _note_signals()  # Ctrl-C while starting: the run then stops at once
+    from render.catalog import RunError
     from render.cluster import EXECUTORS
+    from render.commit import ShardLog
     from render.config_file import ConfigFileError, load_config
     from render.config_file import print_config as config_text
-    from render.runner import RunError, ShardLog, print_summary, run
+    from render.runner import print_summary, run
 
     console = Console(stderr=True, soft_wrap=True)
     shard_index, shard_count = parse_shard(shard)

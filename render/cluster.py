@@ -1,7 +1,7 @@
 """Render on a cluster through submitit: one job array whose task I renders shard I/N of the
 run (`render-dataset ... --executor slurm --jobs N`), or the same array as local processes
 (`--executor local`). Every task writes straight into OUT (a shared file system) and commits
-to its own manifest (render.runner.ShardLog); `shadow-dataset gather OUT` merges them.
+to its own manifest (render.commit.ShardLog); `shadow-dataset gather OUT` merges them.
 
 submitit is imported only here and only when a job is submitted: the rest of the renderer
 works without it.
@@ -61,7 +61,9 @@ def task_command(argv: Sequence[str]) -> list[str]:
 def render_shard(config: RenderConfig, command: list[str], shard_index: int) -> dict[str, Any]:
     """Task `shard_index` of the array: render shard shard_index/config.shard_count into
     config.out, committing to its own manifest. Returns its counts (submitit pickles them)."""
-    from render.runner import RunError, ShardLog, print_summary, run
+    from render.catalog import RunError
+    from render.commit import ShardLog
+    from render.runner import print_summary, run
 
     config = dataclasses.replace(config, shard_index=shard_index)
     console = Console(stderr=True, soft_wrap=True)

@@ -34,12 +34,6 @@ class ConfigFileError(ValueError):
     """A config file that cannot be used; the message names the file and the key."""
 
 
-def _default(item: dataclasses.Field) -> Any:
-    if item.default is not dataclasses.MISSING:
-        return item.default
-    return item.default_factory()  # type: ignore[misc]
-
-
 def _check_value(value: Any, default: Any, item: dataclasses.Field) -> Any:
     """`value` converted to the default's type; ValueError with the reason otherwise."""
     if isinstance(default, dict):

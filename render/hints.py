@@ -3,7 +3,7 @@ about the photo, read once per run, and how a sample's crop maps it into the out
 
 Pixel coordinates, in the original photo and in the output image alike, are continuous: x to
 the right, y down, (0, 0) the top-left corner of the top-left pixel (pixel centres at +0.5),
-as `render.spec.project` gives them. Image-plane angles are measured in these coordinates:
+as `dataset_tools.camera.project` gives them. Image-plane angles are measured in these coordinates:
 0 = pointing right, 90 = pointing down (towards the camera on the ground), 180 = left,
 270 = up (away from the camera): clockwise as seen on screen. Nothing here imports bpy.
 """
@@ -16,21 +16,19 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from dataset_tools.directions import estimate_shadow_direction
 from dataset_tools.layout import DatasetError, read_image
-from render.assets import BadAsset
-from render.photo_masks import MASK_KEYS, read_instance_mask
-
-if TYPE_CHECKING:
-    from render.spec import PhotoSpec
+from render.assets import SIDECAR_MASK_KEYS, BadAsset
+from render.photo_masks import read_instance_mask
+from render.spec import PhotoSpec
 
 SIDECAR_SUFFIX = ".json"
 KEYS = ("horizon_row", "camera", "shadow_direction_deg", "sun", "ground_polygon", "lights",
-        *MASK_KEYS)
+        *SIDECAR_MASK_KEYS)
 LIGHT_KINDS = ("sun", "area", "overcast")  # render.config.LightRanges.weights' keys
 CAMERA_KEYS = ("pitch_deg", "fov_deg", "height_m")
 SUN_KEYS = ("azimuth_deg", "elevation_deg")
@@ -166,7 +164,7 @@ def parse_hints(data: Any, width: int, height: int) -> PhotoHints:
         values["lights"] = _light_weights(data["lights"])
         if "sun" in data and dict(values["lights"]).get("sun", 0.0) <= 0:
             raise ValueError("lights gives the sun no weight, but the sidecar gives the sun")
-    for key in MASK_KEYS:
+    for key in SIDECAR_MASK_KEYS:
         if key in data:
             if not isinstance(data[key], str) or not data[key].strip():
                 raise ValueError(f"{key} must be the mask image's path, relative to the sidecar")
@@ -210,7 +208,7 @@ def with_photo_masks(hints: PhotoHints, folder: Path) -> PhotoHints:
     masks = {key: read_instance_mask(Path(path), hints.width, hints.height)
              for key, path in paths.items()}
     hints = dataclasses.replace(hints, **paths)
-    if len(masks) < len(MASK_KEYS) or hints.sun_azimuth_deg is not None \
+    if len(masks) < len(SIDECAR_MASK_KEYS) or hints.sun_azimuth_deg is not None \
             or hints.shadow_direction_deg is not None:
         return hints
     estimate = estimate_shadow_direction(masks["object_mask"], masks["shadow_mask"])

@@ -17,9 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from dataset_tools.layout import DatasetError, read_image, size_mismatch
-from render.assets import SIDECAR_MASK_KEYS, BadAsset
-
-MASK_KEYS = SIDECAR_MASK_KEYS
+from render.assets import BadAsset
 
 
 def read_instance_mask(path: Path, width: int, height: int) -> np.ndarray:

@@ -1,23 +1,16 @@
-"""A render run: inputs, resume, claims shared with other runs, workers, manifest, progress,
-Ctrl-C and the final summary.
-
-A plain run commits samples to OUT/manifest.jsonl. A shard of a cluster run (`ShardLog`)
-commits them to its own OUT/manifests/shard-I-of-N.jsonl instead, so that no file is appended
-by two machines, and records how it went next to it; `shadow-dataset gather` merges them."""
+"""A render run: resume, claims shared with other runs, the worker pool, committing what it
+renders, progress, Ctrl-C and the final summary. Its parts: the inputs and split rule
+(`render.catalog`), claims (`render.claims`), the commit protocol (`render.commit`), the
+workers (`render.worker`)."""
 
 from __future__ import annotations
 
-import dataclasses
-import fcntl
-import json
 import os
 import signal
-import socket
 import tempfile
 import threading
 import time
-import uuid
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -34,55 +27,35 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from dataset_tools.gather import (
-    SHARDS_DIR,
-    sample_complete,
-    shard_manifest_path,
-    shard_status_path,
+from dataset_tools.gather import shard_manifest_path
+from dataset_tools.layout import DATASET_JSON, MANIFEST, is_disk_full, outside_link
+from dataset_tools.records import DatasetInfo, ManifestRecord, read_manifest, read_records
+from render.catalog import Catalog, RunError, build_catalog
+from render.claims import CLAIMS_DIR, Claims, ManifestView, SampleQueue, locked
+from render.commit import (
+    ShardLog,
+    append_manifest,
+    complete_records,
+    finalize,
+    finalize_shard,
+    full_path,
+    remove_partials,
+    remove_sample,
+    write_dataset_json,
 )
-from dataset_tools.layout import (
-    DATASET_JSON,
-    FORMAT_VERSION,
-    KINDS,
-    MANIFEST,
-    PASSES_DIR,
-    SPLITS,
-    TMP_SUFFIX,
-    is_disk_full,
-    outside_link,
-    passes_path,
-    sample_path,
-    write_json,
-)
-from dataset_tools.records import (
-    DatasetInfo,
-    ManifestRecord,
-    by_index,
-    parse_line,
-    read_manifest,
-    read_records,
-    record_line,
-    split_counts,
-    write_manifest,
-)
-from dataset_tools.split import GROUP_KEYS, GROUPINGS, SplitRule, assign_groups
-from render import __version__
-from render.assets import BadAsset, find_meshes, find_scenes
 from render.config import RenderConfig, current_names
-from render.hints import PhotoHints, read_hints, sidecar_path
-from render.sample import Catalog, sample_id
-from render.spec import REJECTIONS
-from render.worker import WorkerPool, WorkerStartError
-
-CLAIMS_DIR = ".claims"  # OUT/.claims/ID: the run rendering sample ID now
-CLAIM_TIMEOUT_S = 600.0  # a claim not refreshed this long is stale (its run died elsewhere)
-HEARTBEAT_S = 60.0  # how often a run refreshes the claims it holds
-LOCK_TIMEOUT_S = 300.0  # the manifest lock: milliseconds per sample, a full pass in finalize
-WAIT_POLL_S = 0.5  # how often a run looks again at samples another run holds
-
-
-class RunError(RuntimeError):
-    """The run cannot start; the message is one line for the user."""
+from render.sample import sample_id
+from render.sampler import resampled_label
+from render.worker import (
+    Crashed,
+    Failed,
+    Interrupted,
+    Outcome,
+    Raised,
+    Rendered,
+    WorkerPool,
+    WorkerStartError,
+)
 
 
 @dataclass
@@ -102,266 +75,6 @@ class RunSummary:
     @property
     def complete(self) -> int:
         return self.already_done + self.rendered + self.by_others
-
-
-@dataclass(frozen=True)
-class ShardLog:
-    """Run as one shard of a run spread over machines: commit samples to the shard's own
-    manifest OUT/manifests/shard-I-of-N.jsonl (same atomic rule: the fsynced line is the
-    commit) rather than OUT/manifest.jsonl, leave manifest.jsonl and the counts to
-    `shadow-dataset gather`, and record `command` (re-runs just this shard), the run's sample
-    count and the outcome in OUT/manifests/shard-I-of-N.json."""
-
-    command: tuple[str, ...]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process
-        return True
-    return True
-
-
-class Claims:
-    """Claim files FOLDER/NAME made with os.open(O_CREAT | O_EXCL), which is atomic on local
-    and network file systems alike (flock is not honoured on every NFS): the run that creates
-    the file holds the claim. The file holds {"host", "pid", "time", "token"}. A claim is stale,
-    and another run may take it over, when its process is gone (same host) or it was not
-    refreshed for `timeout` seconds (its run died on another host)."""
-
-    def __init__(self, folder: Path, timeout: float = CLAIM_TIMEOUT_S) -> None:
-        self.folder = folder
-        self.timeout = timeout
-        self.host = socket.gethostname()
-        self.token = uuid.uuid4().hex  # this run
-        self.held: set[str] = set()
-
-    def take(self, name: str) -> bool:
-        """True when this run now holds `name`: a new claim, or a stale one taken over."""
-        path = self.folder / name
-        for _ in range(3):
-            try:
-                handle = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileNotFoundError:
-                self.folder.mkdir(parents=True, exist_ok=True)
-                continue
-            except FileExistsError:
-                if self._removed_if_stale(path):
-                    continue
-                return False
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                json.dump({"host": self.host, "pid": os.getpid(), "time": time.time(),
-                           "token": self.token}, stream)
-            self.held.add(name)
-            return True
-        return False
-
-    def stale(self, text: str, mtime: float) -> bool:
-        """Whether a claim file with this content and modification time is stale."""
-        if time.time() - mtime > self.timeout:
-            return True
-        try:
-            holder = json.loads(text)
-        except ValueError:  # being written right now
-            return False
-        if not isinstance(holder, dict) or holder.get("host") != self.host \
-                or holder.get("token") == self.token:
-            return False
-        pid = holder.get("pid")
-        return not (isinstance(pid, int) and _alive(pid))
-
-    def held_elsewhere(self, name: str) -> bool:
-        """Whether another live run holds `name`."""
-        path = self.folder / name
-        try:
-            text, mtime = path.read_text(encoding="utf-8"), path.stat().st_mtime
-        except FileNotFoundError:
-            return False
-        return name not in self.held and not self.stale(text, mtime)
-
-    def _removed_if_stale(self, path: Path) -> bool:
-        """Remove the claim at `path` if it is stale; True when it is gone."""
-        try:
-            text, mtime = path.read_text(encoding="utf-8"), path.stat().st_mtime
-        except FileNotFoundError:
-            return True
-        if not self.stale(text, mtime):
-            return False
-        aside = path.with_name(f".{path.name}.{self.token}.stale")
-        try:
-            os.rename(path, aside)  # atomic: of two runs taking over, one moves it
-        except FileNotFoundError:
-            return True
-        if aside.read_text(encoding="utf-8") == text:
-            aside.unlink()
-            return True
-        try:  # a fresh claim replaced the stale one meanwhile: put it back
-            os.link(aside, path)
-        except FileExistsError:
-            pass
-        except OSError:
-            os.replace(aside, path)
-        aside.unlink(missing_ok=True)
-        return False
-
-    def release(self, name: str) -> None:
-        """Remove this run's claim on `name` (not one another run took over)."""
-        self.held.discard(name)
-        path = self.folder / name
-        try:
-            if json.loads(path.read_text(encoding="utf-8")).get("token") == self.token:
-                path.unlink()
-        except (FileNotFoundError, ValueError, AttributeError):
-            pass
-
-    def release_all(self) -> None:
-        for name in list(self.held):
-            self.release(name)
-
-    def refresh(self) -> None:
-        """Show that this run is alive: touch every claim it holds."""
-        for name in self.held:
-            try:
-                os.utime(self.folder / name)
-            except FileNotFoundError:
-                pass
-
-
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """Hold the lock of `path` (the manifest): flock for processes on this machine, and a claim
-    file for runs on other machines that share the folder, where flock may do nothing."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    claims = Claims(path.parent / CLAIMS_DIR, timeout=LOCK_TIMEOUT_S)
-    name = f"{path.name}.lock"
-    with open(path.with_name(f".{path.name}.lock"), "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            delay = 0.001
-            while not claims.take(name):
-                time.sleep(delay)
-                delay = min(2 * delay, 0.05)
-            try:
-                yield
-            finally:
-                claims.release(name)
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
-def append_manifest(out: Path, record: ManifestRecord, path: Path | None = None) -> None:
-    """Append one line to `path` (OUT/manifest.jsonl, or a shard's own manifest) and fsync
-    it: the line is what marks the sample done."""
-    path = path or out / MANIFEST
-    with _locked(path), open(path, "a", encoding="utf-8") as stream:
-        stream.write(record_line(record) + "\n")
-        stream.flush()
-        os.fsync(stream.fileno())
-
-
-def full_path(error: BaseException) -> str:
-    """The file a disk-full error (`layout.is_disk_full`) names."""
-    return str(getattr(error, "path", None) or getattr(error, "filename", None) or "?")
-
-
-def _rejection(entry: dict[str, Any]) -> str:
-    """What the run summary calls a rejected attempt (a `resampled` entry of a record)."""
-    return REJECTIONS.get(entry.get("code", ""), "other")
-
-
-class ManifestView:
-    """The ids manifest.jsonl lists that it did not list when the run started (samples other
-    runs finished meanwhile), kept up to date cheaply: lines appended since the last look are
-    read alone; a rewritten file (finalize by another run) is read whole again."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.inode: int | None = None
-        self.offset = 0
-        self.before: set[str] = set()
-        self.ids: set[str] = set()
-        self.before, self.ids = self.update(), set()
-
-    def update(self) -> set[str]:
-        try:
-            stat = os.stat(self.path)
-        except FileNotFoundError:
-            return self.ids
-        rewritten = stat.st_ino != self.inode or stat.st_size < self.offset
-        if rewritten:
-            self.inode, self.offset = stat.st_ino, 0
-        if stat.st_size > self.offset:
-            with open(self.path, "rb") as stream:
-                stream.seek(self.offset)
-                data = stream.read(stat.st_size - self.offset)
-            end = data.rfind(b"\n") + 1  # a line still being written waits for the next look
-            records = (parse_line(line) for line in data[:end].splitlines())
-            listed = {record.id for record in records if record is not None}
-            self.ids |= listed - self.before if rewritten else listed
-            self.offset += end
-        return self.ids
-
-
-class SampleQueue:
-    """The indices a run still has to render, handed to the worker pool one at a time and
-    claimed first (`Claims`), so that runs sharing the folder split the work: an index another
-    run holds waits until it is done there (done by others) or its claim is released or
-    stale (then this run renders it). Implements render.worker.Tasks."""
-
-    def __init__(self, indices: list[int], claims: Claims, manifest: ManifestView) -> None:
-        self.pending = deque(indices)
-        self.waiting: list[int] = []  # held by another run
-        self.claims = claims
-        self.manifest = manifest
-        self.by_others = 0
-        self.next_look = 0.0
-        self.next_heartbeat = time.monotonic() + HEARTBEAT_S
-
-    def remaining(self) -> int:
-        return len(self.pending) + len(self.waiting)
-
-    def _done_elsewhere(self, index: int) -> bool:
-        if sample_id(index) in self.manifest.update():
-            self.by_others += 1
-            return True
-        return False
-
-    def _claim(self, index: int) -> bool | None:
-        """True: claimed, render it; False: done by another run, drop it; None: held."""
-        if self._done_elsewhere(index):
-            return False
-        if not self.claims.take(sample_id(index)):
-            return None
-        if self._done_elsewhere(index):  # finished and released just before we claimed it
-            self.claims.release(sample_id(index))
-            return False
-        return True
-
-    def take(self) -> int | None:
-        while self.pending:
-            index = self.pending.popleft()
-            claimed = self._claim(index)
-            if claimed:
-                return index
-            if claimed is None:
-                self.waiting.append(index)
-        if self.waiting and time.monotonic() >= self.next_look:
-            self.next_look = time.monotonic() + WAIT_POLL_S
-            for index in list(self.waiting):
-                claimed = self._claim(index)
-                if claimed is not None:
-                    self.waiting.remove(index)
-                if claimed:
-                    return index
-        return None
-
-    def tick(self) -> None:
-        if time.monotonic() >= self.next_heartbeat:
-            self.claims.refresh()
-            self.next_heartbeat = time.monotonic() + HEARTBEAT_S
 
 
 class _StopRequest:
@@ -425,179 +138,6 @@ def _prepare_output(config: RenderConfig) -> None:
             )
 
 
-def build_catalog(config: RenderConfig, console: Console) -> tuple[Catalog, dict[str, str]]:
-    try:
-        scenes = find_scenes(config.scenes)
-        meshes = find_meshes(config.models)
-    except BadAsset as error:
-        raise RunError(str(error)) from None
-    sidecars = {str(sidecar_path(photo)) for photo in scenes.items}
-    skipped = dict([entry for entry in scenes.skipped if entry[0] not in sidecars]
-                   + meshes.skipped)
-    hints: dict[str, PhotoHints] = {}
-    for photo in scenes.items:
-        try:
-            found = read_hints(photo, config.scenes)
-        except BadAsset as error:  # the photo is used without hints
-            skipped[error.path] = error.reason
-            continue
-        if found is not None:
-            hints[str(photo)] = found
-    for path, reason in skipped.items():
-        console.print(f"[yellow]skipped[/] {path}: {reason}")
-    if not scenes.items:
-        raise RunError(f"{config.scenes}: no scene images found (.jpg, .png, ...)")
-    if not meshes.items:
-        raise RunError(
-            f"{config.models}: no meshes found (ShapeNet folders or "
-            ".obj/.ply/.stl/.off/.glb/.gltf files)"
-        )
-    photos = tuple(str(path) for path in scenes.items)
-    relative = {photo: Path(photo).relative_to(config.scenes).as_posix() for photo in photos}
-    by_scene = assign_groups(list(relative.values()), config.test_fraction, seed=config.seed)
-    catalog = Catalog(
-        scenes_root=str(config.scenes),
-        photos=photos,
-        meshes=tuple((mesh.mesh_id, str(mesh.path)) for mesh in meshes.items),
-        splits={photo: by_scene[relative[photo]] for photo in photos},
-        hints=hints,
-    )
-    return catalog, skipped
-
-
-def split_rule(config: RenderConfig, catalog: Catalog) -> tuple[SplitRule, Catalog]:
-    """Where new samples go: by the rule `shadow-dataset split` recorded in dataset.json, else
-    by scene photo as build_catalog splits them; either way a scene (mesh) the folder already
-    holds keeps its split, so no new sample leaks it into another split. Returns the rule and
-    the catalog whose photo splits follow it (the worker writes there; a rule that depends on
-    the mesh as well may move the sample before it is committed: `_place`)."""
-    records = {} if config.overwrite else read_manifest(config.out)
-    info = None if config.overwrite else DatasetInfo.read(config.out)
-    recorded = info.split if info is not None else None
-    relative = {photo: Path(photo).relative_to(config.scenes).as_posix()
-                for photo in catalog.photos}
-    if isinstance(recorded, dict) and recorded.get("by") in GROUPINGS:
-        rule = SplitRule.from_samples(recorded["by"], float(recorded.get("test", 0.0)),
-                                      float(recorded.get("val", 0.0)),
-                                      int(recorded.get("seed", 0)), records)
-    else:
-        base = {relative[photo]: split for photo, split in catalog.splits.items()}
-        rule = SplitRule.from_samples("scene", config.test_fraction, 0.0, config.seed, records,
-                                      base={"scene": base})
-    if "scene" in GROUP_KEYS[rule.by]:
-        catalog = dataclasses.replace(catalog, splits={
-            photo: rule.group_split("scene", relative[photo]) for photo in catalog.photos})
-    return rule, catalog
-
-
-def _place(out: Path, record: ManifestRecord, rule: SplitRule) -> None:
-    """Move a rendered sample's files into the split `rule` gives it, before its manifest line
-    commits it (a stop in between leaves a sample without a line: not done, rendered again)."""
-    split = rule.split_of(record)
-    if rule.groups_of(record):
-        record.split_groups = rule.groups_of(record)
-    if split == record.split:
-        return
-    for kind in KINDS:
-        target = sample_path(out, split, kind, record.id)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(sample_path(out, str(record.split), kind, record.id), target)
-    record.split = split
-
-
-def _remove_sample(out: Path, identifier: str, partials: bool) -> None:
-    """Delete what an unfinished sample left: its files in every split (it may have been
-    moving), and with `partials` the temporary files of writes its killed worker cut off."""
-    folders = [out / split / kind for split in SPLITS for kind in KINDS]
-    for folder in folders:
-        (folder / f"{identifier}.png").unlink(missing_ok=True)
-    passes_path(out, identifier).unlink(missing_ok=True)
-    if partials:
-        for folder in [*folders, out / PASSES_DIR]:
-            if folder.is_dir():
-                for path in folder.glob(f".{identifier}.*{TMP_SUFFIX}"):
-                    path.unlink(missing_ok=True)
-
-
-def _remove_partials(out: Path, claims: Claims, shard: Path | None = None) -> int:
-    """Delete the temporary files killed runs left, except those of samples another live run
-    is writing now (it holds their claims) and those of other shards' manifests; a shard
-    (`shard`: its manifest) leaves manifest.jsonl's and dataset.json's to plain runs.
-    Returns how many."""
-    count = 0
-    top_level = []  # manifest.jsonl's and dataset.json's: another run may be writing them
-    own = None if shard is None else f".{shard.stem}.json"  # its manifest's and status's
-    for path in out.rglob(f"*{TMP_SUFFIX}"):
-        if path.parent == out:
-            if shard is None:
-                top_level.append(path)
-        elif path.parent == out / SHARDS_DIR:
-            if own is not None and path.name.startswith(own):
-                path.unlink(missing_ok=True)
-                count += 1
-        elif CLAIMS_DIR not in path.parts \
-                and not claims.held_elsewhere(path.name[1:].split(".")[0]):
-            path.unlink(missing_ok=True)
-            count += 1
-    if top_level:
-        with _locked(out / MANIFEST):
-            for path in top_level:
-                path.unlink(missing_ok=True)
-                count += 1
-    return count
-
-
-def write_dataset_json(config: RenderConfig, records: dict[str, ManifestRecord]) -> None:
-    """Settings and counts; what else dataset.json holds (the recorded split rule) stays,
-    except with --overwrite."""
-    info = (None if config.overwrite else DatasetInfo.read(config.out)) or DatasetInfo()
-    info.format_version = FORMAT_VERSION
-    info.generator = f"shadowsynth {__version__}"
-    info.settings = config.identity()
-    info.counts = split_counts(str(record.split) for record in records.values())
-    info.write(config.out)
-
-
-def finalize(config: RenderConfig) -> dict[str, ManifestRecord]:
-    """Rewrite the manifest without duplicate or stale lines, sorted; update dataset.json."""
-    path = config.out / MANIFEST
-    with _locked(path):
-        records = {
-            identifier: record
-            for identifier, record in read_manifest(config.out).items()
-            if sample_complete(config.out, record)
-        }
-        write_manifest(path, by_index(records.values()))
-        write_dataset_json(config, records)
-    return records
-
-
-def finalize_shard(config: RenderConfig, path: Path) -> dict[str, ManifestRecord]:
-    """Rewrite a shard's own manifest `path` without duplicate or stale lines, sorted; returns
-    the complete samples it and OUT/manifest.jsonl list (manifest.jsonl and dataset.json are
-    gather's to write)."""
-    with _locked(path):
-        records = {identifier: record for identifier, record in read_records(path).items()
-                   if sample_complete(config.out, record)}
-        write_manifest(path, by_index(records.values()))
-    gathered = {identifier: record for identifier, record in read_manifest(config.out).items()
-                if sample_complete(config.out, record)}
-    return {**gathered, **records}
-
-
-def _write_status(config: RenderConfig, shard: ShardLog, summary: RunSummary,
-                  state: str) -> None:
-    """OUT/manifests/shard-I-of-N.json: the command that re-runs the shard, the run's sample
-    count, and how far the shard got (state "running", "finished" or "interrupted")."""
-    write_json(shard_status_path(config.out, config.shard_index, config.shard_count), {
-        "command": list(shard.command), "total": config.count,
-        "shard": f"{config.shard_index}/{config.shard_count}",
-        "host": socket.gethostname(), "pid": os.getpid(), "state": state,
-        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "requested": summary.requested,
-        "complete": summary.complete,
-        "failed": {sample_id(index): message for index, message in summary.failed.items()}})
-
-
 def run(config: RenderConfig, console: Console | None = None,
         early_signals: list[int] | None = None, shard: ShardLog | None = None) -> RunSummary:
     """Render the samples of this shard that the folder lacks. Ctrl-C (SIGINT) or SIGTERM
@@ -621,6 +161,11 @@ def run(config: RenderConfig, console: Console | None = None,
                 raise
             summary.disk_full = summary.disk_full or full_path(error)
     return summary
+
+
+def _write_status(config: RenderConfig, shard: ShardLog, summary: RunSummary,
+                  state: str) -> None:
+    shard.write_status(config, state, summary.requested, summary.complete, summary.failed)
 
 
 def _run(config: RenderConfig, console: Console, stop: _StopRequest,
@@ -664,32 +209,24 @@ def _run_steps(config: RenderConfig, console: Console, stop: _StopRequest,
     summary.skipped_assets.update(skipped)
     claims = Claims(config.out / CLAIMS_DIR)
     try:
-        removed = _remove_partials(config.out, claims, None if shard is None else manifest)
+        removed = remove_partials(config.out, claims, None if shard is None else manifest)
         if removed:
             console.print(f"removed {removed} partial files left by an interrupted run")
-        rule, catalog = split_rule(config, catalog)
         news = ManifestView(manifest)  # before `done`: no line falls in between
         listed = read_manifest(config.out)
         if shard is not None:
             listed.update(read_records(manifest))
-        done = (
-            {}
-            if config.overwrite
-            else {
-                record.index: record
-                for record in listed.values()
-                if sample_complete(config.out, record)
-            }
-        )
+        done = set() if config.overwrite else {
+            record.index for record in complete_records(config.out, listed.values()).values()}
         todo = [index for index in mine if index not in done]
         summary.already_done = len(mine) - len(todo)
         queue = SampleQueue(todo, claims, news)
         if shard is None or config.overwrite or not (config.out / DATASET_JSON).exists():
-            with _locked(config.out / MANIFEST):  # a shard writes only the settings it needs
+            with locked(config.out / MANIFEST):  # a shard writes only the settings it needs
                 write_dataset_json(config, read_manifest(config.out))
         start = time.perf_counter()
         if todo and not stop:
-            _render(config, catalog, rule, queue, summary, console, stop, start, manifest)
+            _render(config, catalog, queue, summary, console, stop, start, manifest)
         summary.by_others = queue.by_others
         summary.seconds = time.perf_counter() - start
     finally:
@@ -703,7 +240,7 @@ def _run_steps(config: RenderConfig, console: Console, stop: _StopRequest,
     return summary
 
 
-def _render(config: RenderConfig, catalog: Catalog, rule: SplitRule, queue: SampleQueue,
+def _render(config: RenderConfig, catalog: Catalog, queue: SampleQueue,
             summary: RunSummary, console: Console, stop: _StopRequest, start: float,
             manifest: Path) -> None:
     columns = (
@@ -719,8 +256,8 @@ def _render(config: RenderConfig, catalog: Catalog, rule: SplitRule, queue: Samp
         task = progress.add_task("render", total=queue.remaining(), rate="")
         pool = WorkerPool(config, catalog, min(config.workers, queue.remaining()))
         try:  # a full disk stops the run as Ctrl-C does: what is complete stays
-            for event in pool.run(queue, stop=lambda: bool(stop) or bool(summary.disk_full)):
-                _account(event, summary, console, config, rule, queue.claims, manifest)
+            for outcome in pool.run(queue, stop=lambda: bool(stop) or bool(summary.disk_full)):
+                _account(outcome, summary, console, config, queue.claims, manifest)
                 elapsed = time.perf_counter() - start
                 progress.update(
                     task,
@@ -731,43 +268,50 @@ def _render(config: RenderConfig, catalog: Catalog, rule: SplitRule, queue: Samp
             raise RunError(str(error)) from None
 
 
-def _account(event: Any, summary: RunSummary, console: Console, config: RenderConfig,
-             rule: SplitRule, claims: Claims, manifest: Path) -> None:
-    identifier = sample_id(event.index)
-    if event.kind == "done":
-        record = event.record
-        try:
-            _place(config.out, record, rule)
-            append_manifest(config.out, record, manifest)  # the commit: the sample is done
-        except OSError as error:
-            if not is_disk_full(error):
-                raise
-            _remove_sample(config.out, identifier, partials=True)
+def _account(outcome: Outcome, summary: RunSummary, console: Console, config: RenderConfig,
+             claims: Claims, manifest: Path) -> None:
+    """Commit a rendered sample, or remove what an unfinished one left; count it."""
+    identifier = sample_id(outcome.index)
+    new_assets: dict[str, str] = {}
+    match outcome:
+        case Rendered(record=record):
+            try:
+                append_manifest(config.out, record, manifest)  # the commit: the sample is done
+            except OSError as error:
+                if not is_disk_full(error):
+                    raise
+                remove_sample(config.out, identifier, partials=True)
+                claims.release(identifier)
+                summary.disk_full = summary.disk_full or full_path(error)
+                return
             claims.release(identifier)
-            summary.disk_full = summary.disk_full or full_path(error)
+            summary.rendered += 1
+            for attempt in record.resampled or []:
+                summary.resampled[resampled_label(attempt)] += 1
+            for warning in record.warnings or []:
+                if warning not in summary.mesh_warnings:
+                    summary.mesh_warnings.append(warning)
+                    console.print(f"[yellow]warning[/]: {warning}", markup=True,
+                                  highlight=False)
+            new_assets = record.bad_assets or {}
+        case Interrupted():
+            remove_sample(config.out, identifier, partials=True)
+            claims.release(identifier)
             return
-        claims.release(identifier)
-        summary.rendered += 1
-        for entry in record.resampled or []:
-            summary.resampled[_rejection(entry)] += 1
-        for warning in record.warnings or []:
-            if warning not in summary.mesh_warnings:
-                summary.mesh_warnings.append(warning)
-                console.print(f"[yellow]warning[/]: {warning}", markup=True, highlight=False)
-        new_assets = record.bad_assets or {}
-    else:
-        _remove_sample(config.out, identifier, partials=event.kind in ("crashed", "interrupted"))
-        claims.release(identifier)
-        if event.disk_full is not None:  # not a bad sample: the run stops (see _render)
-            summary.disk_full = summary.disk_full or event.disk_full
+        case Raised(disk_full=str() as refused):  # not a bad sample: the run stops (_render)
+            remove_sample(config.out, identifier, partials=False)
+            claims.release(identifier)
+            summary.disk_full = summary.disk_full or refused
             return
-        if event.kind == "interrupted":
-            return
-        summary.failed[event.index] = event.message
-        console.print(f"[red]sample {identifier} failed[/]: {event.message}")
-        for entry in event.reasons:
-            summary.resampled[_rejection(entry)] += 1
-        new_assets = event.bad_assets
+        case Failed() | Raised() | Crashed():
+            remove_sample(config.out, identifier, partials=isinstance(outcome, Crashed))
+            claims.release(identifier)
+            summary.failed[outcome.index] = outcome.message
+            console.print(f"[red]sample {identifier} failed[/]: {outcome.message}")
+            if isinstance(outcome, Failed):
+                for attempt in outcome.resampled:
+                    summary.resampled[resampled_label(attempt)] += 1
+                new_assets = outcome.bad_assets
     for path, reason in new_assets.items():
         if path not in summary.skipped_assets:
             summary.skipped_assets[path] = reason

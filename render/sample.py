@@ -28,9 +28,10 @@ from dataset_tools.layout import (
 )
 from dataset_tools.light_labels import light_label
 from dataset_tools.masks import PHOTO_MASK_PASSES, masks_from_passes, region_weight
-from dataset_tools.records import ManifestRecord
+from dataset_tools.records import ManifestRecord, RecordedLighting, ResampledAttempt
 from render import __version__
-from render.assets import BadAsset
+from render.assets import SIDECAR_MASK_KEYS, BadAsset
+from render.catalog import Catalog
 from render.composite import (
     GROUND_ALBEDO,
     GroundSplit,
@@ -49,73 +50,54 @@ from render.composite import (
     unshadowed_ground,
 )
 from render.config import RenderConfig
+from render.geometry import area_light_polygon, ground_points, inserted_foot, shadow_region
 from render.hints import PhotoHints
-from render.photo_masks import MASK_KEYS, read_instance_mask
-from render.spec import (
-    PhotoSpec,
-    SamplingError,
-    SceneSpec,
-    area_light_polygon,
-    ground_points,
-    inserted_foot,
-    needs_scene_cue,
-    sample_scene,
-    sample_seed,
-    shadow_region,
-)
+from render.photo_masks import read_instance_mask
+from render.poses import MeshExtent
+from render.sampler import SamplingError, needs_scene_cue, sample_scene, sample_seed
+from render.spec import PhotoSpec, SceneSpec
 
 
 class SampleFailed(RuntimeError):
-    """Every attempt of a sample was rejected. `reasons`: the manifest's `resampled` entries
-    ({"attempt", "code", "reason"}); `bad_assets`: path -> why, the files skipped meanwhile."""
+    """Every attempt of a sample was resampled and none was left. `resampled`: the attempts,
+    as a record's `resampled` holds them; `bad_assets`: path -> why, the files skipped
+    meanwhile."""
 
-    def __init__(self, index: int, reasons: list[dict[str, Any]],
+    def __init__(self, index: int, resampled: list[ResampledAttempt],
                  bad_assets: dict[str, str]) -> None:
-        last = reasons[-1]["reason"] if reasons else "no attempt"
-        super().__init__(f"sample {index}: {len(reasons)} attempts rejected, last: {last}")
-        self.reasons = reasons
+        last = resampled[-1].reason if resampled else "no attempt"
+        super().__init__(f"sample {index}: {len(resampled)} attempts rejected, last: {last}")
+        self.resampled = resampled
         self.bad_assets = bad_assets
 
 
 @dataclass(frozen=True)
 class Lighting:
-    """The light of one sample matched to its photo (`lighting_for`), as the manifest records
-    it. `strength` is what Blender's light takes: the sun's irradiance (W/m^2), the area
-    light's power (W), 0 when overcast; `radiance` is the area light's emitted radiance."""
+    """The light of one sample matched to its photo (`lighting_for`). `strength` is what
+    Blender's light takes: the sun's irradiance (W/m^2), the area light's power (W), 0 when
+    overcast; `radiance` is the area light's emitted radiance. Its kind is the spec's."""
 
-    kind: str  # render.spec.LightSpec.kind: sun, area or overcast
     level: float  # radiance of a white horizontal surface in full light at the object's foot
     ambient_rgb: tuple[float, float, float]  # the world's radiance
     strength: float
     radiance: float | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        data = {"kind": self.kind, "level": self.level, "ambient_rgb": list(self.ambient_rgb),
-                "strength": self.strength}
-        return data if self.radiance is None else {**data, "radiance": self.radiance}
+    def recorded(self) -> RecordedLighting:
+        """As the manifest records it."""
+        return RecordedLighting(level=self.level, ambient_rgb=self.ambient_rgb,
+                                strength=self.strength, radiance=self.radiance)
 
 
 class Renderer(Protocol):
     """What a sample needs from the Blender side (render.blender.BlenderScene)."""
 
-    def load_mesh(self, path: str) -> tuple[float, float, float]: ...
+    def load_mesh(self, path: str) -> MeshExtent: ...
     def set_samples(self, samples: int, adaptive_threshold: float) -> None: ...
     def mesh_warnings(self, path: str) -> list[str]: ...
     def apply(self, spec: SceneSpec, ambient_rgb: tuple[float, float, float],
               strength: float) -> None: ...
     def set_inserted_affects_scene(self, affects: bool) -> None: ...
     def render(self, border: tuple[int, int, int, int] | None = None) -> Any: ...
-
-
-@dataclass(frozen=True)
-class Catalog:
-    """What every worker knows about the run's inputs (plain data, picklable)."""
-
-    scenes_root: str
-    photos: tuple[str, ...]
-    meshes: tuple[tuple[str, str], ...]  # (mesh id, path)
-    splits: dict[str, str]  # photo path -> split
-    hints: dict[str, PhotoHints] = field(default_factory=dict)  # photo path -> its sidecar's
 
 
 @dataclass
@@ -179,7 +161,7 @@ def sample_photo_masks(hints: PhotoHints | None, photo: PhotoSpec, size: int,
     photo is. Empty without a sidecar or masks."""
     if hints is None:
         return {}
-    names = dict(zip(MASK_KEYS, PHOTO_MASK_PASSES, strict=True))
+    names = dict(zip(SIDECAR_MASK_KEYS, PHOTO_MASK_PASSES, strict=True))
     return {names[key]: crop_mask(photos.mask(path, hints.width, hints.height) > 0, photo, size)
             for key, path in hints.mask_paths.items()}
 
@@ -198,18 +180,18 @@ def lighting_for(spec: SceneSpec, photo_linear: np.ndarray) -> Lighting:
     tint = ambient_tint(photo_linear)
     light = spec.light
     if light.kind == "overcast":
-        return Lighting(light.kind, level, _scaled(tint, level * light.sky_level), strength=0.0)
+        return Lighting(level, _scaled(tint, level * light.sky_level), strength=0.0)
     fraction = light.ambient_fraction
     ambient = _scaled(tint, fraction * level)
     direct_irradiance = math.pi * (1.0 - fraction) * level  # on a horizontal surface
     if light.kind == "sun":
         strength = direct_irradiance / math.sin(math.radians(light.elevation_deg))
-        return Lighting(light.kind, level, ambient, strength)
+        return Lighting(level, ambient, strength)
     foot = inserted_foot(spec)
     polygon = area_light_polygon(light, foot)
     radiance = direct_irradiance / float(polygon_irradiance(foot[None], polygon)[0])
     area = light.size ** 2 if light.shape == "rectangle" else math.pi * light.size ** 2 / 4
-    return Lighting(light.kind, level, ambient, strength=radiance * math.pi * area,
+    return Lighting(level, ambient, strength=radiance * math.pi * area,
                     radiance=radiance)
 
 
@@ -226,9 +208,8 @@ def unshadowed_references(spec: SceneSpec, lighting: Lighting) -> tuple[np.ndarr
                                  lighting.ambient_rgb)
     if light.kind == "overcast":
         return np.zeros(3, dtype=np.float32), ambient
-    # The irradiance is smooth on the ground: computed on a grid 2x coarser and interpolated
-    # (4x fewer evaluations of Lambert's formula, which cost 0.6 s a sample at 256x256; the
-    # interpolation is within 0.25 % for 99 % of the ground within 15 m, at the median).
+    # The irradiance is smooth on the ground: computed on a grid AREA_REFERENCE_STEP times
+    # coarser (Lambert's formula per pixel is costly) and interpolated.
     polygon = area_light_polygon(light, inserted_foot(spec))
     coarse = max(1, spec.size // AREA_REFERENCE_STEP)
     direct = area_light_ground(float(lighting.radiance or 0.0), light.color,
@@ -259,9 +240,8 @@ def render_pair(renderer: Renderer, spec: SceneSpec, photo_rgb: np.ndarray,
 
     # The first render's noise is the same in both images (only the inserted object's own
     # pixels and, inside `region`, what it changes come from the second), so it takes fewer
-    # samples than the second, whose noise is the shadow's: 6 + 16 spp (the second over the
-    # smaller region) against 10 + 10 lower the shadow's noise from 2.3 to 1.7 gray levels
-    # (6 samples against 1024 spp) at no loss of speed (README "Benchmarks").
+    # samples than the second, whose noise is the shadow's and which covers only the smaller
+    # region (docs/benchmarks.md has the measurements).
     if settings.tuned:
         renderer.set_samples(settings.first_render_samples, settings.adaptive_threshold)
     renderer.set_inserted_affects_scene(False)
@@ -321,8 +301,9 @@ def render_pair(renderer: Renderer, spec: SceneSpec, photo_rgb: np.ndarray,
 
 def quality_problem(pair: RenderedPair, config: RenderConfig,
                     cue: bool = False) -> tuple[str, str] | None:
-    """Why a rendered pair is rejected, as (code of render.spec.REJECTIONS, message), or None.
-    `cue`: the sample must show an occluder's shadow (`render.spec.needs_scene_cue`)."""
+    """Why a rendered pair is rejected, as (a code of `render.sampler.RESAMPLED_CODES`, message),
+    or None.
+    `cue`: the sample must show an occluder's shadow (`render.sampler.needs_scene_cue`)."""
     pixels = pair.object_index.size
     object_fraction = np.count_nonzero(pair.masks["mask"]) / pixels
     shadow_fraction = np.count_nonzero(pair.masks["smask"]) / pixels
@@ -361,7 +342,7 @@ def make_sample(renderer: Renderer, photos: PhotoCache, catalog: Catalog, config
     """Render sample `index` (resampling rejected attempts) and write it; returns its manifest
     record. Raises SampleFailed when every attempt is rejected."""
     start = time.perf_counter()
-    reasons: list[dict[str, Any]] = []
+    resampled: list[ResampledAttempt] = []
     bad_assets: dict[str, str] = {}
     for attempt in range(config.checks.max_attempts):
         seed = sample_seed(config.seed, index, attempt)
@@ -374,35 +355,36 @@ def make_sample(renderer: Renderer, photos: PhotoCache, catalog: Catalog, config
                                 bad_assets=bad_assets, photo_hints=catalog.hints)
             photo = photos.get(spec.photo.path)
         except SamplingError as error:
-            reasons.append({"attempt": attempt, "code": error.code, "reason": str(error)})
+            resampled.append(ResampledAttempt(attempt, error.code, str(error)))
             continue
         hints = catalog.hints.get(spec.photo.path)
         pair = render_pair(renderer, spec, photo, config,
                            sample_photo_masks(hints, spec.photo, spec.size, photos))
         problem = quality_problem(pair, config, needs_scene_cue(config.checks, hints, spec.light))
         if problem is not None:
-            reasons.append({"attempt": attempt, "code": problem[0], "reason": problem[1]})
+            resampled.append(ResampledAttempt(attempt, *problem))
             continue
         identifier = sample_id(index)
-        split = catalog.splits[spec.photo.path]
+        scenes_root, photo_path = Path(catalog.scenes_root), Path(spec.photo.path)
+        scene = (photo_path.relative_to(scenes_root).as_posix()
+                 if photo_path.is_relative_to(scenes_root) else str(photo_path))
+        groups = ManifestRecord(identifier, scene=scene, inserted_mesh=spec.inserted.mesh_id)
+        split = catalog.rule.split_of(groups)  # the one place a sample's split is decided
         write_sample(Path(config.out), split, identifier, pair)
         warnings = [w for obj in spec.objects for w in renderer.mesh_warnings(obj.mesh_path)]
-        scenes_root = Path(catalog.scenes_root)
-        photo_path = Path(spec.photo.path)
         return ManifestRecord(
-            identifier, index=index, split=split,
-            scene=(photo_path.relative_to(scenes_root).as_posix()
-                   if photo_path.is_relative_to(scenes_root) else str(photo_path)),
+            identifier, index=index, split=split, scene=scene,
             inserted_mesh=spec.inserted.mesh_id,
             occluder_meshes=[obj.mesh_id for obj in spec.occluders],
             occluders=len(spec.occluders),
             # the sidecar's hints this sample honours (a sample meets all of its photo's)
             hints=hints.kinds if hints is not None else [],
             seed=seed, attempt=attempt, spec=spec.to_json(),
-            lighting=pair.lighting.to_json(),
+            lighting=pair.lighting.recorded(),
             light_label=light_label(spec.to_json()).to_json(), shadow_region=list(pair.region),
             areas={kind: int(np.count_nonzero(mask)) for kind, mask in pair.masks.items()},
-            resampled=reasons, bad_assets=bad_assets, warnings=sorted(set(warnings)),
+            resampled=resampled, bad_assets=bad_assets, warnings=sorted(set(warnings)),
             timings={**pair.seconds, "total": time.perf_counter() - start},
-            generator=f"shadowsynth {__version__}")
-    raise SampleFailed(index, reasons, bad_assets)
+            generator=f"shadowsynth {__version__}",
+            split_groups=catalog.rule.groups_of(groups) or None)
+    raise SampleFailed(index, resampled, bad_assets)

@@ -1,9 +1,10 @@
 """Worker processes (spawned, one bpy each) and the pool that feeds them sample indices.
 
 A worker renders samples one at a time and retires after `restart_every` samples so its memory
-stays flat; a worker that dies is replaced and its sample retried once, then marked failed.
-On a stop request (Ctrl-C) the pool hands out nothing more, interrupts the busy workers and
-reports, once they are gone, which samples they finished and which they did not.
+stays flat; a worker that dies is replaced and its sample retried once, then reported
+`Crashed`. On a stop request (Ctrl-C) the pool hands out nothing more, interrupts the busy
+workers and reports, once they are gone, which samples they finished and which they did not
+(`Interrupted`). What the pool yields per sample is one typed `Outcome`.
 """
 
 from __future__ import annotations
@@ -16,19 +17,20 @@ import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from dataset_tools.layout import is_disk_full
-from dataset_tools.records import ManifestRecord
+from dataset_tools.records import ManifestRecord, ResampledAttempt
+from render.catalog import Catalog
 from render.config import RenderConfig
-from render.sample import Catalog
 
 
 # What a worker sends its pool, one message per event, in this order: Ready once, then per
-# index sent one of Rendered / Rejected / Raised, then Retired (or the process ends).
+# index sent one of Rendered / Failed / Raised, then Retired (or the process ends). The pool
+# yields Rendered, Failed and Raised on as they are, and makes Crashed and Interrupted itself.
 @dataclass(frozen=True)
 class Ready:
     """Blender is up; the worker takes indices."""
@@ -41,17 +43,19 @@ class Retired:
 
 @dataclass(frozen=True)
 class Rendered:
+    """The sample's files are written to its split folders; its manifest line commits it."""
+
     index: int
-    record: ManifestRecord  # written to the split folders; the manifest line commits it
+    record: ManifestRecord
 
 
 @dataclass(frozen=True)
-class Rejected:
-    """Every attempt was rejected (render.sample.SampleFailed)."""
+class Failed:
+    """Every attempt was resampled and none was left (render.sample.SampleFailed)."""
 
     index: int
     message: str
-    reasons: list[dict[str, Any]]  # the manifest's `resampled` entries
+    resampled: list[ResampledAttempt]
     bad_assets: dict[str, str]  # path -> why, assets skipped meanwhile
 
 
@@ -64,7 +68,24 @@ class Raised:
     disk_full: str | None = None  # the file a full file system refused to write
 
 
-Message = Ready | Retired | Rendered | Rejected | Raised
+@dataclass(frozen=True)
+class _Unfinished:
+    """A sample whose worker went away before it finished (the pool reports it)."""
+
+    index: int
+    message: str = ""
+
+
+class Crashed(_Unfinished):
+    """The worker process died while rendering the sample, and its retries too."""
+
+
+class Interrupted(_Unfinished):
+    """Begun but not finished before a stop request; its worker is gone."""
+
+
+Message = Ready | Retired | Rendered | Failed | Raised
+Outcome = Rendered | Failed | Raised | Crashed | Interrupted
 
 
 def _scratch_root() -> str | None:
@@ -92,7 +113,7 @@ def worker_main(config: RenderConfig, catalog: Catalog, conn: Connection) -> Non
             try:
                 conn.send(Rendered(index, make_sample(scene, photos, catalog, config, index)))
             except SampleFailed as error:
-                conn.send(Rejected(index, str(error), error.reasons, error.bad_assets))
+                conn.send(Failed(index, str(error), error.resampled, error.bad_assets))
             except Exception as error:  # one broken sample must not end the run
                 full = getattr(error, "path", None) or getattr(error, "filename", None) \
                     if is_disk_full(error) else None
@@ -114,7 +135,7 @@ STOP_GRACE_S = 30.0  # after a stop, busy workers get this long to end before th
 
 
 class Tasks(Protocol):
-    """Where the pool gets sample indices (render.runner.SampleQueue)."""
+    """Where the pool gets sample indices (render.claims.SampleQueue)."""
 
     def take(self) -> int | None:
         """The next index to render now, or None when none is ready now."""
@@ -127,35 +148,6 @@ class Tasks(Protocol):
     def tick(self) -> None:
         """Called on every pass of the pool's loop, at least every TICK_S seconds."""
         ...
-
-
-class IndexList:
-    """Tasks from a list: every index is ready at once."""
-
-    def __init__(self, indices: list[int]) -> None:
-        self.pending = deque(indices)
-
-    def take(self) -> int | None:
-        return self.pending.popleft() if self.pending else None
-
-    def remaining(self) -> int:
-        return len(self.pending)
-
-    def tick(self) -> None:
-        pass
-
-
-@dataclass
-class Event:
-    # "done", "failed" (all attempts rejected), "error" (exception), "crashed", "interrupted"
-    # (begun but not finished before a stop; its worker is gone when the event comes)
-    kind: str
-    index: int
-    record: ManifestRecord | None = None  # done
-    message: str = ""  # failed, error, crashed: what went wrong
-    reasons: list[dict[str, Any]] = field(default_factory=list)  # failed: Rejected.reasons
-    bad_assets: dict[str, str] = field(default_factory=dict)  # failed: Rejected.bad_assets
-    disk_full: str | None = None  # error: the file a full file system refused to write
 
 
 @dataclass
@@ -172,7 +164,7 @@ class WorkerStartError(RuntimeError):
 
 
 class WorkerPool:
-    """Feeds indices to `workers` spawned processes and yields one Event per index."""
+    """Feeds indices to `workers` spawned processes and yields one Outcome per index."""
 
     def __init__(self, config: RenderConfig, catalog: Catalog, workers: int,
                  retries: int = 1) -> None:
@@ -203,11 +195,10 @@ class WorkerPool:
             worker.process.kill()
             worker.process.join()
 
-    def run(self, tasks: Tasks | list[int],
-            stop: Callable[[], bool] = lambda: False) -> Iterator[Event]:
-        """One Event per index taken from `tasks` (a crashed sample is retried first). When
+    def run(self, tasks: Tasks,
+            stop: Callable[[], bool] = lambda: False) -> Iterator[Outcome]:
+        """One Outcome per index taken from `tasks` (a crashed sample is retried first). When
         stop() turns true: see `_wind_down`."""
-        tasks = IndexList(tasks) if isinstance(tasks, list) else tasks
         self.stopping = stop
         retry: deque[int] = deque()  # taken, its worker died: render again
         attempts: dict[int, int] = {}
@@ -229,15 +220,15 @@ class WorkerPool:
                         worker.conn.send(index)
                 tasks.tick()
                 for worker, readable in self._ready(TICK_S):
-                    event = self._receive(worker, readable)
-                    if event is None:
+                    outcome = self._receive(worker, readable)
+                    if outcome is None:
                         continue
-                    if event.kind == "crashed":
-                        attempts[event.index] = attempts.get(event.index, 0) + 1
-                        if stop() or attempts[event.index] <= self.retries:
-                            retry.append(event.index)  # after a stop: "interrupted"
+                    if isinstance(outcome, Crashed):
+                        attempts[outcome.index] = attempts.get(outcome.index, 0) + 1
+                        if stop() or attempts[outcome.index] <= self.retries:
+                            retry.append(outcome.index)  # after a stop: Interrupted
                             continue
-                    yield event
+                    yield outcome
             yield from self._wind_down(retry)
         finally:
             self.close()
@@ -253,13 +244,13 @@ class WorkerPool:
                 ready.append((worker, handle in handles))
         return ready
 
-    def _wind_down(self, retry: deque[int]) -> Iterator[Event]:
+    def _wind_down(self, retry: deque[int]) -> Iterator[Outcome]:
         """After a stop request: hand out nothing more, interrupt the busy workers (SIGINT: a
-        worker removes the file it is writing), yield what they still finish, then an
-        "interrupted" event for every index taken but not finished, once its worker is gone."""
+        worker removes the file it is writing), yield what they still finish, then
+        `Interrupted` for every index taken but not finished, once its worker is gone."""
         self.stopping = lambda: True
         for index in retry:
-            yield Event("interrupted", index)
+            yield Interrupted(index)
         for worker in list(self.workers):
             if worker.index is None:
                 self._ask_to_exit(worker)
@@ -272,19 +263,19 @@ class WorkerPool:
         while any(worker.index is not None for worker in self.workers) \
                 and time.monotonic() < deadline:
             for worker, readable in self._ready(TICK_S):
-                event = self._receive(worker, readable)
+                outcome = self._receive(worker, readable)
                 if worker in self.workers and worker.index is None:
                     self._ask_to_exit(worker)
-                if event is not None:
-                    yield Event("interrupted", event.index, message=event.message) \
-                        if event.kind == "crashed" else event
+                if outcome is not None:
+                    yield Interrupted(outcome.index, outcome.message) \
+                        if isinstance(outcome, Crashed) else outcome
         for worker in list(self.workers):
             index = worker.index
             if worker.process.is_alive() and index is not None:
                 worker.process.kill()
             self._drop(worker)
             if index is not None:
-                yield Event("interrupted", index, message="killed after the stop request")
+                yield Interrupted(index, "killed after the stop request")
 
     @staticmethod
     def _ask_to_exit(worker: _Worker) -> None:
@@ -293,7 +284,7 @@ class WorkerPool:
         except (BrokenPipeError, OSError):
             pass
 
-    def _receive(self, worker: _Worker, readable: bool) -> Event | None:
+    def _receive(self, worker: _Worker, readable: bool) -> Outcome | None:
         message: Message | None = None
         if not readable:  # the process ended: read what it sent before it did
             readable = worker.conn.poll()
@@ -315,8 +306,8 @@ class WorkerPool:
                         " check that bpy imports: python -c 'import bpy'")
             if index is None:
                 return None
-            return Event("crashed", index, message=f"worker process died (exit code {code}) "
-                                                   f"while rendering sample {index}")
+            return Crashed(index, f"worker process died (exit code {code}) while rendering "
+                                  f"sample {index}")
         if isinstance(message, Ready):
             worker.ready = True
             self.start_failures = 0
@@ -325,13 +316,7 @@ class WorkerPool:
             self._drop(worker)
             return None
         worker.index = None
-        if isinstance(message, Rendered):
-            return Event("done", message.index, record=message.record)
-        if isinstance(message, Rejected):
-            return Event("failed", message.index, message=message.message,
-                         reasons=message.reasons, bad_assets=message.bad_assets)
-        return Event("error", message.index, message=message.message,
-                     disk_full=message.disk_full)
+        return message
 
     def close(self) -> None:
         for worker in list(self.workers):

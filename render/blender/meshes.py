@@ -15,17 +15,16 @@ from pathlib import Path
 import bpy
 import numpy as np
 
-from render.assets import (
-    BadAsset,
-    MeshExtent,
+from render.assets import BadAsset
+from render.blender.passes import tag_material
+from render.mesh_checks import (
     check_mesh_file,
     check_shape,
     load_mesh_arrays,
     normalising_transform,
-    stable_poses,
     validate_geometry,
 )
-from render.blender.passes import tag_material
+from render.poses import MeshExtent, stable_poses
 
 VERTEX_COLORS = "vertex_colors"  # color attribute of meshes that bring their own (PLY)
 
@@ -143,7 +142,8 @@ class MeshLibrary:
         mesh.update()
         mesh.use_fake_user = True
         hull_points, poses = stable_poses(normalised.astype(np.float64))
-        return LoadedMesh(mesh, MeshExtent(extent, poses), hull_points,
+        box = (float(extent[0]), float(extent[1]), float(extent[2]))
+        return LoadedMesh(mesh, MeshExtent(box, poses), hull_points,
                           has_materials=any(m is not None for m in mesh.materials),
                           warnings=warnings)
 

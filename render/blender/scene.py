@@ -12,7 +12,7 @@ import bpy
 import numpy as np
 from mathutils import Matrix, Vector
 
-from render.assets import IDENTITY_ROTATION, MeshExtent, posed_box
+from dataset_tools.layout import INSERTED_INDEX
 from render.blender.meshes import MeshLibrary
 from render.blender.passes import (
     AMBIENT_GROUP,
@@ -24,16 +24,15 @@ from render.blender.passes import (
 )
 from render.composite import GROUND_ALBEDO
 from render.config import RenderSettings
-from render.spec import (
-    INSERTED_INDEX,
-    ObjectSpec,
-    SceneSpec,
+from render.geometry import (
     area_light_polygon,
     ground_patches,
     inserted_foot,
     object_matrix,
     sun_direction,
 )
+from render.poses import IDENTITY_ROTATION, MeshExtent, posed_box
+from render.spec import ObjectSpec, SceneSpec
 
 GROUND_SIZE = 400.0
 GROUND_DROP = 1e-3  # the lighting ground sits this far below the camera-visible patches
@@ -135,7 +134,7 @@ class BlenderScene:
         """The ground is a Lambertian grey, not a Cycles shadow catcher: the factor the photo
         is multiplied by is its radiance over that of unshadowed ground, which is known in
         closed form (`render.composite.unshadowed_ground`), taken apart by light group so that
-        the smooth, noisy ambient part can be filtered on its own. That costs 0.6x the
+        the smooth, noisy ambient part can be filtered on its own, and it costs less than the
         catcher's split paths. The ground that lights and shadows the objects spans 400 m;
         with `ground_reach` > 0 the camera does not see it but sees patches around each object
         and its shadow (rebuilt per sample), and passes through everywhere else, where the
@@ -241,7 +240,7 @@ class BlenderScene:
             self.sun.data.color = light.color
         elif light.kind == "area":
             # Facing down (an area light emits along its local -z), turned to its azimuth as
-            # render.spec.area_light_polygon assumes; `strength` is its power in watts.
+            # render.geometry.area_light_polygon assumes; `strength` is its power in watts.
             centre = area_light_polygon(light, inserted_foot(spec)).mean(axis=0)
             self.area.location = tuple(float(value) for value in centre)
             self.area.rotation_euler = (0.0, 0.0, math.radians(light.azimuth_deg))

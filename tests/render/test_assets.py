@@ -1,16 +1,10 @@
 import numpy as np
 import pytest
 
-from render.assets import (
-    BadAsset,
-    check_mesh_file,
-    find_meshes,
-    find_scenes,
-    load_with_trimesh,
-    normalising_transform,
-)
+from render.assets import BadAsset, find_meshes, find_scenes
 from render.config import PROCEDURAL_MODELS as DEFAULT_MODELS
 from render.config import PROCEDURAL_SCENES as DEFAULT_SCENES
+from render.mesh_checks import check_mesh_file, load_mesh_arrays, normalising_transform
 
 
 def test_embedded_assets_are_found():
@@ -68,15 +62,15 @@ def test_trimesh_loading_rejects_nan_and_garbage(tmp_path):
     nan = tmp_path / "nan.off"
     nan.write_text("OFF\n3 1 0\n0 0 0\nnan 1 0\n0 1 0\n3 0 1 2\n")
     with pytest.raises(BadAsset, match="NaN"):
-        load_with_trimesh(nan, 100)
+        load_mesh_arrays(nan, 100)
     garbage = tmp_path / "garbage.glb"
     garbage.write_bytes(b"\x00\x01 not a gltf")
     with pytest.raises(BadAsset, match="garbage.glb"):
-        load_with_trimesh(garbage, 100)
+        load_mesh_arrays(garbage, 100)
     good = tmp_path / "tri.off"
     good.write_text("OFF\n3 1 0\n0 0 0\n1 0 0\n0 1 1\n3 0 1 2\n")
-    vertices, faces = load_with_trimesh(good, 100)
-    assert vertices.shape == (3, 3) and faces.tolist() == [[0, 1, 2]]
+    mesh = load_mesh_arrays(good, 100)
+    assert mesh.vertices.shape == (3, 3) and mesh.faces.tolist() == [[0, 1, 2]]
 
 
 def test_normalising_transform_exact():

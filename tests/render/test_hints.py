@@ -9,22 +9,18 @@ import numpy as np
 import pytest
 from rich.console import Console
 
+from dataset_tools.camera import project
 from render.assets import BadAsset
 from render.composite import crop_photo
 from render.config import LightRanges, QualityChecks, RenderConfig, SamplingRanges
+from render.geometry import object_corners, sun_direction
 from render.hints import PhotoHints, parse_hints, read_hints, to_output
-from render.spec import (
-    PhotoSpec,
-    SamplingError,
-    SceneSpec,
-    object_corners,
-    project,
-    sample_scene,
-    sun_direction,
-)
+from render.poses import MeshExtent
+from render.sampler import SamplingError, sample_scene
+from render.spec import PhotoSpec, SceneSpec
 
 MESHES = [("a/one", "one.obj"), ("b/two", "two.obj")]
-EXTENTS = {"one.obj": (1.0, 0.5, 0.8), "two.obj": (0.3, 0.3, 1.0)}
+EXTENTS = {"one.obj": MeshExtent((1.0, 0.5, 0.8)), "two.obj": MeshExtent((0.3, 0.3, 1.0))}
 MIXED = SamplingRanges()  # all three light kinds
 WIDTH, HEIGHT = 640, 480
 
@@ -203,7 +199,7 @@ def test_bad_hints_say_why(data, reason):
 
 
 def test_sidecars_load_once_in_the_catalog_and_a_bad_one_is_skipped(tmp_path):
-    from render.runner import build_catalog
+    from render.catalog import build_catalog
 
     scenes, models = tmp_path / "scenes", tmp_path / "models"
     scenes.mkdir()

@@ -8,14 +8,9 @@ import numpy as np
 import pytest
 
 from render.config import QualityChecks, SamplingRanges
+from render.geometry import visible_cast_fraction
 from render.hints import PhotoHints, parse_hints
-from render.spec import (
-    REJECTIONS,
-    SamplingError,
-    needs_scene_cue,
-    sample_scene,
-    visible_cast_fraction,
-)
+from render.sampler import RESAMPLED_CODES, SamplingError, needs_scene_cue, sample_scene
 from tests.render.test_hints import EXTENTS, HEIGHT, MESHES, WIDTH, angle_between, drawable
 
 OLD = QualityChecks(scene_cue=False)
@@ -62,8 +57,8 @@ def test_lights_restrict_the_kinds_and_the_direction_applies_to_sun_and_area():
                        lights=(("sun", 1.0), ("area", 1.0)))
     drawn = drawable(sunny, seeds=range(40), size=128)
     assert {spec.light.kind for spec in drawn} == {"sun", "area"}
+    from dataset_tools.camera import ground_direction_angle
     from render.hints import output_angle
-    from render.spec import ground_direction_angle
 
     for spec in drawn:
         azimuth = np.radians(spec.light.azimuth_deg)
@@ -79,7 +74,7 @@ def test_lights_restrict_the_kinds_and_the_direction_applies_to_sun_and_area():
 
 def test_sun_and_area_samples_have_an_occluder_whose_shadow_shows():
     drawn, codes = specs(seeds=range(120))
-    assert "no_scene_cue" in codes and "no_scene_cue" in REJECTIONS
+    assert "no_scene_cue" in codes and "no_scene_cue" in RESAMPLED_CODES
     directional = [spec for spec in drawn if spec.light.kind in ("sun", "area")]
     assert directional
     for spec in directional:

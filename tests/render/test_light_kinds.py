@@ -33,7 +33,7 @@ def test_each_light_kind_keeps_the_contract(tmp_path, kind):
     assert summary.rendered == 6 and not summary.failed
     assert validate_dataset(config.out).valid
     for record in read_manifest(config.out).values():
-        assert record.spec["light"]["kind"] == kind and record.lighting["kind"] == kind
+        assert record.spec["light"]["kind"] == kind and record.to_json()["lighting"]["kind"] == kind
 
         def load(name: str, mode: str = "L", record: dict = record) -> np.ndarray:
             return read_image(sample_path(config.out, record.split, name, record.id), mode)
@@ -51,7 +51,7 @@ from pathlib import Path
 from render.blender import BlenderScene
 from render.config import LightRanges, QualityChecks, RenderSettings, SamplingRanges
 from render.sample import lighting_for, unshadowed_references
-from render.spec import SamplingError, sample_scene
+from render.sampler import SamplingError, sample_scene
 ranges = SamplingRanges(lights=LightRanges(weights={{"sun": 0.0, "area": 1.0, "overcast": 0.0}}))
 models = Path({str(ROOT / "assets" / "models")!r})
 meshes = [(str(p), str(p)) for p in sorted(models.rglob("model_normalized.obj"))][:3]

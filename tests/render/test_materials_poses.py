@@ -14,24 +14,13 @@ from rich.console import Console
 
 from dataset_tools.layout import read_image, sample_path
 from dataset_tools.records import read_manifest
-from render.assets import (
-    IDENTITY_ROTATION,
-    MeshExtent,
-    StablePose,
-    normalising_transform,
-    posed_box,
-    stable_poses,
-)
 from render.config import MaterialRanges, ObjectRanges, QualityChecks, SamplingRanges
+from render.geometry import object_corners, object_matrix, projected_box
+from render.mesh_checks import normalising_transform
+from render.poses import IDENTITY_ROTATION, MeshExtent, StablePose, posed_box, stable_poses
 from render.runner import run
-from render.spec import (
-    SamplingError,
-    SceneSpec,
-    object_corners,
-    object_matrix,
-    projected_box,
-    sample_scene,
-)
+from render.sampler import SamplingError, sample_scene
+from render.spec import SceneSpec
 from tests.helpers import tiny_config
 
 QUIET = Console(file=open(os.devnull, "w"))  # noqa: SIM115

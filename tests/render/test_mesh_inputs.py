@@ -14,13 +14,9 @@ from rich.console import Console
 
 from dataset_tools.layout import read_image, sample_path
 from dataset_tools.records import read_manifest
-from render.assets import (
-    BadAsset,
-    check_mesh_file,
-    check_shape,
-    load_mesh_arrays,
-    tristrips_to_triangles,
-)
+from render.assets import BadAsset
+from render.mesh_checks import check_mesh_file, check_shape, load_mesh_arrays
+from render.ply import tristrips_to_triangles
 from render.runner import RunSummary, print_summary, run
 from tests.helpers import tiny_config
 

@@ -151,8 +151,8 @@ def test_photo_masks_join_robject_and_rshadow_where_nothing_covers_them():
 def test_catalog_does_not_take_the_masks_for_photos(tmp_path):
     from rich.console import Console
 
+    from render.catalog import build_catalog
     from render.config import RenderConfig
-    from render.runner import build_catalog
 
     photo = write_photo_with_masks(tmp_path / "scenes")
     # a sidecar with a mask of the wrong size: the photo loses its hints, the masks stay out

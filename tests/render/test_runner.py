@@ -23,8 +23,10 @@ from dataset_tools.masks import masks_from_passes
 from dataset_tools.records import read_manifest
 from render.config import PROCEDURAL_MODELS as DEFAULT_MODELS
 from render.config import PROCEDURAL_SCENES as DEFAULT_SCENES
+from render.geometry import projected_box
 from render.runner import RunError, run
-from render.spec import SceneSpec, projected_box, sample_seed
+from render.sampler import sample_seed
+from render.spec import SceneSpec
 from tests.helpers import TINY_ARGS, TINY_RENDER_ARGS, tiny_config
 
 pytestmark = pytest.mark.blender
@@ -233,7 +235,7 @@ scene = BlenderScene(RenderSettings(samples=1), 32, Path({str(tmp_path)!r}))
 result = {{}}
 for name in ("box.ply", "box.stl", "box.off", "box.glb", "box.obj", "tex.obj"):
     path = str(Path({str(tmp_path)!r}) / name)
-    result[name] = [scene.load_mesh(path), scene.mesh_warnings(path)]
+    result[name] = [scene.load_mesh(path).box, scene.mesh_warnings(path)]
 sys.stderr.write("RESULT" + json.dumps(result) + "\\n")
 """
     process = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,

@@ -23,7 +23,8 @@ from dataset_tools.records import ManifestRecord, read_manifest
 from dataset_tools.resplit import resplit
 from dataset_tools.split import SplitRule, plan_split
 from dataset_tools.validate import validate_dataset
-from render.runner import Claims, ManifestView, SampleQueue, run
+from render.claims import Claims, ManifestView, SampleQueue
+from render.runner import run
 from tests.helpers import TINY_ARGS, make_dataset, run_cli, tiny_config
 
 QUIET = Console(file=open(os.devnull, "w"))  # noqa: SIM115

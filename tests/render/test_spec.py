@@ -4,23 +4,21 @@ import math
 import numpy as np
 import pytest
 
+from dataset_tools.camera import project
 from render.config import LightRanges, ObjectRanges, QualityChecks, SamplingRanges
-from render.spec import (
-    CameraSpec,
-    SamplingError,
-    SceneSpec,
+from render.geometry import (
     box_overlap_fraction,
     footprint_radius,
     ground_patches,
     ground_point,
     object_corners,
-    project,
     projected_box,
-    sample_scene,
-    sample_seed,
     shadow_region,
     sun_direction,
 )
+from render.poses import MeshExtent
+from render.sampler import SamplingError, sample_scene, sample_seed
+from render.spec import CameraSpec, SceneSpec
 
 MESHES = [("a/one", "one.obj"), ("b/two", "two.obj")]
 SUN_ONLY = SamplingRanges(lights=LightRanges(weights={"sun": 1.0, "area": 0.0, "overcast": 0.0}))
@@ -29,7 +27,7 @@ SUN_ONLY = SamplingRanges(lights=LightRanges(weights={"sun": 1.0, "area": 0.0, "
 def only(kind: str) -> SamplingRanges:
     return dataclasses.replace(SUN_ONLY, lights=dataclasses.replace(
         SUN_ONLY.lights, weights={name: float(name == kind) for name in SUN_ONLY.lights.weights}))
-EXTENTS = {"one.obj": (1.0, 0.5, 0.8), "two.obj": (0.3, 0.3, 1.0)}
+EXTENTS = {"one.obj": MeshExtent((1.0, 0.5, 0.8)), "two.obj": MeshExtent((0.3, 0.3, 1.0))}
 
 
 def draw(seed: int, size: int = 256, **kwargs) -> SceneSpec:
@@ -183,7 +181,7 @@ def _fails(seed: int, ranges: SamplingRanges) -> bool:
 def test_area_light_shadow_lies_in_the_region_and_the_patch():
     """The ground point under an object's top corner, seen from the area light's centre, is
     inside the shadow region (the inserted object) and inside the object's ground patch."""
-    from render.spec import area_light_polygon, inserted_foot
+    from render.geometry import area_light_polygon, inserted_foot
 
     specs = drawable(range(60), ranges=only("area"))
     assert len(specs) > 20 and all(spec.light.kind == "area" for spec in specs)
