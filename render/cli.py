@@ -13,13 +13,13 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from dataset_tools.settings import default
 from render.cluster import Resources
 from render.config import (
     DEFAULT_MODELS,
     DEFAULT_SCENES,
     RenderConfig,
     RenderSettings,
-    default,
     field_of,
     setting_problem,
 )
@@ -112,8 +112,6 @@ def main(
     darkening_threshold: Annotated[float | None, typer.Option(
         help="Relative darkening (0-1) that counts as shadow in the masks.")]
         = None,
-    shadow_threshold: Annotated[float | None, typer.Option(
-        hidden=True, help="Old name of --darkening-threshold.")] = None,
     shadow_visible_fraction: Annotated[float | None, typer.Option(
         help="smask/rshadow keep pixels darkened by at least this share of "
         "the sample's peak darkening (0.5: the half-shadow line a person would outline; 0 keeps "
@@ -161,8 +159,7 @@ def main(
             console.print(f"[red]error[/]: {escape(str(error))}", highlight=False)
             raise typer.Exit(2) from None
     given = {"size": size, "seed": seed, "test_fraction": test_fraction,
-             "darkening_threshold": darkening_threshold if darkening_threshold is not None
-             else shadow_threshold,
+             "darkening_threshold": darkening_threshold,
              "shadow_visible_fraction": shadow_visible_fraction, "max_faces": max_faces}
     render_given = {"samples": samples, "first_render_samples": first_render_samples,
                     "adaptive_threshold": adaptive_threshold,

@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from dataset_tools import settings
+from dataset_tools.settings import IDENTITY
+
 ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
 DEFAULT_SCENES = ASSETS_DIR / "real" / "scenes"  # real photos with sidecars (assets/README.md)
 DEFAULT_MODELS = ASSETS_DIR / "real" / "models"  # real meshes in 17 categories
@@ -57,12 +60,28 @@ MAX_SAMPLES = 65536  # Cycles samples per pixel, either render
 MAX_OCCLUDERS = 3  # what the README documents: 0-3 occluders per sample
 
 
-def _doc(default: Any, text: str, **extra: Any) -> Any:
-    """A dataclass field with its help text (and flags) in the metadata."""
+def _doc(default: Any, text: str, identity: bool | None = None, **extra: Any) -> Any:
+    """A dataclass field with its help text (and flags) in the metadata; `identity` says
+    whether it decides what a sample looks like (dataset_tools.settings.identity), where the
+    field's table does not say it for all its fields."""
+    metadata = {"help": text, **extra}
+    if identity is not None:
+        metadata[IDENTITY] = identity
     if isinstance(default, dict | list):
-        return field(default_factory=lambda: type(default)(default),
-                     metadata={"help": text, **extra})
-    return field(default=default, metadata={"help": text, **extra})
+        return field(default_factory=lambda: type(default)(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def _run(default: Any, identity: bool) -> Any:
+    """A field the config file cannot set, declaring whether it decides what samples look
+    like (scenes, models) or only how and where the run goes (workers, out)."""
+    return field(default=default, metadata={IDENTITY: identity})
+
+
+def _table(cls: type, identity: bool | str) -> Any:
+    """A nested table of settings: all of it decides what samples look like (True), or each
+    of its fields says ("fields")."""
+    return field(default_factory=cls, metadata={IDENTITY: identity})
 
 
 @dataclass(frozen=True)
@@ -215,91 +234,74 @@ class RenderSettings:
 
     samples: int = _doc(
         16, "Cycles samples per pixel of the second render: the shadow region, where the "
-        "pair differs (its noise is the shadow's)", domain=Domain(1, MAX_SAMPLES))
+        "pair differs (its noise is the shadow's)", True, domain=Domain(1, MAX_SAMPLES))
     first_render_samples: int = _doc(
         6, "Cycles samples per pixel of the first render: the whole frame, whose noise (in "
-        "the occluders' shadows) is the same in both images", domain=Domain(1, MAX_SAMPLES))
+        "the occluders' shadows) is the same in both images", True,
+        domain=Domain(1, MAX_SAMPLES))
     adaptive_threshold: float = _doc(
-        0.0, "adaptive sampling noise threshold, 0 = off (no gain at 8-16 spp)",
-        domain=Domain(0.0, 1.0))
-    device: Device = _doc("cpu", "cpu, cuda or optix", choices=("cpu", "cuda", "optix"))
-    threads: int = _doc(0, "render threads per worker, 0 = all cores", domain=Domain(0, 1024))
-    light_tree: bool = _doc(False, "Cycles light tree (a handful of lights: it only costs)")
+        0.0, "adaptive sampling noise threshold, 0 = off", True, domain=Domain(0.0, 1.0))
+    device: Device = _doc("cpu", "cpu, cuda or optix", False, choices=("cpu", "cuda", "optix"))
+    threads: int = _doc(0, "render threads per worker, 0 = all cores", False,
+                        domain=Domain(0, 1024))
+    light_tree: bool = _doc(False, "Cycles light tree (a handful of lights: it only costs)",
+                            True)
     ground_reach: float = _doc(
         1.5, "shade the ground only within this many object sizes of each object and its "
-        "shadow (the factor is 1 elsewhere); 0 shades all of it", domain=Domain(0.0, 100.0))
+        "shadow (the factor is 1 elsewhere); 0 shades all of it", True,
+        domain=Domain(0.0, 100.0))
     border_shadow_render: bool = _doc(
-        True, "render the shadow variant only in the box its shadow can reach")
+        True, "render the shadow variant only in the box its shadow can reach", True)
     sun_blur: float = _doc(
         0.7, "Gaussian sigma (px) on the direct-light part of the ground factor, 0 = off",
-        domain=Domain(0.0, 100.0))
+        True, domain=Domain(0.0, 100.0))
     ambient_blur: float = _doc(3.0, "the same for its ambient part (smooth, mostly noise)",
-                               domain=Domain(0.0, 100.0))
-    tuned: bool = _doc(True, "false keeps Blender's default Cycles settings (the baseline)")
+                               True, domain=Domain(0.0, 100.0))
+    tuned: bool = _doc(True, "false keeps Blender's default Cycles settings (the baseline)",
+                       True)
     sampling_pattern: str = _doc(
-        "BLUE_NOISE", "Cycles sampling pattern: BLUE_NOISE, TABULATED_SOBOL, AUTOMATIC",
+        "BLUE_NOISE", "Cycles sampling pattern: BLUE_NOISE, TABULATED_SOBOL, AUTOMATIC", True,
         choices=("BLUE_NOISE", "TABULATED_SOBOL", "AUTOMATIC"))
 
 
 @dataclass(frozen=True)
 class RenderConfig:
-    out: Path
-    scenes: Path = DEFAULT_SCENES
-    models: Path = DEFAULT_MODELS
-    count: int = 20
-    size: int = _doc(256, "image side in pixels", domain=Domain(16, 4096))
-    seed: int = _doc(0, "global seed; sample i's seed derives from (seed, i) only")
-    workers: int = 1
-    shard_index: int = 0
-    shard_count: int = 1
-    overwrite: bool = False
-    restart_every: int = 100  # samples per worker before it is replaced (keeps memory flat)
+    """One run of render-dataset; `identity` is what a resumed run must match."""
+
+    out: Path = field(metadata={IDENTITY: False})
+    scenes: Path = _run(DEFAULT_SCENES, True)
+    models: Path = _run(DEFAULT_MODELS, True)
+    count: int = _run(20, False)
+    size: int = _doc(256, "image side in pixels", True, domain=Domain(16, 4096))
+    seed: int = _doc(0, "global seed; sample i's seed derives from (seed, i) only", True)
+    workers: int = _run(1, False)
+    shard_index: int = _run(0, False)
+    shard_count: int = _run(1, False)
+    overwrite: bool = _run(False, False)
+    # samples per worker before it is replaced (keeps memory flat)
+    restart_every: int = _run(100, False)
     test_fraction: float = _doc(
-        0.15, "share of scene photos whose samples go to test/", probability=True,
+        0.15, "share of scene photos whose samples go to test/", True, probability=True,
         domain=Domain(0.0, 0.9))
     darkening_threshold: float = _doc(
-        0.06, "relative darkening (0-1) that counts as shadow in smask and rshadow",
+        0.06, "relative darkening (0-1) that counts as shadow in smask and rshadow", True,
         probability=True)
     shadow_visible_fraction: float = _doc(
         0.5, "share of the sample's peak darkening a pixel of smask/rshadow must reach (the "
-        "half-shadow line a person outlines); 0 keeps all above darkening_threshold",
+        "half-shadow line a person outlines); 0 keeps all above darkening_threshold", True,
         probability=True)
-    max_faces: int = _doc(1_000_000, "meshes with more faces are skipped",
+    max_faces: int = _doc(1_000_000, "meshes with more faces are skipped", True,
                           domain=Domain(1, 100_000_000))
-    render: RenderSettings = field(default_factory=RenderSettings)
-    ranges: SamplingRanges = field(default_factory=SamplingRanges)
-    checks: QualityChecks = field(default_factory=QualityChecks)
+    render: RenderSettings = _table(RenderSettings, "fields")
+    ranges: SamplingRanges = _table(SamplingRanges, True)
+    checks: QualityChecks = _table(QualityChecks, True)
 
     def to_json(self) -> dict[str, Any]:
-        def convert(value: Any) -> Any:
-            if isinstance(value, Path):
-                return str(value)
-            if isinstance(value, dict):
-                return {key: convert(item) for key, item in value.items()}
-            if isinstance(value, list | tuple):
-                return [convert(item) for item in value]
-            return value
-
-        return convert(dataclasses.asdict(self))
+        return settings.to_json(self)
 
     def identity(self) -> dict[str, Any]:
         """The settings that decide what a sample looks like; a resumed run must match them."""
-        data = self.to_json()
-        for key in ("out", "workers", "shard_index", "shard_count", "overwrite", "restart_every",
-                    "count"):
-            data.pop(key)
-        data["render"].pop("threads")
-        data["render"].pop("device")
-        return data
-
-
-def default(cls: type, name: str) -> Any:
-    """The default of field `name` of dataclass `cls`: what a CLI option shows and falls back
-    to, so that each default is written once, on its dataclass."""
-    item = cls.__dataclass_fields__[name]  # type: ignore[attr-defined]
-    if item.default is not dataclasses.MISSING:
-        return item.default
-    return item.default_factory()
+        return settings.identity(self)
 
 
 def setting_problem(item: dataclasses.Field, value: Any) -> str | None:
@@ -328,12 +330,3 @@ def field_of(cls: type, name: str) -> dataclasses.Field:
 # What a config file may set: these top-level fields and the nested tables.
 FILE_FIELDS = ("size", "seed", "test_fraction", "darkening_threshold",
                "shadow_visible_fraction", "max_faces", "render", "ranges", "checks")
-# Top-level settings renamed (old name -> new): config files, the --flags and the settings of
-# datasets rendered before still say the old name, accepted for one release.
-RENAMED = {"shadow_threshold": "darkening_threshold"}
-
-
-def current_names(settings: dict[str, Any]) -> dict[str, Any]:
-    """`settings` (a config file's top level, a dataset's recorded settings) with renamed keys
-    under their current names."""
-    return {RENAMED.get(key, key): value for key, value in settings.items()}

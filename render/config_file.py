@@ -23,7 +23,6 @@ from render.config import (
     FILE_FIELDS,
     LIGHT_KINDS,
     RenderConfig,
-    current_names,
     setting_problem,
 )
 
@@ -120,7 +119,7 @@ def load_config(path: Path, base: RenderConfig) -> RenderConfig:
         raise ConfigFileError(f"{path}: cannot read the config file ({error.strerror})") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise ConfigFileError(f"{path}: not valid TOML ({error})") from None
-    return _apply(base, current_names(table), "", FILE_FIELDS, path)
+    return _apply(base, table, "", FILE_FIELDS, path)
 
 
 def _toml_value(value: Any) -> str:

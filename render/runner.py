@@ -43,7 +43,7 @@ from render.commit import (
     remove_sample,
     write_dataset_json,
 )
-from render.config import RenderConfig, current_names
+from render.config import RenderConfig
 from render.sample import sample_id
 from render.sampler import resampled_label
 from render.worker import (
@@ -125,7 +125,7 @@ def _prepare_output(config: RenderConfig) -> None:
     settings_path = config.out / DATASET_JSON
     if settings_path.exists() and not config.overwrite:
         info = DatasetInfo.read(config.out)
-        previous = current_names((info.settings if info is not None else None) or {})
+        previous = (info.settings if info is not None else None) or {}
         if previous and previous != config.identity():
             changed = sorted(
                 key

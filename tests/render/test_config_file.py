@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from render.config import FILE_FIELDS, RenderConfig, current_names, field_of
+from render.config import FILE_FIELDS, RenderConfig, field_of
 from render.config_file import ConfigFileError, load_config, print_config
 from tests.helpers import ROOT
 
@@ -50,13 +50,16 @@ max_attempts = 5
     assert config.ranges.camera.height == base.ranges.camera.height  # left out: default
 
 
-def test_renamed_settings_keep_their_old_names_for_one_release(tmp_path):
+def test_identity_is_what_decides_a_sample_and_every_field_declares_it(tmp_path):
     base = RenderConfig(out=tmp_path / "out")
-    config = load_config(write(tmp_path, "shadow_threshold = 0.1\n"), base)
-    assert config.darkening_threshold == 0.1
-    recorded = {**base.identity(), "shadow_threshold": 0.06}  # a dataset rendered before
-    del recorded["darkening_threshold"]
-    assert current_names(recorded) == base.identity()
+    moved = dataclasses.replace(base, out=tmp_path / "elsewhere", workers=4, count=7,
+                                render=dataclasses.replace(base.render, threads=3))
+    assert moved.identity() == base.identity()
+    for changed in (dataclasses.replace(base, size=64),
+                    dataclasses.replace(base, render=dataclasses.replace(base.render,
+                                                                         samples=3))):
+        assert changed.identity() != base.identity()
+    assert "threads" not in base.identity()["render"] and "out" not in base.identity()
 
 
 @pytest.mark.parametrize(("text", "message"), [
@@ -89,8 +92,6 @@ def test_cli_prints_the_config_and_flags_override_the_file(tmp_path):
     result = run_cli("--config", str(path), "--samples", "3", "--print-config")
     assert result.returncode == 0, result.stderr
     assert "size = 96" in result.stdout and "samples = 3" in result.stdout
-    renamed = run_cli("--shadow-threshold", "0.1", "--print-config")  # the old flag name
-    assert renamed.returncode == 0 and "darkening_threshold = 0.1" in renamed.stdout
     bad = run_cli("--config", str(write(tmp_path, "[ranges.camera]\nfov = [70, 50]\n")),
                   "--out", str(tmp_path / "out"))
     assert bad.returncode == 2 and "ranges.camera.fov: range min 70.0 > max 50.0" in bad.stderr
