@@ -29,6 +29,11 @@ def fail(message: str) -> NoReturn:
     raise typer.Exit(1)
 
 
+def warn(message: str) -> None:
+    """A problem the verb goes on after: "warning: MESSAGE" on stderr."""
+    console.print(f"[yellow]warning[/]: {escape(message)}", highlight=False)
+
+
 @contextmanager
 def dataset_errors() -> Iterator[None]:
     """A DatasetError, or a write that finds the disk full, becomes one line naming the file
@@ -58,7 +63,7 @@ def warn_unparsable(*manifests: Path) -> None:
 
     for path in manifests:
         for line in unparsable_warnings(path):
-            console.print(f"[yellow]warning[/]: {escape(line)}", highlight=False)
+            warn(line)
 
 
 def refuse_existing_file(path: Path, overwrite: bool) -> None:
@@ -273,7 +278,7 @@ def sidecars(
     with dataset_errors():
         tiles, problems = photo_tiles(scenes, tile)
     for path, reason in problems:
-        console.print(f"[yellow]warning[/]: {path}: {reason}", highlight=False)
+        warn(f"{path}: {reason}")
     if not tiles:
         fail(f"{scenes}: no readable photos")
     image = hint_sheet(tiles, columns)
