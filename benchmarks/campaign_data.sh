@@ -13,5 +13,5 @@ render-dataset --scenes assets/real/scenes --models assets/real/models --out "$o
 shadow-dataset split "$out/data" --by both --test 0.2 --val 0 --seed 0
 shadow-dataset validate "$out/data"
 shadow-dataset stats "$out/data" --json "$out/stats.json"
-shadow-dataset pack "$out/data" "$out/shards" --shard-size 60MB --force
+shadow-dataset pack "$out/data" "$out/shards" --shard-size 60MB --overwrite
 du -sh "$out/shards"

@@ -80,7 +80,7 @@ def main() -> None:
     from model.direction import angle_error, shadow_direction
     from model.evaluate import batches
     from model.light import given_light
-    from model.metrics import predicted_shadow, rmse
+    from model.metrics import ber_threshold, predicted_shadow, rmse
     from model.pipeline import load_pipeline, predict_any_size
 
     info = machine()
@@ -95,7 +95,7 @@ def main() -> None:
     def direction_of(pred: np.ndarray, noshadow: np.ndarray, inside: np.ndarray):
         """As evaluate measures it: the predicted shadow at the fixed threshold."""
         return shadow_direction(inside, predicted_shadow(pred, noshadow, inside,
-                                                         127.5 * config.ber_k))
+                                                         ber_threshold(config.ber_k)))
 
     results: dict[str, dict[str, list]] = {name: {"lrmse": [], "lrmse_none": []}
                                            for name in MODELS}

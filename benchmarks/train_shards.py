@@ -24,7 +24,8 @@ from typing import Any
 import torch
 from machine_info import machine
 
-from dataset_tools.pack import PackConfig, pack_dataset, parse_size, unpack_shards
+from dataset_tools.pack import PackConfig, pack_dataset, parse_size
+from dataset_tools.pack_reader import unpack_shards
 from dataset_tools.toy import make_toy_dataset
 from model.config import AttentionConfig
 from model.runtime import Runtime
@@ -107,8 +108,8 @@ def main() -> None:
         toy = make_toy_dataset(Path(tmp) / "toy", train=args.samples, test=0, size=args.size)
         index = pack_dataset(PackConfig(toy, Path(tmp) / "shards", parse_size(args.shard_size)))
         unpack_shards([Path(tmp) / "shards"], Path(tmp) / "folder")
-        results["shard_count"] = len(index["shards"])
-        results["shard_bytes"] = index["bytes"]
+        results["shard_count"] = len(index.shards)
+        results["shard_bytes"] = index.bytes
         results["folder_bytes"] = folder_bytes(Path(tmp) / "folder")
         sources = {name: prepare(Path(tmp) / name, args, runtime)
                    for name in ("folder", "shards")}

@@ -1,4 +1,6 @@
-"""`shadow-dataset`: tools around a Shadow-AR dataset (validate, masks, split, inspect, stats)."""
+"""`shadow-dataset`: tools around a Shadow-AR dataset (validate, masks, split, inspect,
+sidecars, stats, import, merge, pack, unpack, gather). Every error is one line through
+`fail`, exit code 1."""
 
 from __future__ import annotations
 
@@ -6,12 +8,14 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress
+
+from dataset_tools.masks import GRAY_THRESHOLD
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="rich",
                   help="Check and derive files of Shadow-AR datasets (train/ val/ test/ x "
@@ -19,23 +23,31 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="
 console = Console(stderr=True, soft_wrap=True)
 
 
+def fail(message: str) -> NoReturn:
+    """The one way a verb stops on an error: "error: MESSAGE" on stderr, exit code 1."""
+    console.print(f"[red]error[/]: {escape(message)}", highlight=False)
+    raise typer.Exit(1)
+
+
+def warn(message: str) -> None:
+    """A problem the verb goes on after: "warning: MESSAGE" on stderr."""
+    console.print(f"[yellow]warning[/]: {escape(message)}", highlight=False)
+
+
 @contextmanager
 def dataset_errors() -> Iterator[None]:
-    """A DatasetError, or a write that finds the disk full, becomes one line naming the file,
-    and exit code 1."""
+    """A DatasetError, or a write that finds the disk full, becomes one line naming the file
+    (`fail`)."""
     from dataset_tools.layout import DatasetError, is_disk_full
 
     try:
         yield
     except DatasetError as error:
-        console.print(f"[red]error[/]: {escape(str(error))}", highlight=False)
-        raise typer.Exit(1) from None
+        fail(str(error))
     except OSError as error:
         if not is_disk_full(error):
             raise
-        console.print(f"[red]error[/]: no space left on device writing {error.filename}",
-                      highlight=False)
-        raise typer.Exit(1) from None
+        fail(f"no space left on device writing {error.filename}")
 
 
 def progress() -> Progress:
@@ -51,12 +63,13 @@ def warn_unparsable(*manifests: Path) -> None:
 
     for path in manifests:
         for line in unparsable_warnings(path):
-            console.print(f"[yellow]warning[/]: {escape(line)}", highlight=False)
+            warn(line)
 
 
-def _renamed(old: float | None, current: float) -> float:
-    """A renamed option's value: what its old (hidden) flag was given, else the new one's."""
-    return current if old is None else old
+def refuse_existing_file(path: Path, overwrite: bool) -> None:
+    """Stop (`fail`) when the output file `path` exists and --overwrite was not given."""
+    if path.exists() and not overwrite:
+        fail(f"{path}: exists; use --overwrite to overwrite it")
 
 
 def _check_outputs(files: tuple[Path | None, ...] = (),
@@ -133,14 +146,10 @@ def masks(
     sigma: Annotated[float, typer.Option(help="Blur of the darkening before the threshold.")]
         = 1.0,
     gray_threshold: Annotated[float, typer.Option(
-        help="Gray-level threshold (0-255) for datasets without passes.")] = 10.0,
+        help="Gray-level threshold (0-255) for datasets without passes.")] = GRAY_THRESHOLD,
     visible_fraction: Annotated[float, typer.Option(
         min=0.0, max=1.0, help="Share of the peak darkening a shadow pixel must reach.")]
         = 0.5,
-    threshold: Annotated[float | None, typer.Option(
-        hidden=True, help="Old name of --darkening-threshold.")] = None,
-    pair_threshold: Annotated[float | None, typer.Option(
-        hidden=True, help="Old name of --gray-threshold.")] = None,
 ) -> None:
     from dataset_tools.layout import iter_samples, refuse_outside_links
     from dataset_tools.masks import rewrite_masks
@@ -149,18 +158,14 @@ def masks(
         refuse_outside_links(dataset)
     samples = list(iter_samples(dataset))
     if not samples:
-        console.print(f"[red]error[/]: {dataset}: no */noshadow/*.png samples")
-        raise typer.Exit(1)
+        fail(f"{dataset}: no */noshadow/*.png samples")
     from_passes = from_pairs = 0
     with progress() as bar:
         task = bar.add_task("masks", total=len(samples))
         for split, sample_id in samples:
             with dataset_errors():
-                used_passes = rewrite_masks(dataset, split, sample_id,
-                                            _renamed(threshold, darkening_threshold),
-                                            min_area, sigma,
-                                            _renamed(pair_threshold, gray_threshold),
-                                            visible_fraction)
+                used_passes = rewrite_masks(dataset, split, sample_id, darkening_threshold,
+                                            min_area, sigma, gray_threshold, visible_fraction)
             from_passes += used_passes
             from_pairs += not used_passes
             bar.update(task, advance=1)
@@ -191,7 +196,8 @@ def split(
         = 0.05,
     seed: Annotated[int, typer.Option(help="Seed of the group order.")] = 0,
     by: Annotated[str, typer.Option(help="scene, mesh, both or none.")] = "scene",
-    force: Annotated[bool, typer.Option(help="Replace files that are in the way.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace files that are in the way.")]
+        = False,
     allow_empty: Annotated[bool, typer.Option(
         help="Accept a plan that leaves test/ empty (see --by both above).")] = False,
 ) -> None:
@@ -204,7 +210,7 @@ def split(
 
     warn_unparsable(dataset / MANIFEST)
     with dataset_errors():
-        counts = resplit(dataset, test, val, seed, by, force, allow_empty)
+        counts = resplit(dataset, test, val, seed, by, overwrite, allow_empty)
     console.print(f"{dataset}: " + ", ".join(f"{name} {counts.get(name, 0)}"
                                              for name in ("train", "val", "test")))
 
@@ -226,52 +232,26 @@ def inspect(
     split_name: Annotated[str | None, typer.Option("--split", help="Only this split.")] = None,
     seed: Annotated[int, typer.Option(help="Seed for --random.")] = 0,
     tile: Annotated[int, typer.Option(min=32, max=1024, help="Tile side in pixels.")] = 160,
-    force: Annotated[bool, typer.Option(help="Overwrite an existing --out.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Overwrite an existing --out.")] = False,
     html_dir: Annotated[Path | None, typer.Option(
         "--html", help="Write a static gallery (index.html) into this folder instead.")] = None,
 ) -> None:
-    import numpy as np
-
     _check_outputs(files=(out if html_dir is None else None,), folders=(html_dir,))
     if html_dir is not None:
         from dataset_tools.gallery import write_gallery
 
-        if (html_dir / "index.html").exists() and not force:
-            console.print(f"[red]error[/]: {html_dir / 'index.html'}: exists; use --force")
-            raise typer.Exit(1)
+        refuse_existing_file(html_dir / "index.html", overwrite)
         with dataset_errors():
             console.print(f"wrote {write_gallery(dataset, html_dir)}")
         return
 
     from dataset_tools.layout import write_png
-    from dataset_tools.resplit import find_samples
-    from dataset_tools.sheet import contact_sheet
+    from dataset_tools.sheet import contact_sheet, select_samples
 
     with dataset_errors():
-        located = find_samples(dataset)
-    if split_name is not None:
-        located = {key: value for key, value in located.items() if value == split_name}
-    if ids:
-        wanted = [item.strip() for item in ids.split(",") if item.strip()]
-        unknown = [item for item in wanted if item not in located]
-        if unknown:
-            console.print(f"[red]error[/]: {dataset}: no sample {unknown[0]}")
-            raise typer.Exit(1)
-        chosen = wanted
-    else:
-        chosen = sorted(located)
-        if random is not None:
-            rng = np.random.default_rng(seed)
-            chosen = sorted(rng.choice(chosen, size=min(random, len(chosen)), replace=False))
-        else:
-            chosen = chosen[:16]
-    if not chosen:
-        console.print(f"[red]error[/]: {dataset}: no samples to show")
-        raise typer.Exit(1)
-    if out.exists() and not force:
-        console.print(f"[red]error[/]: {out}: exists; use --force to overwrite it")
-        raise typer.Exit(1)
-    sheet = contact_sheet(dataset, [(located[item], item) for item in chosen], tile)
+        chosen = select_samples(dataset, ids, random, split_name, seed)
+    refuse_existing_file(out, overwrite)
+    sheet = contact_sheet(dataset, chosen, tile)
     with dataset_errors():
         write_png(out, sheet)
     console.print(f"{out}: {len(chosen)} samples")
@@ -288,33 +268,26 @@ def sidecars(
     sheet: Annotated[Path, typer.Option(help="PNG (or .jpg) to write.")] = Path("sidecars.png"),
     tile: Annotated[int, typer.Option(min=64, max=1024, help="Tile width in pixels.")] = 320,
     columns: Annotated[int, typer.Option(min=1, max=16, help="Tiles per row.")] = 4,
-    force: Annotated[bool, typer.Option(help="Overwrite an existing --sheet.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Overwrite an existing --sheet.")] = False,
 ) -> None:
-    from dataset_tools.layout import write_png
+    from dataset_tools.layout import write_image, write_png
     from render.hint_sheet import hint_sheet, photo_tiles  # the CLI sees both packages
 
     _check_outputs(files=(sheet,))
-    if sheet.exists() and not force:
-        console.print(f"[red]error[/]: {sheet}: exists; use --force to overwrite it")
-        raise typer.Exit(1)
+    refuse_existing_file(sheet, overwrite)
     with dataset_errors():
         tiles, problems = photo_tiles(scenes, tile)
     for path, reason in problems:
-        console.print(f"[yellow]warning[/]: {path}: {reason}", highlight=False)
+        warn(f"{path}: {reason}")
     if not tiles:
-        console.print(f"[red]error[/]: {scenes}: no readable photos")
-        raise typer.Exit(1)
+        fail(f"{scenes}: no readable photos")
     image = hint_sheet(tiles, columns)
-    if sheet.suffix.lower() in (".jpg", ".jpeg"):  # a sheet of photos: JPEG is a tenth
-        import cv2
+    with dataset_errors():
+        if sheet.suffix.lower() in (".jpg", ".jpeg"):  # a sheet of photos: JPEG is far smaller
+            import cv2
 
-        from dataset_tools.layout import atomic_write
-
-        encoded = cv2.imencode(".jpg", image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 85])[1]
-        with dataset_errors():
-            atomic_write(sheet, lambda tmp: Path(tmp).write_bytes(encoded.tobytes()))
-    else:
-        with dataset_errors():
+            write_image(sheet, image, (cv2.IMWRITE_JPEG_QUALITY, 85), suffix=".jpg")
+        else:
             write_png(sheet, image)
     console.print(f"{sheet}: {len(tiles)} photos" + (f", {len(problems)} problems"
                                                      if problems else ""))
@@ -334,56 +307,16 @@ def stats(
     plots: Annotated[Path | None, typer.Option(help="Folder for histogram PNGs.")] = None,
 ) -> None:
     from dataset_tools.layout import write_json
-    from dataset_tools.stats import collect, plot, summarize
+    from dataset_tools.stats import collect, plot, summarize, summary_lines
 
     _check_outputs(files=(json_out,), folders=(plots,))
     with dataset_errors():
         data = collect(dataset)
     if not data["counts"]:
-        console.print(f"[red]error[/]: {dataset}: no samples (*/noshadow/*.png)")
-        raise typer.Exit(1)
+        fail(f"{dataset}: no samples (*/noshadow/*.png)")
     summary = summarize(data)
-    console.print("samples: " + ", ".join(f"{k} {v}" for k, v in summary["counts"].items()))
-    for kind, values in summary["area_fraction"].items():
-        if values:
-            console.print(f"{kind:>8} area: mean {values['mean']:.2%}, median "
-                          f"{values['median']:.2%}, max {values['max']:.2%}")
-    darkness = summary["shadow_darkness"]
-    if "median" in darkness:
-        real = darkness["real_sunny"]
-        console.print(
-            f"shadow darkness (sRGB luminance shadow/noshadow in smask, median per sample): "
-            f"median {darkness['median']:.2f} (10-90 %: {darkness['p10']:.2f}-"
-            f"{darkness['p90']:.2f}), {darkness['darker_than_half']:.0%} of smask darker than "
-            f"half; real sunny photos: {real['median']:.2f} ({real['p10']:.2f}-"
-            f"{real['p90']:.2f}), {real['darker_than_half']:.0%}")
-        for kind, values in darkness["by_light_kind"].items():
-            console.print(f"  {kind}-lit samples ({values['samples']}): median "
-                          f"{values['median']:.2f} ({values['p10']:.2f}-{values['p90']:.2f}), "
-                          f"{values['darker_than_half']:.0%} darker than half")
-    if summary["light_kinds"]:
-        console.print("light kinds: " + ", ".join(
-            f"{kind} {count}" for kind, count in summary["light_kinds"].items()))
-    cues = {kind: row for kind, row in summary["light_cues"].items() if isinstance(row, dict)}
-    for kind, row in cues.items():
-        console.print(f"  {kind}: {row['share_with_cue']:.1%} show a cue to the light's "
-                      f"direction ({row['occluder_shadow']} an occluder shadow of at least "
-                      f"{summary['light_cues']['occluder_shadow_fraction']:.1%} of the image, "
-                      f"{row['photo_consistent']} photo-consistent light, of "
-                      f"{row['samples']})")
-    hinted = summary["photo_hints"]
-    if hinted["samples"]:
-        console.print(f"photo hints (sidecar files): {hinted['samples']} samples; " + ", ".join(
-            f"{kind} {count}" for kind, count in hinted.items() if kind != "samples"))
-    if summary["sun_elevation_deg"]:
-        elevation = summary["sun_elevation_deg"]
-        console.print(f"sun elevation: {elevation['min']:.0f}-{elevation['max']:.0f} deg, "
-                      f"mean {elevation['mean']:.0f}")
-    if summary["occluders"]:
-        console.print("occluders per sample: " + ", ".join(
-            f"{k}: {v}" for k, v in summary["occluders"].items()))
-    console.print(f"scenes used: {len(summary['scenes'])}, meshes used: "
-                  f"{len(summary['meshes'])}")
+    for line in summary_lines(summary):
+        console.print(line)
     with dataset_errors():
         if json_out is not None:
             write_json(json_out, summary)
@@ -415,10 +348,8 @@ def import_(
     as_scenes: Annotated[Path | None, typer.Option(
         help="desoba only: write a scenes folder with sidecars here instead.")] = None,
     gray_threshold: Annotated[float, typer.Option(
-        help="Gray threshold (0-255) for smask.")] = 10.0,
-    force: Annotated[bool, typer.Option(help="Write into a non-empty folder.")] = False,
-    threshold: Annotated[float | None, typer.Option(
-        hidden=True, help="Old name of --gray-threshold.")] = None,
+        help="Gray threshold (0-255) for smask.")] = GRAY_THRESHOLD,
+    overwrite: Annotated[bool, typer.Option(help="Write into a non-empty folder.")] = False,
 ) -> None:
     from dataset_tools.combine import import_desoba, import_shadow_ar
     from dataset_tools.scenes import desoba_as_scenes
@@ -437,12 +368,11 @@ def import_(
             task = bar.add_task("importing", total=None)
             tick = lambda: bar.update(task, advance=1)  # noqa: E731
             if as_scenes is not None:
-                counts = desoba_as_scenes(source, as_scenes, force, tick=tick)
+                counts = desoba_as_scenes(source, as_scenes, overwrite, tick=tick)
             elif format_name == "desoba":
-                counts = import_desoba(source, out, force, tick=tick)
+                counts = import_desoba(source, out, overwrite, tick=tick)
             else:
-                counts = import_shadow_ar(source, out, _renamed(threshold, gray_threshold),
-                                          force, tick=tick)
+                counts = import_shadow_ar(source, out, gray_threshold, overwrite, tick=tick)
     console.print(f"{out}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
 
 
@@ -453,7 +383,7 @@ Example: shadow-dataset merge synthetic/ shadowar/ combined/""")
 def merge(
     folders: Annotated[list[Path], typer.Argument(help="Two or more datasets, then OUT.")],
     prefix: Annotated[list[str] | None, typer.Option(help="Id prefix per source.")] = None,
-    force: Annotated[bool, typer.Option(help="Write into a non-empty OUT.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Write into a non-empty OUT.")] = False,
 ) -> None:
     from dataset_tools.combine import merge as merge_datasets
 
@@ -468,7 +398,7 @@ def merge(
     with dataset_errors():
         with progress() as bar:
             task = bar.add_task("merging", total=None)
-            counts = merge_datasets(sources, out, prefix or None, force,
+            counts = merge_datasets(sources, out, prefix or None, overwrite,
                                     tick=lambda: bar.update(task, advance=1))
     console.print(f"{out}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
 
@@ -483,7 +413,7 @@ other extra folders are left out (the summary lists them). Sizes: 60MB = 60*10^6
 64MiB = 2^26.
 
 Examples: shadow-dataset pack demo demo_shards --shard-size 60MB
-          shadow-dataset pack demo demo_shards --codec jpeg --quality 95 --force""")
+          shadow-dataset pack demo demo_shards --codec jpeg --quality 95 --overwrite""")
 def pack(
     dataset: Annotated[Path, typer.Argument(help="Dataset folder.")],
     out: Annotated[Path, typer.Argument(help="Folder for the shards.")],
@@ -492,11 +422,12 @@ def pack(
     codec: Annotated[str, typer.Option(help="noshadow: webp, jpeg (lossy) or png (lossless).")]
         = "webp",
     quality: Annotated[int, typer.Option(min=1, max=100, help="WebP/JPEG quality.")] = 90,
-    force: Annotated[bool, typer.Option(
+    overwrite: Annotated[bool, typer.Option(
         help="Write into a non-empty OUT (old shard-*.tar beyond the new ones are deleted).")]
         = False,
 ) -> None:
-    from dataset_tools.pack import CODECS, PackConfig, pack_dataset, parse_size
+    from dataset_tools.pack import PackConfig, pack_dataset, parse_size
+    from dataset_tools.pack_format import CODECS
 
     if codec not in CODECS:
         raise typer.BadParameter(f"--codec must be one of {', '.join(CODECS)}, got {codec!r}")
@@ -504,20 +435,20 @@ def pack(
         cap = parse_size(shard_size)
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--shard-size") from None
-    config = PackConfig(dataset, out, cap, codec, quality, force)
+    config = PackConfig(dataset, out, cap, codec, quality, overwrite)
     with dataset_errors():
         with progress() as bar:
             task = bar.add_task("packing", total=None)
             index = pack_dataset(config, tick=lambda: bar.update(task, advance=1))
-    for note in index["not_packed"]:
+    for note in index.not_packed:
         console.print(f"not packed: {note}")
-    psnr = index["noshadow_psnr_db"]
-    console.print(f"{out}: {index['samples']} samples ("
-                  + ", ".join(f"{k} {v}" for k, v in index["splits"].items())
-                  + f") in {len(index['shards'])} shards, {index['kb_per_sample']:.2f} kB/sample "
+    psnr = index.noshadow_psnr_db
+    console.print(f"{out}: {index.samples} samples ("
+                  + ", ".join(f"{k} {v}" for k, v in index.splits.items())
+                  + f") in {len(index.shards)} shards, {index.kb_per_sample:.2f} kB/sample "
                   f"(kB = 1000 bytes); noshadow {codec}"
                   + (f" q{quality}: PSNR {psnr:.2f} dB" if psnr is not None else ": lossless")
-                  + f"; {index['clipped_shadow_pixels']} shadow pixels clip to 0-255 on unpack")
+                  + f"; {index.clipped_shadow_pixels} shadow pixels clip to 0-255 on unpack")
 
 
 @app.command(help="""Restore the folder layout from shards written by pack: the same splits and
@@ -532,9 +463,9 @@ Examples: shadow-dataset unpack demo_shards demo_restored
           shadow-dataset unpack demo_shards/shard-000000.tar demo_shards/shard-000001.tar out""")
 def unpack(
     paths: Annotated[list[Path], typer.Argument(help="Shard folder or tar files, then OUT.")],
-    force: Annotated[bool, typer.Option(help="Write into a non-empty OUT.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Write into a non-empty OUT.")] = False,
 ) -> None:
-    from dataset_tools.pack import unpack_shards
+    from dataset_tools.pack_reader import unpack_shards
 
     if len(paths) < 2:
         raise typer.BadParameter("give the shards (a folder or tar files) and the output folder")
@@ -542,7 +473,7 @@ def unpack(
     with dataset_errors():
         with progress() as bar:
             task = bar.add_task("unpacking", total=None)
-            result = unpack_shards(sources, out, force,
+            result = unpack_shards(sources, out, overwrite,
                                    tick=lambda: bar.update(task, advance=1))
     console.print(f"{out}: restored " + ", ".join(f"{k} {v}" for k, v in result.counts.items())
                   + f"; {result.clipped} shadow pixels clipped to 0-255")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,15 +14,16 @@ from dataset_tools.layout import (
     REQUIRED_KINDS,
     RGB_KINDS,
     DatasetError,
+    Tick,
     copy_file,
     passes_path,
     read_image,
-    refuse_outside_links,
+    refuse_nonempty,
     sample_path,
     size_mismatch,
     write_png,
 )
-from dataset_tools.masks import smask_from_pair
+from dataset_tools.masks import GRAY_THRESHOLD, smask_from_pair
 from dataset_tools.records import (
     DatasetInfo,
     ManifestRecord,
@@ -36,15 +36,6 @@ from dataset_tools.resplit import find_samples
 SHADOW_AR_KINDS = REQUIRED_KINDS  # what ARShadowGAN's Shadow-AR release has per sample
 
 
-def refuse_existing(target: Path, force: bool) -> None:
-    """Refuse to write into a non-empty `target` unless `force`, and into one holding a link
-    out of it (a write would go through the link) even then."""
-    if target.exists() and any(target.iterdir()) and not force:
-        raise DatasetError(target, "exists and is not empty; use --force to write into it")
-    if target.is_dir():
-        refuse_outside_links(target)
-
-
 def _finish(target: Path, records: list[ManifestRecord], source: str) -> Counter:
     write_manifest(target / MANIFEST, records)
     splits = [str(record.split) for record in records]
@@ -52,15 +43,14 @@ def _finish(target: Path, records: list[ManifestRecord], source: str) -> Counter
     return Counter(splits)
 
 
-Tick = Callable[[], None] | None
 
 
-def import_shadow_ar(source: Path, target: Path, gray_threshold: float = 10.0,
-                     force: bool = False, tick: Tick = None) -> Counter:
+def import_shadow_ar(source: Path, target: Path, gray_threshold: float = GRAY_THRESHOLD,
+                     overwrite: bool = False, tick: Tick = None) -> Counter:
     """Copy a Shadow-AR folder as released with ARShadowGAN (train/ test/ x noshadow shadow
     mask robject rshadow) and add smask = gray(|shadow - noshadow|) > gray_threshold minus mask.
     Every file is checked first; nothing is written if one is missing or unreadable."""
-    refuse_existing(target, force)
+    refuse_nonempty(target, overwrite)
     located = find_samples(source)
     if not located:
         raise DatasetError(source, "no Shadow-AR samples (train/noshadow/*.png, ...)")
@@ -93,9 +83,9 @@ def import_shadow_ar(source: Path, target: Path, gray_threshold: float = 10.0,
 
 
 def merge(sources: list[Path], target: Path, prefixes: list[str] | None = None,
-          force: bool = False, tick: Tick = None) -> Counter:
+          overwrite: bool = False, tick: Tick = None) -> Counter:
     """Join datasets into target; ids get a prefix per source (default: the folder name)."""
-    refuse_existing(target, force)
+    refuse_nonempty(target, overwrite)
     prefixes = prefixes or [source.name for source in sources]
     if len(set(prefixes)) != len(prefixes):
         raise DatasetError(target, f"prefixes must differ, got {prefixes}")
@@ -212,12 +202,12 @@ def read_desoba_image(folders: dict[str, dict[str, Path]], stem: str) -> dict[st
     return images
 
 
-def import_desoba(source: Path, target: Path, force: bool = False,
+def import_desoba(source: Path, target: Path, overwrite: bool = False,
                   train_list: Path | None = None, test_list: Path | None = None,
                   tick: Tick = None) -> Counter:
     """DESOBA (ShadowImage, DeshadowedImage, InstanceMask, ShadowMask + name lists) -> one
     sample per object that has both a mask and a shadow (id = IMAGE_OBJECT)."""
-    refuse_existing(target, force)
+    refuse_nonempty(target, overwrite)
     folders, splits = desoba_images(source, train_list, test_list)
     records = []
     for stem in sorted(folders["ShadowImage"]):

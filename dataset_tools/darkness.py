@@ -2,9 +2,8 @@
 
 Per sample: the sRGB luminance ratio shadow / noshadow over the pixels of the shadow mask
 (luma of the 8-bit sRGB values, Rec. 709 weights, no linearisation: what a viewer sees). A
-sample's figures are the median of that ratio and the share of its mask darker than half.
-Real sunny photos (DESOBA test pairs) give a per-sample median of about 0.27 (10-90 %:
-0.14-0.33), with about 90 % of the mask darker than half.
+sample's figures are the median of that ratio and the share of its mask darker than half;
+`REAL_SUNNY` holds the same figures for real sunny photo pairs, to compare against.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +39,7 @@ MANIFEST = "manifest.jsonl"
 DATASET_JSON = "dataset.json"
 FORMAT_VERSION = 1
 TMP_SUFFIX = ".partial"
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
-FILE_MODE = 0o666 & ~_UMASK
+Tick = Callable[[], None] | None  # a progress callback of the long verbs, once per sample
 
 
 class DatasetError(RuntimeError):
@@ -78,6 +76,20 @@ def passes_path(root: Path, sample_id: str) -> Path:
     return root / PASSES_DIR / f"{sample_id}.npz"
 
 
+def file_mode() -> int:
+    """The mode a plain new file gets under the process umask (0o644 under umask 022). Linux
+    tells the umask in /proc; elsewhere it is set and restored at once, as no call reads it."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def write_staged(path: Path, write: Any) -> Path:
     """Call write(tmp) on a temporary file next to path and return it, finished (mode 0644
     under the usual umask) but not yet renamed: the caller renames it over path with
@@ -96,7 +108,7 @@ def write_staged(path: Path, write: Any) -> Path:
         write(tmp)
         # mkstemp makes 0600, and a writer that replaces the file (safetensors) may too:
         # finished files get the usual mode
-        os.chmod(tmp, FILE_MODE)
+        os.chmod(tmp, file_mode())
     except BaseException as error:
         Path(tmp).unlink(missing_ok=True)
         if is_disk_full(error):
@@ -141,31 +153,62 @@ def check_writable(path: Path, folder: bool = True) -> None:
             from None
 
 
+def swap_red_blue(image: np.ndarray) -> np.ndarray:
+    """RGB(A) <-> OpenCV's BGR(A); a single-channel image as it is."""
+    return image[..., [2, 1, 0, *range(3, image.shape[2])]] if image.ndim == 3 else image
+
+
+def encode_image(suffix: str, image: np.ndarray, params: tuple[int, ...] = ()) -> bytes:
+    """(H, W, 3|4) RGB(A) or (H, W) L, uint8 or uint16 -> the bytes of an image file in the
+    format `suffix` names (".png", ".jpg", ".webp"), with OpenCV's `params`; ValueError when
+    OpenCV cannot encode it."""
+    ok, encoded = cv2.imencode(suffix, np.ascontiguousarray(swap_red_blue(image)), list(params))
+    if not ok:
+        raise ValueError(f"cannot encode a {image.dtype} image of shape {image.shape} as {suffix}")
+    return encoded.tobytes()
+
+
+_DECODE_FLAGS = {"RGB": cv2.IMREAD_COLOR, "L": cv2.IMREAD_GRAYSCALE, "stored": cv2.IMREAD_UNCHANGED}
+
+
+def decode_image(data: bytes | np.ndarray, mode: str) -> np.ndarray:
+    """The bytes of an image file -> mode "RGB": (H, W, 3) uint8; "L": (H, W) uint8;
+    "stored": as the file holds it (bit depth, 1-4 channels, RGB(A) order). ValueError when
+    the bytes are not a readable image. The one image decoder of dataset_tools and model."""
+    buffer = np.frombuffer(data, np.uint8) if isinstance(data, bytes) else data
+    image = cv2.imdecode(buffer, _DECODE_FLAGS[mode]) if buffer.size else None
+    if image is None:
+        raise ValueError("not a readable image")
+    return swap_red_blue(image)
+
+
+def write_image(path: Path, image: np.ndarray, params: tuple[int, ...] = (),
+                suffix: str | None = None) -> None:
+    """Write an image atomically in the format `suffix` names, by default the path's own
+    (see encode_image); DatasetError naming the file when it cannot be encoded."""
+    try:
+        encoded = encode_image(suffix or path.suffix.lower() or ".png", image, params)
+    except ValueError as error:
+        raise DatasetError(path, str(error)) from None
+    atomic_write(path, lambda tmp: Path(tmp).write_bytes(encoded))
+
+
 def write_png(path: Path, image: np.ndarray) -> None:
     """Write (H, W, 3) RGB or (H, W) L uint8 atomically."""
     if image.dtype != np.uint8:
         raise ValueError(f"{path}: expected uint8 pixels, got {image.dtype}")
-    data = image[..., ::-1] if image.ndim == 3 else image
-    ok, encoded = cv2.imencode(".png", np.ascontiguousarray(data), [cv2.IMWRITE_PNG_COMPRESSION, 3])
-    if not ok:
-        raise DatasetError(path, "PNG encoding failed")
-
-    def write(tmp: str) -> None:
-        with open(tmp, "wb") as stream:
-            stream.write(encoded.tobytes())
-
-    atomic_write(path, write)
+    write_image(path, image, (cv2.IMWRITE_PNG_COMPRESSION, 3), suffix=".png")
 
 
 def read_image(path: Path, mode: str) -> np.ndarray:
-    """Read `mode` "RGB" -> (H, W, 3) uint8 or "L" -> (H, W) uint8; DatasetError if unreadable."""
-    flag = cv2.IMREAD_COLOR if mode == "RGB" else cv2.IMREAD_GRAYSCALE
-    data = np.fromfile(path, dtype=np.uint8) if path.is_file() else None
-    image = cv2.imdecode(data, flag) if data is not None and data.size else None
-    if image is None:
-        reason = "missing" if data is None else "not a readable image"
-        raise DatasetError(path, reason)
-    return image[..., ::-1].copy() if mode == "RGB" else image
+    """Read `mode` "RGB" -> (H, W, 3) uint8, "L" -> (H, W) uint8 or "stored" (decode_image);
+    DatasetError naming the file when it is missing or unreadable."""
+    if not path.is_file():
+        raise DatasetError(path, "missing")
+    try:
+        return decode_image(np.fromfile(path, dtype=np.uint8), mode)
+    except ValueError as error:
+        raise DatasetError(path, str(error)) from None
 
 
 def copy_file(source: Path, destination: Path) -> None:
@@ -213,15 +256,6 @@ def write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
-def write_lines(path: Path, records: Iterable[dict]) -> None:
-    def write(tmp: str) -> None:
-        with open(tmp, "w", encoding="utf-8") as stream:
-            for record in records:
-                stream.write(json.dumps(record, sort_keys=True) + "\n")
-
-    atomic_write(path, write)
-
-
 def outside_link(root: Path) -> Path | None:
     """The first symbolic link inside the folder `root` (itself may be one) whose target lies
     outside it, or None: a verb that moves, rewrites or deletes files in a dataset refuses such
@@ -254,13 +288,13 @@ def refuse_outside_links(root: Path) -> None:
                                  "files through it; replace the link by the files")
 
 
-def remove_partials(root: Path) -> int:
-    """Delete temporary files a killed run left behind; returns how many."""
-    count = 0
-    for path in root.rglob(f"*{TMP_SUFFIX}"):
-        path.unlink(missing_ok=True)
-        count += 1
-    return count
+def refuse_nonempty(target: Path, overwrite: bool) -> None:
+    """DatasetError unless `target` is missing or empty or `overwrite` is set, and (even
+    then) when it holds a link out of it, which a write would go through."""
+    if target.exists() and any(target.iterdir()) and not overwrite:
+        raise DatasetError(target, "exists and is not empty; use --overwrite to write into it")
+    if target.is_dir():
+        refuse_outside_links(target)
 
 
 def iter_ids(root: Path, split: str) -> Iterator[str]:

@@ -20,6 +20,10 @@ from dataset_tools.layout import (
 # passes/ID.npz keys of the scene photo's own objects and shadows (its sidecar's masks mapped
 # into the sample; absent when the photo has none), so that re-deriving the masks keeps them
 PHOTO_MASK_PASSES = ("photo_object", "photo_shadow")
+# Without an smask file, smask = gray(|shadow - noshadow|) > GRAY_THRESHOLD (0-255) minus mask:
+# the fallback of the data contract (docs/architecture.md, 2.2), for hand-made datasets.
+GRAY_THRESHOLD = 10.0
+
 
 def remove_small_components(mask: np.ndarray, min_area: int) -> np.ndarray:
     """(H, W) bool -> bool without 8-connected components smaller than min_area pixels."""
@@ -131,7 +135,7 @@ def difference_gray(image: np.ndarray, noshadow: np.ndarray) -> np.ndarray:
 
 
 def smask_from_pair(shadow: np.ndarray, noshadow: np.ndarray, mask: np.ndarray,
-                    gray_threshold: float = 10.0, min_area: int = 4) -> np.ndarray:
+                    gray_threshold: float = GRAY_THRESHOLD, min_area: int = 4) -> np.ndarray:
     """Fallback without passes (docs/architecture.md): gray(|shadow - noshadow|) >
     gray_threshold (0-255) minus mask.
 
@@ -142,7 +146,7 @@ def smask_from_pair(shadow: np.ndarray, noshadow: np.ndarray, mask: np.ndarray,
 
 
 def rewrite_masks(root: Path, split: str, sample_id: str, darkening_threshold: float = 0.06,
-                  min_area: int = 8, sigma: float = 1.0, gray_threshold: float = 10.0,
+                  min_area: int = 8, sigma: float = 1.0, gray_threshold: float = GRAY_THRESHOLD,
                   visible_fraction: float = VISIBLE_FRACTION) -> bool:
     """Rewrite robject, rshadow and smask of one sample from passes/ID.npz (returns True), or
     only smask from the image pair when the sample has no passes (returns False). `sregion`

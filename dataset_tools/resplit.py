@@ -66,7 +66,7 @@ def empty_test_reason(records: dict[str, ManifestRecord], located: dict[str, str
 
 
 def resplit(root: Path, test_fraction: float, val_fraction: float, seed: int, by: str,
-            force: bool = False, allow_empty: bool = False) -> Counter:
+            overwrite: bool = False, allow_empty: bool = False) -> Counter:
     """Move every sample to its planned split; returns the new counts per split. A plan that
     leaves test/ empty although test_fraction > 0 is refused (DatasetError, nothing moved)
     unless allow_empty. A dataset with a link out of its folder, or whose manifest lists a
@@ -105,8 +105,8 @@ def resplit(root: Path, test_fraction: float, val_fraction: float, seed: int, by
             if not origin.exists():
                 continue
             destination = root / target / kind / f"{sample_id}.png"
-            if destination.exists() and not force:
-                raise DatasetError(destination, "already exists; use --force to replace it")
+            if destination.exists() and not overwrite:
+                raise DatasetError(destination, "already exists; use --overwrite to replace it")
             moves.append((origin, destination))
     # The new manifest and dataset.json are written first, as finished temporary files, and
     # renamed into place only after the moves: a full disk stops the split before any file
@@ -143,6 +143,6 @@ def resplit(root: Path, test_fraction: float, val_fraction: float, seed: int, by
     after = count_files(root)
     for path, tmp in staged.items():
         os.replace(tmp, path)
-    if after != before and not force:
+    if after != before and not overwrite:
         raise DatasetError(root, f"file count changed from {before} to {after} while moving")
     return Counter(plan.values())

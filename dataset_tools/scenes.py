@@ -11,12 +11,17 @@ import numpy as np
 
 from dataset_tools.combine import (
     NO_OWNER,
-    Tick,
     desoba_images,
     read_desoba_image,
-    refuse_existing,
 )
-from dataset_tools.layout import DatasetError, copy_file, write_json, write_png
+from dataset_tools.layout import (
+    DatasetError,
+    Tick,
+    copy_file,
+    refuse_nonempty,
+    write_json,
+    write_png,
+)
 
 MASKS_FOLDER = "masks"  # beside the photos; the render run does not take them for photos
 
@@ -28,7 +33,7 @@ def object_shadow_pairs(instance: np.ndarray, shadow_ids: np.ndarray) -> int:
     return len(objects & shadows)
 
 
-def desoba_as_scenes(source: Path, target: Path, force: bool = False,
+def desoba_as_scenes(source: Path, target: Path, overwrite: bool = False,
                      train_list: Path | None = None, test_list: Path | None = None,
                      tick: Tick = None) -> Counter:
     """Write TARGET/NAME.EXT (the ShadowImage, real shadows kept), TARGET/masks/NAME_object.png
@@ -37,7 +42,7 @@ def desoba_as_scenes(source: Path, target: Path, force: bool = False,
     images: those on a test list are left out, so DESOBA's test images stay unseen by a model
     trained on these scenes. The sidecar gives no direction: the render estimates it from the
     masks' pairs when it reads the sidecar. Returns counts of photos, pairs, left out."""
-    refuse_existing(target, force)
+    refuse_nonempty(target, overwrite)
     folders, splits = desoba_images(source, train_list, test_list)
     counts: Counter = Counter()
     for stem in sorted(folders["ShadowImage"]):

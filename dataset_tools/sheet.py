@@ -15,6 +15,7 @@ from dataset_tools.layout import (
     read_image,
     sample_path,
 )
+from dataset_tools.resplit import find_samples
 
 OVERLAY = {"mask": (255, 64, 64), "robject": (64, 160, 255), "rshadow": (255, 200, 0),
            "smask": (0, 255, 120), "sregion": (200, 80, 255)}
@@ -72,3 +73,28 @@ def contact_sheet(root: Path, samples: list[tuple[str, str]], tile: int = 160) -
                     (230, 230, 230), 1, cv2.LINE_AA)
     rows = [sample_row(root, split, sample_id, tile, columns) for split, sample_id in samples]
     return np.concatenate([header, *rows], axis=0)
+
+
+def select_samples(root: Path, ids: str | None = None, count: int | None = None,
+                   split: str | None = None, seed: int = 0,
+                   first: int = 16) -> list[tuple[str, str]]:
+    """The (split, id) rows `inspect` shows: the comma-separated `ids` in their order, else
+    `count` random samples (seeded, sorted), else the `first` samples by id; only `split`'s
+    when given. DatasetError naming `root` for an unknown id or when nothing is left."""
+    located = find_samples(root)
+    if split is not None:
+        located = {key: value for key, value in located.items() if value == split}
+    if ids:
+        chosen = [item.strip() for item in ids.split(",") if item.strip()]
+        unknown = [item for item in chosen if item not in located]
+        if unknown:
+            raise DatasetError(root, f"no sample {unknown[0]}")
+    elif count is not None:
+        rng = np.random.default_rng(seed)
+        chosen = sorted(rng.choice(sorted(located), size=min(count, len(located)),
+                                   replace=False))
+    else:
+        chosen = sorted(located)[:first]
+    if not chosen:
+        raise DatasetError(root, "no samples to show")
+    return [(located[item], item) for item in chosen]

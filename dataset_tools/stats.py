@@ -165,3 +165,50 @@ def plot(data: dict[str, Any], out: Path) -> list[Path]:
         plt.close(figure)
         written.append(path)
     return written
+
+
+def summary_lines(summary: dict[str, Any]) -> list[str]:
+    """The text `shadow-dataset stats` prints for a `summarize` result, one line each."""
+    lines = ["samples: " + ", ".join(f"{k} {v}" for k, v in summary["counts"].items())]
+    for kind, values in summary["area_fraction"].items():
+        if values:
+            lines.append(f"{kind:>8} area: mean {values['mean']:.2%}, median "
+                         f"{values['median']:.2%}, max {values['max']:.2%}")
+    darkness = summary["shadow_darkness"]
+    if "median" in darkness:
+        real = darkness["real_sunny"]
+        lines.append(
+            f"shadow darkness (sRGB luminance shadow/noshadow in smask, median per sample): "
+            f"median {darkness['median']:.2f} (10-90 %: {darkness['p10']:.2f}-"
+            f"{darkness['p90']:.2f}), {darkness['darker_than_half']:.0%} of smask darker than "
+            f"half; real sunny photos: {real['median']:.2f} ({real['p10']:.2f}-"
+            f"{real['p90']:.2f}), {real['darker_than_half']:.0%}")
+        for kind, values in darkness["by_light_kind"].items():
+            lines.append(f"  {kind}-lit samples ({values['samples']}): median "
+                         f"{values['median']:.2f} ({values['p10']:.2f}-{values['p90']:.2f}), "
+                         f"{values['darker_than_half']:.0%} darker than half")
+    if summary["light_kinds"]:
+        lines.append("light kinds: " + ", ".join(
+            f"{kind} {count}" for kind, count in summary["light_kinds"].items()))
+    cues = summary["light_cues"]
+    for kind, row in cues.items():
+        if isinstance(row, dict):
+            lines.append(f"  {kind}: {row['share_with_cue']:.1%} show a cue to the light's "
+                         f"direction ({row['occluder_shadow']} an occluder shadow of at least "
+                         f"{cues['occluder_shadow_fraction']:.1%} of the image, "
+                         f"{row['photo_consistent']} photo-consistent light, of "
+                         f"{row['samples']})")
+    hinted = summary["photo_hints"]
+    if hinted["samples"]:
+        lines.append(f"photo hints (sidecar files): {hinted['samples']} samples; " + ", ".join(
+            f"{kind} {count}" for kind, count in hinted.items() if kind != "samples"))
+    if summary["sun_elevation_deg"]:
+        elevation = summary["sun_elevation_deg"]
+        lines.append(f"sun elevation: {elevation['min']:.0f}-{elevation['max']:.0f} deg, "
+                     f"mean {elevation['mean']:.0f}")
+    if summary["occluders"]:
+        lines.append("occluders per sample: " + ", ".join(
+            f"{k}: {v}" for k, v in summary["occluders"].items()))
+    lines.append(f"scenes used: {len(summary['scenes'])}, meshes used: "
+                 f"{len(summary['meshes'])}")
+    return lines

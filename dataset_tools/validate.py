@@ -20,6 +20,7 @@ from dataset_tools.layout import (
     REQUIRED_KINDS,
     RGB_KINDS,
     SPLITS,
+    decode_image,
     size_mismatch,
 )
 from dataset_tools.records import DatasetInfo, ManifestRecord, read_manifest, unparsable_lines
@@ -55,11 +56,6 @@ class Report:
                 "errors": len(self.errors),
                 "warnings": len(self.problems) - len(self.errors),
                 "problems": [asdict(problem) for problem in self.problems]}
-
-
-def _decode(path: Path) -> np.ndarray | None:
-    data = np.fromfile(path, dtype=np.uint8)
-    return cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
 
 
 def check_pair(root: Path, split: str, sample_id: str, images: dict[str, np.ndarray],
@@ -100,8 +96,9 @@ def check_sample(root: Path, split: str, sample_id: str, kinds: tuple[str, ...],
         if not path.is_file():
             report.problems.append(Problem(str(path), "missing"))
             continue
-        image = _decode(path)
-        if image is None:
+        try:
+            image = decode_image(np.fromfile(path, dtype=np.uint8), "stored")
+        except ValueError:
             report.problems.append(Problem(str(path), "not a readable PNG image"))
             continue
         if image.dtype != np.uint8:

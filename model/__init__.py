@@ -4,12 +4,16 @@ metrics and the two evaluation protocols are described in docs/architecture.md.
 
 What each module holds, in the order a run meets them:
 - cli: the `shadow-model` verbs; config: one frozen dataclass per verb (defaults, JSON).
-- data: Shadow-AR folders as torch datasets; runtime: device, mixed precision, DDP.
-- networks: attention U-Net, SG U-Net with refinement, discriminators, the inference graph;
-  weights: pretrained encoder and VGG weights, from disk only.
+- data: Shadow-AR folders as torch datasets; shards: the same from pack's WebDataset shards;
+  runtime: device, mixed precision, DDP.
+- light: the light as network input; networks: attention U-Net, SG U-Net with refinement,
+  discriminators, the inference graph; weights: pretrained encoder and VGG weights, from
+  disk only.
 - losses: Dice, region-weighted L2, perceptual, GAN; metrics: RMSE, SSIM, BER, IoU (numpy,
-  with torch twins for training) and the desoba protocol's definitions.
+  with torch twins for training) and the desoba protocol's definitions; direction: the
+  shadow direction error.
 - train: the loop both blocks share; train_attention, train_sg: what each block trains;
   visuals: their picture grids; checkpoint: save, load, resume; errors: one-line failures.
-- pipeline: a trained pipeline loaded and run at any size, for evaluate, predict, export.
+- pipeline: a trained pipeline loaded and run at any size; evaluate, predict, export: the
+  verbs that use it; pretrained: the shipped model.
 """

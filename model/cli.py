@@ -413,7 +413,8 @@ def evaluate(data: Data,
     table = Table(title=f"{data} {split}: {summary['count']} images "
                         f"({summary['with_shadow']} with a shadow), metrics at "
                         f"{size}x{size}{ran}, protocol {summary['protocol']}",
-                  caption=f"SSIM: 11x11 Gaussian, sigma 1.5, C1={ssim['C1']:g}, "
+                  caption=f"SSIM: {ssim['window']}x{ssim['window']} Gaussian, sigma "
+                          f"{ssim['sigma']:g}, C1={ssim['C1']:g}, "
                           f"C2={ssim['C2']:g} on 0-255 data, {ssim['padding']}; predicted "
                           f"shadow mask: {summary['predicted_mask']}")
     for column in ("metric", "model" if checkpoint is not None else "predictions", "identity"):

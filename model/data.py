@@ -31,7 +31,7 @@ from dataset_tools.layout import (
     size_mismatch,
 )
 from dataset_tools.light_labels import LightLabel, label_of
-from dataset_tools.masks import smask_from_pair
+from dataset_tools.masks import GRAY_THRESHOLD, smask_from_pair
 from dataset_tools.records import read_manifest, scene_group
 from dataset_tools.split import assign_groups
 from model.light import light_vector
@@ -76,10 +76,7 @@ def read_mask(path: Path) -> tuple[np.ndarray, str]:
     """A mask file as (H, W) uint8, and a note naming the file ("" when it is a plain 0/255
     gray image): RGB(A) masks are converted to gray, 16-bit ones to 8 bits, and every mask is
     binarised at 128 by load_sample. DatasetError for a missing or unreadable file."""
-    data = np.fromfile(path, dtype=np.uint8) if path.is_file() else None
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data is not None and data.size else None
-    if image is None:
-        raise DatasetError(path, "missing" if data is None else "not a readable image")
+    image = read_image(path, "stored")
     found = []
     if image.dtype == np.uint16:
         image = (image >> 8).astype(np.uint8)
@@ -87,7 +84,7 @@ def read_mask(path: Path) -> tuple[np.ndarray, str]:
     if image.ndim == 3:
         channels = image.shape[2]
         found.append(f"{channels} channels (converted to gray)")
-        image = (cv2.cvtColor(image, cv2.COLOR_BGRA2GRAY if channels == 4 else cv2.COLOR_BGR2GRAY)
+        image = (cv2.cvtColor(image, cv2.COLOR_RGBA2GRAY if channels == 4 else cv2.COLOR_RGB2GRAY)
                  if channels in (3, 4) else image[..., 0])
     other = int(np.count_nonzero((image != 0) & (image != 255)))
     if other:
@@ -97,10 +94,10 @@ def read_mask(path: Path) -> tuple[np.ndarray, str]:
     return np.ascontiguousarray(image.astype(np.uint8, copy=False)), note
 
 
-def load_sample(ref: SampleRef, size: int, pair_threshold: float = 10.0,
+def load_sample(ref: SampleRef, size: int, gray_threshold: float = GRAY_THRESHOLD,
                 notes: list[str] | None = None) -> dict[str, np.ndarray]:
     """uint8 arrays resized to size x size: RGB (S, S, 3), masks (S, S) in {0, 255}; smask
-    from the pair (gray difference > pair_threshold) when the sample has none. A mask that is
+    from the pair (gray difference > gray_threshold) when the sample has none. A mask that is
     not a 0/255 gray image is converted and binarised, its note appended to `notes`.
     Raises DatasetError naming the file for a missing, unreadable or mismatched one."""
     images = {kind: read_image(sample_path(ref.root, ref.split, kind, ref.id), "RGB")
@@ -117,18 +114,18 @@ def load_sample(ref: SampleRef, size: int, pair_threshold: float = 10.0,
         problem = size_mismatch(image.shape, images["noshadow"].shape[:2], "noshadow")
         if problem:
             raise DatasetError(sample_path(ref.root, ref.split, kind, ref.id), problem)
-    return network_arrays(images, masks, size, pair_threshold)
+    return network_arrays(images, masks, size, gray_threshold)
 
 
 def network_arrays(images: dict[str, np.ndarray], masks: dict[str, np.ndarray], size: int,
-                   pair_threshold: float) -> dict[str, np.ndarray]:
+                   gray_threshold: float) -> dict[str, np.ndarray]:
     """What load_sample returns, from a sample's images (RGB (H, W, 3) uint8) and masks
     ((H, W) uint8, smask optional) of one size however they were read: folders and
     shards (model/shards.py) give the network the same arrays."""
     reference = images["noshadow"].shape[:2]
     if "smask" not in masks:
         masks["smask"] = smask_from_pair(images["shadow"], images["noshadow"], masks["mask"],
-                                         pair_threshold)
+                                         gray_threshold)
     if reference != (size, size):
         images = {kind: cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
                   for kind, image in images.items()}
@@ -204,12 +201,12 @@ class ShadowARDataset(Dataset):
     EpochSampler yields, so a resumed run sees exactly the same augmented batches."""
 
     def __init__(self, refs: Sequence[SampleRef], size: int, augment: bool = False,
-                 pair_threshold: float = 10.0) -> None:
+                 gray_threshold: float = GRAY_THRESHOLD) -> None:
         self.refs = list(refs)
         self.labels = {root: labels(root) for root in {ref.root for ref in self.refs}}
         self.size = size
         self.augment = augment
-        self.pair_threshold = pair_threshold
+        self.gray_threshold = gray_threshold
         self._transform = None
 
     def __len__(self) -> int:
@@ -218,7 +215,7 @@ class ShadowARDataset(Dataset):
     def __getitem__(self, key: int | tuple[int, int]) -> dict[str, torch.Tensor | str]:
         index, seed = key if isinstance(key, tuple) else (key, 0)
         notes: list[str] = []
-        arrays = load_sample(self.refs[index], self.size, self.pair_threshold, notes)
+        arrays = load_sample(self.refs[index], self.size, self.gray_threshold, notes)
         if self.augment and self._transform is None:
             self._transform = augmentation(self.size)
         ref = self.refs[index]

@@ -26,6 +26,9 @@ from model.metrics import (
     DESOBA_SSIM_C2,
     SSIM_C1,
     SSIM_C2,
+    SSIM_SIGMA,
+    SSIM_WINDOW,
+    ber_threshold,
     desoba_metrics,
     difference_gray,
     image_metrics,
@@ -52,22 +55,24 @@ def mean(values: list[float]) -> float:
     return float(np.mean(finite)) if finite else math.nan
 
 
+def _ssim_settings(c1: float, c2: float, padding: str) -> dict[str, Any]:
+    return {"window": SSIM_WINDOW, "sigma": SSIM_SIGMA, "C1": c1, "C2": c2, "range": 255,
+            "padding": padding, "LSSIM": "map averaged over M"}
+
+
 def protocol_settings(config: EvalConfig) -> dict[str, Any]:
     """What metrics.json records of the protocol: SSIM constants, masks, thresholds."""
-    fixed = 127.5 * config.ber_k
+    fixed = ber_threshold(config.ber_k)
     if config.protocol == "desoba":
         predicted = (f"{config.pred_masks}/ID.* (pixels >= 192, as their eval reads them)"
                      if config.pred_masks else f"gray(|pred - noshadow|) > {fixed:g}")
         return {"protocol": "desoba", "code": DESOBA_CODE,
-                "ssim": {"window": 11, "sigma": 1.5, "C1": DESOBA_SSIM_C1, "C2": DESOBA_SSIM_C2,
-                         "range": 255, "padding": "zeros (full H x W map)",
-                         "LSSIM": "map averaged over M"},
+                "ssim": _ssim_settings(DESOBA_SSIM_C1, DESOBA_SSIM_C2, "zeros (full H x W map)"),
                 "shadow_mask": "ground-truth smask >= 192 (their > 0.5 on [-1, 1])",
                 "predicted_mask": predicted, "ber_pixels": "every pixel"}
+    crop = SSIM_WINDOW - 1
     return {"protocol": "ours",
-            "ssim": {"window": 11, "sigma": 1.5, "C1": SSIM_C1, "C2": SSIM_C2, "range": 255,
-                     "padding": "valid ((H - 10) x (W - 10) map)",
-                     "LSSIM": "map averaged over M"},
+            "ssim": _ssim_settings(SSIM_C1, SSIM_C2, f"valid ((H - {crop}) x (W - {crop}) map)"),
             "shadow_mask": "ground-truth smask >= 128",
             "predicted_mask": f"gray(|pred - noshadow|) > {fixed:g}, and the top-|M| pixels",
             "ber_pixels": "every pixel outside the inserted object"}
@@ -110,7 +115,7 @@ def batches(config: EvalConfig) -> Iterator[dict[str, Any]]:
     if not refs:
         raise DatasetError(config.data / config.split / "noshadow",
                            f"no samples in the {config.split} split")
-    loader = DataLoader(ShadowARDataset(refs, config.size, pair_threshold=config.gray_threshold),
+    loader = DataLoader(ShadowARDataset(refs, config.size, gray_threshold=config.gray_threshold),
                         batch_size=config.batch_size, num_workers=config.workers,
                         collate_fn=collate)
     note = NoteOnce()  # a mask file that is not 0/255 gray: converted, binarised, warned once
@@ -128,7 +133,7 @@ def score(config: EvalConfig, shadow: np.ndarray, pred: np.ndarray, noshadow: np
     pred_mask: the method's own shadow mask (desoba only; default the gray difference)."""
     if config.protocol == "desoba":
         if pred_mask is None:
-            darkened = difference_gray(pred, noshadow) > 127.5 * config.ber_k
+            darkened = difference_gray(pred, noshadow) > ber_threshold(config.ber_k)
             pred_mask = darkened.astype(np.uint8) * 255
         return desoba_metrics(shadow, pred, smask, pred_mask)
     return image_metrics(shadow, pred, noshadow, smask >= 128, object_mask >= 128, config.ber_k)
@@ -201,7 +206,7 @@ def evaluate(config: EvalConfig, loaded: LoadedPipeline | None = None,
             inside = object_mask >= 128
             true = shadow_direction(inside, smask >= 128)
             found = shadow_direction(inside, predicted_shadow(
-                predictions[index], noshadow, inside, 127.5 * config.ber_k))
+                predictions[index], noshadow, inside, ber_threshold(config.ber_k)))
             model["direction_error_deg"] = angle_error(found, true)
             rows.append({"id": sample_id, "protocol": config.protocol, **constants,
                          "shadow_pixels": int((smask >= 128).sum()),
@@ -223,7 +228,7 @@ def evaluate(config: EvalConfig, loaded: LoadedPipeline | None = None,
         "model_size": None if loaded is None else loaded.size,  # it ran there, upsampled
         "with_shadow": sum(1 for row in rows if row["shadow_pixels"]),
         **settings,
-        "ber_fixed_threshold": 127.5 * config.ber_k,
+        "ber_fixed_threshold": ber_threshold(config.ber_k),
         "model": {name: mean([row[name] for row in rows]) for name in names},
         "identity": {name: mean([row[f"identity_{name}"] for row in rows])
                      for name in names if f"identity_{name}" in rows[0]},

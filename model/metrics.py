@@ -10,7 +10,7 @@ per channel on 0-255 data with C1 = (0.01 * 255)^2 and C2 = (0.03 * 255)^2 (DESO
 `batch_rmse` and `batch_iou` are the torch twins of `rmse` and `iou`, for whole batches on
 the device: training validates with them (the LRMSE that picks the best SG checkpoint, the
 IoU of the attention block), so that a run is chosen by the same definitions that
-`evaluate` reports. tests/test_model_parts.py holds each twin equal to its numpy original.
+`evaluate` reports. tests/model/test_metrics.py holds each twin equal to its numpy original.
 
 The `desoba_*` functions below are the other protocol: the DESOBA/DESOBAv2 evaluation
 code's own definitions (zero-padded SSIM with C1 = 0.01^2, C2 = 0.03^2 on 0-255 data, BER
@@ -93,6 +93,12 @@ def ssim(gt: np.ndarray, pred: np.ndarray, region: np.ndarray | None = None) -> 
     return float(values[inside].mean()) if inside.any() else math.nan
 
 
+def ber_threshold(ber_k: float) -> float:
+    """The fixed threshold (0-255) on gray(|pred - noshadow|) that BER and ACC use: 127.5 * k,
+    so k = 0.1 counts a pixel darkened by more than 12.75 gray levels as shadow."""
+    return 127.5 * ber_k
+
+
 def predicted_shadow(pred: np.ndarray, noshadow: np.ndarray, object_mask: np.ndarray,
                      threshold: float | None = None, count: int | None = None) -> np.ndarray:
     """(H, W) bool: where the prediction darkened the image, outside the object. Either a
@@ -148,7 +154,7 @@ def image_metrics(gt: np.ndarray, pred: np.ndarray, noshadow: np.ndarray, region
     valid = ~object_mask
     values = {"GRMSE": rmse(gt, pred), "LRMSE": rmse(gt, pred, region),
               "GSSIM": ssim(gt, pred), "LSSIM": ssim(gt, pred, region)}
-    fixed = predicted_shadow(pred, noshadow, object_mask, threshold=127.5 * ber_k)
+    fixed = predicted_shadow(pred, noshadow, object_mask, threshold=ber_threshold(ber_k))
     values.update(balanced_error(fixed, region, valid))
     ratio = predicted_shadow(pred, noshadow, object_mask, count=int((region & valid).sum()))
     values.update({f"{name}_ratio": value

@@ -10,21 +10,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
 from dataset_tools.layout import (
     DatasetError,
-    atomic_write,
     read_image,
     size_mismatch,
+    write_image,
     write_json,
     write_png,
 )
 from model.config import PredictConfig
 from model.light import given_light
-from model.metrics import predicted_shadow
+from model.metrics import ber_threshold, predicted_shadow
 from model.pipeline import LoadedPipeline, predict_any_size
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -61,24 +60,10 @@ def find_jobs(images: Path, masks: Path, out: Path) -> list[Job]:
     return jobs
 
 
-def write_image(path: Path, image: np.ndarray) -> None:
-    """An RGB uint8 image in the format its suffix names, atomically."""
-    bgr = np.ascontiguousarray(image[..., ::-1])
-    ok, encoded = cv2.imencode(path.suffix.lower() or ".png", bgr)
-    if not ok:
-        raise DatasetError(path, f"cannot encode a {path.suffix} image")
-    atomic_write(path, lambda tmp: Path(tmp).write_bytes(encoded.tobytes()))
-
-
 def write_matte(path: Path, factor: np.ndarray) -> None:
     """The shadow factor (H, W, 3) in [0, 1] as a 16-bit RGB PNG, atomically: 65535 = leave
     the pixel as it is, 0 = black; multiply the photo by it (value / 65535) in any tool."""
-    levels = (np.clip(factor, 0, 1) * 65535 + 0.5).astype(np.uint16)
-    ok, encoded = cv2.imencode(".png", np.ascontiguousarray(levels[..., ::-1]))
-    if not ok:
-        raise DatasetError(path, "cannot encode the matte as a 16-bit PNG")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, lambda tmp: Path(tmp).write_bytes(encoded.tobytes()))
+    write_image(path, (np.clip(factor, 0, 1) * 65535 + 0.5).astype(np.uint16), suffix=".png")
 
 
 def read_pair(job: Job) -> tuple[np.ndarray, np.ndarray]:
@@ -112,7 +97,7 @@ def predict(config: PredictConfig, loaded: LoadedPipeline, device: torch.device,
         for job, image, mask, prediction in zip(chunk, images, masks, predictions, strict=True):
             output, probabilities = prediction.shadow, prediction.attention
             if config.save_shadow_mask:
-                shadow = predicted_shadow(output, image, mask >= 128, 127.5 * config.ber_k)
+                shadow = predicted_shadow(output, image, mask >= 128, ber_threshold(config.ber_k))
                 write_png(config.out / "shadow_mask" / f"{job.image.stem}.png",
                           shadow.astype(np.uint8) * 255)
             if config.save_attention:

@@ -48,7 +48,17 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from dataset_tools.layout import MODEL_MASK_KINDS, RGB_KINDS, DatasetError
 from dataset_tools.light_labels import label_of
-from dataset_tools.pack import INDEX, decode_sample, read_index, shard_paths
+from dataset_tools.masks import GRAY_THRESHOLD
+from dataset_tools.pack_format import (
+    INDEX,
+    RECORD_MEMBER,
+    PackIndex,
+    ShardEntry,
+    decode_sample,
+    member_groups,
+    read_index,
+)
+from dataset_tools.pack_reader import shard_paths
 from dataset_tools.records import ManifestRecord, scene_group
 from model.data import (
     augmentation,
@@ -58,8 +68,7 @@ from model.data import (
     sample_tensors,
 )
 
-SHUFFLE_BUFFER = 64  # raw (undecoded, ~30 kB at 256 px) samples each worker holds to shuffle
-_JSON = ".json.gz"
+SHUFFLE_BUFFER = 64  # raw (undecoded) samples each worker holds to shuffle
 
 
 @dataclass(frozen=True)
@@ -94,9 +103,10 @@ def expand_sources(data: Path) -> list[Path]:
     return paths
 
 
-def _index_entries(paths: Sequence[Path]) -> dict[Path, dict[str, Any]]:
-    """Each shard's entry in its folder's index.json (name, splits, samples, bytes)."""
-    indexes: dict[Path, dict[str, dict[str, Any]]] = {}
+def _index_entries(paths: Sequence[Path]) -> dict[Path, ShardEntry]:
+    """Each shard's entry in its folder's index.json; DatasetError naming a shard that is
+    not listed there or whose size differs."""
+    indexes: dict[Path, PackIndex] = {}
     entries = {}
     for path in paths:
         index = path.parent / INDEX
@@ -105,30 +115,28 @@ def _index_entries(paths: Sequence[Path]) -> dict[Path, dict[str, Any]]:
                 raise DatasetError(index, f"missing: the shard {path.name} needs the "
                                           "index.json that `shadow-dataset pack` writes")
             indexes[index] = read_index(index)
-        entry = indexes[index].get(path.name)
+        entry = indexes[index].shard(path.name)
         if entry is None:
             raise DatasetError(path, f"not listed in {index}")
         size = path.stat().st_size
-        if size != entry.get("bytes"):
+        if size != entry.bytes:
             raise DatasetError(path, f"truncated or changed: {size} bytes, {index} says "
-                                     f"{entry.get('bytes')}")
+                                     f"{entry.bytes}")
         entries[path] = entry
     return entries
 
 
 def read_catalog(path: Path) -> list[ShardSample]:
-    """The samples of one shard in order, from its tar headers and json.gz members only."""
-    errors = (tarfile.TarError, OSError, EOFError, ValueError, zlib.error)
+    """The samples of one shard in order, from its tar headers and json.gz members only (the
+    images are seeked over)."""
+    errors = (tarfile.TarError, OSError, EOFError, ValueError, KeyError, zlib.error)
     samples = []
     try:
         with tarfile.open(path, "r:") as tar:
-            for info in tar:
-                if info.name.endswith(_JSON):
-                    handle = tar.extractfile(info)
-                    data = json.loads(gzip.decompress(handle.read() if handle else b""))
-                    key = info.name[:-len(_JSON)]
-                    scene = scene_group(ManifestRecord.from_json(data), key.partition("/")[2])
-                    samples.append(ShardSample(path, key, scene))
+            for key, members in member_groups(tar, wanted={RECORD_MEMBER}):
+                data = json.loads(gzip.decompress(members[RECORD_MEMBER]))
+                record = ManifestRecord.from_json(data)
+                samples.append(ShardSample(path, key, scene_group(record, key.partition("/")[2])))
     except errors as error:
         raise DatasetError(path, f"truncated or corrupt ({error})") from None
     return samples
@@ -140,12 +148,12 @@ def shard_train_val(data: Path, val_fraction: float,
     entries = _index_entries(expand_sources(data))
     catalog: dict[str, list[ShardSample]] = {"train": [], "val": []}
     for path, entry in entries.items():
-        if not {"train", "val"} & set(entry.get("splits", {})):
+        if not {"train", "val"} & set(entry.splits):
             continue
         samples = read_catalog(path)
-        if len(samples) != entry.get("samples"):
+        if len(samples) != entry.samples:
             raise DatasetError(path, f"truncated or corrupt: {len(samples)} samples, "
-                                     f"index.json says {entry.get('samples')}")
+                                     f"index.json says {entry.samples}")
         for sample in samples:
             catalog.setdefault(sample.key.partition("/")[0], []).append(sample)
     train, val = catalog["train"], catalog["val"]
@@ -210,12 +218,12 @@ class ShardStream(IterableDataset):
 
     def __init__(self, samples: Sequence[ShardSample], size: int, augment: bool, seed: int,
                  shuffle: bool, rank: int, world: int, batch_size: int, drop_last: bool,
-                 pair_threshold: float = 10.0) -> None:
+                 gray_threshold: float = GRAY_THRESHOLD) -> None:
         self.samples = list(samples)
         self.size, self.augment, self.seed, self.shuffle = size, augment, seed, shuffle
         self.rank, self.world = rank, world
         self.batch_size, self.drop_last = batch_size, drop_last
-        self.pair_threshold = pair_threshold
+        self.gray_threshold = gray_threshold
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -265,7 +273,7 @@ class ShardStream(IterableDataset):
             raise DatasetError(Path(members.get("__url__", "?")), str(error)) from None
         images = {kind: decoded.images[kind] for kind in RGB_KINDS}
         masks = {kind: decoded.images[kind] for kind in MODEL_MASK_KINDS if kind in decoded.images}
-        arrays = network_arrays(images, masks, self.size, self.pair_threshold)
+        arrays = network_arrays(images, masks, self.size, self.gray_threshold)
         key = members["__key__"]
         label = (label_of(ManifestRecord.from_json(decoded.record))
                  if decoded.record is not None else None)

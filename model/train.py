@@ -19,7 +19,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from dataset_tools.layout import DISK_FULL_ERRNOS, DiskFullError, copy_file, write_text
-from dataset_tools.pack import sample_key
+from dataset_tools.pack_format import sample_key
 from model import checkpoint as ckpt
 from model.config import TrainConfig, to_json
 from model.data import EpochSampler, NoteOnce, ShadowARDataset, collate, train_val_samples

@@ -31,7 +31,7 @@ def test_import_shadow_ar_adds_smask_and_is_valid(tmp_path):
     report = validate_dataset(tmp_path / "dst")
     assert report.valid and report.counts == {"train": 2, "test": 1}
     again = run_cli("import", str(tmp_path / "src"), str(tmp_path / "dst"))
-    assert again.returncode == 1 and "use --force" in again.stderr
+    assert again.returncode == 1 and "use --overwrite" in again.stderr
 
 
 def test_import_names_a_missing_file_and_writes_nothing(tmp_path):

@@ -111,9 +111,9 @@ def test_masks_merge_unpack_and_gather_refuse_links_out_of_their_folder(tmp_path
     (target / "train" / "smask").symlink_to(outside)
     clean = rendered_like(tmp_path / "clean")
     assert cli("pack", clean, tmp_path / "P")[0] == 0
-    for args in (["merge", clean, clean, target, "--prefix", "a", "--prefix", "b", "--force"],
-                 ["unpack", tmp_path / "P", target, "--force"],
-                 ["import", clean, target, "--force"]):
+    for args in (["merge", clean, clean, target, "--prefix", "a", "--prefix", "b", "--overwrite"],
+                 ["unpack", tmp_path / "P", target, "--overwrite"],
+                 ["import", clean, target, "--overwrite"]):
         code, output = cli(*args)
         assert code == 1 and "a symbolic link" in one_line(output), (args, output)
     assert files(outside) == before

@@ -27,7 +27,7 @@ def test_masks_from_passes_and_from_pairs(tmp_path):
     assert json.loads(result.stdout) == {"from_passes": 1, "from_pairs": 1}
     assert (read_image(tmp_path / "train/smask/a.png", "L") == 255).sum() == 24
     assert (read_image(tmp_path / "train/smask/b.png", "L") == 255).sum() == 16
-    run_cli("masks", str(tmp_path), "--threshold", "0.2", "--sigma", "0",  # the old flag name
+    run_cli("masks", str(tmp_path), "--darkening-threshold", "0.2", "--sigma", "0",
             "--min-area", "1", "--visible-fraction", "0")
     assert (read_image(tmp_path / "train/smask/a.png", "L") == 255).sum() == 16
     # By default the faint 0.08 band is under half the 0.3 peak: not part of the visible shadow.

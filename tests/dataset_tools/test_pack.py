@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 
 from dataset_tools.cli import app
 from dataset_tools.layout import MASK_KINDS, read_image, sample_path, write_npz, write_png
-from dataset_tools.pack import decode_diff, decode_sample, encode_diff, parse_size
+from dataset_tools.pack import parse_size
+from dataset_tools.pack_format import decode_diff, decode_sample, encode_diff
 from dataset_tools.toy import make_toy_dataset
 from dataset_tools.validate import validate_dataset
 
@@ -216,16 +217,16 @@ def test_force_is_needed_to_write_into_a_non_empty_folder(dataset, packed, tmp_p
     out = tmp_path / "shards"
     shutil.copytree(packed, out)
     result = cli("pack", dataset, out)
-    assert result.exit_code == 1 and "exists and is not empty; use --force" in result.stderr
-    result = cli("pack", dataset, out, "--force", "--shard-size", "1MB")
+    assert result.exit_code == 1 and "exists and is not empty; use --overwrite" in result.stderr
+    result = cli("pack", dataset, out, "--overwrite", "--shard-size", "1MB")
     assert result.exit_code == 0, result.output
     names = sorted(path.name for path in out.glob("*.tar"))  # one per split, the old ones gone
     assert names == ["shard-000000.tar", "shard-000001.tar", "shard-000002.tar"]
     (tmp_path / "restored").mkdir()
     (tmp_path / "restored/notes.txt").write_text("keep")
     result = cli("unpack", out, tmp_path / "restored")
-    assert result.exit_code == 1 and "use --force" in result.stderr
-    assert cli("unpack", out, tmp_path / "restored", "--force").exit_code == 0
+    assert result.exit_code == 1 and "use --overwrite" in result.stderr
+    assert cli("unpack", out, tmp_path / "restored", "--overwrite").exit_code == 0
     assert validate_dataset(tmp_path / "restored").valid
 
 

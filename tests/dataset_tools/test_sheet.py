@@ -22,9 +22,9 @@ def test_inspect_contact_sheet(tmp_path):
     crossed = row_b[:, 4 * 32:5 * 32]  # missing rshadow of b: gray with a red cross
     assert (crossed[..., 0].astype(int) - crossed[..., 1]).max() > 100
     again = run_cli("inspect", str(tmp_path / "d"), "--random", "2", "--out", str(out))
-    assert again.returncode == 1 and "use --force" in again.stderr
+    assert again.returncode == 1 and "use --overwrite" in again.stderr
     forced = run_cli("inspect", str(tmp_path / "d"), "--random", "2", "--tile", "32", "--out",
-                     str(out), "--force")
+                     str(out), "--overwrite")
     assert forced.returncode == 0 and read_image(out, "RGB").shape[0] == 22 + 2 * 32
     missing = run_cli("inspect", str(tmp_path / "d"), "--ids", "zz", "--out", str(out))
     assert missing.returncode == 1 and "no sample zz" in missing.stderr

@@ -22,7 +22,8 @@ pytest.importorskip("webdataset")
 from torch.utils.data import DataLoader  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
-from dataset_tools.pack import PackConfig, pack_dataset, unpack_shards  # noqa: E402
+from dataset_tools.pack import PackConfig, pack_dataset  # noqa: E402
+from dataset_tools.pack_reader import unpack_shards  # noqa: E402
 from model import checkpoint as ckpt  # noqa: E402
 from model.cli import app  # noqa: E402
 from model.config import AttentionConfig  # noqa: E402
@@ -42,8 +43,8 @@ def shards(toy_dataset, tmp_path_factory) -> Path:
     """The toy dataset (12 train, 4 test) in 30 kB shards: 3 train shards (5, 5, 2)."""
     out = tmp_path_factory.mktemp("shards") / "shards"
     index = pack_dataset(PackConfig(toy_dataset, out, 30_000))
-    assert [shard["splits"] for shard in index["shards"]][:3] == [{"train": 5}, {"train": 5},
-                                                                   {"train": 2}]
+    assert [shard.splits for shard in index.shards][:3] == [{"train": 5}, {"train": 5},
+                                                             {"train": 2}]
     return out
 
 
