@@ -20,6 +20,7 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,15 @@ from dataset_tools.layout import (
     write_json,
     write_text,
 )
+
+
+def generator_name() -> str:
+    """What `generator` says of data this package writes: "shadowsynth VERSION", the version
+    being the installed distribution's (pyproject.toml is its one owner)."""
+    try:
+        return f"shadowsynth {metadata.version('shadowsynth')}"
+    except metadata.PackageNotFoundError:  # run from a source tree that is not installed
+        return "shadowsynth (not installed)"
 
 
 def _split_known(cls: type, data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -2,5 +2,3 @@
 
 Only `render.blender` (imported in spawned worker processes) imports bpy.
 """
-
-__version__ = "0.1.0"

@@ -32,13 +32,13 @@ from dataset_tools.records import (
     DatasetInfo,
     ManifestRecord,
     by_index,
+    generator_name,
     read_manifest,
     read_records,
     record_line,
     split_counts,
     write_manifest,
 )
-from render import __version__
 from render.claims import CLAIMS_DIR, Claims, locked
 from render.config import RenderConfig
 from render.sample import sample_id
@@ -137,7 +137,7 @@ def write_dataset_json(config: RenderConfig, records: dict[str, ManifestRecord])
     except with --overwrite."""
     info = (None if config.overwrite else DatasetInfo.read(config.out)) or DatasetInfo()
     info.format_version = FORMAT_VERSION
-    info.generator = f"shadowsynth {__version__}"
+    info.generator = generator_name()
     info.settings = config.identity()
     info.counts = split_counts(str(record.split) for record in records.values())
     info.write(config.out)

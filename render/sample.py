@@ -28,8 +28,12 @@ from dataset_tools.layout import (
 )
 from dataset_tools.light_labels import light_label
 from dataset_tools.masks import PHOTO_MASK_PASSES, masks_from_passes, region_weight
-from dataset_tools.records import ManifestRecord, RecordedLighting, ResampledAttempt
-from render import __version__
+from dataset_tools.records import (
+    ManifestRecord,
+    RecordedLighting,
+    ResampledAttempt,
+    generator_name,
+)
 from render.assets import SIDECAR_MASK_KEYS, BadAsset
 from render.catalog import Catalog
 from render.composite import (
@@ -385,6 +389,6 @@ def make_sample(renderer: Renderer, photos: PhotoCache, catalog: Catalog, config
             areas={kind: int(np.count_nonzero(mask)) for kind, mask in pair.masks.items()},
             resampled=resampled, bad_assets=bad_assets, warnings=sorted(set(warnings)),
             timings={**pair.seconds, "total": time.perf_counter() - start},
-            generator=f"shadowsynth {__version__}",
+            generator=generator_name(),
             split_groups=catalog.rule.groups_of(groups) or None)
     raise SampleFailed(index, resampled, bad_assets)
