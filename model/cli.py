@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from dataset_tools.settings import defaults
 from model.config import (
     AttentionConfig,
     EvalConfig,
@@ -26,7 +27,6 @@ from model.config import (
     PredictConfig,
     SGConfig,
     TrainConfig,
-    defaults,
 )
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="rich",
@@ -138,7 +138,8 @@ def _train(kind: str, new_config: Callable[..., TrainConfig], data: Path | None,
     config class with its other options bound), or the run in `resume` continued with its own
     config.json."""
     from dataset_tools.layout import check_writable
-    from model.config import ConfigError, load_config, to_json
+    from dataset_tools.settings import to_json
+    from model.config import ConfigError, load_config
     from model.runtime import start, stop
     from model.train import check_dataset, fit, new_run_dir
 

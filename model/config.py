@@ -3,14 +3,15 @@ its resolved configuration as JSON next to its outputs."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
+
+from dataset_tools.masks import GRAY_THRESHOLD
+from dataset_tools.settings import from_json
 
 
 class ConfigError(ValueError):
@@ -151,8 +152,9 @@ class EvalConfig:
     size: int = 256  # metrics at size x size; the model runs at its own size (upsampled)
     batch_size: int = 16
     device: str = "auto"
-    gray_threshold: float = 10.0  # gray level 0-255 of |shadow - noshadow|: M without smask
-    ber_k: float = 0.1  # fixed BER threshold = 127.5 * k on gray(|pred - noshadow|)
+    # gray level 0-255 of |shadow - noshadow| that is shadow where a sample has no smask
+    gray_threshold: float = GRAY_THRESHOLD
+    ber_k: float = 0.1  # fixed BER threshold (model.metrics.ber_threshold)
     out: Path | None = None  # folder for metrics.json and per_image.csv
     workers: int = field(default_factory=default_workers)
     light: str = "estimated"  # a conditioned model's light: true | estimated | none (LIGHTS)
@@ -214,66 +216,6 @@ class ExportConfig:
             raise ConfigError(f"--size {self.size}: expected 0 or a multiple of 32")
 
 
-# Fields renamed to say their unit, old name -> new: configs and checkpoints written before
-# the rename still load (from_json and model/pipeline.py read them through renamed_fields).
-RENAMED_FIELDS = {"threshold": "attention_threshold", "shadow_threshold": "gray_threshold"}
-
-
-def renamed_fields(data: dict[str, Any]) -> dict[str, Any]:
-    """`data` (a config as JSON) with its old field names replaced by the current ones; a
-    current name that is there already wins."""
-    current = {key: value for key, value in data.items() if key not in RENAMED_FIELDS}
-    for old, new in RENAMED_FIELDS.items():
-        if old in data:
-            current.setdefault(new, data[old])
-    return current
-
-
-def defaults(cls: type) -> SimpleNamespace:
-    """The field defaults of a config class by name (default factories called, so `workers`
-    is this machine's): the CLI's options take their defaults from here, so each default is
-    written once, in the dataclass, and `--help` still shows it. Fields without one are left
-    out."""
-    values = {}
-    for item in dataclasses.fields(cls):
-        if item.default is not dataclasses.MISSING:
-            values[item.name] = item.default
-        elif item.default_factory is not dataclasses.MISSING:
-            values[item.name] = item.default_factory()
-    return SimpleNamespace(**values)
-
-
-def to_json(config: Any) -> dict[str, Any]:
-    """A JSON-ready dict of a config (paths as strings, tuples as lists)."""
-    def plain(value: Any) -> Any:
-        if isinstance(value, Path):
-            return str(value)
-        if isinstance(value, tuple | list):
-            return [plain(item) for item in value]
-        if isinstance(value, dict):
-            return {key: plain(item) for key, item in value.items()}
-        return value
-
-    return {item.name: plain(getattr(config, item.name)) for item in dataclasses.fields(config)}
-
-
-def from_json(cls: type, data: dict[str, Any]) -> Any:
-    """The inverse of to_json for the config class cls (unknown keys are an error; old
-    field names are read as their new ones)."""
-    data = renamed_fields(data)
-    names = {item.name: item for item in dataclasses.fields(cls)}
-    unknown = set(data) - set(names)
-    if unknown:
-        raise ValueError(f"unknown {cls.__name__} fields: {', '.join(sorted(unknown))}")
-    values: dict[str, Any] = {}
-    for name, value in data.items():
-        if name in ("data", "out", "attention", "checkpoint") and value is not None:
-            value = Path(value)
-        elif isinstance(getattr(cls, name, None), tuple):  # a tuple default: JSON gave a list
-            value = tuple(value)
-        values[name] = value
-    return cls(**values)
-
-
 def load_config(cls: type, path: Path) -> Any:
+    """The config of class `cls` a run wrote to `path` (its config.json)."""
     return from_json(cls, json.loads(path.read_text(encoding="utf-8")))

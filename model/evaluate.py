@@ -18,7 +18,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from dataset_tools.layout import DatasetError, read_image, write_json, write_text
-from model.config import EvalConfig, to_json
+from dataset_tools.settings import to_json
+from model.config import EvalConfig
 from model.data import NoteOnce, ShadowARDataset, collate, list_split
 from model.direction import DIRECTIONAL_LIGHTS, angle_error, shadow_direction, summarise
 from model.metrics import (

@@ -18,9 +18,10 @@ import numpy as np
 import torch
 
 from dataset_tools.layout import write_json
+from dataset_tools.settings import to_json
 from dataset_tools.toy import toy_sample
 from model.checkpoint import write_bytes
-from model.config import ExportConfig, to_json
+from model.config import ExportConfig
 from model.light import given_light, light_vector
 from model.pipeline import LoadedPipeline, to_tensor
 

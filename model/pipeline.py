@@ -17,8 +17,9 @@ import cv2
 import numpy as np
 import torch
 
+from dataset_tools.settings import defaults
 from model import checkpoint as ckpt
-from model.config import SGConfig, defaults, renamed_fields
+from model.config import SGConfig
 from model.light import DEFAULT_ELEVATION_DEG, DEFAULT_SOFTNESS, estimated_light, light_report
 from model.networks import AttentionNet, SGNet, ShadowPipeline
 
@@ -105,7 +106,6 @@ def load_pipeline(path: Path, attention: Path | None = None) -> LoadedPipeline:
     else:
         raise ckpt.CheckpointError(f"{path}: was trained without --attention and holds no "
                                    "attention network; pass --attention CKPT")
-    config = renamed_fields(config)  # a checkpoint from before the rename says "threshold"
     trained = defaults(SGConfig)  # for a config that lacks a field
     threshold = float(config.get("attention_threshold", trained.attention_threshold))
     pipeline = ShadowPipeline(attention_net, sg, threshold).eval()

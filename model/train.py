@@ -20,8 +20,9 @@ from torch.utils.data import DataLoader
 
 from dataset_tools.layout import DISK_FULL_ERRNOS, DiskFullError, copy_file, write_text
 from dataset_tools.pack_format import sample_key
+from dataset_tools.settings import to_json
 from model import checkpoint as ckpt
-from model.config import TrainConfig, to_json
+from model.config import TrainConfig
 from model.data import EpochSampler, NoteOnce, ShadowARDataset, collate, train_val_samples
 from model.errors import TrainingError
 from model.runtime import Runtime
