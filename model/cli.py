@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
-import shlex
-import shutil
-import signal
-import threading
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import Progress
-from rich.table import Table
 
 from dataset_tools.settings import defaults
 from model.config import (
@@ -134,112 +129,18 @@ GanWarmup = Annotated[int, typer.Option(help="First epochs without the adversari
 
 def _train(kind: str, new_config: Callable[..., TrainConfig], data: Path | None,
            epochs: int | None, resume: Path | None) -> None:
-    """A new run of `kind` with the config new_config(data=..., epochs=...) gives (the verb's
-    config class with its other options bound), or the run in `resume` continued with its own
-    config.json."""
-    from dataset_tools.layout import check_writable
-    from dataset_tools.settings import to_json
-    from model.config import ConfigError, load_config
-    from model.runtime import start, stop
-    from model.train import check_dataset, fit, new_run_dir
+    """Start or resume a run of `kind` (model/runs.py); Ctrl-C says how to resume, exit 130."""
+    from model.runs import RunInterrupted, train_run
 
-    config_class = AttentionConfig if kind == "attention" else SGConfig
-    resume_command = f"shadow-model train-{kind} --resume {{run}}"
     with one_line_errors():
-        if resume is not None:
-            if not (resume / "config.json").is_file():
-                raise ConfigError(f"--resume {resume}: not a run folder (no config.json)")
-            config = load_config(config_class, resume / "config.json")
-            if data is not None and data.resolve() != config.data.resolve():
-                warnings.warn(f"--data {data} is ignored: --resume continues on the run's own "
-                              f"dataset {config.data} (its config.json)", stacklevel=1)
-            if epochs is not None and epochs != config.epochs:
-                config = dataclasses.replace(config, epochs=epochs)
-                resume_command += f" --epochs {epochs}"  # config.json keeps the run's own
-        elif data is None:
-            raise ConfigError("--data DATASET is needed (or --resume RUN_DIR to continue a run)")
-        else:
-            config = (new_config(data=data) if epochs is None  # the dataclass's default
-                      else new_config(data=data, epochs=epochs))
-        check_writable(resume if resume is not None else config.out)  # before any work
-        runtime = start(config.device, config.amp, config.channels_last)
-        run_dir = resume
         try:
-            with _terminate_as_exit():
-                if resume is None and config.validate_data and runtime.main:
-                    check_dataset(config.data)
-                if kind == "attention":
-                    from model.train_attention import AttentionTask as Task
-                else:
-                    from model.train_sg import SGTask as Task
-                task = Task(config, runtime)  # fails on a bad --attention before any folder
-                if run_dir is None:
-                    if runtime.main:
-                        from dataset_tools.layout import write_json
-
-                        run_dir = new_run_dir(config.out, kind, config.data)
-                        write_json(run_dir / "config.json", to_json(config))
-                    run_dir = runtime.broadcast(run_dir)
-                last = run_dir / "checkpoints" / "last.pt"
-                best = fit(task, config, runtime, run_dir,
-                           last if resume is not None and last.is_file() else None)
-        except BaseException as error:
-            # a new run that ends before its first checkpoint leaves nothing behind; rank 0
-            # alone made the folder, so it alone removes it
-            removed = (resume is None and run_dir is not None and runtime.main
-                       and _remove_if_no_checkpoint(run_dir))
-            if not isinstance(error, KeyboardInterrupt):
-                raise
-            if runtime.main:
-                console.print(_interrupted_line(error, run_dir, removed, config.epochs,
-                                                resume_command), highlight=False)
+            best = train_run(kind, new_config, data, epochs, resume)
+        except RunInterrupted as stop:
+            if stop.message is not None:
+                console.print(stop.message, highlight=False)
             raise typer.Exit(130) from None
-        finally:
-            stop(runtime)
-    if runtime.main:
+    if best is not None:
         console.print(f"done: {best} (weights: {best.parent / 'best.safetensors'})")
-
-
-@contextmanager
-def _terminate_as_exit() -> Iterator[None]:
-    """SIGTERM (`kill`, or torchrun stopping this rank because another one failed) raises
-    SystemExit(143) here, so that the clean-up of an unfinished run folder still runs."""
-    if (threading.current_thread() is not threading.main_thread()
-            or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL):
-        yield
-        return
-
-    def terminate(signum: int, frame: Any) -> None:
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, terminate)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
-def _remove_if_no_checkpoint(run_dir: Path) -> bool:
-    """Delete a run folder that holds no checkpoint (config.json, logs only); True if done."""
-    if any((run_dir / "checkpoints").glob("*.pt")):
-        return False
-    shutil.rmtree(run_dir, ignore_errors=True)
-    return not run_dir.exists()
-
-
-def _interrupted_line(error: KeyboardInterrupt, run_dir: Path | None, removed: bool,
-                      epochs: int, resume_command: str) -> str:
-    """What Ctrl-C leaves: the last complete epoch and how to resume, or that nothing is."""
-    from model.train import Interrupted
-
-    last = None if run_dir is None else run_dir / "checkpoints" / "last.pt"
-    if last is None or not last.is_file():
-        where = f"; removed {run_dir}" if removed else ""
-        return f"interrupted before the first epoch was complete: nothing to resume{where}"
-    done = (f"epoch {error.epoch} of {epochs} is complete" if isinstance(error, Interrupted)
-            and error.epoch else "the last complete epoch is saved")
-    command = resume_command.format(run=shlex.quote(str(run_dir)))
-    return f"interrupted: {done} ({last}); resume with: {command}"
 
 
 @app.command("train-attention", help="""Train the attention block: U-Net (resnet34) on
@@ -380,7 +281,7 @@ def evaluate(data: Data,
                       "estimated | none.")] = EVAL.light) -> None:
     from dataset_tools.layout import check_writable, count_samples
     from model.evaluate import evaluate as run
-    from model.evaluate import write_results
+    from model.evaluate import summary_table, write_results
     from model.runtime import pick_device
 
     with one_line_errors():
@@ -407,27 +308,8 @@ def evaluate(data: Data,
             summary, rows = run(config, loaded, pick_device(device) if loaded is not None else None,
                                 lambda n: progress.advance(bar, n))
         write_results(target, summary, rows)
-    ssim = summary["ssim"]
-    model_size = summary.get("model_size")
-    ran = (f" (model run at {model_size}x{model_size}, upsampled)"
-           if model_size is not None and model_size != size else "")
-    table = Table(title=f"{data} {split}: {summary['count']} images "
-                        f"({summary['with_shadow']} with a shadow), metrics at "
-                        f"{size}x{size}{ran}, protocol {summary['protocol']}",
-                  caption=f"SSIM: {ssim['window']}x{ssim['window']} Gaussian, sigma "
-                          f"{ssim['sigma']:g}, C1={ssim['C1']:g}, "
-                          f"C2={ssim['C2']:g} on 0-255 data, {ssim['padding']}; predicted "
-                          f"shadow mask: {summary['predicted_mask']}")
-    for column in ("metric", "model" if checkpoint is not None else "predictions", "identity"):
-        table.add_column(column, justify="right")
-    for name, value in summary["model"].items():
-        identity = summary["identity"].get(name)
-        table.add_row(name, f"{value:.4f}", "" if identity is None else f"{identity:.4f}")
-    direction = summary["direction"]
-    table.add_row("direction median (deg)", f"{direction['median_deg']:.1f}", "-")
-    table.add_row(f"direction within 30 deg ({direction['found']}/{direction['count']} "
-                  "found)", f"{direction['within_30']:.3f}", "0")
-    Console().print(table)
+    Console().print(summary_table(summary, f"{data} {split}", size,
+                                  "model" if checkpoint is not None else "predictions"))
     console.print(f"wrote {target / 'metrics.json'} and {target / 'per_image.csv'}")
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import cv2
 import numpy as np
 import torch
+from rich.table import Table
 from torch.utils.data import DataLoader
 
 from dataset_tools.layout import DatasetError, read_image, write_json, write_text
@@ -248,3 +249,29 @@ def write_results(out: Path, summary: dict[str, Any], rows: list[dict[str, Any]]
     writer.writeheader()
     writer.writerows(rows)
     write_text(out / "per_image.csv", buffer.getvalue())
+
+
+def summary_table(summary: dict[str, Any], title: str, size: int, scored: str) -> Table:
+    """`summary` (what `run` returns) as the table `shadow-model evaluate` prints: each metric
+    of the scored model or predictions beside the identity baseline, then the direction."""
+    ssim = summary["ssim"]
+    model_size = summary.get("model_size")
+    ran = (f" (model run at {model_size}x{model_size}, upsampled)"
+           if model_size is not None and model_size != size else "")
+    table = Table(title=f"{title}: {summary['count']} images "
+                        f"({summary['with_shadow']} with a shadow), metrics at "
+                        f"{size}x{size}{ran}, protocol {summary['protocol']}",
+                  caption=f"SSIM: {ssim['window']}x{ssim['window']} Gaussian, sigma "
+                          f"{ssim['sigma']:g}, C1={ssim['C1']:g}, "
+                          f"C2={ssim['C2']:g} on 0-255 data, {ssim['padding']}; predicted "
+                          f"shadow mask: {summary['predicted_mask']}")
+    for column in ("metric", scored, "identity"):
+        table.add_column(column, justify="right")
+    for name, value in summary["model"].items():
+        identity = summary["identity"].get(name)
+        table.add_row(name, f"{value:.4f}", "" if identity is None else f"{identity:.4f}")
+    direction = summary["direction"]
+    table.add_row("direction median (deg)", f"{direction['median_deg']:.1f}", "-")
+    table.add_row(f"direction within 30 deg ({direction['found']}/{direction['count']} "
+                  "found)", f"{direction['within_30']:.3f}", "0")
+    return table
