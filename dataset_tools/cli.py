@@ -15,12 +15,25 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress
 
+from dataset_tools.config import (
+    ConfigError,
+    InspectConfig,
+    MasksConfig,
+    SidecarsConfig,
+    SplitConfig,
+    ValidateConfig,
+)
 from dataset_tools.masks import GRAY_THRESHOLD
+from dataset_tools.settings import defaults
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="rich",
                   help="Check and derive files of Shadow-AR datasets (train/ val/ test/ x "
                        "noshadow shadow mask robject rshadow [smask sregion]).")
 console = Console(stderr=True, soft_wrap=True)
+
+# Every option's default is its config field's (dataset_tools/config.py); --help shows them.
+VALIDATE, MASKS, SPLIT = defaults(ValidateConfig), defaults(MasksConfig), defaults(SplitConfig)
+INSPECT, SIDECARS = defaults(InspectConfig), defaults(SidecarsConfig)
 
 
 def fail(message: str) -> NoReturn:
@@ -98,8 +111,9 @@ def validate(
         = None,
     tolerance: Annotated[float, typer.Option(
         help="Largest mean |shadow - noshadow| (0-255) allowed outside sregion (or "
-             "smask dilated by 2 px).")] = 1.0,
-    show: Annotated[int, typer.Option(help="Problems to print (all go to --json).")] = 50,
+             "smask dilated by 2 px).")] = VALIDATE.tolerance,
+    show: Annotated[int, typer.Option(help="Problems to print (all go to --json).")]
+        = VALIDATE.show,
 ) -> None:
     from dataset_tools.layout import count_samples
     from dataset_tools.validate import validate_dataset
@@ -140,20 +154,26 @@ Example: shadow-dataset masks demo --darkening-threshold 0.1 --min-area 16""")
 def masks(
     dataset: Annotated[Path, typer.Argument(help="Dataset folder.")],
     darkening_threshold: Annotated[float, typer.Option(
-        help="Relative darkening (0-1) that counts as shadow.")] = 0.06,
+        help="Relative darkening (0-1) that counts as shadow.")] = MASKS.darkening_threshold,
     min_area: Annotated[int, typer.Option(help="Drop shadow components smaller than this.")]
-        = 8,
+        = MASKS.min_area,
     sigma: Annotated[float, typer.Option(help="Blur of the darkening before the threshold.")]
-        = 1.0,
+        = MASKS.sigma,
     gray_threshold: Annotated[float, typer.Option(
-        help="Gray-level threshold (0-255) for datasets without passes.")] = GRAY_THRESHOLD,
+        help="Gray-level threshold (0-255) for datasets without passes.")]
+        = MASKS.gray_threshold,
     visible_fraction: Annotated[float, typer.Option(
         min=0.0, max=1.0, help="Share of the peak darkening a shadow pixel must reach.")]
-        = 0.5,
+        = MASKS.visible_fraction,
 ) -> None:
     from dataset_tools.layout import iter_samples, refuse_outside_links
     from dataset_tools.masks import rewrite_masks
 
+    try:
+        config = MasksConfig(dataset, darkening_threshold, min_area, sigma, gray_threshold,
+                             visible_fraction)
+    except ConfigError as error:
+        raise typer.BadParameter(str(error)) from None
     with dataset_errors():
         refuse_outside_links(dataset)
     samples = list(iter_samples(dataset))
@@ -164,8 +184,9 @@ def masks(
         task = bar.add_task("masks", total=len(samples))
         for split, sample_id in samples:
             with dataset_errors():
-                used_passes = rewrite_masks(dataset, split, sample_id, darkening_threshold,
-                                            min_area, sigma, gray_threshold, visible_fraction)
+                used_passes = rewrite_masks(
+                    dataset, split, sample_id, config.darkening_threshold, config.min_area,
+                    config.sigma, config.gray_threshold, config.visible_fraction)
             from_passes += used_passes
             from_pairs += not used_passes
             bar.update(task, advance=1)
@@ -191,26 +212,27 @@ Example: shadow-dataset split demo --test 0.15 --val 0.05 --by both --seed 0""")
 def split(
     dataset: Annotated[Path, typer.Argument(help="Dataset folder.")],
     test: Annotated[float, typer.Option(min=0.0, max=0.9, help="Share of groups in test.")]
-        = 0.15,
+        = SPLIT.test,
     val: Annotated[float, typer.Option(min=0.0, max=0.9, help="Share of groups in val.")]
-        = 0.05,
-    seed: Annotated[int, typer.Option(help="Seed of the group order.")] = 0,
-    by: Annotated[str, typer.Option(help="scene, mesh, both or none.")] = "scene",
+        = SPLIT.val,
+    seed: Annotated[int, typer.Option(help="Seed of the group order.")] = SPLIT.seed,
+    by: Annotated[str, typer.Option(help="scene, mesh, both or none.")] = SPLIT.by,
     overwrite: Annotated[bool, typer.Option(help="Replace files that are in the way.")]
         = False,
     allow_empty: Annotated[bool, typer.Option(
         help="Accept a plan that leaves test/ empty (see --by both above).")] = False,
 ) -> None:
-    from dataset_tools.resplit import resplit
-    from dataset_tools.split import GROUPINGS
-
-    if by not in GROUPINGS:
-        raise typer.BadParameter(f"--by must be one of {', '.join(GROUPINGS)}, got {by!r}")
     from dataset_tools.layout import MANIFEST
+    from dataset_tools.resplit import resplit
 
+    try:
+        config = SplitConfig(dataset, test, val, seed, by, overwrite, allow_empty)
+    except ConfigError as error:
+        raise typer.BadParameter(str(error)) from None
     warn_unparsable(dataset / MANIFEST)
     with dataset_errors():
-        counts = resplit(dataset, test, val, seed, by, overwrite, allow_empty)
+        counts = resplit(config.dataset, config.test, config.val, config.seed, config.by,
+                         config.overwrite, config.allow_empty)
     console.print(f"{dataset}: " + ", ".join(f"{name} {counts.get(name, 0)}"
                                              for name in ("train", "val", "test")))
 
@@ -226,12 +248,13 @@ Examples: shadow-dataset inspect demo --random 8 --out sheet.png
           shadow-dataset inspect demo --html demo_gallery""")
 def inspect(
     dataset: Annotated[Path, typer.Argument(help="Dataset folder.")],
-    out: Annotated[Path, typer.Option(help="PNG to write.")] = Path("contact_sheet.png"),
+    out: Annotated[Path, typer.Option(help="PNG to write.")] = INSPECT.out,
     ids: Annotated[str | None, typer.Option(help="Comma-separated sample ids.")] = None,
     random: Annotated[int | None, typer.Option(help="This many random samples.")] = None,
     split_name: Annotated[str | None, typer.Option("--split", help="Only this split.")] = None,
-    seed: Annotated[int, typer.Option(help="Seed for --random.")] = 0,
-    tile: Annotated[int, typer.Option(min=32, max=1024, help="Tile side in pixels.")] = 160,
+    seed: Annotated[int, typer.Option(help="Seed for --random.")] = INSPECT.seed,
+    tile: Annotated[int, typer.Option(min=32, max=1024, help="Tile side in pixels.")]
+        = INSPECT.tile,
     overwrite: Annotated[bool, typer.Option(help="Overwrite an existing --out.")] = False,
     html_dir: Annotated[Path | None, typer.Option(
         "--html", help="Write a static gallery (index.html) into this folder instead.")] = None,
@@ -265,9 +288,11 @@ photo or sidecar that cannot be read. Check an annotation by eye before renderin
 Example: shadow-dataset sidecars assets/real/scenes --sheet sidecars.png""")
 def sidecars(
     scenes: Annotated[Path, typer.Argument(help="Scenes folder (photos + NAME.json sidecars).")],
-    sheet: Annotated[Path, typer.Option(help="PNG (or .jpg) to write.")] = Path("sidecars.png"),
-    tile: Annotated[int, typer.Option(min=64, max=1024, help="Tile width in pixels.")] = 320,
-    columns: Annotated[int, typer.Option(min=1, max=16, help="Tiles per row.")] = 4,
+    sheet: Annotated[Path, typer.Option(help="PNG (or .jpg) to write.")] = SIDECARS.sheet,
+    tile: Annotated[int, typer.Option(min=64, max=1024, help="Tile width in pixels.")]
+        = SIDECARS.tile,
+    columns: Annotated[int, typer.Option(min=1, max=16, help="Tiles per row.")]
+        = SIDECARS.columns,
     overwrite: Annotated[bool, typer.Option(help="Overwrite an existing --sheet.")] = False,
 ) -> None:
     from dataset_tools.layout import write_image, write_png

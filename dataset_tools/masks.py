@@ -51,6 +51,11 @@ def smooth(values: np.ndarray, sigma: float) -> np.ndarray:
 # share of the sample's peak darkening: the half-shadow line a person outlining the shadow
 # follows through the penumbra. The faint ambient-occlusion halo stays outside.
 VISIBLE_FRACTION = 0.5
+# Relative darkening (0-1) that counts as shadow at all; components smaller than MIN_AREA
+# pixels are dropped; the darkening is smoothed by a Gaussian of SIGMA pixels first.
+DARKENING_THRESHOLD = 0.06
+MIN_AREA = 8
+SIGMA = 1.0
 # Where the smoothed own darkening stays under REGION_LOW (in either direction: the object may
 # also brighten the ground by reflection), the renderer makes shadow equal noshadow; between
 # REGION_LOW and REGION_HIGH it fades in. So the pair differs exactly inside `sregion`.
@@ -83,8 +88,9 @@ def region_weight(darkening: np.ndarray, sigma: float = 1.0) -> np.ndarray:
 
 
 def masks_from_passes(object_index: np.ndarray, darkening: np.ndarray,
-                      occluder_darkening: np.ndarray, darkening_threshold: float = 0.06,
-                      min_area: int = 8, sigma: float = 1.0,
+                      occluder_darkening: np.ndarray,
+                      darkening_threshold: float = DARKENING_THRESHOLD,
+                      min_area: int = MIN_AREA, sigma: float = SIGMA,
                       visible_fraction: float = VISIBLE_FRACTION,
                       photo_object: np.ndarray | None = None,
                       photo_shadow: np.ndarray | None = None) -> dict[str, np.ndarray]:
@@ -145,8 +151,9 @@ def smask_from_pair(shadow: np.ndarray, noshadow: np.ndarray, mask: np.ndarray,
     return as_mask_image(shadow_mask)
 
 
-def rewrite_masks(root: Path, split: str, sample_id: str, darkening_threshold: float = 0.06,
-                  min_area: int = 8, sigma: float = 1.0, gray_threshold: float = GRAY_THRESHOLD,
+def rewrite_masks(root: Path, split: str, sample_id: str,
+                  darkening_threshold: float = DARKENING_THRESHOLD, min_area: int = MIN_AREA,
+                  sigma: float = SIGMA, gray_threshold: float = GRAY_THRESHOLD,
                   visible_fraction: float = VISIBLE_FRACTION) -> bool:
     """Rewrite robject, rshadow and smask of one sample from passes/ID.npz (returns True), or
     only smask from the image pair when the sample has no passes (returns False). `sregion`

@@ -42,6 +42,8 @@ def assign_groups(groups: Sequence[str], test_fraction: float, val_fraction: flo
 
 
 GROUPINGS = ("scene", "mesh", "both", "none")
+# Share of groups (scene photos, by default) whose samples go to test/.
+TEST_FRACTION = 0.15
 GROUP_KEYS = {"scene": ("scene",), "mesh": ("inserted_mesh",),
               "both": ("scene", "inserted_mesh"), "none": ()}  # --by -> manifest keys
 

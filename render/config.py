@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from dataset_tools import settings
+from dataset_tools.masks import DARKENING_THRESHOLD, VISIBLE_FRACTION
 from dataset_tools.settings import IDENTITY
+from dataset_tools.split import TEST_FRACTION
 
 ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
 DEFAULT_SCENES = ASSETS_DIR / "real" / "scenes"  # real photos with sidecars (assets/README.md)
@@ -281,15 +283,15 @@ class RenderConfig:
     # samples per worker before it is replaced (keeps memory flat)
     restart_every: int = _run(100, False)
     test_fraction: float = _doc(
-        0.15, "share of scene photos whose samples go to test/", True, probability=True,
-        domain=Domain(0.0, 0.9))
+        TEST_FRACTION, "share of scene photos whose samples go to test/", True,
+        probability=True, domain=Domain(0.0, 0.9))
     darkening_threshold: float = _doc(
-        0.06, "relative darkening (0-1) that counts as shadow in smask and rshadow", True,
-        probability=True)
+        DARKENING_THRESHOLD, "relative darkening (0-1) that counts as shadow in smask and "
+        "rshadow", True, probability=True)
     shadow_visible_fraction: float = _doc(
-        0.5, "share of the sample's peak darkening a pixel of smask/rshadow must reach (the "
-        "half-shadow line a person outlines); 0 keeps all above darkening_threshold", True,
-        probability=True)
+        VISIBLE_FRACTION, "share of the sample's peak darkening a pixel of smask/rshadow "
+        "must reach (the half-shadow line a person outlines); 0 keeps all above "
+        "darkening_threshold", True, probability=True)
     max_faces: int = _doc(1_000_000, "meshes with more faces are skipped", True,
                           domain=Domain(1, 100_000_000))
     render: RenderSettings = _table(RenderSettings, "fields")
