@@ -15,14 +15,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress
 
-from dataset_tools.config import (
-    ConfigError,
-    InspectConfig,
-    MasksConfig,
-    SidecarsConfig,
-    SplitConfig,
-    ValidateConfig,
-)
+from dataset_tools import config as verbs
+from dataset_tools.config import ConfigError
 from dataset_tools.masks import GRAY_THRESHOLD
 from dataset_tools.settings import defaults
 
@@ -32,8 +26,9 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="
 console = Console(stderr=True, soft_wrap=True)
 
 # Every option's default is its config field's (dataset_tools/config.py); --help shows them.
-VALIDATE, MASKS, SPLIT = defaults(ValidateConfig), defaults(MasksConfig), defaults(SplitConfig)
-INSPECT, SIDECARS = defaults(InspectConfig), defaults(SidecarsConfig)
+VALIDATE, MASKS, SPLIT = (defaults(verbs.ValidateConfig), defaults(verbs.MasksConfig),
+                         defaults(verbs.SplitConfig))
+INSPECT, SIDECARS = defaults(verbs.InspectConfig), defaults(verbs.SidecarsConfig)
 
 
 def fail(message: str) -> NoReturn:
@@ -170,8 +165,8 @@ def masks(
     from dataset_tools.masks import rewrite_masks
 
     try:
-        config = MasksConfig(dataset, darkening_threshold, min_area, sigma, gray_threshold,
-                             visible_fraction)
+        config = verbs.MasksConfig(dataset, darkening_threshold, min_area, sigma,
+                                   gray_threshold, visible_fraction)
     except ConfigError as error:
         raise typer.BadParameter(str(error)) from None
     with dataset_errors():
@@ -226,7 +221,7 @@ def split(
     from dataset_tools.resplit import resplit
 
     try:
-        config = SplitConfig(dataset, test, val, seed, by, overwrite, allow_empty)
+        config = verbs.SplitConfig(dataset, test, val, seed, by, overwrite, allow_empty)
     except ConfigError as error:
         raise typer.BadParameter(str(error)) from None
     warn_unparsable(dataset / MANIFEST)
