@@ -9,9 +9,12 @@ the project's own commands, and the head A/B beside it. Stages (each skips what 
   size      train-sg at 128 px for SIZE_MINUTES each (at least one epoch): the article's
             networks (resnet18, full decoder, refine 64, SRGAN D) with the random-VGG
             perceptual term, and the small configuration: val metrics and time
-  final     train-sg, the chosen configuration, for FINAL_MINUTES at 128 px
-  ship      evaluate the final model at 256x256 (both protocols) on the held-out test split
-            and write model/pretrained/ (fp16 safetensors + card.json)
+  final     train-sg, the chosen configuration (light-conditioned: --condition light) for
+            FINAL_MINUTES at 128 px
+  ship      evaluate the final model at 256x256 on the held-out test split, run without a
+            light (what predict does without --shadow-direction), with each sample's true
+            light, and with the light estimated from the photo (protocol ours; desoba for the
+            first two), and write model/pretrained/ (fp16 safetensors + card.json)
 
     python benchmarks/pretrained.py --work /tmp/pretrained            # every stage
     python benchmarks/pretrained.py --work /tmp/pretrained --stages ab
@@ -33,6 +36,11 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 SMALL = ["--encoder", "mobilenet_v2", "--decoder-width", "0.25"]
 SG_SMALL = [*SMALL, "--refine-width", "16", "--betas", "10", "1", "0", "--vgg-weights", "none"]
+# The shipped model takes the light as an input (model/light.py) and also runs without one.
+CONDITION = ["--condition", "light", "--condition-dropout", "0.3"]
+# (protocol, light) of the ship stage's evaluations: the first is the card's headline.
+EVALUATIONS = [("ours", "none"), ("ours", "true"), ("ours", "estimated"), ("desoba", "none"),
+               ("desoba", "true")]
 COMMON = ["--encoder-weights", "none", "--batch-size", "16", "--device", "cpu"]
 SAMPLES, ATTENTION_MINUTES, AB_MINUTES, FINAL_MINUTES = 6000, 8.0, 3.0, 40.0
 SIZE_MINUTES = 6.0
@@ -163,7 +171,7 @@ def main() -> None:
             summary_path.write_text(json.dumps(summary, indent=1))
     final_out = runs / "final"
     if "final" in stages and not list(final_out.glob("*-sg-*")):
-        run([*sg, "--out", str(final_out), "--size", "128", "--head", "factor",
+        run([*sg, *CONDITION, "--out", str(final_out), "--size", "128", "--head", "factor",
              "--epochs", str(args.final_epochs), "--max-minutes", str(args.final_minutes)],
             work / "final.log")
     if "ship" in stages:
@@ -174,16 +182,16 @@ def main() -> None:
         if list(article.glob("*-sg-*")):
             summary.setdefault("size", {})["small (final run, equal time)"] = equal_time(
                 run_dir(article, "sg"), final)
-        for protocol in ("ours", "desoba"):
-            out = work / f"eval-{protocol}"
+        for protocol, light in EVALUATIONS:
+            out = work / f"eval-{protocol}-{light}"
             run([str(BIN / "shadow-model"), "evaluate", "--data", str(data), "--checkpoint",
                  str(checkpoint), "--split", "test", "--size", "256", "--protocol", protocol,
-                 "--out", str(out), "--device", "cpu"], work / f"eval-{protocol}.log")
+                 "--light", light, "--out", str(out), "--device", "cpu"],
+                work / f"eval-{protocol}-{light}.log")
             metrics = json.loads((out / "metrics.json").read_text())
-            summary["final"][protocol] = {"model": metrics["model"],
-                                          "identity": metrics["identity"],
-                                          "direction": metrics["direction"],
-                                          "count": metrics["count"]}
+            summary["final"].setdefault(protocol, {})[f"light {light}"] = {
+                "model": metrics["model"], "identity": metrics["identity"],
+                "direction": metrics["direction"], "count": metrics["count"]}
         sys.path.insert(0, str(ROOT))
         from model.pipeline import PRETRAINED
         from model.pretrained import write_pretrained

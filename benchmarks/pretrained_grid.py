@@ -1,5 +1,7 @@
 """A picture of a shadow model on held-out samples: one row per sample, noshadow | prediction |
-ground truth, the object outlined; sun- and area-lit samples first, one per scene photo.
+ground truth, the object outlined; sun- and area-lit samples first, one per scene photo. A
+light-conditioned model gets two prediction columns: without a light (what predict does
+without --shadow-direction) and given the sample's true light (from its manifest record).
 
     python benchmarks/pretrained_grid.py --data WORK/data --out docs/pretrained_grid.jpg
     python benchmarks/pretrained_grid.py --data DATA --checkpoint runs/.../best.pt --out grid.jpg
@@ -16,10 +18,13 @@ import numpy as np
 import torch
 
 from dataset_tools.layout import read_image, sample_path
+from dataset_tools.light_labels import label_of
 from dataset_tools.records import read_manifest
+from model.light import light_vector
 from model.pipeline import checkpoint_path, load_pipeline, predict_any_size
 
 LABELS = ("noshadow", "prediction", "ground truth")
+CONDITIONED_LABELS = ("noshadow", "no light", "light given", "ground truth")
 
 
 def pick(data: Path, split: str, rows: int) -> list[str]:
@@ -65,18 +70,28 @@ def main() -> None:
     read = {kind: [read_image(sample_path(args.data, args.split, kind, sample_id),
                               "L" if kind == "mask" else "RGB") for sample_id in ids]
             for kind in ("noshadow", "shadow", "mask")}
-    predictions = predict_any_size(loaded, read["noshadow"], read["mask"], torch.device("cpu"))
+    cpu = torch.device("cpu")
+    if loaded.pipeline.condition == "light":
+        labels = CONDITIONED_LABELS
+        records = read_manifest(args.data)
+        runs = [predict_any_size(loaded, read["noshadow"], read["mask"], cpu, lights)
+                for lights in ([light_vector(None)] * len(ids),
+                               [light_vector(label_of(records[sample_id])) for sample_id in ids])]
+    else:
+        labels = LABELS
+        runs = [predict_any_size(loaded, read["noshadow"], read["mask"], cpu)]
     tile = args.tile
     rows = []
-    for index, prediction in enumerate(predictions):
+    for index in range(len(ids)):
         mask = read["mask"][index]
         cells = [outline(image, mask) for image in
-                 (read["noshadow"][index], prediction.shadow, read["shadow"][index])]
+                 (read["noshadow"][index], *(run[index].shadow for run in runs),
+                  read["shadow"][index])]
         rows.append(np.concatenate([cv2.resize(cell, (tile, tile),
                                                interpolation=cv2.INTER_CUBIC)
                                     for cell in cells], axis=1))
-    header = np.full((24, tile * len(LABELS), 3), 255, np.uint8)
-    for column, label in enumerate(LABELS):
+    header = np.full((24, tile * len(labels), 3), 255, np.uint8)
+    for column, label in enumerate(labels):
         cv2.putText(header, label, (column * tile + 8, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.55,
                     (0, 0, 0), 1, cv2.LINE_AA)
     sheet = np.concatenate([header, *rows], axis=0)

@@ -277,8 +277,9 @@ def evaluate(data: Data,
                       "gray(|pred - noshadow|).")] = EVAL.ber_k,
              light: Annotated[str, typer.Option(
                  help="A light-conditioned model runs with each sample's true light (from "
-                      "the manifest), the light estimated from the photo, or none: true | "
-                      "estimated | none.")] = EVAL.light) -> None:
+                      "the manifest), the light estimated from the photo, or none (as predict "
+                      "without --shadow-direction): true | estimated | none.")]
+                 = EVAL.light) -> None:
     from dataset_tools.layout import check_writable, count_samples
     from model.evaluate import evaluate as run
     from model.evaluate import summary_table, write_results
@@ -336,10 +337,14 @@ def predict(images: Annotated[Path, typer.Option(help="Image folder or file.")],
                 help="Also write matte/NAME.png: the shadow factor as 16-bit RGB (65535 = "
                      "unchanged); multiply the photo by it.")] = PREDICT.save_matte,
             shadow_direction: Annotated[float | None, typer.Option(
-                help="A light-conditioned model: the image direction the shadow should point "
-                     "in from the object's foot, degrees (0 = right, 90 = down, clockwise). "
-                     "Without it the direction is estimated from the photo's own shadows, "
-                     "and the model runs without a light where they show none.")] = None,
+                help="A light-conditioned model (the pretrained one is): the image direction "
+                     "the shadow should point in from the object's foot, degrees (0 = right, "
+                     "90 = down, clockwise). Without it the model runs without a light.")]
+                = None,
+            estimate_light: Annotated[bool, typer.Option(
+                help="Without --shadow-direction: estimate the direction from the photo's own "
+                     "shadows (the attention block's; unreliable, see docs/predict.md) instead "
+                     "of running without a light.")] = PREDICT.estimate_light,
             elevation: Annotated[float, typer.Option(
                 help="With a light: its elevation above the ground, degrees "
                      "(0-90].")] = PREDICT.elevation,
@@ -363,6 +368,7 @@ def predict(images: Annotated[Path, typer.Option(help="Image folder or file.")],
                                device=device, batch_size=batch_size,
                                save_shadow_mask=save_shadow_mask, save_attention=save_attention,
                                save_matte=save_matte, shadow_direction=shadow_direction,
+                               estimate_light=estimate_light,
                                elevation=elevation, softness=softness, save_light=save_light,
                                overwrite=overwrite)
         loaded = _load(checkpoint, attention)

@@ -157,7 +157,7 @@ class EvalConfig:
     ber_k: float = 0.1  # fixed BER threshold (model.metrics.ber_threshold)
     out: Path | None = None  # folder for metrics.json and per_image.csv
     workers: int = field(default_factory=default_workers)
-    light: str = "estimated"  # a conditioned model's light: true | estimated | none (LIGHTS)
+    light: str = "none"  # a conditioned model's light: true | estimated | none (LIGHTS)
 
     def __post_init__(self) -> None:
         choose("--protocol", self.protocol, PROTOCOLS)
@@ -185,7 +185,8 @@ class PredictConfig:
     save_shadow_mask: bool = False
     save_attention: bool = False
     save_matte: bool = False  # the shadow factor as a 16-bit PNG under OUT/matte/
-    shadow_direction: float | None = None  # a conditioned model's light; None: estimated
+    shadow_direction: float | None = None  # a conditioned model's light; None: see below
+    estimate_light: bool = False  # without a direction: estimate it from the photo (else none)
     elevation: float = 45.0  # degrees, with a given or estimated direction
     softness: float = 0.03  # [0, 1], likewise (model/light.py: a 2-degree sun)
     save_light: bool = False  # the light the model ran with as JSON under OUT/light/

@@ -150,7 +150,8 @@ def lights_for(loaded: LoadedPipeline, image: torch.Tensor, mask: torch.Tensor,
     for index, light in enumerate(wanted):
         if light is not None:
             vectors.append(light)
-            reports.append({"source": "given", **light_report(light)})
+            reports.append({"source": "given" if light[0] >= 0.5 else "none",
+                            **light_report(light)})
             continue
         if probabilities is None:
             probabilities = torch.sigmoid(loaded.pipeline.attention(image, mask))
@@ -172,7 +173,8 @@ def predict_any_size(loaded: LoadedPipeline, images: list[np.ndarray], masks: li
     """Predictions for uint8 RGB images of any sizes (masks their size). The network runs at
     its training size; the factor head's factor (the residual head's residual) is upsampled
     and applied to the full-resolution photo, and the object's pixels are kept. A conditioned
-    network takes `lights` (LIGHT_CHANNELS vectors, `model.light`; None: estimated)."""
+    network takes `lights` (LIGHT_CHANNELS vectors, `model.light`, a zero vector for none;
+    None: estimated from the photo)."""
     size = loaded.size
     small = [cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
              if image.shape[:2] != (size, size) else image for image in images]

@@ -22,7 +22,7 @@ from dataset_tools.layout import (
     write_png,
 )
 from model.config import PredictConfig
-from model.light import given_light
+from model.light import given_light, light_vector
 from model.metrics import ber_threshold, predicted_shadow
 from model.pipeline import LoadedPipeline, predict_any_size
 
@@ -88,10 +88,12 @@ def predict(config: PredictConfig, loaded: LoadedPipeline, device: torch.device,
         pairs = [read_pair(job) for job in chunk]
         images = [image for image, _ in pairs]
         masks = [mask for _, mask in pairs]
-        lights = None
+        lights = None  # estimated from the photo (ignored by a model that takes no light)
         if config.shadow_direction is not None:
             lights = [given_light(config.shadow_direction, config.elevation, config.softness)
                       ] * len(chunk)
+        elif not config.estimate_light and loaded.pipeline.condition == "light":
+            lights = [light_vector(None)] * len(chunk)  # no light: runs unconditioned
         predictions = predict_any_size(loaded, images, masks, device, lights,
                                        (config.elevation, config.softness))
         for job, image, mask, prediction in zip(chunk, images, masks, predictions, strict=True):

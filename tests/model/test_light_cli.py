@@ -63,23 +63,35 @@ def test_predict_with_a_given_light_writes_it_beside_the_image(conditioned, toy_
     assert (tmp_path / "000012.png").is_file()
 
 
-def test_predict_without_a_light_estimates_it_or_runs_without(conditioned, toy_dataset,
-                                                              tmp_path):
+def test_predict_without_a_light_runs_without_or_estimates_it_when_asked(conditioned,
+                                                                        toy_dataset, tmp_path):
     image, mask = one_photo(toy_dataset)
-    code, output = cli("predict", "--images", image, "--masks", mask, "--out", tmp_path,
+    code, output = cli("predict", "--images", image, "--masks", mask, "--out", tmp_path / "a",
                        "--checkpoint", conditioned["sg"], "--device", "cpu", "--save-light")
     assert code == 0, output
-    light = json.loads((tmp_path / "light" / "000012.json").read_text())
+    light = json.loads((tmp_path / "a" / "light" / "000012.json").read_text())
+    assert light["source"] == "none" and light["direction_deg"] is None
+    code, output = cli("predict", "--images", image, "--masks", mask, "--out", tmp_path / "b",
+                       "--checkpoint", conditioned["sg"], "--device", "cpu", "--save-light",
+                       "--estimate-light")
+    assert code == 0, output
+    light = json.loads((tmp_path / "b" / "light" / "000012.json").read_text())
     assert light["source"] in ("estimated", "none")
     assert (light["direction_deg"] is None) == (light["source"] == "none")
 
 
 def test_a_light_for_a_model_that_takes_none_is_one_line(toy_dataset, tmp_path, monkeypatch):
-    from model import pipeline
+    from model import checkpoint as ckpt
+    from model.networks import AttentionNet, SGNet
 
+    networks = {"sg": SGNet(), "attention": AttentionNet()}  # trained without a light
+    ckpt.save(tmp_path / "sg.pt", {
+        "kind": "sg", "config": {"size": 64},
+        "models": {name: network.state_dict() for name, network in networks.items()},
+        "archs": {name: network.arch for name, network in networks.items()}})
     image, mask = one_photo(toy_dataset)
-    code, output = cli("predict", "--images", image, "--masks", mask, "--out", tmp_path,
-                       "--checkpoint", pipeline.PRETRAINED, "--device", "cpu",
+    code, output = cli("predict", "--images", image, "--masks", mask, "--out", tmp_path / "o",
+                       "--checkpoint", tmp_path / "sg.pt", "--device", "cpu",
                        "--shadow-direction", "90")
     lines = [line for line in output.splitlines() if line.strip()]
     assert code != 0 and "takes no light" in lines[-1], output
