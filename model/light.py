@@ -30,7 +30,7 @@ from dataset_tools.light_labels import LightLabel
 from model.config import CONDITIONS, PredictConfig
 
 __all__ = ["CONDITIONS", "LIGHT_CHANNELS", "drop_condition", "estimated_light", "given_light",
-           "hint_plane", "light_inputs", "light_report", "light_vector"]
+           "hint_plane", "is_light", "light_inputs", "light_report", "light_vector"]
 LIGHT_CHANNELS = 5
 # A light estimated from a photo has a direction only; these stand for the rest (a sun of 2
 # degrees, half-way up the sky), and a user's --elevation / --softness replace them.
@@ -79,11 +79,17 @@ def estimated_light(occluder: np.ndarray, occluder_shadow: np.ndarray,
     return given_light(direction, elevation_deg, softness), direction
 
 
+def is_light(vector: np.ndarray) -> bool:
+    """Whether a light vector (`light_vector`) carries a light: its "given" channel is set
+    (a zero vector is no light)."""
+    return float(vector[0]) >= 0.5
+
+
 def light_report(vector: np.ndarray) -> dict[str, float | None]:
     """A light vector (`light_vector`) back as JSON numbers: direction (None when it has
     none), elevation and softness; all None for no light."""
-    given, cos, sin, elevation, softness = (float(value) for value in vector)
-    if given < 0.5:
+    _, cos, sin, elevation, softness = (float(value) for value in vector)
+    if not is_light(vector):
         return {"direction_deg": None, "elevation_deg": None, "softness": None}
     direction = (math.degrees(math.atan2(sin, cos)) % 360.0
                  if abs(cos) + abs(sin) > 1e-6 else None)

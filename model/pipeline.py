@@ -20,7 +20,13 @@ import torch
 from dataset_tools.settings import defaults
 from model import checkpoint as ckpt
 from model.config import SGConfig
-from model.light import DEFAULT_ELEVATION_DEG, DEFAULT_SOFTNESS, estimated_light, light_report
+from model.light import (
+    DEFAULT_ELEVATION_DEG,
+    DEFAULT_SOFTNESS,
+    estimated_light,
+    is_light,
+    light_report,
+)
 from model.networks import AttentionNet, SGNet, ShadowPipeline
 
 # The pretrained model shipped in the package (model/pretrained/README.md says how it was
@@ -150,7 +156,7 @@ def lights_for(loaded: LoadedPipeline, image: torch.Tensor, mask: torch.Tensor,
     for index, light in enumerate(wanted):
         if light is not None:
             vectors.append(light)
-            reports.append({"source": "given" if light[0] >= 0.5 else "none",
+            reports.append({"source": "given" if is_light(light) else "none",
                             **light_report(light)})
             continue
         if probabilities is None:
