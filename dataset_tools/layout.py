@@ -9,6 +9,7 @@ datasets, passes/ID.npz. A sample exists when its noshadow image does (`iter_ids
 from __future__ import annotations
 
 import errno
+import functools
 import json
 import os
 import shutil
@@ -76,9 +77,11 @@ def passes_path(root: Path, sample_id: str) -> Path:
     return root / PASSES_DIR / f"{sample_id}.npz"
 
 
+@functools.cache
 def file_mode() -> int:
-    """The mode a plain new file gets under the process umask (0o644 under umask 022). Linux
-    tells the umask in /proc; elsewhere it is set and restored at once, as no call reads it."""
+    """The mode a plain new file gets under the process umask (0o644 under umask 022), read
+    at the first write (not on import) and kept. Linux tells the umask in /proc; elsewhere
+    it is set and restored at once, as no call reads it."""
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
             if line.startswith("Umask:"):
