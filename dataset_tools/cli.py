@@ -8,7 +8,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -24,6 +24,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="
                   help="Check and derive files of Shadow-AR datasets (train/ val/ test/ x "
                        "noshadow shadow mask robject rshadow [smask sregion]).")
 console = Console(stderr=True, soft_wrap=True)
+T = TypeVar("T")
 
 # Every option's default is its config field's (dataset_tools/config.py); --help shows them.
 VALIDATE, MASKS, SPLIT = (defaults(verbs.ValidateConfig), defaults(verbs.MasksConfig),
@@ -72,6 +73,15 @@ def warn_unparsable(*manifests: Path) -> None:
     for path in manifests:
         for line in unparsable_warnings(path):
             warn(line)
+
+
+def verb_config(cls: type[T], *values: Any) -> T:
+    """A verb's config (dataset_tools/config.py) from its option values; a value it refuses
+    is a bad parameter (one line, exit code 2)."""
+    try:
+        return cls(*values)
+    except ConfigError as error:
+        raise typer.BadParameter(str(error)) from None
 
 
 def refuse_existing_file(path: Path, overwrite: bool) -> None:
@@ -164,11 +174,8 @@ def masks(
     from dataset_tools.layout import iter_samples, refuse_outside_links
     from dataset_tools.masks import rewrite_masks
 
-    try:
-        config = verbs.MasksConfig(dataset, darkening_threshold, min_area, sigma,
-                                   gray_threshold, visible_fraction)
-    except ConfigError as error:
-        raise typer.BadParameter(str(error)) from None
+    config = verb_config(verbs.MasksConfig, dataset, darkening_threshold, min_area, sigma,
+                         gray_threshold, visible_fraction)
     with dataset_errors():
         refuse_outside_links(dataset)
     samples = list(iter_samples(dataset))
@@ -220,10 +227,8 @@ def split(
     from dataset_tools.layout import MANIFEST
     from dataset_tools.resplit import resplit
 
-    try:
-        config = verbs.SplitConfig(dataset, test, val, seed, by, overwrite, allow_empty)
-    except ConfigError as error:
-        raise typer.BadParameter(str(error)) from None
+    config = verb_config(verbs.SplitConfig, dataset, test, val, seed, by, overwrite,
+                         allow_empty)
     warn_unparsable(dataset / MANIFEST)
     with dataset_errors():
         counts = resplit(config.dataset, config.test, config.val, config.seed, config.by,
