@@ -20,7 +20,7 @@ from dataset_tools.config import ConfigError
 from dataset_tools.masks import GRAY_THRESHOLD
 from dataset_tools.settings import defaults
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="rich",
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Check and derive files of Shadow-AR datasets (train/ val/ test/ x "
                        "noshadow shadow mask robject rshadow [smask sregion]).")
 console = Console(stderr=True, soft_wrap=True)

@@ -13,8 +13,9 @@ import functools
 import json
 import os
 import shutil
+import stat
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +125,7 @@ def atomic_write(path: Path, write: Any) -> None:
     """Call write(tmp) on a temporary file next to path, then rename it over path: readers
     see the old file or the whole new one, never a part (a killed run leaves *.partial). A
     full file system raises DiskFullError naming `path` (the temporary file is removed)."""
+    refuse_special_file(path)
     tmp = write_staged(path, write)
     try:
         os.replace(tmp, path)
@@ -134,11 +136,61 @@ def atomic_write(path: Path, write: Any) -> None:
         raise
 
 
+def refuse_special_file(path: Path) -> None:
+    """DatasetError naming `path` when it exists and is not a plain file: a folder, a device,
+    a FIFO, a socket or a symbolic link. An atomic write renames a new file over its target,
+    so writing there would replace the device (or the link) itself, not write into it."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as error:
+        raise DatasetError(path, f"cannot write here ({error.strerror or error})") from None
+    if stat.S_ISREG(mode):
+        return
+    what = ("a symbolic link (an output file is never written through a link)"
+            if stat.S_ISLNK(mode) else "a folder" if stat.S_ISDIR(mode)
+            else "a device, FIFO or socket")
+    raise DatasetError(path, f"cannot write here: {what}, not a plain file")
+
+
+def overlap(output: Path, source: Path) -> str | None:
+    """How an output folder and an input path overlap, links resolved: "is" (the same),
+    "holds" (the input lies inside the output), "lies inside" (the output lies inside the
+    input), or None."""
+    out, src = Path(output).resolve(), Path(source).resolve()
+    if out == src:
+        return "is"
+    if out in src.parents:
+        return "holds"
+    if src in out.parents:
+        return "lies inside"
+    return None
+
+
+def refuse_overlap(output: Path, inputs: Iterable[Path | None], inside_ok: bool = False) -> None:
+    """DatasetError naming `output` when it is, or holds, one of `inputs` (None = not
+    given), or lies inside one unless `inside_ok`: an output never replaces or mixes with an
+    input, even with --overwrite."""
+    for source in inputs:
+        if source is None:
+            continue
+        how = overlap(output, source)
+        if how is None or (how == "lies inside" and inside_ok):
+            continue
+        raise DatasetError(output, f"the output folder {how} the input {source}; "
+                                   "choose an output folder apart from the inputs")
+
+
 def check_writable(path: Path, folder: bool = True) -> None:
     """Raise DatasetError naming `path` unless an output can be written there: a folder
-    (folder=True) or a file written atomically; what does not exist yet must be creatable.
-    Creates nothing: one probe file in the nearest existing folder, removed at once."""
+    (folder=True) or a file written atomically, which must be a plain file if it exists (not
+    a device, FIFO, socket, link or folder: `refuse_special_file`); what does not exist yet
+    must be creatable. Creates nothing: one probe file in the nearest existing folder,
+    removed at once."""
     path = Path(path)
+    if not folder:
+        refuse_special_file(path)
     if path.is_dir() != folder and path.exists():
         raise DatasetError(path, f"cannot write here: a {'file' if folder else 'folder'}, "
                                  f"not a {'folder' if folder else 'file'}")

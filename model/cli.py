@@ -24,7 +24,7 @@ from model.config import (
     TrainConfig,
 )
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="rich",
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Train, evaluate, run and export the attention + shadow-generation GAN "
                        "on Shadow-AR datasets.")
 console = Console(stderr=True, soft_wrap=True)

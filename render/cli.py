@@ -24,7 +24,7 @@ from render.config import (
     setting_problem,
 )
 
-app = typer.Typer(add_completion=False, rich_markup_mode="rich")
+app = typer.Typer(add_completion=False, rich_markup_mode=None)
 
 
 def parse_shard(text: str) -> tuple[int, int]:
