@@ -144,6 +144,7 @@ def main(
     from render.commit import ShardLog
     from render.config_file import ConfigFileError, load_config
     from render.config_file import print_config as config_text
+    from render.output import prepare_output
     from render.runner import print_summary, run
 
     console = Console(stderr=True, soft_wrap=True)
@@ -180,6 +181,10 @@ def main(
         return
     if out is None:
         raise typer.BadParameter("--out is required (unless --print-config)")
+    if overwrite and shard_count > 1:
+        raise typer.BadParameter("--overwrite and --shard: every shard would empty the folder "
+                                 "the other shards render into; --executor empties it once, "
+                                 "or remove it before starting the shards")
     if executor not in EXECUTORS:
         raise typer.BadParameter(f"--executor must be {', '.join(EXECUTORS)}, got {executor!r}")
     if executor == "none" and jobs > 1:
@@ -188,8 +193,13 @@ def main(
         if shard_count > 1:
             raise typer.BadParameter("--shard and --executor: each task of the array gets "
                                      "its own shard (task I renders --shard I/JOBS)")
-        _submit(config, executor, Resources(jobs, partition, time_min, cpus_per_task, mem),
-                console, early_signals)
+        try:  # the refusals before any work, and --overwrite empties the folder once here
+            prepare_output(config)
+        except RunError as error:
+            console.print(f"[red]error[/]: {escape(str(error))}", highlight=False)
+            raise typer.Exit(2) from None
+        _submit(dataclasses.replace(config, overwrite=False), executor,
+                Resources(jobs, partition, time_min, cpus_per_task, mem), console, early_signals)
         return
     shard_log = ShardLog(tuple(_command())) if shard_count > 1 else None
     try:
@@ -198,14 +208,14 @@ def main(
         console.print(f"[red]error[/]: {escape(str(error))}", highlight=False)
         raise typer.Exit(2) from None
     if summary.disk_full:
-        command = shlex.join(_command())
+        command = shlex.join(_resume_command())
         console.print(f"no space left on device writing {summary.disk_full}; "
                       f"{summary.complete} of {summary.requested} samples complete in "
                       f"{config.out}; free space and resume with: {command}", markup=False,
                       highlight=False)
         raise typer.Exit(1)
     if summary.interrupted:
-        command = shlex.join(_command())
+        command = shlex.join(_resume_command())
         console.print(f"interrupted: {summary.complete} of {summary.requested} samples complete "
                       f"in {config.out}; resume with: {command}", markup=False, highlight=False)
         raise typer.Exit(128 + summary.interrupted)
@@ -223,6 +233,17 @@ def _command() -> list[str]:
     return ["render-dataset", *sys.argv[1:]]
 
 
+def _resume_command() -> list[str]:
+    """The command that continues this run: as typed, without --overwrite (which emptied the
+    folder once, at the start; given again it would start from zero)."""
+    return without_overwrite(_command())
+
+
+def without_overwrite(argv: list[str]) -> list[str]:
+    """`argv` without --overwrite."""
+    return [arg for arg in argv if arg != "--overwrite"]
+
+
 def _submit(config: RenderConfig, executor: str, resources: Resources, console: Console,
             early_signals: list[int]) -> None:
     """Submit the job array; --executor local then waits for it (exit code 0 only when every
@@ -230,7 +251,8 @@ def _submit(config: RenderConfig, executor: str, resources: Resources, console: 
     from render.cluster import follow_lines, submit, task_command, wait
 
     try:
-        jobs = submit(config, task_command(sys.argv[1:]), executor, resources)
+        jobs = submit(config, task_command(without_overwrite(sys.argv[1:])), executor,
+                      resources)
     except ImportError:
         console.print('[red]error[/]: --executor needs submitit: pip install -e ".[render]"')
         raise typer.Exit(2) from None
