@@ -39,6 +39,15 @@ def parse_shard(text: str) -> tuple[int, int]:
     return index, count
 
 
+def _resolved(path: Path, option: str) -> Path:
+    """`path` made absolute, links resolved; a link loop is a bad value of `option`."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError) as error:  # RuntimeError: a symlink loop (Python 3.11)
+        raise typer.BadParameter(f"{path}: cannot resolve the path ({error})",
+                                 param_hint=option) from None
+
+
 def _note_signals() -> list[int]:
     """Until the run installs its own handlers, SIGINT and SIGTERM are only noted here."""
     noted: list[int] = []
@@ -122,7 +131,9 @@ def main(
         min=1, help="Replace each worker after this many samples.")]
         = default(RenderConfig, "restart_every"),
     overwrite: Annotated[bool, typer.Option(
-        help="Render every sample again, and accept changed settings.")] = False,
+        help="Start afresh: first remove the old run's samples, manifest and dataset.json "
+        "from OUT (a dataset or an empty folder; other files stay), then render every "
+        "sample with these settings.")] = False,
     executor: Annotated[str, typer.Option(
         help="none: render here; slurm: submit one job array of --jobs tasks, task I renders "
         "--shard I/JOBS (through submitit; logs in OUT/.submitit); local: the same array as "
@@ -149,8 +160,9 @@ def main(
 
     console = Console(stderr=True, soft_wrap=True)
     shard_index, shard_count = parse_shard(shard)
-    config = RenderConfig(out=(out or Path("out")).resolve(), scenes=scenes.resolve(),
-                          models=models.resolve(), count=count, workers=workers,
+    config = RenderConfig(out=_resolved(out or Path("out"), "--out"),
+                          scenes=_resolved(scenes, "--scenes"),
+                          models=_resolved(models, "--models"), count=count, workers=workers,
                           shard_index=shard_index, shard_count=shard_count,
                           overwrite=overwrite, restart_every=restart_every)
     if config_file is not None:
@@ -189,6 +201,8 @@ def main(
         raise typer.BadParameter(f"--executor must be {', '.join(EXECUTORS)}, got {executor!r}")
     if executor == "none" and jobs > 1:
         raise typer.BadParameter("--jobs needs --executor slurm or local")
+    if executor != "slurm" and partition is not None:
+        raise typer.BadParameter("--partition needs --executor slurm")
     if executor != "none":
         if shard_count > 1:
             raise typer.BadParameter("--shard and --executor: each task of the array gets "

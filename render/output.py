@@ -79,7 +79,16 @@ def refuse_links_out(out: Path) -> None:
 
 def check_output(config: RenderConfig) -> None:
     """RunError, one line naming the path, when the run must not write into config.out (the
-    module docstring's rules); creates and changes nothing."""
+    module docstring's rules), or when it cannot be looked at (a name too long, say); creates
+    and changes nothing."""
+    try:
+        _check_output(config)
+    except OSError as error:
+        raise RunError(f"{error.filename or config.out}: cannot write the output folder "
+                       f"({error.strerror or error})") from None
+
+
+def _check_output(config: RenderConfig) -> None:
     out = config.out
     try:
         refuse_overlap(out, [config.scenes, config.models])

@@ -186,3 +186,17 @@ def test_outputs_that_exist_as_something_else_are_refused_in_one_line(tmp_path):
         run(tiny_config(train), QUIET)
     result = render_cli("--out", "/dev/null", "-n", "1", *TINY_ARGS)
     assert result.returncode == 2 and one_line(result).startswith("error: /dev/null")
+
+
+@pytest.mark.parametrize("case", ["link loop", "name too long", "partition", "scenes loop"])
+def test_bad_paths_and_conflicting_options_are_argument_errors(tmp_path, case):
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    args = {"link loop": ["--out", str(loop)],
+            "name too long": ["--out", str(tmp_path / ("a" * 300))],
+            "partition": ["--out", str(tmp_path / "o"), "--partition", "gpu"],
+            "scenes loop": ["--out", str(tmp_path / "o"), "--scenes", str(loop)]}[case]
+    result = render_cli(*args, "-n", "1")
+    line = one_line(result)
+    assert result.returncode == 2 and line.startswith("error: "), line
+    assert not (tmp_path / "o").exists()
