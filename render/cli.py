@@ -211,7 +211,7 @@ def main(
             prepare_output(config)
         except RunError as error:
             console.print(f"[red]error[/]: {escape(str(error))}", highlight=False)
-            raise typer.Exit(2) from None
+            raise typer.Exit(error.exit_code) from None
         _submit(dataclasses.replace(config, overwrite=False), executor,
                 Resources(jobs, partition, time_min, cpus_per_task, mem), console, early_signals)
         return
@@ -220,7 +220,7 @@ def main(
         summary = run(config, console, early_signals, shard=shard_log)
     except RunError as error:
         console.print(f"[red]error[/]: {escape(str(error))}", highlight=False)
-        raise typer.Exit(2) from None
+        raise typer.Exit(error.exit_code) from None
     if summary.disk_full:
         command = shlex.join(_resume_command())
         console.print(f"no space left on device writing {summary.disk_full}; "

@@ -234,7 +234,7 @@ def _render(config: RenderConfig, catalog: Catalog, queue: SampleQueue,
                     rate=f"{summary.rendered / max(elapsed, 1e-9):.2f} samples/s",
                 )
         except WorkerStartError as error:
-            raise RunError(str(error)) from None
+            raise RunError(str(error), exit_code=1) from None  # not the user's input
 
 
 def _account(outcome: Outcome, summary: RunSummary, console: Console, config: RenderConfig,
