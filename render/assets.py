@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 MESH_EXTENSIONS = {".obj", ".ply", ".stl", ".off", ".glb", ".gltf"}
@@ -36,13 +37,25 @@ class AssetScan:
     skipped: list[tuple[str, str]]  # (path, reason)
 
 
+def read_json_asset(path: Path) -> Any:
+    """The JSON value in the input file at `path` (a sidecar, a taxonomy). Raises BadAsset
+    naming it when it cannot be read, is not JSON, or is nested too deeply for the parser
+    (json raises RecursionError at about a thousand levels)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise BadAsset(path, f"not a readable JSON file ({error})") from None
+    except RecursionError:
+        raise BadAsset(path, "not a readable JSON file (nested too deeply)") from None
+
+
 def sidecar_masks(sidecar: Path) -> set[Path]:
     """The mask images a photo's sidecar names: inputs of that photo, not scene photos. Read
     leniently (a broken sidecar names none here; `render.hints.read_hints` reports it), so
     its masks are kept out of the photos even when the sidecar itself cannot be used."""
     try:
-        data = json.loads(sidecar.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
+        data = read_json_asset(sidecar)
+    except BadAsset:
         return set()
     if not isinstance(data, dict):
         return set()
@@ -73,9 +86,9 @@ def _taxonomy(folder: Path) -> dict[str, str]:
     if not path.exists():
         return {}
     try:
-        entries = json.loads(path.read_text(encoding="utf-8"))
+        entries = read_json_asset(path)
         return {entry["synsetId"]: entry["name"].split(",")[0] for entry in entries}
-    except (ValueError, KeyError, TypeError):
+    except (BadAsset, KeyError, TypeError, AttributeError):
         return {}
 
 

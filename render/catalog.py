@@ -17,7 +17,13 @@ from render.hints import PhotoHints, read_hints, sidecar_path
 
 
 class RunError(RuntimeError):
-    """The run cannot start; the message is one line for the user."""
+    """The run cannot start or go on; the message is one line for the user. `exit_code`: 2
+    when what the user gave is refused (an argument, a folder), 1 when the run itself fails
+    (its Blender workers cannot start)."""
+
+    def __init__(self, message: str, exit_code: int = 2) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,15 @@ def parse_shard(text: str) -> tuple[int, int]:
     return index, count
 
 
+def _resolved(path: Path, option: str) -> Path:
+    """`path` made absolute, links resolved; a link loop is a bad value of `option`."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError) as error:  # RuntimeError: a symlink loop (Python 3.11)
+        raise typer.BadParameter(f"{path}: cannot resolve the path ({error})",
+                                 param_hint=option) from None
+
+
 def _note_signals() -> list[int]:
     """Until the run installs its own handlers, SIGINT and SIGTERM are only noted here."""
     noted: list[int] = []
@@ -122,7 +131,9 @@ def main(
         min=1, help="Replace each worker after this many samples.")]
         = default(RenderConfig, "restart_every"),
     overwrite: Annotated[bool, typer.Option(
-        help="Render every sample again, and accept changed settings.")] = False,
+        help="Start afresh: first remove the old run's samples, manifest and dataset.json "
+        "from OUT (a dataset or an empty folder; other files stay), then render every "
+        "sample with these settings.")] = False,
     executor: Annotated[str, typer.Option(
         help="none: render here; slurm: submit one job array of --jobs tasks, task I renders "
         "--shard I/JOBS (through submitit; logs in OUT/.submitit); local: the same array as "
@@ -144,12 +155,14 @@ def main(
     from render.commit import ShardLog
     from render.config_file import ConfigFileError, load_config
     from render.config_file import print_config as config_text
+    from render.output import prepare_output
     from render.runner import print_summary, run
 
     console = Console(stderr=True, soft_wrap=True)
     shard_index, shard_count = parse_shard(shard)
-    config = RenderConfig(out=(out or Path("out")).resolve(), scenes=scenes.resolve(),
-                          models=models.resolve(), count=count, workers=workers,
+    config = RenderConfig(out=_resolved(out or Path("out"), "--out"),
+                          scenes=_resolved(scenes, "--scenes"),
+                          models=_resolved(models, "--models"), count=count, workers=workers,
                           shard_index=shard_index, shard_count=shard_count,
                           overwrite=overwrite, restart_every=restart_every)
     if config_file is not None:
@@ -180,32 +193,43 @@ def main(
         return
     if out is None:
         raise typer.BadParameter("--out is required (unless --print-config)")
+    if overwrite and shard_count > 1:
+        raise typer.BadParameter("--overwrite and --shard: every shard would empty the folder "
+                                 "the other shards render into; --executor empties it once, "
+                                 "or remove it before starting the shards")
     if executor not in EXECUTORS:
         raise typer.BadParameter(f"--executor must be {', '.join(EXECUTORS)}, got {executor!r}")
     if executor == "none" and jobs > 1:
         raise typer.BadParameter("--jobs needs --executor slurm or local")
+    if executor != "slurm" and partition is not None:
+        raise typer.BadParameter("--partition needs --executor slurm")
     if executor != "none":
         if shard_count > 1:
             raise typer.BadParameter("--shard and --executor: each task of the array gets "
                                      "its own shard (task I renders --shard I/JOBS)")
-        _submit(config, executor, Resources(jobs, partition, time_min, cpus_per_task, mem),
-                console, early_signals)
+        try:  # the refusals before any work, and --overwrite empties the folder once here
+            prepare_output(config)
+        except RunError as error:
+            console.print(f"[red]error[/]: {escape(str(error))}", highlight=False)
+            raise typer.Exit(error.exit_code) from None
+        _submit(dataclasses.replace(config, overwrite=False), executor,
+                Resources(jobs, partition, time_min, cpus_per_task, mem), console, early_signals)
         return
     shard_log = ShardLog(tuple(_command())) if shard_count > 1 else None
     try:
         summary = run(config, console, early_signals, shard=shard_log)
     except RunError as error:
         console.print(f"[red]error[/]: {escape(str(error))}", highlight=False)
-        raise typer.Exit(2) from None
+        raise typer.Exit(error.exit_code) from None
     if summary.disk_full:
-        command = shlex.join(_command())
+        command = shlex.join(_resume_command())
         console.print(f"no space left on device writing {summary.disk_full}; "
                       f"{summary.complete} of {summary.requested} samples complete in "
                       f"{config.out}; free space and resume with: {command}", markup=False,
                       highlight=False)
         raise typer.Exit(1)
     if summary.interrupted:
-        command = shlex.join(_command())
+        command = shlex.join(_resume_command())
         console.print(f"interrupted: {summary.complete} of {summary.requested} samples complete "
                       f"in {config.out}; resume with: {command}", markup=False, highlight=False)
         raise typer.Exit(128 + summary.interrupted)
@@ -223,6 +247,17 @@ def _command() -> list[str]:
     return ["render-dataset", *sys.argv[1:]]
 
 
+def _resume_command() -> list[str]:
+    """The command that continues this run: as typed, without --overwrite (which emptied the
+    folder once, at the start; given again it would start from zero)."""
+    return without_overwrite(_command())
+
+
+def without_overwrite(argv: list[str]) -> list[str]:
+    """`argv` without --overwrite."""
+    return [arg for arg in argv if arg != "--overwrite"]
+
+
 def _submit(config: RenderConfig, executor: str, resources: Resources, console: Console,
             early_signals: list[int]) -> None:
     """Submit the job array; --executor local then waits for it (exit code 0 only when every
@@ -230,7 +265,8 @@ def _submit(config: RenderConfig, executor: str, resources: Resources, console: 
     from render.cluster import follow_lines, submit, task_command, wait
 
     try:
-        jobs = submit(config, task_command(sys.argv[1:]), executor, resources)
+        jobs = submit(config, task_command(without_overwrite(sys.argv[1:])), executor,
+                      resources)
     except ImportError:
         console.print('[red]error[/]: --executor needs submitit: pip install -e ".[render]"')
         raise typer.Exit(2) from None

@@ -6,13 +6,15 @@ The file mirrors `RenderConfig`: top-level keys (`size`, `seed`, ...), then the 
 `[ranges.lights]` (with `[ranges.lights.sun]`, `.area`, `.overcast`) and `[checks]`. Keys left
 out keep their defaults. An unknown key, a value of the wrong type, a range with min > max, a
 probability outside [0, 1], a value outside its setting's domain (`render.config.Domain`:
-NaN and infinity included) or a bad weight table is one error naming the file, the key, the
+NaN and infinity included) or a bad weight table (a weight that is negative, NaN or infinite,
+or all of them 0) is one error naming the file, the key, the
 value and what is allowed.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import textwrap
 import tomllib
 from pathlib import Path
@@ -43,8 +45,11 @@ def _check_value(value: Any, default: Any, item: dataclasses.Field) -> Any:
         if unknown:
             raise ValueError(f"unknown entry {unknown[0]!r} (expected {', '.join(allowed)})")
         weights = {name: _number(value.get(name, 0.0)) for name in allowed}
-        if any(weight < 0 for weight in weights.values()) or not sum(weights.values()) > 0:
-            raise ValueError("weights must be >= 0 and not all 0")
+        bad = next((name for name, weight in weights.items()
+                    if not (math.isfinite(weight) and weight >= 0)), None)
+        if bad is not None or not sum(weights.values()) > 0:
+            got = f"{bad} = {weights[bad]}" if bad is not None else "all 0"
+            raise ValueError(f"weights must be >= 0, finite and not all 0, got {got}")
         return weights
     if isinstance(default, tuple):
         if not isinstance(value, list) or len(value) != 2:

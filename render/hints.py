@@ -11,7 +11,6 @@ as `dataset_tools.camera.project` gives them. Image-plane angles are measured in
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ import numpy as np
 
 from dataset_tools.directions import estimate_shadow_direction
 from dataset_tools.layout import DatasetError, read_image
-from render.assets import SIDECAR_MASK_KEYS, BadAsset
+from render.assets import SIDECAR_MASK_KEYS, BadAsset, read_json_asset
 from render.photo_masks import read_instance_mask
 from render.spec import PhotoSpec
 
@@ -33,6 +32,10 @@ LIGHT_KINDS = ("sun", "area", "overcast")  # render.config.LightRanges.weights' 
 CAMERA_KEYS = ("pitch_deg", "fov_deg", "height_m")
 SUN_KEYS = ("azimuth_deg", "elevation_deg")
 HORIZON_PITCH_DEG = (3.0, 70.0)  # pitches a horizon hint may imply; else the crop is redrawn
+# Pixel coordinates (horizon_row, ground_polygon) must lie within this many photo sides
+# (the longer one) of the photo's origin: far beyond any horizon a camera pitch of 3-70 degrees
+# puts there, and small enough that no sum or product of them overflows.
+COORDINATE_LIMIT_SIDES = 1000
 HINT_KINDS = ("camera", "horizon", "sun", "shadow_direction", "estimated_shadow_direction",
               "ground_polygon", "lights", "photo_masks")
 
@@ -128,8 +131,9 @@ def parse_hints(data: Any, width: int, height: int) -> PhotoHints:
     with a one-line reason."""
     data = _table(data, "the sidecar", KEYS)
     values: dict[str, Any] = {}
+    limit = COORDINATE_LIMIT_SIDES * max(width, height)
     if "horizon_row" in data:
-        values["horizon_row"] = _number(data["horizon_row"], "horizon_row")
+        values["horizon_row"] = _number(data["horizon_row"], "horizon_row", -limit, limit)
     camera = _table(data.get("camera", {}), "camera", CAMERA_KEYS)
     limits = {"pitch_deg": (-89.0, 89.0), "fov_deg": (1.0, 179.0), "height_m": (0.0, 1000.0)}
     for key, (low, high) in limits.items():
@@ -153,8 +157,8 @@ def parse_hints(data: Any, width: int, height: int) -> PhotoHints:
         if not isinstance(polygon, list) or len(polygon) < 3 or not all(
                 isinstance(point, list) and len(point) == 2 for point in polygon):
             raise ValueError("ground_polygon must be a list of at least 3 [x, y] points")
-        vertices = tuple((_number(x, "ground_polygon x"), _number(y, "ground_polygon y"))
-                         for x, y in polygon)
+        vertices = tuple((_number(x, "ground_polygon x", -limit, limit),
+                          _number(y, "ground_polygon y", -limit, limit)) for x, y in polygon)
         if abs(_signed_area(np.array(vertices))) < 1.0:
             raise ValueError("ground_polygon encloses no area")
         if abs(_signed_area(clip_to_rectangle(np.array(vertices), width, height))) < 1.0:
@@ -179,10 +183,7 @@ def read_hints(photo: Path, scenes: Path | None = None) -> PhotoHints | None:
     sidecar = sidecar_path(photo)
     if not sidecar.is_file():
         return None
-    try:
-        data = json.loads(sidecar.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as error:
-        raise BadAsset(sidecar, f"not a readable JSON file ({error})") from None
+    data = read_json_asset(sidecar)  # BadAsset when unreadable or nested too deeply
     try:  # read as the sampler's photo cache reads it (EXIF orientation applied alike)
         image = read_image(photo, "RGB")
     except DatasetError:

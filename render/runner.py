@@ -5,9 +5,7 @@ workers (`render.worker`)."""
 
 from __future__ import annotations
 
-import os
 import signal
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -28,8 +26,8 @@ from rich.progress import (
 )
 
 from dataset_tools.gather import shard_manifest_path
-from dataset_tools.layout import DATASET_JSON, MANIFEST, is_disk_full, outside_link
-from dataset_tools.records import DatasetInfo, ManifestRecord, read_manifest, read_records
+from dataset_tools.layout import DATASET_JSON, MANIFEST, is_disk_full
+from dataset_tools.records import ManifestRecord, read_manifest, read_records
 from render.catalog import Catalog, RunError, build_catalog
 from render.claims import CLAIMS_DIR, Claims, ManifestView, SampleQueue, locked
 from render.commit import (
@@ -44,6 +42,7 @@ from render.commit import (
     write_dataset_json,
 )
 from render.config import RenderConfig
+from render.output import prepare_output
 from render.sample import sample_id
 from render.sampler import resampled_label
 from render.worker import (
@@ -108,36 +107,6 @@ def _stop_on_signals() -> Iterator[_StopRequest]:
             signal.signal(signum, handler)
 
 
-def _prepare_output(config: RenderConfig) -> None:
-    try:
-        config.out.mkdir(parents=True, exist_ok=True)
-        # A probe of this process's own: concurrent runs on the folder must not race on it.
-        handle, probe = tempfile.mkstemp(prefix=".write-test-", dir=config.out)
-        os.close(handle)
-        os.unlink(probe)
-    except OSError as error:
-        raise RunError(f"{config.out}: cannot write the output folder ({error.strerror})") from None
-    link = outside_link(config.out)
-    if link is not None:  # samples are moved and deleted in here: never through a link
-        raise RunError(f"{link}: a symbolic link to {os.path.realpath(link)}, outside "
-                       f"{config.out}; render-dataset does not write through it: replace the "
-                       "link by the files, or use another --out")
-    settings_path = config.out / DATASET_JSON
-    if settings_path.exists() and not config.overwrite:
-        info = DatasetInfo.read(config.out)
-        previous = (info.settings if info is not None else None) or {}
-        if previous and previous != config.identity():
-            changed = sorted(
-                key
-                for key in set(previous) | set(config.identity())
-                if previous.get(key) != config.identity().get(key)
-            )
-            raise RunError(
-                f"{settings_path}: this folder was rendered with other settings "
-                f"({', '.join(changed)}); use --overwrite or another --out"
-            )
-
-
 def run(config: RenderConfig, console: Console | None = None,
         early_signals: list[int] | None = None, shard: ShardLog | None = None) -> RunSummary:
     """Render the samples of this shard that the folder lacks. Ctrl-C (SIGINT) or SIGTERM
@@ -187,7 +156,7 @@ def _run_steps(config: RenderConfig, console: Console, stop: _StopRequest,
         index for index in range(config.count) if index % config.shard_count == config.shard_index
     ]
     summary.requested = len(mine)
-    _prepare_output(config)
+    prepare_output(config)  # refusals, and what --overwrite removes
     manifest = config.out / MANIFEST if shard is None else \
         shard_manifest_path(config.out, config.shard_index, config.shard_count)
 
@@ -265,7 +234,7 @@ def _render(config: RenderConfig, catalog: Catalog, queue: SampleQueue,
                     rate=f"{summary.rendered / max(elapsed, 1e-9):.2f} samples/s",
                 )
         except WorkerStartError as error:
-            raise RunError(str(error)) from None
+            raise RunError(str(error), exit_code=1) from None  # not the user's input
 
 
 def _account(outcome: Outcome, summary: RunSummary, console: Console, config: RenderConfig,

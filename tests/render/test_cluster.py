@@ -208,3 +208,37 @@ def test_dockerfile_installs_the_project_as_the_readme_does():
     assert "docs/cluster.md" in readme
     assert "kubectl apply -f deploy/k8s/render-job.yaml" in section
     assert "shadow-dataset gather" in section and "--executor slurm" in section
+
+
+def test_overwrite_with_an_executor_empties_the_folder_once_and_no_task_repeats_it(
+        tmp_path, monkeypatch):
+    import signal
+    import types
+
+    from render import cluster
+    from tests.helpers import make_dataset
+
+    out = tmp_path / "data"
+    make_dataset(out, ids=("000000", "000001"))
+    (out / "dataset.json").write_text(json.dumps({"format_version": 1, "source": "merge"}))
+    (out / "notes.txt").write_text("mine")
+    submitted = {}
+
+    def submit(config, command, kind, resources):
+        submitted.update(config=config, command=command)
+        return [types.SimpleNamespace(job_id="77_0")]
+
+    monkeypatch.setattr(cluster, "submit", submit)
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        result = CliRunner().invoke(render_app, ["--out", str(out), "-n", "4", *TINY_ARGS,
+                                                 "--overwrite", "--executor", "slurm",
+                                                 "--jobs", "2"])
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+    assert result.exit_code == 0, result.output
+    assert not list(out.rglob("*.png")) and not (out / "dataset.json").exists()
+    assert (out / "notes.txt").read_text() == "mine"
+    assert submitted["config"].overwrite is False
+    assert "--overwrite" not in submitted["command"]

@@ -163,3 +163,31 @@ def test_every_number_a_file_can_set_has_a_domain():
                if key != "seed" and "domain" not in item.metadata
                and not item.metadata.get("probability")]
     assert without == []
+
+
+@pytest.mark.parametrize("text", [
+    "[ranges.lights]\nweights = { sun = inf }",
+    "[ranges.lights]\nweights = { sun = nan }",
+    "[ranges.lights]\nweights = { sun = -inf }",
+    "[ranges.lights]\nweights = { sun = 1, area = inf }",
+    "[ranges.lights]\nweights = { sun = 0, area = 0, overcast = 0 }",
+    "[ranges.lights.area]\nshape_weights = { disk = inf }",
+    "[ranges.lights.area]\nshape_weights = { disk = nan, rectangle = 1 }",
+])
+def test_weights_that_are_not_finite_or_all_zero_are_refused_naming_file_and_key(tmp_path,
+                                                                                 text):
+    path = write(tmp_path, text)
+    key = "ranges.lights.weights" if "[ranges.lights]" in text \
+        else "ranges.lights.area.shape_weights"
+    with pytest.raises(ConfigFileError) as caught:
+        load_config(path, RenderConfig(out=tmp_path / "out"))
+    message = str(caught.value)
+    assert message.startswith(f"{path}: {key}: weights must be >= 0, finite"), message
+    assert "\n" not in message
+
+
+def test_an_infinite_weight_exits_2_before_any_work(tmp_path):
+    path = write(tmp_path, "[ranges.lights]\nweights = { sun = inf }")
+    result = run_cli("--config", str(path), "--out", str(tmp_path / "out"))
+    assert result.returncode == 2 and result.stderr.startswith(f"error: {path}: ranges.lights")
+    assert not (tmp_path / "out").exists()

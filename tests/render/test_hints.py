@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import math
+import warnings
 
 import cv2
 import numpy as np
@@ -318,3 +319,69 @@ def test_a_mask_path_out_of_the_scenes_folder_is_refused_naming_sidecar_and_path
     assert error.value.path == str(sidecar) or str(error.value.path) == str(sidecar)
     assert f"shadow_mask {path!r} lies outside the scenes folder" in str(error.value)
     assert "\n" not in str(error.value)
+
+
+def scenes_with_sidecar(tmp_path, text: str):
+    scenes, models = tmp_path / "scenes", tmp_path / "models"
+    scenes.mkdir()
+    models.mkdir()
+    image = np.full((48, 64, 3), 128, dtype=np.uint8)
+    for name in ("street", "plain"):
+        cv2.imwrite(str(scenes / f"{name}.png"), image)
+    (scenes / "street.json").write_text(text)
+    (models / "box.obj").write_text("v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\n")
+    return scenes, models
+
+
+DEEP = 100_000
+
+
+@pytest.mark.parametrize("text", ["[" * DEEP + "]" * DEEP,
+                                  '{"a":' * DEEP + "1" + "}" * DEEP,
+                                  '{"horizon_row": ' + "[" * DEEP + "]" * DEEP + "}"])
+def test_a_sidecar_nested_too_deep_is_a_bad_asset_skipped_in_one_line(tmp_path, text):
+    from typer.testing import CliRunner
+
+    from dataset_tools.cli import app
+    from render.catalog import build_catalog
+
+    scenes, models = scenes_with_sidecar(tmp_path, text)
+    sidecar = str(scenes / "street.json")
+    console = Console(record=True, width=400)
+    catalog, skipped = build_catalog(RenderConfig(out=tmp_path / "out", scenes=scenes,
+                                                  models=models), console)
+    assert len(catalog.photos) == 2 and not catalog.hints
+    assert list(skipped) == [sidecar] and "nested too deeply" in skipped[sidecar]
+    lines = [line for line in console.export_text().splitlines() if line]
+    assert len(lines) == 1 and sidecar in lines[0]
+    result = CliRunner().invoke(app, ["sidecars", str(scenes), "--sheet",
+                                      str(tmp_path / "sheet.png")])
+    assert result.exit_code == 0, result.output
+    assert "street.json" in result.output and "nested too deeply" in result.output
+
+
+@pytest.mark.parametrize("data", [
+    {"ground_polygon": [[0, 0], [1e308, 0], [1e308, 1e308]]},
+    {"ground_polygon": [[-1e308, -1e308], [600, 0], [600, 400]]},
+    {"horizon_row": 1e308},
+    {"horizon_row": -1e300},
+])
+def test_coordinates_far_outside_the_photo_are_refused_without_a_warning(data):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match="must lie strictly between"):
+            parse_hints(data, WIDTH, HEIGHT)
+
+
+def test_a_sidecar_with_huge_coordinates_is_skipped_in_one_line_without_warnings(tmp_path):
+    from render.catalog import build_catalog
+
+    text = json.dumps({"ground_polygon": [[0, 0], [1e308, 0], [1e308, 1e308]]})
+    scenes, models = scenes_with_sidecar(tmp_path, text)
+    console = Console(record=True, width=400)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _, skipped = build_catalog(RenderConfig(out=tmp_path / "out", scenes=scenes,
+                                                models=models), console)
+    assert list(skipped) == [str(scenes / "street.json")]
+    assert "ground_polygon x must lie strictly between" in skipped[str(scenes / "street.json")]

@@ -277,6 +277,19 @@ def test_arguments_and_unusable_folders_exit_non_zero(tmp_path):
     assert process.returncode == 2 and "shard" in output
 
 
+def test_workers_that_cannot_start_are_a_run_error_with_exit_code_1(tmp_path):
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    (fake / "bpy.py").write_text("raise ImportError('no Blender here')\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(fake), os.environ.get("PYTHONPATH", "")])}
+    process = cli("--out", str(tmp_path / "o"), "-n", "1", *TINY_ARGS, env=env)
+    output, _ = process.communicate(timeout=120)
+    lines = [line for line in output.splitlines() if line.startswith("error: ")]
+    assert process.returncode == 1, output
+    assert len(lines) == 1 and "check that bpy imports" in lines[0], output
+
+
 def test_rendered_dataset_passes_validate(rendered):
     from dataset_tools.validate import validate_dataset
 

@@ -229,3 +229,45 @@ def test_samples_rendered_into_a_resplit_dataset_follow_its_rule(tmp_path):
             assert sample_path(config.out, record.split, kind, record.id).is_file()
     assert validate_dataset(config.out).valid
     assert counts_agree(config.out) == 24
+
+
+@pytest.mark.slow
+@pytest.mark.blender
+def test_an_interrupted_overwrite_resumes_into_the_new_run(tmp_path):
+    out = tmp_path / "data"
+    old = run(tiny_config(out, count=3), QUIET)
+    assert old.rendered == 3
+    process = render_cli("--out", str(out), "-n", "40", *TINY_ARGS, "--size", "32",
+                         "--overwrite")
+    manifest = out / "manifest.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            size = json.loads((out / "dataset.json").read_text())["settings"]["size"]
+            lines = manifest.read_text().splitlines()
+            [json.loads(line) for line in lines]  # a line being appended: read again
+        except (OSError, ValueError, KeyError):
+            size, lines = None, []
+        if size == 32 and lines and all(json.loads(line)["spec"]["size"] == 32
+                                        for line in lines):
+            break
+        time.sleep(0.02)
+    os.killpg(process.pid, signal.SIGINT)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 130, output
+    line = next(line for line in output.splitlines() if line.startswith("interrupted:"))
+    match = re.fullmatch(r"interrupted: (\d+) of 40 samples complete in (.+); resume with: (.+)",
+                         line)
+    assert match, line
+    command = shlex.split(match[3])
+    assert command == ["render-dataset", "--out", str(out), "-n", "40", *TINY_ARGS,
+                       "--size", "32"]
+    complete = int(match[1])
+    assert 1 <= complete < 40
+    assert counts_agree(out) == complete  # the new run's counts, no old sample left
+    assert json.loads((out / "dataset.json").read_text())["settings"]["size"] == 32
+    resumed = render_cli(*command[1:])
+    output, _ = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, output
+    assert f"40/40 samples complete ({40 - complete} rendered now, {complete} already" in output
+    assert counts_agree(out) == 40
