@@ -17,10 +17,10 @@ from dataset_tools.layout import (
     DatasetError,
     Tick,
     copy_file,
-    refuse_nonempty,
     sample_path,
     write_png,
 )
+from dataset_tools.outputs import prepare_output
 from dataset_tools.pack_format import INDEX, DecodedSample, decode_sample, member_groups, read_index
 from dataset_tools.records import ManifestRecord, write_manifest
 
@@ -103,8 +103,8 @@ def unpack_shards(sources: list[Path], out: Path, overwrite: bool = False,
     in id order) and dataset.json (from the shards' folder). A sample is written only once
     all its members were read and decoded; on a damaged shard the samples before it stay
     and the DatasetError names the shard and how many samples were restored."""
-    refuse_nonempty(out, overwrite)
     paths = shard_paths(sources)
+    prepare_output(out, overwrite)
     counts: Counter = Counter()
     records: list[tuple[str, str, dict]] = []
     seen: set[tuple[str, str]] = set()
