@@ -108,16 +108,17 @@ def _check_outputs(files: tuple[Path | None, ...] = (),
 def _check_reports(dataset: Path, files: tuple[Path | None, ...] = (),
                    folders: tuple[Path | None, ...] = ()) -> None:
     """Before any work, for the outputs of a verb that reports on `dataset` (None = not asked
-    for): one inside it (or the dataset folder itself) is a bad parameter (exit code 2), as a
-    report is never written among the files it reports on; then each can be written
-    (`_check_outputs`)."""
+    for): each can be written (`_check_outputs`, exit code 1), and one inside the dataset (or
+    the dataset folder itself) is a bad parameter (exit code 2), as a report is never written
+    among the files it reports on."""
     from dataset_tools.layout import overlap
 
-    for path in (*files, *folders):
-        if path is not None and overlap(path, dataset) in ("is", "lies inside"):
-            raise typer.BadParameter(f"{path} lies inside {dataset}, the folder it reports "
-                                     "on; write it outside that folder")
     _check_outputs(files, folders)
+    for path in (*files, *folders):
+        how = None if path is None else overlap(path, dataset)
+        if how in ("is", "lies inside"):
+            raise typer.BadParameter(f"{path} {how} {dataset}, the folder it reports on; "
+                                     "write it outside that folder")
 
 
 def _check_dataset_output(out: Path, *inputs: Path) -> None:
