@@ -1,6 +1,7 @@
 """`shadow-dataset`: tools around a Shadow-AR dataset (validate, masks, split, inspect,
-sidecars, stats, import, merge, pack, unpack, gather). Every error is one line through
-`fail`, exit code 1."""
+sidecars, stats, import, merge, pack, unpack, gather). Every error is one line: a bad file
+or dataset through `fail` (exit code 1), a bad argument as typer.BadParameter (exit code 2,
+`dataset_tools.entry`)."""
 
 from __future__ import annotations
 

@@ -317,10 +317,11 @@ def write_json(path: Path, data: Any) -> None:
 
 def read_json_object(path: Path) -> dict[str, Any] | None:
     """The JSON object in the file at `path`, or None when the file is missing, unreadable,
-    not JSON or not an object (a status file another run may be rewriting, for one)."""
+    not JSON (or nested too deep to parse) or not an object (a status file another run may be
+    rewriting, for one)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
     return data if isinstance(data, dict) else None
 

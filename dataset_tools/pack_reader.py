@@ -66,7 +66,8 @@ def _expected_samples(path: Path) -> int | None:
 def iter_shard(path: Path) -> Iterator[DecodedSample]:
     """Decoded samples of one shard; DatasetError naming it when it is truncated or corrupt
     (after the samples read completely before the damage)."""
-    errors = (tarfile.TarError, OSError, EOFError, ValueError, KeyError, TypeError, zlib.error)
+    errors = (tarfile.TarError, OSError, EOFError, ValueError, KeyError, TypeError, zlib.error,
+              RecursionError)  # json.gz nested too deep to parse
     try:
         tar = tarfile.open(path, "r:")
     except errors as error:

@@ -106,6 +106,19 @@ def test_a_manifest_line_nested_too_deep_is_an_unparsable_line_in_every_verb(tmp
     assert validate_dataset(dataset).valid
 
 
+def test_a_dataset_json_or_index_json_nested_too_deep_is_read_as_unreadable(tmp_path,
+                                                                             shadow_dataset):
+    dataset = make_toy_dataset(tmp_path / "DS", train=2, test=1, size=16)
+    assert shadow_dataset("pack", dataset, tmp_path / "shards")[0] == 0
+    deep = "[" * 100_000 + "]" * 100_000
+    (dataset / "dataset.json").write_text(deep)
+    assert validate_dataset(dataset).valid  # an unreadable dataset.json records no split rule
+    index = tmp_path / "shards/index.json"
+    index.write_text(deep)
+    code, output = shadow_dataset("unpack", tmp_path / "shards", tmp_path / "out")
+    assert code == 1 and one_line(output).startswith(f"error: {index}: not a pack index")
+
+
 @pytest.mark.parametrize("content", [b"img_a.png\ncaf\xe9.png\n", bytes(range(256))],
                          ids=["latin-1", "binary"])
 def test_a_desoba_name_list_that_is_not_utf8_text_is_one_line(tmp_path, shadow_dataset,
