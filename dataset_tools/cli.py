@@ -162,10 +162,10 @@ def validate(
         task = bar.add_task("validating", total=total or None)
         report = validate_dataset(dataset, config.tolerance,
                                   lambda n: bar.update(task, advance=n))
-    for problem in report.problems[:show]:
+    for problem in report.problems[:config.show]:
         console.print(str(problem), markup=False, highlight=False)
-    if len(report.problems) > show:
-        console.print(f"... {len(report.problems) - show} more (see --json)")
+    if len(report.problems) > config.show:
+        console.print(f"... {len(report.problems) - config.show} more (see --json)")
     counts = ", ".join(f"{split} {count}" for split, count in report.counts.items())
     verdict = "[green]valid[/]" if report.valid else "[red]invalid[/]"
     console.print(f"{dataset}: {verdict}; complete samples: {counts or 'none'}; "
@@ -429,23 +429,23 @@ def import_(
     if out is None:
         raise typer.BadParameter("give the new dataset folder (or --as-scenes DIR)")
     _check_dataset_output(out, source)
-    skipped: list[tuple[Path, str]] = []
     with dataset_errors():
         with progress() as bar:
             task = bar.add_task("importing", total=None)
             tick = lambda: bar.update(task, advance=1)  # noqa: E731
             if as_scenes is not None:
-                counts = desoba_as_scenes(source, as_scenes, overwrite, tick=tick)
+                imported = desoba_as_scenes(source, as_scenes, overwrite, tick=tick)
+            elif config.format_name == "desoba":
+                imported = import_desoba(source, out, overwrite, tick=tick)
             else:
-                imported = import_desoba(source, out, overwrite, tick=tick) \
-                    if config.format_name == "desoba" else \
-                    import_shadow_ar(source, out, config.gray_threshold, overwrite, tick=tick)
-                counts, skipped = imported.counts, imported.skipped
-    for path, reason in skipped:
-        warn(f"{path}: {reason}; its sample is left out")
-    console.print(f"{out}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
-                  + (f"; {len(skipped)} samples left out for a bad file (listed above)"
-                     if skipped else ""))
+                imported = import_shadow_ar(source, out, config.gray_threshold, overwrite,
+                                            tick=tick)
+    what = "images" if as_scenes is not None or config.format_name == "desoba" else "samples"
+    for path, reason in imported.skipped:
+        warn(f"{path}: {reason}; left out")
+    console.print(f"{out}: " + ", ".join(f"{k} {v}" for k, v in sorted(imported.counts.items()))
+                  + (f"; {len(imported.skipped)} {what} left out for a bad file (listed above)"
+                     if imported.skipped else ""))
 
 
 @app.command(help="""Join datasets into OUT with an id prefix per source (default: each
@@ -455,7 +455,8 @@ Example: shadow-dataset merge synthetic/ shadowar/ combined/""")
 def merge(
     folders: Annotated[list[Path], typer.Argument(help="Two or more datasets, then OUT.")],
     prefix: Annotated[list[str] | None, typer.Option(
-        help="Id prefix per source: letters, digits, '_', '-', '.' (not first).")] = None,
+        help="Id prefix per source: letters, digits, '_', '-' and '.' ('.' and '-' not "
+             "first, no '..').")] = None,
     overwrite: Annotated[bool, typer.Option(
         help="Replace the dataset in a non-empty OUT (its old files go).")] = False,
 ) -> None:

@@ -52,7 +52,7 @@ def test_import_leaves_out_a_sample_with_a_bad_file_and_lists_it(tmp_path, shado
     code, output = shadow_dataset("import", source, out)
     assert code == 0, output
     warnings = [line for line in output.splitlines() if line.startswith("warning")]
-    assert warnings == [f"warning: {bad}: not a readable image; its sample is left out"]
+    assert warnings == [f"warning: {bad}: not a readable image; left out"]
     assert "1 samples left out for a bad file" in output
     assert sample_ids(out) == {"1", "3", "4", "5", "6"}
     manifest = sorted(json.loads(line)["id"] for line in (out / "manifest.jsonl").open())
@@ -69,6 +69,13 @@ def test_import_desoba_leaves_out_an_image_with_a_bad_file(tmp_path, shadow_data
     assert code == 0 and f"warning: {bad}: not a readable image" in output, output
     assert sample_ids(tmp_path / "out") == {"img_a_1", "img_a_2"}
     assert validate_dataset(tmp_path / "out").valid
+    for names in tmp_path.glob("desoba/*_list.txt"):  # without lists, every image trains
+        names.unlink()
+    code, output = shadow_dataset("import", "--format", "desoba", "--as-scenes",
+                                  tmp_path / "scenes", tmp_path / "desoba")
+    assert code == 0 and f"warning: {bad}: not a readable image" in output, output
+    assert "1 images left out for a bad file" in output
+    assert sorted(path.name for path in (tmp_path / "scenes").glob("*.json")) == ["img_a.json"]
 
 
 def test_validate_calls_an_output_without_its_manifest_invalid(tmp_path):
