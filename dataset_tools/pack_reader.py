@@ -106,6 +106,9 @@ def unpack_shards(sources: list[Path], out: Path, overwrite: bool = False,
     and the DatasetError names the shard and how many samples were restored."""
     paths = shard_paths(sources)
     prepare_output(out, overwrite)
+    dataset_json = paths[0].parent / DATASET_JSON
+    if dataset_json.is_file():  # first: a run stopped before its manifest is then incomplete
+        copy_file(dataset_json, out / DATASET_JSON)  # for `validate` (outputs.looks_like_output)
     counts: Counter = Counter()
     records: list[tuple[str, str, dict]] = []
     seen: set[tuple[str, str]] = set()
@@ -125,18 +128,15 @@ def unpack_shards(sources: list[Path], out: Path, overwrite: bool = False,
                 if tick:
                     tick()
     except DatasetError as error:
-        _finish_unpack(out, paths, records)
+        _finish_unpack(out, records)
         raise DatasetError(error.path, f"{error.reason}; {sum(counts.values())} complete "
                                        f"samples restored before it") from None
-    _finish_unpack(out, paths, records)
+    _finish_unpack(out, records)
     return UnpackResult({split: counts[split] for split in SPLITS if counts[split]}, clipped)
 
 
-def _finish_unpack(out: Path, paths: list[Path], records: list[tuple[str, str, dict]]) -> None:
+def _finish_unpack(out: Path, records: list[tuple[str, str, dict]]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     if records:
         write_manifest(out / MANIFEST, [ManifestRecord.from_json(record) for *_, record
                                         in sorted(records, key=lambda r: r[:2])])
-    dataset_json = paths[0].parent / DATASET_JSON
-    if dataset_json.is_file():
-        copy_file(dataset_json, out / DATASET_JSON)

@@ -177,3 +177,39 @@ def test_split_shares_must_leave_train_a_part(tmp_path, shadow_dataset):
                           "none")[0] == 0
     assert all(count > 0 for count in (len(list(dataset.glob(f"{split}/noshadow/*.png")))
                                        for split in ("train", "val", "test")))
+
+
+@pytest.mark.parametrize("verb", ["import", "merge", "unpack"])
+def test_a_run_stopped_before_its_manifest_leaves_a_folder_validate_calls_invalid(
+        tmp_path, monkeypatch, verb):
+    from dataset_tools import combine, pack_reader
+    from dataset_tools.combine import import_shadow_ar, merge
+    from dataset_tools.pack import PackConfig, pack_dataset
+    from dataset_tools.pack_reader import unpack_shards
+
+    dataset = make_toy_dataset(tmp_path / "DS", train=3, test=1, size=16)
+    pack_dataset(PackConfig(dataset, tmp_path / "shards", 10**6))
+    written: list[int] = []
+
+    def killed_after_one(real):
+        def write(*args, **kwargs):
+            if len(written) >= 7:  # a sample's files, then Ctrl-C
+                raise KeyboardInterrupt
+            written.append(1)
+            return real(*args, **kwargs)
+        return write
+
+    module = pack_reader if verb == "unpack" else combine
+    name = "write_png" if verb == "unpack" else "copy_file"
+    monkeypatch.setattr(module, name, killed_after_one(getattr(module, name)))
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        if verb == "import":
+            import_shadow_ar(dataset, out)
+        elif verb == "merge":
+            merge([dataset, dataset], out, ["a", "b"])
+        else:
+            unpack_shards([tmp_path / "shards"], out)
+    assert sample_ids(out) and not (out / "manifest.jsonl").exists()
+    report = validate_dataset(out)
+    assert not report.valid and "no manifest.jsonl" in report.errors[-1].message
