@@ -123,11 +123,14 @@ def merge_ids(sources: list[Path], prefixes: list[str] | None = None
     default to the folders' names. A prefix that is not an id part (`layout.id_problem`), two
     equal prefixes, or two samples that would get the same new id raise PrefixError; a source
     without samples raises DatasetError naming it."""
+    given = bool(prefixes)
     prefixes = prefixes or [source.name for source in sources]
     for prefix in prefixes:
         problem = id_problem(prefix)
         if problem:
-            raise PrefixError(f"prefix {prefix!r} {problem} (it starts every merged id)")
+            raise PrefixError(f"prefix {prefix!r} {problem} (it starts every merged id)"
+                              + ("" if given else "; the default is the folder's name: give "
+                                                  "one --prefix per source"))
     repeated = sorted({prefix for prefix in prefixes if prefixes.count(prefix) > 1})
     if repeated:
         raise PrefixError(f"prefix {repeated[0]!r} is given to two sources; each source "

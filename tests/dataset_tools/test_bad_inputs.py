@@ -36,6 +36,10 @@ def test_merge_refuses_equal_prefixes_and_prefixes_that_make_ids_collide(tmp_pat
                                       "--prefix", prefixes[0], "--prefix", prefixes[1])
         assert code == 2 and said in one_line(output), output
     assert not out.exists()
+    make_dataset(tmp_path / "my data", ids=("d",))
+    code, output = shadow_dataset("merge", tmp_path / "d1", tmp_path / "my data", out)
+    assert code == 2 and "'my data'" in one_line(output) and "the folder's name" in output
+    assert not out.exists()
 
 
 def test_import_leaves_out_a_sample_with_a_bad_file_and_lists_it(tmp_path, shadow_dataset):
