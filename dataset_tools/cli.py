@@ -1,6 +1,7 @@
 """`shadow-dataset`: tools around a Shadow-AR dataset (validate, masks, split, inspect,
-sidecars, stats, import, merge, pack, unpack, gather). Every error is one line through
-`fail`, exit code 1."""
+sidecars, stats, import, merge, pack, unpack, gather). Every error is one line: a bad file
+or dataset through `fail` (exit code 1), a bad argument as typer.BadParameter (exit code 2,
+`dataset_tools.entry`)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ from rich.progress import Progress
 
 from dataset_tools import config as verbs
 from dataset_tools.config import ConfigError
-from dataset_tools.masks import GRAY_THRESHOLD
 from dataset_tools.settings import defaults
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
@@ -30,6 +30,7 @@ T = TypeVar("T")
 VALIDATE, MASKS, SPLIT = (defaults(verbs.ValidateConfig), defaults(verbs.MasksConfig),
                          defaults(verbs.SplitConfig))
 INSPECT, SIDECARS = defaults(verbs.InspectConfig), defaults(verbs.SidecarsConfig)
+IMPORT = defaults(verbs.ImportConfig)
 
 
 def fail(message: str) -> NoReturn:
@@ -105,6 +106,34 @@ def _check_outputs(files: tuple[Path | None, ...] = (),
                 check_writable(path, folder=True)
 
 
+def _check_reports(dataset: Path, files: tuple[Path | None, ...] = (),
+                   folders: tuple[Path | None, ...] = ()) -> None:
+    """Before any work, for the outputs of a verb that reports on `dataset` (None = not asked
+    for): each can be written (`_check_outputs`, exit code 1), and one inside the dataset (or
+    the dataset folder itself) is a bad parameter (exit code 2), as a report is never written
+    among the files it reports on."""
+    from dataset_tools.layout import overlap
+
+    _check_outputs(files, folders)
+    for path in (*files, *folders):
+        how = None if path is None else overlap(path, dataset)
+        if how in ("is", "lies inside"):
+            raise typer.BadParameter(f"{path} {how} {dataset}, the folder it reports on; "
+                                     "write it outside that folder")
+
+
+def _check_dataset_output(out: Path, *inputs: Path) -> None:
+    """Before any work, for a verb that writes a whole folder: `out` can be a folder (not a
+    file, a device or a path under a file) and is apart from its inputs (it is not, holds
+    none and lies inside none: `layout.refuse_overlap`); otherwise one line naming it, exit
+    code 1."""
+    from dataset_tools.layout import refuse_overlap
+
+    _check_outputs(folders=(out,))
+    with dataset_errors():
+        refuse_overlap(out, inputs)
+
+
 @app.command(help="""Check every file: all ids in every folder, readable PNGs, RGB images and
 single-channel masks, equal sizes, binary masks, noshadow == shadow outside sregion, duplicates,
 manifest and files agree. Exit code 0 only when the dataset is valid.
@@ -119,20 +148,24 @@ def validate(
              "smask dilated by 2 px).")] = VALIDATE.tolerance,
     show: Annotated[int, typer.Option(help="Problems to print (all go to --json).")]
         = VALIDATE.show,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing --json file.")] = False,
 ) -> None:
     from dataset_tools.layout import count_samples
     from dataset_tools.validate import validate_dataset
 
-    _check_outputs(files=(json_out,))
+    config = verb_config(verbs.ValidateConfig, dataset, tolerance, show, json_out, overwrite)
+    _check_reports(dataset, files=(json_out,))
+    if json_out is not None:
+        refuse_existing_file(json_out, overwrite)
     total = count_samples(dataset)
     with progress() as bar:
         task = bar.add_task("validating", total=total or None)
-        report = validate_dataset(dataset, tolerance,
+        report = validate_dataset(dataset, config.tolerance,
                                   lambda n: bar.update(task, advance=n))
-    for problem in report.problems[:show]:
+    for problem in report.problems[:config.show]:
         console.print(str(problem), markup=False, highlight=False)
-    if len(report.problems) > show:
-        console.print(f"... {len(report.problems) - show} more (see --json)")
+    if len(report.problems) > config.show:
+        console.print(f"... {len(report.problems) - config.show} more (see --json)")
     counts = ", ".join(f"{split} {count}" for split, count in report.counts.items())
     verdict = "[green]valid[/]" if report.valid else "[red]invalid[/]"
     console.print(f"{dataset}: {verdict}; complete samples: {counts or 'none'}; "
@@ -168,7 +201,7 @@ def masks(
         help="Gray-level threshold (0-255) for datasets without passes.")]
         = MASKS.gray_threshold,
     visible_fraction: Annotated[float, typer.Option(
-        min=0.0, max=1.0, help="Share of the peak darkening a shadow pixel must reach.")]
+        help="Share of the peak darkening (0-1) a shadow pixel must reach.")]
         = MASKS.visible_fraction,
 ) -> None:
     from dataset_tools.layout import iter_samples, refuse_outside_links
@@ -213,10 +246,10 @@ lost, unless --allow-empty.
 Example: shadow-dataset split demo --test 0.15 --val 0.05 --by both --seed 0""")
 def split(
     dataset: Annotated[Path, typer.Argument(help="Dataset folder.")],
-    test: Annotated[float, typer.Option(min=0.0, max=0.9, help="Share of groups in test.")]
-        = SPLIT.test,
-    val: Annotated[float, typer.Option(min=0.0, max=0.9, help="Share of groups in val.")]
-        = SPLIT.val,
+    test: Annotated[float, typer.Option(
+        help="Share of groups in test (0-0.9; with --val below 1).")] = SPLIT.test,
+    val: Annotated[float, typer.Option(
+        help="Share of groups in val (0-0.9; with --test below 1).")] = SPLIT.val,
     seed: Annotated[int, typer.Option(help="Seed of the group order.")] = SPLIT.seed,
     by: Annotated[str, typer.Option(help="scene, mesh, both or none.")] = SPLIT.by,
     overwrite: Annotated[bool, typer.Option(help="Replace files that are in the way.")]
@@ -259,7 +292,8 @@ def inspect(
     html_dir: Annotated[Path | None, typer.Option(
         "--html", help="Write a static gallery (index.html) into this folder instead.")] = None,
 ) -> None:
-    _check_outputs(files=(out if html_dir is None else None,), folders=(html_dir,))
+    config = verb_config(verbs.InspectConfig, dataset, out, seed, tile, random)
+    _check_reports(dataset, files=(out if html_dir is None else None,), folders=(html_dir,))
     if html_dir is not None:
         from dataset_tools.gallery import write_gallery
 
@@ -272,9 +306,9 @@ def inspect(
     from dataset_tools.sheet import contact_sheet, select_samples
 
     with dataset_errors():
-        chosen = select_samples(dataset, ids, random, split_name, seed)
+        chosen = select_samples(dataset, ids, config.random, split_name, config.seed)
     refuse_existing_file(out, overwrite)
-    sheet = contact_sheet(dataset, chosen, tile)
+    sheet = contact_sheet(dataset, chosen, config.tile)
     with dataset_errors():
         write_png(out, sheet)
     console.print(f"{out}: {len(chosen)} samples")
@@ -298,7 +332,7 @@ def sidecars(
     from dataset_tools.layout import write_image, write_png
     from render.hint_sheet import hint_sheet, photo_tiles  # the CLI sees both packages
 
-    _check_outputs(files=(sheet,))
+    _check_reports(scenes, files=(sheet,))
     refuse_existing_file(sheet, overwrite)
     with dataset_errors():
         tiles, problems = photo_tiles(scenes, tile)
@@ -330,11 +364,16 @@ def stats(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the numbers as JSON.")]
         = None,
     plots: Annotated[Path | None, typer.Option(help="Folder for histogram PNGs.")] = None,
+    overwrite: Annotated[bool, typer.Option(
+        help="Replace an existing --json file and the histogram PNGs in --plots.")] = False,
 ) -> None:
     from dataset_tools.layout import write_json
-    from dataset_tools.stats import collect, plot, summarize, summary_lines
+    from dataset_tools.stats import collect, plot, plot_paths, summarize, summary_lines
 
-    _check_outputs(files=(json_out,), folders=(plots,))
+    _check_reports(dataset, files=(json_out,), folders=(plots,))
+    for path in [json_out] + (plot_paths(plots) if plots is not None else []):
+        if path is not None:
+            refuse_existing_file(path, overwrite)
     with dataset_errors():
         data = collect(dataset)
     if not data["counts"]:
@@ -369,18 +408,19 @@ def import_(
     dataset: Annotated[Path | None, typer.Argument(
         help="New dataset folder (not with --as-scenes).")] = None,
     format_name: Annotated[str, typer.Option("--format", help="shadow-ar or desoba.")]
-        = "shadow-ar",
+        = IMPORT.format_name,
     as_scenes: Annotated[Path | None, typer.Option(
         help="desoba only: write a scenes folder with sidecars here instead.")] = None,
     gray_threshold: Annotated[float, typer.Option(
-        help="Gray threshold (0-255) for smask.")] = GRAY_THRESHOLD,
-    overwrite: Annotated[bool, typer.Option(help="Write into a non-empty folder.")] = False,
+        help="Gray threshold (0-255) for smask.")] = IMPORT.gray_threshold,
+    overwrite: Annotated[bool, typer.Option(
+        help="Replace the dataset in a non-empty folder (its old files go).")] = False,
 ) -> None:
     from dataset_tools.combine import import_desoba, import_shadow_ar
     from dataset_tools.scenes import desoba_as_scenes
 
-    if format_name not in ("shadow-ar", "desoba"):
-        raise typer.BadParameter(f"--format must be shadow-ar or desoba, got {format_name!r}")
+    config = verb_config(verbs.ImportConfig, source, dataset, format_name, as_scenes,
+                         gray_threshold, overwrite)
     if as_scenes is not None and format_name != "desoba":
         raise typer.BadParameter("--as-scenes needs --format desoba")
     if as_scenes is not None and dataset is not None:
@@ -388,17 +428,24 @@ def import_(
     out = as_scenes if as_scenes is not None else dataset
     if out is None:
         raise typer.BadParameter("give the new dataset folder (or --as-scenes DIR)")
+    _check_dataset_output(out, source)
     with dataset_errors():
         with progress() as bar:
             task = bar.add_task("importing", total=None)
             tick = lambda: bar.update(task, advance=1)  # noqa: E731
             if as_scenes is not None:
-                counts = desoba_as_scenes(source, as_scenes, overwrite, tick=tick)
-            elif format_name == "desoba":
-                counts = import_desoba(source, out, overwrite, tick=tick)
+                imported = desoba_as_scenes(source, as_scenes, overwrite, tick=tick)
+            elif config.format_name == "desoba":
+                imported = import_desoba(source, out, overwrite, tick=tick)
             else:
-                counts = import_shadow_ar(source, out, gray_threshold, overwrite, tick=tick)
-    console.print(f"{out}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+                imported = import_shadow_ar(source, out, config.gray_threshold, overwrite,
+                                            tick=tick)
+    what = "images" if as_scenes is not None or config.format_name == "desoba" else "samples"
+    for path, reason in imported.skipped:
+        warn(f"{path}: {reason}; left out")
+    console.print(f"{out}: " + ", ".join(f"{k} {v}" for k, v in sorted(imported.counts.items()))
+                  + (f"; {len(imported.skipped)} {what} left out for a bad file (listed above)"
+                     if imported.skipped else ""))
 
 
 @app.command(help="""Join datasets into OUT with an id prefix per source (default: each
@@ -407,9 +454,13 @@ folder's name), so real and synthetic data can be trained together. Manifests ar
 Example: shadow-dataset merge synthetic/ shadowar/ combined/""")
 def merge(
     folders: Annotated[list[Path], typer.Argument(help="Two or more datasets, then OUT.")],
-    prefix: Annotated[list[str] | None, typer.Option(help="Id prefix per source.")] = None,
-    overwrite: Annotated[bool, typer.Option(help="Write into a non-empty OUT.")] = False,
+    prefix: Annotated[list[str] | None, typer.Option(
+        help="Id prefix per source: letters, digits, '_', '-' and '.' ('.' and '-' not "
+             "first, no '..').")] = None,
+    overwrite: Annotated[bool, typer.Option(
+        help="Replace the dataset in a non-empty OUT (its old files go).")] = False,
 ) -> None:
+    from dataset_tools.combine import PrefixError
     from dataset_tools.combine import merge as merge_datasets
 
     if len(folders) < 3:
@@ -419,12 +470,16 @@ def merge(
         raise typer.BadParameter(f"{len(sources)} sources but {len(prefix)} --prefix values")
     from dataset_tools.layout import MANIFEST
 
+    _check_dataset_output(out, *sources)
     warn_unparsable(*(source / MANIFEST for source in sources))
     with dataset_errors():
         with progress() as bar:
             task = bar.add_task("merging", total=None)
-            counts = merge_datasets(sources, out, prefix or None, overwrite,
-                                    tick=lambda: bar.update(task, advance=1))
+            try:
+                counts = merge_datasets(sources, out, prefix or None, overwrite,
+                                        tick=lambda: bar.update(task, advance=1))
+            except PrefixError as error:
+                raise typer.BadParameter(str(error), param_hint="--prefix") from None
     console.print(f"{out}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
 
 
@@ -448,7 +503,7 @@ def pack(
         = "webp",
     quality: Annotated[int, typer.Option(min=1, max=100, help="WebP/JPEG quality.")] = 90,
     overwrite: Annotated[bool, typer.Option(
-        help="Write into a non-empty OUT (old shard-*.tar beyond the new ones are deleted).")]
+        help="Replace what a non-empty OUT holds of shards or a dataset (its old files go).")]
         = False,
 ) -> None:
     from dataset_tools.pack import PackConfig, pack_dataset, parse_size
@@ -461,6 +516,7 @@ def pack(
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--shard-size") from None
     config = PackConfig(dataset, out, cap, codec, quality, overwrite)
+    _check_dataset_output(out, dataset)
     with dataset_errors():
         with progress() as bar:
             task = bar.add_task("packing", total=None)
@@ -488,13 +544,15 @@ Examples: shadow-dataset unpack demo_shards demo_restored
           shadow-dataset unpack demo_shards/shard-000000.tar demo_shards/shard-000001.tar out""")
 def unpack(
     paths: Annotated[list[Path], typer.Argument(help="Shard folder or tar files, then OUT.")],
-    overwrite: Annotated[bool, typer.Option(help="Write into a non-empty OUT.")] = False,
+    overwrite: Annotated[bool, typer.Option(
+        help="Replace the dataset in a non-empty OUT (its old files go).")] = False,
 ) -> None:
     from dataset_tools.pack_reader import unpack_shards
 
     if len(paths) < 2:
         raise typer.BadParameter("give the shards (a folder or tar files) and the output folder")
     *sources, out = paths
+    _check_dataset_output(out, *sources)
     with dataset_errors():
         with progress() as bar:
             task = bar.add_task("unpacking", total=None)

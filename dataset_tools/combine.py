@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -16,14 +16,15 @@ from dataset_tools.layout import (
     DatasetError,
     Tick,
     copy_file,
+    id_problem,
     passes_path,
     read_image,
-    refuse_nonempty,
     sample_path,
     size_mismatch,
     write_png,
 )
 from dataset_tools.masks import GRAY_THRESHOLD, smask_from_pair
+from dataset_tools.outputs import prepare_output
 from dataset_tools.records import (
     DatasetInfo,
     ManifestRecord,
@@ -43,14 +44,34 @@ def _finish(target: Path, records: list[ManifestRecord], source: str) -> Counter
     return Counter(splits)
 
 
+@dataclass
+class Imported:
+    """What an import wrote (samples per split) and the samples it left out: the bad file
+    of each and why, in the order met."""
+
+    counts: Counter = field(default_factory=Counter)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def _started(target: Path, records: list[ManifestRecord], source: str) -> None:
+    """Before the first sample file of an import: dataset.json (without counts yet), so that
+    a run stopped before its manifest leaves a folder `validate` calls incomplete."""
+    if not records:
+        DatasetInfo(source=source).write(target)
+
+
+def _none_imported(source: Path, skipped: list[tuple[Path, str]]) -> DatasetError:
+    path, reason = skipped[0]
+    return DatasetError(source, f"no sample could be imported: all {len(skipped)} have a bad "
+                                f"file, the first {path}: {reason}")
 
 
 def import_shadow_ar(source: Path, target: Path, gray_threshold: float = GRAY_THRESHOLD,
-                     overwrite: bool = False, tick: Tick = None) -> Counter:
+                     overwrite: bool = False, tick: Tick = None) -> Imported:
     """Copy a Shadow-AR folder as released with ARShadowGAN (train/ test/ x noshadow shadow
     mask robject rshadow) and add smask = gray(|shadow - noshadow|) > gray_threshold minus mask.
-    Every file is checked first; nothing is written if one is missing or unreadable."""
-    refuse_nonempty(target, overwrite)
+    Every file must be there (else nothing is written); a sample with an unreadable file or
+    images of two sizes is left out and listed in `Imported.skipped`."""
     located = find_samples(source)
     if not located:
         raise DatasetError(source, "no Shadow-AR samples (train/noshadow/*.png, ...)")
@@ -59,16 +80,23 @@ def import_shadow_ar(source: Path, target: Path, gray_threshold: float = GRAY_TH
             path = sample_path(source, split, kind, sample_id)
             if not path.is_file():
                 raise DatasetError(path, "missing")
-    records = []
+    prepare_output(target, overwrite)
+    result, records = Imported(), []
+    what = f"shadow-ar import of {source}"
     for sample_id, split in sorted(located.items()):
-        images = {kind: read_image(sample_path(source, split, kind, sample_id),
-                                   "RGB" if kind in RGB_KINDS else "L")
-                  for kind in SHADOW_AR_KINDS}
-        size = images["noshadow"].shape[:2]
-        for kind, image in images.items():
-            problem = size_mismatch(image.shape, size, "noshadow")
-            if problem:
-                raise DatasetError(sample_path(source, split, kind, sample_id), problem)
+        try:
+            images = {kind: read_image(sample_path(source, split, kind, sample_id),
+                                       "RGB" if kind in RGB_KINDS else "L")
+                      for kind in SHADOW_AR_KINDS}
+            size = images["noshadow"].shape[:2]
+            for kind, image in images.items():
+                problem = size_mismatch(image.shape, size, "noshadow")
+                if problem:
+                    raise DatasetError(sample_path(source, split, kind, sample_id), problem)
+        except DatasetError as error:
+            result.skipped.append((Path(error.path), error.reason))
+            continue
+        _started(target, records, what)
         for kind in SHADOW_AR_KINDS:
             copy_file(sample_path(source, split, kind, sample_id),
                       sample_path(target, split, kind, sample_id))
@@ -79,24 +107,65 @@ def import_shadow_ar(source: Path, target: Path, gray_threshold: float = GRAY_TH
                                       smask=f"image difference > {gray_threshold}"))
         if tick:
             tick()
-    return _finish(target, records, f"shadow-ar import of {source}")
+    if not records:
+        raise _none_imported(source, result.skipped)
+    result.counts = _finish(target, records, what)
+    return result
 
 
-def merge(sources: list[Path], target: Path, prefixes: list[str] | None = None,
-          overwrite: bool = False, tick: Tick = None) -> Counter:
-    """Join datasets into target; ids get a prefix per source (default: the folder name)."""
-    refuse_nonempty(target, overwrite)
+class PrefixError(ValueError):
+    """Merge prefixes that cannot work (the CLI's argument error); the message names them."""
+
+
+def merge_ids(sources: list[Path], prefixes: list[str] | None = None
+              ) -> list[dict[str, tuple[str, str]]]:
+    """Per source: sample id -> (split, id in the merged dataset, PREFIX_ID); prefixes
+    default to the folders' names. A prefix that is not an id part (`layout.id_problem`), two
+    equal prefixes, or two samples that would get the same new id raise PrefixError; a source
+    without samples raises DatasetError naming it."""
+    given = bool(prefixes)
     prefixes = prefixes or [source.name for source in sources]
-    if len(set(prefixes)) != len(prefixes):
-        raise DatasetError(target, f"prefixes must differ, got {prefixes}")
-    records = []
+    for prefix in prefixes:
+        problem = id_problem(prefix)
+        if problem:
+            raise PrefixError(f"prefix {prefix!r} {problem} (it starts every merged id)"
+                              + ("" if given else "; the default is the folder's name: give "
+                                                  "one --prefix per source"))
+    repeated = sorted({prefix for prefix in prefixes if prefixes.count(prefix) > 1})
+    if repeated:
+        raise PrefixError(f"prefix {repeated[0]!r} is given to two sources; each source "
+                          "needs its own --prefix")
+    plans: list[dict[str, tuple[str, str]]] = []
+    owners: dict[str, str] = {}
     for source, prefix in zip(sources, prefixes, strict=True):
         located = find_samples(source)
         if not located:
             raise DatasetError(source, "no samples (*/noshadow/*.png)")
-        manifest = read_manifest(source)
+        plan = {}
         for sample_id, split in sorted(located.items()):
             new_id = f"{prefix}_{sample_id}"
+            here = f"{source}/{split}/{sample_id}"
+            if new_id in owners:
+                raise PrefixError(f"{owners[new_id]} and {here} would both become {new_id}; "
+                                  "choose prefixes that keep the ids apart")
+            owners[new_id] = here
+            plan[sample_id] = (split, new_id)
+        plans.append(plan)
+    return plans
+
+
+def merge(sources: list[Path], target: Path, prefixes: list[str] | None = None,
+          overwrite: bool = False, tick: Tick = None) -> Counter:
+    """Join datasets into target; ids get a prefix per source (`merge_ids`). Everything is
+    checked before a file is written; --overwrite clears target's old dataset first."""
+    plans = merge_ids(sources, prefixes)
+    prepare_output(target, overwrite)
+    source_text = "merge of " + ", ".join(str(s) for s in sources)
+    DatasetInfo(source=source_text).write(target)  # marks the folder as a shadowsynth output
+    records = []
+    for source, plan in zip(sources, plans, strict=True):
+        manifest = read_manifest(source)
+        for sample_id, (split, new_id) in plan.items():
             for kind in KINDS:
                 path = sample_path(source, split, kind, sample_id)
                 if path.is_file():
@@ -113,7 +182,7 @@ def merge(sources: list[Path], target: Path, prefixes: list[str] | None = None,
                                    source_id=sample_id))
             if tick:
                 tick()
-    return _finish(target, records, "merge of " + ", ".join(str(s) for s in sources))
+    return _finish(target, records, source_text)
 
 
 DESOBA_FOLDERS = ("ShadowImage", "DeshadowedImage", "InstanceMask", "ShadowMask")
@@ -136,8 +205,15 @@ def _name_list(source: Path, word: str, explicit: Path | None) -> set[str] | Non
     for path in candidates:
         if not path.is_file():
             raise DatasetError(path, "list file is missing")
-        names |= {Path(line.split()[0]).stem for line in path.read_text().splitlines()
-                  if line.strip()}
+        data = path.read_bytes()
+        try:
+            if b"\0" in data:
+                raise ValueError("binary")
+            text = data.decode("utf-8")
+        except ValueError:
+            raise DatasetError(path, "not a text list of image names (UTF-8, one a line)") \
+                from None
+        names |= {Path(line.split()[0]).stem for line in text.splitlines() if line.strip()}
     return names
 
 
@@ -204,24 +280,32 @@ def read_desoba_image(folders: dict[str, dict[str, Path]], stem: str) -> dict[st
 
 def import_desoba(source: Path, target: Path, overwrite: bool = False,
                   train_list: Path | None = None, test_list: Path | None = None,
-                  tick: Tick = None) -> Counter:
+                  tick: Tick = None) -> Imported:
     """DESOBA (ShadowImage, DeshadowedImage, InstanceMask, ShadowMask + name lists) -> one
-    sample per object that has both a mask and a shadow (id = IMAGE_OBJECT)."""
-    refuse_nonempty(target, overwrite)
+    sample per object that has both a mask and a shadow (id = IMAGE_OBJECT). Every file must be
+    there (else nothing is written); an image with an unreadable file or files of two sizes
+    is left out and listed in `Imported.skipped`."""
     folders, splits = desoba_images(source, train_list, test_list)
-    records = []
+    prepare_output(target, overwrite)
+    result, records = Imported(), []
+    what = f"desoba import of {source}"
     for stem in sorted(folders["ShadowImage"]):
         if tick:
             tick()
         if stem not in splits:
             continue
         split = splits[stem]
-        images = read_desoba_image(folders, stem)
+        try:
+            images = read_desoba_image(folders, stem)
+        except DatasetError as error:
+            result.skipped.append((Path(error.path), error.reason))
+            continue
         shadow_image = images["ShadowImage"]
         for object_id, noshadow, masks in desoba_pairs(
                 shadow_image, images["DeshadowedImage"], images["InstanceMask"],
                 images["ShadowMask"]):
             sample_id = f"{stem}_{object_id}"
+            _started(target, records, what)
             write_png(sample_path(target, split, "noshadow", sample_id), noshadow)
             write_png(sample_path(target, split, "shadow", sample_id), shadow_image)
             for kind, mask in masks.items():
@@ -229,5 +313,8 @@ def import_desoba(source: Path, target: Path, overwrite: bool = False,
             records.append(ManifestRecord(sample_id, split=split, source=str(source), scene=stem,
                                           inserted_mesh=f"desoba object {object_id}"))
     if not records:
+        if result.skipped:
+            raise _none_imported(source, result.skipped)
         raise DatasetError(source, "no object has both an instance mask and a shadow")
-    return _finish(target, records, f"desoba import of {source}")
+    result.counts = _finish(target, records, what)
+    return result

@@ -12,6 +12,7 @@ import errno
 import functools
 import json
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -68,6 +69,23 @@ class DiskFullError(DatasetError):
 def is_disk_full(error: BaseException) -> bool:
     return isinstance(error, DiskFullError) or (
         isinstance(error, OSError) and error.errno in DISK_FULL_ERRNOS)
+
+
+# What a sample id (and a part of one, a merge prefix) may be: letters, digits, "_", "-" and
+# "." not first (a file starting with "." is hidden, and not a sample) and not "..".
+_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+
+
+def id_problem(text: str) -> str | None:
+    """Why `text` cannot be a sample id written into a dataset (its files are ID.png in the
+    kind folders), or None when it can: empty, a path separator, "..", a leading "." or "-"
+    would write elsewhere, hide the sample or read as an option."""
+    if not text:
+        return "is empty"
+    if not _ID.fullmatch(text) or ".." in text:
+        return ("may hold only letters, digits, '_', '-' and '.', not start with '.' or '-' "
+                "and not hold '..'")
+    return None
 
 
 def sample_path(root: Path, split: str, kind: str, sample_id: str) -> Path:
@@ -299,10 +317,11 @@ def write_json(path: Path, data: Any) -> None:
 
 def read_json_object(path: Path) -> dict[str, Any] | None:
     """The JSON object in the file at `path`, or None when the file is missing, unreadable,
-    not JSON or not an object (a status file another run may be rewriting, for one)."""
+    not JSON (or nested too deep to parse) or not an object (a status file another run may be
+    rewriting, for one)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
     return data if isinstance(data, dict) else None
 

@@ -8,6 +8,7 @@ stops the run, and the index records what the lossy noshadow codec cost (PSNR).
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 from collections import Counter
@@ -31,11 +32,11 @@ from dataset_tools.layout import (
     copy_file,
     iter_ids,
     read_image,
-    refuse_nonempty,
     sample_path,
     size_mismatch,
     write_json,
 )
+from dataset_tools.outputs import clear_dataset, prepare_output
 from dataset_tools.pack_format import (
     END_OF_ARCHIVE,
     INDEX,
@@ -49,6 +50,8 @@ from dataset_tools.pack_format import (
     tar_block,
 )
 from dataset_tools.records import ManifestRecord, read_manifest
+
+STAGING = ".packing"  # OUT/.packing/: the shards of a run until all are written
 
 _UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9,
           "gb": 10**9, "kib": 2**10, "mib": 2**20, "gib": 2**30}
@@ -81,8 +84,8 @@ def parse_size(text: str) -> int:
         value = float(number) * _UNITS[unit]
     except (ValueError, KeyError):
         raise ValueError(f"expected a size like 60MB, 500KB, 1GB or 64MiB, got {text!r}") from None
-    if value < 1:
-        raise ValueError(f"a size must be positive, got {text!r}")
+    if not 1 <= value < math.inf:  # also NaN
+        raise ValueError(f"a size must be a positive number of bytes, got {text!r}")
     return int(value)
 
 
@@ -140,7 +143,7 @@ def pack_dataset(config: PackConfig, tick: Tick = None) -> PackIndex:
     """Write OUT/shard-NNNNNN.tar (a new shard also at each split change), OUT/index.json and
     OUT/dataset.json; returns the index."""
     root, out = config.dataset, config.out
-    refuse_nonempty(out, config.overwrite)
+    prepare_output(out, config.overwrite, clear=False)  # cleared once the shards are written
     samples = _samples(root)
     manifest = read_manifest(root)
     totals = _Totals()
@@ -159,22 +162,17 @@ def pack_dataset(config: PackConfig, tick: Tick = None) -> PackIndex:
                 tick()
             yield split, sample_id, tar_block(sample_key(split, sample_id), members)
 
-    staging = out / ".packing"  # a failed run leaves OUT as it was
+    staging = out / STAGING  # a failed run leaves OUT as it was
     shutil.rmtree(staging, ignore_errors=True)
     try:
         shards = _write_shards(blocks(), staging, root, config.shard_size)
+        clear_dataset(out)  # --overwrite: nothing of the old content stays (old shards too)
         for shard in shards:
             os.replace(staging / shard.name, out / shard.name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    kept = {shard.name for shard in shards}
-    for stale in out.glob("shard-*.tar"):
-        if stale.name not in kept:
-            stale.unlink()
     if (root / DATASET_JSON).is_file():
         copy_file(root / DATASET_JSON, out / DATASET_JSON)
-    else:
-        (out / DATASET_JSON).unlink(missing_ok=True)
     index = _index(config, shards, totals, _skipped(root, manifest, {i for _, i in samples}))
     write_json(out / INDEX, index.to_json())
     return index

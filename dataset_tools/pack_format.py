@@ -282,5 +282,5 @@ def read_index(path: Path) -> PackIndex:
     """The index.json at `path`; DatasetError naming it when it is unreadable or not one."""
     try:
         return PackIndex.from_json(json.loads(path.read_text()))
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as error:
         raise DatasetError(path, f"not a pack index ({error})") from None

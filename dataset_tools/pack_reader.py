@@ -17,10 +17,10 @@ from dataset_tools.layout import (
     DatasetError,
     Tick,
     copy_file,
-    refuse_nonempty,
     sample_path,
     write_png,
 )
+from dataset_tools.outputs import prepare_output
 from dataset_tools.pack_format import INDEX, DecodedSample, decode_sample, member_groups, read_index
 from dataset_tools.records import ManifestRecord, write_manifest
 
@@ -66,7 +66,8 @@ def _expected_samples(path: Path) -> int | None:
 def iter_shard(path: Path) -> Iterator[DecodedSample]:
     """Decoded samples of one shard; DatasetError naming it when it is truncated or corrupt
     (after the samples read completely before the damage)."""
-    errors = (tarfile.TarError, OSError, EOFError, ValueError, KeyError, TypeError, zlib.error)
+    errors = (tarfile.TarError, OSError, EOFError, ValueError, KeyError, TypeError, zlib.error,
+              RecursionError)  # json.gz nested too deep to parse
     try:
         tar = tarfile.open(path, "r:")
     except errors as error:
@@ -103,8 +104,11 @@ def unpack_shards(sources: list[Path], out: Path, overwrite: bool = False,
     in id order) and dataset.json (from the shards' folder). A sample is written only once
     all its members were read and decoded; on a damaged shard the samples before it stay
     and the DatasetError names the shard and how many samples were restored."""
-    refuse_nonempty(out, overwrite)
     paths = shard_paths(sources)
+    prepare_output(out, overwrite)
+    dataset_json = paths[0].parent / DATASET_JSON
+    if dataset_json.is_file():  # first: a run stopped before its manifest is then incomplete
+        copy_file(dataset_json, out / DATASET_JSON)  # for `validate` (outputs.looks_like_output)
     counts: Counter = Counter()
     records: list[tuple[str, str, dict]] = []
     seen: set[tuple[str, str]] = set()
@@ -124,18 +128,15 @@ def unpack_shards(sources: list[Path], out: Path, overwrite: bool = False,
                 if tick:
                     tick()
     except DatasetError as error:
-        _finish_unpack(out, paths, records)
+        _finish_unpack(out, records)
         raise DatasetError(error.path, f"{error.reason}; {sum(counts.values())} complete "
                                        f"samples restored before it") from None
-    _finish_unpack(out, paths, records)
+    _finish_unpack(out, records)
     return UnpackResult({split: counts[split] for split in SPLITS if counts[split]}, clipped)
 
 
-def _finish_unpack(out: Path, paths: list[Path], records: list[tuple[str, str, dict]]) -> None:
+def _finish_unpack(out: Path, records: list[tuple[str, str, dict]]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     if records:
         write_manifest(out / MANIFEST, [ManifestRecord.from_json(record) for *_, record
                                         in sorted(records, key=lambda r: r[:2])])
-    dataset_json = paths[0].parent / DATASET_JSON
-    if dataset_json.is_file():
-        copy_file(dataset_json, out / DATASET_JSON)

@@ -201,11 +201,11 @@ def record_line(record: ManifestRecord) -> str:
 
 
 def parse_line(line: str | bytes) -> ManifestRecord | None:
-    """The record of one manifest line, or None for a torn line (a killed run) or a line
-    that is not a record."""
+    """The record of one manifest line, or None for a torn line (a killed run), a line
+    nested too deep for the parser (RecursionError) or a line that is not a record."""
     try:
         data = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return ManifestRecord.from_json(data) if isinstance(data, dict) and "id" in data else None
 

@@ -136,8 +136,16 @@ def summarize(data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+PLOTS = ("areas", "sun", "occluders", "darkness")  # the histograms `plot` draws, by name
+
+
+def plot_paths(out: Path) -> list[Path]:
+    """The PNG files `plot` writes into the folder `out`."""
+    return [out / f"{name}.png" for name in PLOTS]
+
+
 def plot(data: dict[str, Any], out: Path) -> list[Path]:
-    """Histograms as PNG files in `out`; returns their paths."""
+    """Histograms as PNG files in `out` (`plot_paths`); returns their paths."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -145,13 +153,13 @@ def plot(data: dict[str, Any], out: Path) -> list[Path]:
 
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    panels = [("areas", "area fraction of the image", data["areas"]),
-              ("sun", "degrees", {"sun elevation": data["sun_elevation"],
-                                  "sun azimuth": data["sun_azimuth"]}),
-              ("occluders", "occluders per sample", {"occluders": data["occluders"]}),
-              ("darkness", "sRGB luminance shadow / noshadow in smask (median per sample)",
+    panels = [("area fraction of the image", data["areas"]),
+              ("degrees", {"sun elevation": data["sun_elevation"],
+                           "sun azimuth": data["sun_azimuth"]}),
+              ("occluders per sample", {"occluders": data["occluders"]}),
+              ("sRGB luminance shadow / noshadow in smask (median per sample)",
                {"this dataset": [sample.median_ratio for sample in data["darkness"]]})]
-    for name, xlabel, series in panels:
+    for path, (xlabel, series) in zip(plot_paths(out), panels, strict=True):
         figure, axis = plt.subplots(figsize=(6, 3.5))
         for label, values in series.items():
             if values:
@@ -160,7 +168,6 @@ def plot(data: dict[str, Any], out: Path) -> list[Path]:
         axis.set_ylabel("samples")
         axis.legend()
         figure.tight_layout()
-        path = out / f"{name}.png"
         atomic_write(path, lambda tmp, figure=figure: figure.savefig(tmp, dpi=100, format="png"))
         plt.close(figure)
         written.append(path)

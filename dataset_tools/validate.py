@@ -23,6 +23,7 @@ from dataset_tools.layout import (
     decode_image,
     size_mismatch,
 )
+from dataset_tools.outputs import looks_like_output
 from dataset_tools.records import DatasetInfo, ManifestRecord, read_manifest, unparsable_lines
 from dataset_tools.split import GROUP_KEYS, GROUPINGS
 
@@ -212,6 +213,11 @@ def validate_dataset(root: Path, tolerance: float = 1.0,
     for number in unparsable_lines(root / MANIFEST):
         report.problems.append(Problem(str(root / MANIFEST), f"line {number} is not a "
                                        "manifest record (cannot be parsed)"))
+    if seen and not (root / MANIFEST).is_file() and looks_like_output(root):
+        report.problems.append(Problem(str(root), f"has samples but no {MANIFEST}, and "
+                                       "shadowsynth wrote it (dataset.json, manifests/ or "
+                                       "*.partial files): a run that stopped before its "
+                                       "manifest; rerun it (or `shadow-dataset gather`)"))
     manifest = read_manifest(root)
     if manifest:
         for sample_id in sorted(set(manifest) - seen):

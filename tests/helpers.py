@@ -90,3 +90,21 @@ def fill_disk(monkeypatch, folder: Path, suffix: str = "") -> None:
 
     monkeypatch.setattr(layout, "write_staged", write_staged)
     monkeypatch.setattr(resplit, "write_staged", write_staged)
+
+
+def one_line(output: str) -> str:
+    """The only non-blank line of `output` (a CLI's stderr); fails on more, or a traceback."""
+    lines = [line for line in output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in output, output
+    return lines[0]
+
+
+def files(root: Path) -> dict[str, bytes]:
+    """Every file below `root` by relative path, with its bytes."""
+    return {str(path.relative_to(root)): path.read_bytes() for path in sorted(root.rglob("*"))
+            if path.is_file()}
+
+
+def sample_ids(root: Path) -> set[str]:
+    """The ids of a dataset's samples, all splits together."""
+    return {path.stem for path in root.glob("*/noshadow/*.png")}

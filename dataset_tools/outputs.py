@@ -1,0 +1,105 @@
+"""Output folders of the verbs that write a whole dataset (import, merge, pack, unpack, and
+render-dataset): what in such a folder the layout owns, and clearing it for --overwrite, so
+the folder ends as if written fresh and files the layout does not own stay."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+from pathlib import Path
+
+from dataset_tools.gather import SHARDS_DIR
+from dataset_tools.layout import (
+    DATASET_JSON,
+    KINDS,
+    MANIFEST,
+    PASSES_DIR,
+    SPLITS,
+    TMP_SUFFIX,
+    DatasetError,
+    refuse_outside_links,
+)
+from dataset_tools.pack_format import INDEX
+
+# render.claims.CLAIMS_DIR: the claims of a render running into the folder (render imports
+# dataset_tools, not the other way, so the name is written here too; render may import it).
+CLAIMS_DIR = ".claims"
+# Folders of the root that the layout owns whole: shard manifests (`gather`), claims.
+OWNED_FOLDERS = (SHARDS_DIR, CLAIMS_DIR)
+# Files of the root that the layout owns: the records, a pack's index and shards.
+OWNED_FILES = (MANIFEST, DATASET_JSON, INDEX, f".{MANIFEST}.lock")
+SHARD_GLOB = "shard-*.tar"
+
+
+def _owned_in(folder: Path, suffix: str) -> list[Path]:
+    """The entries of `folder` (not followed if it is a link) that end with `suffix` or
+    TMP_SUFFIX: sample files, passes and what a killed write left."""
+    if folder.is_symlink() or not folder.is_dir():
+        return []
+    return [Path(entry.path) for entry in os.scandir(folder)
+            if entry.name.endswith((suffix, TMP_SUFFIX))
+            and not entry.is_dir(follow_symlinks=False)]
+
+
+def owned_paths(root: Path) -> list[Path]:
+    """Every file and folder of the dataset (or shard) folder `root` that the layout owns:
+    SPLIT/KIND/*.png, passes/*.npz, manifest.jsonl, dataset.json, manifests/, .claims/,
+    shard-*.tar, index.json and *.partial files among them. Links are listed, never
+    followed."""
+    paths = [root / name for name in (*OWNED_FILES, *OWNED_FOLDERS)
+             if os.path.lexists(root / name)]
+    paths += sorted(root.glob(SHARD_GLOB)) + _owned_in(root, TMP_SUFFIX)
+    paths += _owned_in(root / PASSES_DIR, ".npz")
+    for split in SPLITS:
+        for kind in KINDS:
+            paths += _owned_in(root / split / kind, ".png")
+    return paths
+
+
+def looks_like_output(root: Path) -> bool:
+    """Whether `root` was written by shadowsynth (it has dataset.json, shard manifests or a
+    *.partial file), not made by hand (a hand-made folder may have passes/ and no manifest):
+    such a folder with samples needs its manifest.jsonl (`validate`)."""
+    if any((root / name).exists() for name in (DATASET_JSON, SHARDS_DIR)):
+        return True
+    return any(path.name.endswith(TMP_SUFFIX) for path in owned_paths(root))
+
+
+def clear_dataset(root: Path) -> int:
+    """Remove what the layout owns in the folder `root` (`owned_paths`), then the split,
+    kind and passes folders left empty; returns how many entries went. Files the layout does
+    not own stay. A link is removed as a link, never followed, and a folder holding a link
+    out of it is refused first (DatasetError naming the link), before anything is removed."""
+    if not root.is_dir():
+        return 0
+    refuse_outside_links(root)
+    removed = 0
+    for path in owned_paths(root):
+        if stat.S_ISDIR(os.lstat(path).st_mode):
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+        removed += 1
+    folders = [root / split / kind for split in SPLITS for kind in KINDS]
+    for folder in [*folders, *(root / split for split in SPLITS), root / PASSES_DIR]:
+        if folder.is_dir() and not folder.is_symlink() and not any(folder.iterdir()):
+            folder.rmdir()
+    return removed
+
+
+def prepare_output(target: Path, overwrite: bool, clear: bool = True) -> None:
+    """Make `target` ready for a verb that writes a whole dataset (or shard set) into it:
+    a missing or empty folder as it is; a non-empty one needs `overwrite` (else a DatasetError
+    naming it) and is then cleared (`clear_dataset`; with clear=False only checked for links
+    out of it, for a caller that clears it later itself), so nothing of its old content stays."""
+    if target.exists() and not target.is_dir():
+        raise DatasetError(target, "cannot write here: a file, not a folder")
+    if target.exists() and any(target.iterdir()):
+        if not overwrite:
+            raise DatasetError(target, "exists and is not empty; use --overwrite to write "
+                                       "into it")
+        if clear:
+            clear_dataset(target)
+        else:
+            refuse_outside_links(target)
