@@ -22,13 +22,15 @@ from dataset_tools.layout import (
 )
 from dataset_tools.pack_format import INDEX
 
-# render.claims.CLAIMS_DIR: the claims of a render running into the folder (render imports
-# dataset_tools, not the other way, so the name is written here too; render may import it).
+# OUT/.claims/ID: the render run rendering sample ID now (`render.claims`, which imports it).
 CLAIMS_DIR = ".claims"
-# Folders of the root that the layout owns whole: shard manifests (`gather`), claims.
+# Lock files (`render.claims.locked`: .manifest.jsonl.lock, .claims/manifest.jsonl.lock) are
+# never removed: a run clearing the folder holds them, and an empty lock file is harmless.
+LOCK_SUFFIX = ".lock"
+# Folders of the root whose contents the layout owns: shard manifests (`gather`), claims.
 OWNED_FOLDERS = (SHARDS_DIR, CLAIMS_DIR)
 # Files of the root that the layout owns: the records, a pack's index and shards.
-OWNED_FILES = (MANIFEST, DATASET_JSON, INDEX, f".{MANIFEST}.lock")
+OWNED_FILES = (MANIFEST, DATASET_JSON, INDEX)
 SHARD_GLOB = "shard-*.tar"
 
 
@@ -43,12 +45,18 @@ def _owned_in(folder: Path, suffix: str) -> list[Path]:
 
 
 def owned_paths(root: Path) -> list[Path]:
-    """Every file and folder of the dataset (or shard) folder `root` that the layout owns:
-    SPLIT/KIND/*.png, passes/*.npz, manifest.jsonl, dataset.json, manifests/, .claims/,
-    shard-*.tar, index.json and *.partial files among them. Links are listed, never
-    followed."""
-    paths = [root / name for name in (*OWNED_FILES, *OWNED_FOLDERS)
-             if os.path.lexists(root / name)]
+    """Every file of the dataset (or shard) folder `root` that the layout owns:
+    SPLIT/KIND/*.png, passes/*.npz, manifest.jsonl, dataset.json, what manifests/ and .claims/
+    hold (lock files excepted), shard-*.tar, index.json and *.partial files among them. Links
+    are listed, never followed."""
+    paths = [root / name for name in OWNED_FILES if os.path.lexists(root / name)]
+    for name in OWNED_FOLDERS:
+        folder = root / name
+        if folder.is_symlink() or not folder.is_dir():
+            paths += [folder] if folder.is_symlink() else []
+            continue
+        paths += [folder / entry for entry in sorted(os.listdir(folder))
+                  if not entry.endswith(LOCK_SUFFIX)]
     paths += sorted(root.glob(SHARD_GLOB)) + _owned_in(root, TMP_SUFFIX)
     paths += _owned_in(root / PASSES_DIR, ".npz")
     for split in SPLITS:
@@ -68,9 +76,10 @@ def looks_like_output(root: Path) -> bool:
 
 def clear_dataset(root: Path) -> int:
     """Remove what the layout owns in the folder `root` (`owned_paths`), then the split,
-    kind and passes folders left empty; returns how many entries went. Files the layout does
-    not own stay. A link is removed as a link, never followed, and a folder holding a link
-    out of it is refused first (DatasetError naming the link), before anything is removed."""
+    kind, passes and shard-manifest folders left empty; returns how many entries went. Files
+    the layout does not own stay. A link is removed as a link, never followed, and a folder
+    holding a link out of it is refused first (DatasetError naming the link), before anything
+    is removed."""
     if not root.is_dir():
         return 0
     refuse_outside_links(root)
@@ -82,7 +91,8 @@ def clear_dataset(root: Path) -> int:
             path.unlink()
         removed += 1
     folders = [root / split / kind for split in SPLITS for kind in KINDS]
-    for folder in [*folders, *(root / split for split in SPLITS), root / PASSES_DIR]:
+    for folder in [*folders, *(root / split for split in SPLITS), root / PASSES_DIR,
+                   root / SHARDS_DIR]:
         if folder.is_dir() and not folder.is_symlink() and not any(folder.iterdir()):
             folder.rmdir()
     return removed

@@ -16,10 +16,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from dataset_tools.outputs import CLAIMS_DIR
 from dataset_tools.records import parse_line
 from render.sample import sample_id
 
-CLAIMS_DIR = ".claims"  # OUT/.claims/ID: the run rendering sample ID now
 CLAIM_TIMEOUT_S = 600.0  # a claim not refreshed this long is stale (its run died elsewhere)
 HEARTBEAT_S = 60.0  # how often a run refreshes the claims it holds
 LOCK_TIMEOUT_S = 300.0  # the manifest lock: milliseconds per sample, a full pass in finalize

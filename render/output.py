@@ -21,12 +21,10 @@ The rules:
 from __future__ import annotations
 
 import os
-import stat
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
-from dataset_tools.gather import SHARDS_DIR, SUBMISSION
+from dataset_tools.gather import SHARDS_DIR
 from dataset_tools.layout import (
     DATASET_JSON,
     KINDS,
@@ -40,12 +38,12 @@ from dataset_tools.layout import (
     refuse_overlap,
     refuse_special_file,
 )
+from dataset_tools.outputs import CLAIMS_DIR, LOCK_SUFFIX, clear_dataset
 from dataset_tools.records import DatasetInfo
 from render.catalog import RunError
-from render.claims import CLAIMS_DIR, Claims, locked
+from render.claims import Claims, locked
 from render.config import RenderConfig
 
-LOCK_SUFFIX = ".lock"  # `render.claims.locked`'s lock files and claims: never removed here
 AFRESH = "--overwrite starts afresh (it deletes the folder's samples), or use another --out"
 
 
@@ -146,57 +144,26 @@ def is_dataset(out: Path) -> bool:
 
 
 def clear_for_overwrite(out: Path) -> int:
-    """Remove every file of the dataset layout from `out`: each split's SPLIT/KIND/*.png,
-    passes/*.npz, the shard manifests and statuses in manifests/, the claims, manifest.jsonl,
-    dataset.json and the *.partial files of killed writes, and then the layout's folders left
-    empty. Nothing else (a user's notes, an image of another name), never through a link.
-    Raises RunError when a link leads out of `out` or another live run holds a claim there.
-    Returns how many files it removed."""
+    """Remove every file of the dataset layout from `out` (`dataset_tools.outputs.
+    clear_dataset`: samples, passes, shard manifests, claims, manifest.jsonl, dataset.json,
+    the *.partial files of killed writes, then the layout's folders left empty), under the
+    manifest lock. Nothing else (a user's notes, an image of another name), never through a
+    link. Raises RunError when a link leads out of `out` or another live run holds a claim
+    there. Returns how many files it removed."""
     refuse_links_out(out)
     claims = Claims(out / CLAIMS_DIR)
     with locked(out / MANIFEST):
-        busy = [name for name in _names(claims.folder)
+        folder = claims.folder
+        names = sorted(os.listdir(folder)) if folder.is_dir() and not folder.is_symlink() else []
+        busy = [name for name in names
                 if not name.endswith(LOCK_SUFFIX) and claims.held_elsewhere(name)]
         if busy:
-            raise RunError(f"{claims.folder / busy[0]}: another run is rendering into {out} "
-                           "now; --overwrite would delete its samples: let it end or stop it")
-        removed = 0
-        for split in SPLITS:
-            for kind in KINDS:
-                removed += _remove(out / split / kind, lambda name: name.endswith(".png"))
-            removed += _remove(out / split, lambda name: False)
-        removed += _remove(out / PASSES_DIR, lambda name: name.endswith(".npz"))
-        removed += _remove(out / SHARDS_DIR, lambda name: name == SUBMISSION or (
-            name.startswith("shard-") and name.endswith((".json", ".jsonl"))))
-        removed += _remove(claims.folder, lambda name: not name.endswith(LOCK_SUFFIX))
-        removed += _remove(out, lambda name: name in (DATASET_JSON, MANIFEST), keep=True)
-    return removed
-
-
-def _remove(folder: Path, owned: Callable[[str], bool], keep: bool = False) -> int:
-    """Unlink the plain files (or links) directly in `folder` whose name `owned` accepts, and
-    the temporary files of killed writes (.NAME.*.partial); then remove the folder if it is
-    left empty, unless `keep`. Never follows a link. Returns how many files."""
-    count = 0
-    for name in _names(folder):
-        path = folder / name
-        hidden_partial = name.startswith(".") and name.endswith(TMP_SUFFIX)
-        if (hidden_partial or owned(name)) and not _is_real_folder(path):
-            path.unlink(missing_ok=True)
-            count += 1
-    if not keep:
+            raise RunError(f"{folder / busy[0]}: another run is rendering into {out} now; "
+                           "--overwrite would delete its samples: let it end or stop it")
         try:
-            folder.rmdir()  # only when empty, and never a link
-        except OSError:
-            pass
-    return count
-
-
-def _names(folder: Path) -> list[str]:
-    """The entries of `folder`, sorted; none when it is missing, not a folder, or a link."""
-    if folder.is_symlink() or not folder.is_dir():
-        return []
-    return sorted(os.listdir(folder))
+            return clear_dataset(out)
+        except DatasetError as error:
+            raise RunError(str(error)) from None
 
 
 def _layout_folders(out: Path) -> list[Path]:
@@ -211,13 +178,6 @@ def _owned(name: str) -> bool:
     writes, a lock, a killed write's temporary file)."""
     layout = {*SPLITS, PASSES_DIR, SHARDS_DIR, CLAIMS_DIR, DATASET_JSON, MANIFEST}
     return name in layout or (name.startswith(".") and name.endswith((TMP_SUFFIX, LOCK_SUFFIX)))
-
-
-def _is_real_folder(path: Path) -> bool:
-    try:
-        return stat.S_ISDIR(os.lstat(path).st_mode)
-    except FileNotFoundError:
-        return False
 
 
 def _is_folder_or_missing(path: Path) -> bool:
