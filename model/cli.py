@@ -8,10 +8,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress
 
 from dataset_tools.settings import defaults
@@ -19,6 +20,7 @@ from model.config import (
     AttentionConfig,
     EvalConfig,
     ExportConfig,
+    OptionValueError,
     PredictConfig,
     SGConfig,
     TrainConfig,
@@ -34,14 +36,25 @@ def _warning_line(message, category, filename, lineno, file=None, line=None) -> 
     console.print(f"[yellow]warning[/]: {message}", highlight=False)
 
 
+def progress() -> Progress:
+    """A transient progress bar on a terminal, nothing elsewhere (a log, a pipe): the pattern
+    of dataset_tools.cli.progress, on this CLI's console."""
+    return Progress(console=console, transient=True, disable=not console.is_terminal)
+
+
 @contextmanager
 def one_line_errors() -> Iterator[None]:
-    """Known failures (bad data, checkpoints, weights, NaN) become one line and exit code 1."""
+    """Known failures (bad data, checkpoints, weights, NaN) become one line and exit code 1;
+    an option value a verb's config refuses (OptionValueError, model/config.py) is an
+    argument error: one line and exit code 2, here for every verb."""
     from model.errors import describe_error
 
     warnings.showwarning = _warning_line
     try:
         yield
+    except OptionValueError as error:
+        console.print(f"[red]error[/]: {escape(str(error))}", highlight=False)
+        raise typer.Exit(2) from None
     except (RuntimeError, ValueError, OSError) as error:
         line = describe_error(error)
         if line is None:
@@ -80,7 +93,8 @@ EncoderWeights = Annotated[str, typer.Option(
          "warning) | imagenet (required) | none | PATH.")]
 Resume = Annotated[Path | None, typer.Option(
     help="Continue the run in this folder with everything from its config.json, --data "
-         "included (only --epochs may change).")]
+         "included (only --epochs may change; another option that differs from the run's is "
+         "refused).")]
 MaxSteps = Annotated[int, typer.Option(help="Cap on steps per epoch (0: no cap).")]
 LogEvery = Annotated[int, typer.Option(help="Steps between stats.jsonl lines.")]
 MaxMinutes = Annotated[float, typer.Option(
@@ -127,14 +141,25 @@ DLr = Annotated[float, typer.Option(help="Discriminator learning rate.")]
 GanWarmup = Annotated[int, typer.Option(help="First epochs without the adversarial term.")]
 
 
+def given_options(context: typer.Context, *leave_out: str) -> dict[str, Any]:
+    """The values of the options the command line (or the environment) gave, by parameter
+    name, without those in `leave_out`; the ones left to their defaults are not here."""
+    # by name: typer 0.29 carries its own click, whose ParameterSource is not click's
+    given = ("COMMANDLINE", "ENVIRONMENT")
+    return {name: value for name, value in context.params.items()
+            if name not in leave_out and getattr(context.get_parameter_source(name), "name",
+                                                 None) in given}
+
+
 def _train(kind: str, new_config: Callable[..., TrainConfig], data: Path | None,
-           epochs: int | None, resume: Path | None) -> None:
-    """Start or resume a run of `kind` (model/runs.py); Ctrl-C says how to resume, exit 130."""
+           epochs: int | None, resume: Path | None, given: dict[str, Any]) -> None:
+    """Start or resume a run of `kind` (model/runs.py); Ctrl-C says how to resume, exit 130.
+    `given`: the options the command line gave, which a resumed run's config must match."""
     from model.runs import RunInterrupted, train_run
 
     with one_line_errors():
         try:
-            best = train_run(kind, new_config, data, epochs, resume)
+            best = train_run(kind, new_config, data, epochs, resume, given)
         except RunInterrupted as stop:
             if stop.message is not None:
                 console.print(stop.message, highlight=False)
@@ -149,7 +174,8 @@ RGB + object mask -> occluder and occluder-shadow masks, Dice loss, IoU on val.
 Example: shadow-model train-attention --data demo --epochs 50
 
 Example: shadow-model train-attention --resume runs/00000-attention-demo""")
-def train_attention(data: TrainData = None, out: Out = ATTENTION.out, size: Size = ATTENTION.size,
+def train_attention(context: typer.Context, data: TrainData = None, out: Out = ATTENTION.out,
+                    size: Size = ATTENTION.size,
                     batch_size: Batch = ATTENTION.batch_size, epochs: Epochs = None,
                     lr: Lr = ATTENTION.lr, workers: Workers = ATTENTION.workers,
                     seed: Seed = ATTENTION.seed, device: Device = ATTENTION.device,
@@ -170,7 +196,8 @@ def train_attention(data: TrainData = None, out: Out = ATTENTION.out, size: Size
                          encoder_weights=encoder_weights, encoder=encoder,
                          decoder_width=decoder_width, max_steps_per_epoch=max_steps_per_epoch,
                          log_every=log_every, validate_data=validate_data, max_minutes=max_minutes)
-    _train("attention", new_config, data, epochs, resume)
+    _train("attention", new_config, data, epochs, resume,
+           given_options(context, "data", "epochs", "resume"))
 
 
 @app.command("train-sg", help="""Train the shadow-generation block as a GAN on the masks the
@@ -181,7 +208,8 @@ Example: shadow-model train-sg --data demo
 --attention runs/00000-attention-demo/checkpoints/best.pt
 
 Example: shadow-model train-sg --resume runs/00001-sg-demo""")
-def train_sg(data: TrainData = None, attention: AttentionCheckpoint = SG.attention,
+def train_sg(context: typer.Context, data: TrainData = None,
+             attention: AttentionCheckpoint = SG.attention,
              out: Out = SG.out, size: Size = SG.size, batch_size: Batch = SG.batch_size,
              epochs: Epochs = None, lr: Lr = SG.lr, workers: Workers = SG.workers,
              seed: Seed = SG.seed, device: Device = SG.device, amp: Amp = SG.amp,
@@ -216,24 +244,36 @@ def train_sg(data: TrainData = None, attention: AttentionCheckpoint = SG.attenti
                          gan_warmup_epochs=gan_warmup_epochs,
                          max_steps_per_epoch=max_steps_per_epoch, log_every=log_every,
                          validate_data=validate_data, max_minutes=max_minutes)
-    _train("sg", new_config, data, epochs, resume)
+    _train("sg", new_config, data, epochs, resume,
+           given_options(context, "data", "epochs", "resume"))
 
 
 def _load(checkpoint: Path, attention: Path | None):
-    from model.pipeline import load_pipeline
+    """The pipeline of `checkpoint`; says so when it is the pretrained model."""
+    from model.pipeline import PRETRAINED, load_pipeline
 
+    if checkpoint == PRETRAINED:
+        console.print(f"using the pretrained model {checkpoint} (--checkpoint PATH for "
+                      "another)", highlight=False)
     return load_pipeline(checkpoint, attention)
 
 
 def _checkpoint(value: Path | None) -> Path:
-    """--checkpoint as given, or the pretrained model (for None or "default", said once)."""
-    from model.pipeline import PRETRAINED, checkpoint_path
+    """--checkpoint as given, or the pretrained model (for None or "default"); `_load` says
+    which, after the options are checked, so that an option's error stays one line."""
+    from model.pipeline import checkpoint_path
 
-    path = checkpoint_path(value)
-    if path == PRETRAINED:
-        console.print(f"using the pretrained model {path} (--checkpoint PATH for another)",
-                      highlight=False)
-    return path
+    return checkpoint_path(value)
+
+
+def _refuse_overlap(output: Path, inputs: list[Path | None], inside_ok: bool) -> None:
+    """dataset_tools.layout.refuse_overlap as an argument error (exit code 2)."""
+    from dataset_tools.layout import DatasetError, refuse_overlap
+
+    try:
+        refuse_overlap(output, inputs, inside_ok=inside_ok)
+    except DatasetError as error:
+        raise OptionValueError(str(error)) from None
 
 
 @app.command(help="""Metrics of docs/architecture.md (GRMSE, LRMSE, GSSIM, LSSIM, GBER,

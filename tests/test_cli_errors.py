@@ -325,3 +325,43 @@ def test_a_bad_option_is_one_line_without_trailing_space(module, args, tmp_path)
     assert result.returncode == 2, result.stderr
     assert len(lines) == 1 and lines[0].startswith("error: "), lines
     assert lines[0] == lines[0].rstrip() and lines[0] == lines[0].lstrip()
+
+
+@pytest.mark.parametrize("args", [
+    ["train-attention", "--lr", "nan"], ["train-sg", "--lr", "-1"],
+    ["train-attention", "--workers", "-1"], ["train-sg", "--log-every", "0"],
+    ["train-sg", "--encoder", "nope"], ["train-attention", "--val-fraction", "1"],
+    ["train-sg", "--device", "gpu"],
+    ["predict", "--batch-size", "0"], ["predict", "--device", "cuda:x"],
+    ["evaluate", "--batch-size", "0"], ["evaluate", "--size", "0"],
+])
+def test_an_option_value_outside_its_domain_is_one_line_and_exit_2(toy_dataset, tmp_path,
+                                                                    args):
+    verb, option = args[0], args[1]
+    test = toy_dataset / "test"
+    rest = {"predict": ["--images", test / "noshadow", "--masks", test / "mask", "--out",
+                        tmp_path / "out"],
+            "evaluate": ["--data", toy_dataset, "--checkpoint", "default", "--out",
+                         tmp_path / "eval"]}.get(verb, ["--data", toy_dataset, "--out",
+                                                        tmp_path / "runs"])
+    code, output = run(model_app, *args, *rest)
+    line = one_error_line(output)
+    assert code == 2 and line.startswith(f"error: {option} "), output
+    assert "expected" in line, output
+    if option == "--encoder":
+        assert "resnet18" in line and "get_encoder_names" in line
+    assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").iterdir())
+
+
+def test_resume_refuses_an_option_that_differs_from_the_run(toy_dataset, tmp_path):
+    code, output = run(model_app, "train-attention", "--data", toy_dataset, "--out",
+                       tmp_path / "runs", "--epochs", "1", *TINY)
+    assert code == 0, output
+    run_dir = next((tmp_path / "runs").glob("*-attention-toy"))
+    code, output = run(model_app, "train-attention", "--resume", run_dir, "--epochs", "2",
+                       "--size", "96")
+    line = one_error_line(output)
+    assert code == 2 and line.startswith(f"error: --size 96: the resumed run {run_dir} has 64"), \
+        output
+    assert ckpt.load(run_dir / "checkpoints" / "last.pt")["epoch"] == 1
+
