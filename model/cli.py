@@ -17,6 +17,7 @@ from rich.progress import Progress
 
 from dataset_tools.settings import defaults
 from model.config import (
+    JPEG_QUALITY,
     AttentionConfig,
     EvalConfig,
     ExportConfig,
@@ -321,8 +322,8 @@ def evaluate(data: Data,
                       "without --shadow-direction): true | estimated | none.")]
                  = EVAL.light) -> None:
     from dataset_tools.layout import check_writable, count_samples
+    from model.evaluate import RESULT_FILES, summary_table, write_results
     from model.evaluate import evaluate as run
-    from model.evaluate import summary_table, write_results
     from model.runtime import pick_device
 
     with one_line_errors():
@@ -341,13 +342,16 @@ def evaluate(data: Data,
         else:
             target = out or predictions.resolve().parent / f"eval-{predictions.name}-{name}"
         config = dataclasses.replace(config, out=target)
-        check_writable(target)  # before any work
+        check_writable(target)  # before any work, both files included
+        for name in RESULT_FILES:
+            check_writable(target / name, folder=False)
+        _refuse_overlap(target, [data, predictions, pred_masks], inside_ok=True)
+        chosen = pick_device(device) if checkpoint is not None else None
         loaded = _load(checkpoint, attention) if checkpoint is not None else None
         total = count_samples(data, split)
-        with Progress(console=console, transient=True) as progress:
-            bar = progress.add_task("evaluating", total=total or None)
-            summary, rows = run(config, loaded, pick_device(device) if loaded is not None else None,
-                                lambda n: progress.advance(bar, n))
+        with progress() as bar:
+            task = bar.add_task("evaluating", total=total or None)
+            summary, rows = run(config, loaded, chosen, lambda n: bar.advance(task, n))
         write_results(target, summary, rows)
     Console().print(summary_table(summary, f"{data} {split}", size,
                                   "model" if checkpoint is not None else "predictions"))
@@ -396,28 +400,74 @@ def predict(images: Annotated[Path, typer.Option(help="Image folder or file.")],
                      "estimated or none).")] = PREDICT.save_light,
             overwrite: Annotated[bool, typer.Option(
                 help="Replace existing outputs.")] = PREDICT.overwrite,
+            lights: Annotated[Path | None, typer.Option(
+                help="A light per image: a JSON object or CSV (image,direction,elevation,"
+                     "softness) naming images by file name or stem (docs/predict.md); an image "
+                     "it does not name gets --shadow-direction's light, or none.")] = None,
+            sheet: Annotated[Path | None, typer.Option(
+                help="Also write a before/after contact sheet (input | shadowed | matte) of "
+                     "the first images to this .jpg or .png file.")] = None,
+            format: Annotated[str, typer.Option(
+                help=f"Output format: same (the input's own; JPEG at quality {JPEG_QUALITY}) "
+                     "| png | jpg.")] = PREDICT.format,
+            max_pixels: Annotated[int, typer.Option(
+                help="Refuse images larger than this many pixels, from their header, before "
+                     "any is decoded (0: no limit).")] = PREDICT.max_pixels,
             ) -> None:
     from dataset_tools.layout import check_writable
+    from model.predict import PredictInterrupted, plan
     from model.predict import predict as run
     from model.runtime import pick_device
 
-    with one_line_errors():
-        check_writable(out)  # before any work
-        checkpoint = _checkpoint(checkpoint)
-        config = PredictConfig(images=images, masks=masks, out=out, checkpoint=checkpoint,
-                               device=device, batch_size=batch_size,
-                               save_shadow_mask=save_shadow_mask, save_attention=save_attention,
-                               save_matte=save_matte, shadow_direction=shadow_direction,
-                               estimate_light=estimate_light,
-                               elevation=elevation, softness=softness, save_light=save_light,
-                               overwrite=overwrite)
-        loaded = _load(checkpoint, attention)
-        with Progress(console=console, transient=True) as progress:
-            bar = progress.add_task("predicting", total=None)
-            written, skipped = run(config, loaded, pick_device(device),
-                                   lambda n: progress.advance(bar, n))
+    written = 0
+    try:
+        with one_line_errors():
+            check_writable(out)  # before any work
+            # the folders are listed, not walked: an output folder inside one is never read
+            _refuse_overlap(out, [images, masks, lights], inside_ok=True)
+            if sheet is not None:
+                _check_sheet(sheet, [images, masks, lights], overwrite)
+            checkpoint = _checkpoint(checkpoint)
+            config = PredictConfig(images=images, masks=masks, out=out, checkpoint=checkpoint,
+                                   device=device, batch_size=batch_size,
+                                   save_shadow_mask=save_shadow_mask,
+                                   save_attention=save_attention, save_matte=save_matte,
+                                   shadow_direction=shadow_direction,
+                                   estimate_light=estimate_light, elevation=elevation,
+                                   softness=softness, save_light=save_light,
+                                   overwrite=overwrite, lights=lights, sheet=sheet,
+                                   format=format, max_pixels=max_pixels)
+            chosen = pick_device(device)
+            planned = plan(config)  # every input checked before the model loads
+            loaded = _load(checkpoint, attention)
+            with progress() as bar:
+                task = bar.add_task("predicting", total=None)
+                written, skipped = run(config, loaded, chosen,
+                                       lambda done, total: bar.update(task, completed=done,
+                                                                      total=total), planned)
+    except (PredictInterrupted, KeyboardInterrupt) as stop:
+        written = getattr(stop, "written", written)
+        console.print(f"interrupted: {written} images written to {out}, each complete; run "
+                      "the same command again to do the rest (written ones are skipped)",
+                      highlight=False)
+        raise typer.Exit(130) from None
     console.print(f"wrote {written} images to {out}"
-                  + (f"; {skipped} already there (--overwrite to redo)" if skipped else ""))
+                  + (f"; {skipped} already there (--overwrite to redo)" if skipped else "")
+                  + (f"; contact sheet {sheet}" if sheet is not None and written else ""),
+                  highlight=False)
+
+
+def _check_sheet(sheet: Path, inputs: list[Path | None], overwrite: bool) -> None:
+    """The --sheet file can be written: a plain file or none, not an input, not replaced
+    without --overwrite."""
+    from dataset_tools.layout import DatasetError, check_writable, overlap
+
+    check_writable(sheet, folder=False)
+    for source in inputs:
+        if source is not None and overlap(sheet, source) == "is":
+            raise OptionValueError(f"--sheet {sheet}: is the input {source}; choose another file")
+    if sheet.exists() and not overwrite:
+        raise DatasetError(sheet, "exists; use --overwrite to replace it")
 
 
 @app.command(help="""Export the whole pipeline (attention -> threshold -> SG) as one graph,
@@ -434,16 +484,18 @@ def export(checkpoint: Annotated[Path, typer.Option(
                help="Input size (0: the training size).")] = EXPORT.size,
            opset: Annotated[int, typer.Option(help="ONNX opset.")] = EXPORT.opset) -> None:
     from dataset_tools.layout import check_writable
-    from model.export import ExportError
+    from model.export import ExportError, export_outputs
     from model.export import export as run
 
     with one_line_errors():
-        check_writable(out, folder=False)  # before any work
+        for path in export_outputs(out):  # before any work
+            check_writable(path, folder=False)
         checkpoint = _checkpoint(checkpoint)
+        config = ExportConfig(checkpoint=checkpoint, out=out, format=format, size=size,
+                              opset=opset)
         loaded = _load(checkpoint, attention)
         try:
-            record = run(ExportConfig(checkpoint=checkpoint, out=out, format=format, size=size,
-                                      opset=opset), loaded)
+            record = run(config, loaded)
         except ExportError as error:
             console.print(f"[red]error[/]: {error}", highlight=False)
             raise typer.Exit(1) from None

@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -327,6 +328,42 @@ def test_a_bad_option_is_one_line_without_trailing_space(module, args, tmp_path)
     assert lines[0] == lines[0].rstrip() and lines[0] == lines[0].lstrip()
 
 
+def test_every_file_a_verb_writes_is_checked_before_any_work(toy_dataset, tmp_path):
+    missing = tmp_path / "missing.pt"  # reached only when the outputs pass
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    link = tmp_path / "link.onnx"
+    link.symlink_to(tmp_path / "elsewhere.onnx")
+    graph = tmp_path / "graph.onnx"
+    os.mkfifo(tmp_path / "graph.onnx.json")  # the record export writes beside the graph
+    for out, named in ((fifo, fifo), (tmp_path, tmp_path), (link, link),
+                       (graph, tmp_path / "graph.onnx.json"),
+                       (Path("/dev/null"), Path("/dev/null"))):
+        code, output = run(model_app, "export", "--checkpoint", missing, "--out", out)
+        line = one_error_line(output)
+        assert code == 1 and line.startswith(f"error: {named}: cannot write here"), output
+    assert stat.S_ISFIFO(fifo.lstat().st_mode) and link.is_symlink() and not graph.exists()
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode) and not Path("/dev/null.json").exists()
+
+    evaluation = tmp_path / "eval"
+    evaluation.mkdir()
+    os.mkfifo(evaluation / "per_image.csv")
+    code, output = run(model_app, "evaluate", "--data", toy_dataset, "--checkpoint", missing,
+                       "--out", evaluation)
+    assert code == 1 and one_error_line(output).startswith(
+        f"error: {evaluation / 'per_image.csv'}: cannot write here"), output
+
+    test, predicted = toy_dataset / "test", tmp_path / "predicted"
+    predicted.mkdir()
+    os.mkfifo(predicted / "000013.png")  # the second output: found before the first is made
+    code, output = run(model_app, "predict", "--images", test / "noshadow", "--masks",
+                       test / "mask", "--out", predicted, "--device", "cpu")
+    lines = [line for line in output.splitlines() if not line.startswith("using the pretrained")]
+    assert code == 1 and lines == [f"error: {predicted / '000013.png'}: cannot write here: a "
+                                   "device, FIFO or socket, not a plain file"], output
+    assert sorted(path.name for path in predicted.iterdir()) == ["000013.png"]
+
+
 @pytest.mark.parametrize("args", [
     ["train-attention", "--lr", "nan"], ["train-sg", "--lr", "-1"],
     ["train-attention", "--workers", "-1"], ["train-sg", "--log-every", "0"],
@@ -351,6 +388,25 @@ def test_an_option_value_outside_its_domain_is_one_line_and_exit_2(toy_dataset, 
     if option == "--encoder":
         assert "resnet18" in line and "get_encoder_names" in line
     assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").iterdir())
+
+
+def test_a_device_this_machine_lacks_is_one_line_and_exit_2(toy_dataset, tmp_path,
+                                                            monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    test = toy_dataset / "test"
+    for args in (["train-sg", "--data", toy_dataset, "--out", tmp_path / "runs"],
+                 ["predict", "--images", test / "noshadow", "--masks", test / "mask", "--out",
+                  tmp_path / "out"]):
+        for device in ("cuda", "cuda:7"):
+            code, output = run(model_app, *args, "--device", device)
+            line = one_error_line(output)
+            assert code == 2 and line.startswith(f"error: --device {device}: no CUDA device"), \
+                output
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    code, output = run(model_app, "predict", "--images", test / "noshadow", "--masks",
+                       test / "mask", "--out", tmp_path / "out", "--device", "cuda:7")
+    assert code == 2 and "cuda:0 to cuda:0" in one_error_line(output), output
 
 
 def test_resume_refuses_an_option_that_differs_from_the_run(toy_dataset, tmp_path):
