@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -504,10 +505,26 @@ def export(checkpoint: Annotated[Path, typer.Option(
                   f"difference from PyTorch {difference:.2e}")
 
 
+# What the model extra installs (pyproject.toml) by import name: a verb that meets one of them
+# missing says how to install it, in one line, instead of a traceback.
+MODEL_EXTRA_MODULES = ("torch", "torchvision", "segmentation_models_pytorch", "albumentations",
+                       "piq", "safetensors", "tensorboard", "onnx", "onnxruntime", "webdataset",
+                       "braceexpand")
+
+
 def entry() -> None:
+    """The `shadow-model` console script; exit code 1 with one line when the model extra is
+    not installed (the verbs import torch when they run, so --help works without it)."""
     from dataset_tools.entry import run
 
-    run(app)
+    try:
+        run(app)
+    except ModuleNotFoundError as error:
+        if (error.name or "").split(".")[0] not in MODEL_EXTRA_MODULES:
+            raise
+        print(f"error: shadow-model needs {error.name}, which the model extra installs: "
+              'pip install -e ".[model]" (or pip install "shadowsynth[model]")', file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":  # `python -m model.cli` (and torchrun ... -m model.cli)

@@ -421,3 +421,30 @@ def test_resume_refuses_an_option_that_differs_from_the_run(toy_dataset, tmp_pat
         output
     assert ckpt.load(run_dir / "checkpoints" / "last.pt")["epoch"] == 1
 
+
+BLOCK_TORCH = """
+import sys
+class BlockTorch:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, BlockTorch())
+sys.argv = ["shadow-model", *sys.argv[1:]]
+from model.cli import entry
+entry()
+"""
+
+
+def test_without_torch_one_line_says_to_install_the_model_extra(toy_dataset, tmp_path):
+    def shadow_model(*args: object) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", BLOCK_TORCH, *map(str, args)], cwd=ROOT,
+                              capture_output=True, text=True, timeout=120)
+
+    test = toy_dataset / "test"
+    done = shadow_model("predict", "--images", test / "noshadow", "--masks", test / "mask",
+                        "--out", tmp_path / "out")
+    assert done.returncode == 1 and done.stderr.strip().splitlines() == [
+        'error: shadow-model needs torch, which the model extra installs: pip install -e '
+        '".[model]" (or pip install "shadowsynth[model]")'], done.stderr
+    done = shadow_model("--help")
+    assert done.returncode == 0 and "predict" in done.stdout, done.stderr
