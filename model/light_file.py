@@ -101,3 +101,9 @@ def read_lights(path: Path) -> dict[str, FileLight]:
 def light_for(lights: dict[str, FileLight], image: Path) -> FileLight | None:
     """The file's light of `image`: by file name, else by stem; None when it names neither."""
     return lights.get(image.name, lights.get(image.stem))
+
+
+def unmatched(lights: dict[str, FileLight], images: list[Path]) -> list[str]:
+    """The names of the lights file that name none of `images` (a typo, most likely)."""
+    known = {image.name for image in images} | {image.stem for image in images}
+    return [name for name in lights if name not in known]

@@ -10,6 +10,7 @@ is decoded."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +31,7 @@ from dataset_tools.layout import (
 )
 from model.config import JPEG_QUALITY, PredictConfig
 from model.light import given_light, light_vector
-from model.light_file import FileLight, light_for, read_lights
+from model.light_file import FileLight, light_for, read_lights, unmatched
 from model.metrics import ber_threshold, predicted_shadow
 from model.pipeline import LoadedPipeline, predict_any_size
 from model.visuals import SHEET_ROWS, before_after_row, contact_sheet
@@ -202,6 +203,10 @@ def plan(config: PredictConfig) -> Plan:
     naming the first bad file."""
     jobs = find_jobs(config.images, config.masks, config.out, config.format)
     from_file = read_lights(config.lights) if config.lights is not None else {}
+    strays = unmatched(from_file, [job.image for job in jobs])
+    if strays:
+        warnings.warn(f"{config.lights}: {len(strays)} entries name no image of {config.images} "
+                      f"(first: {strays[0]!r})", stacklevel=1)
     check_outputs(config, jobs)
     check_sizes(jobs, config.max_pixels)
     return Plan(jobs, from_file)

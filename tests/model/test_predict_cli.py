@@ -146,6 +146,12 @@ def test_a_light_per_image_from_a_json_or_csv_file(photos, tmp_path):
         assert named["softness"] == pytest.approx(0.2)
         assert other["source"] == "given" and other["direction_deg"] == pytest.approx(45)
         assert other["elevation_deg"] == pytest.approx(45)  # the command line's default
+    typo = tmp_path / "typo.csv"
+    typo.write_text("image,direction\n000012,135\n00013,90\n")
+    code, output = cli("predict", "--images", images, "--masks", masks, "--out",
+                       tmp_path / "typo-out", "--device", "cpu", "--lights", typo)
+    assert code == 0 and (f"warning: {typo}: 1 entries name no image of {images} (first: "
+                          "'00013')") in output, output
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"000013": {"direction": 90, "softness": 2}}))
     code, output = cli("predict", "--images", images, "--masks", masks, "--out",
