@@ -89,17 +89,17 @@ def find_jobs(images: Path, masks: Path, out: Path, format: str = "same") -> lis
     if not masks.is_dir():
         raise DatasetError(masks, "not a folder of masks (--images is a folder)")
     by_stem = _masks_by_stem(masks)
-    jobs: dict[str, Job] = {}
+    jobs: dict[str, Job] = {}  # by stem: a mask, and the side outputs, are named by it
     for path in sorted(images.iterdir()):
         if path.name.startswith(".") or path.suffix.lower() not in IMAGE_SUFFIXES:
             continue
         if path.stem not in by_stem:
             raise DatasetError(path, f"no mask named {path.stem}.* in {masks}")
-        name = output_name(path, format)
-        if name in jobs:
-            raise DatasetError(path, f"{jobs[name].image.name} and {path.name} would both "
-                                     f"be written as {out / name}; keep one or use --format same")
-        jobs[name] = Job(path, by_stem[path.stem], out / name)
+        if path.stem in jobs:
+            raise DatasetError(path, f"two photos named {path.stem}: "
+                                     f"{jobs[path.stem].image.name} and {path.name} would share "
+                                     "a mask and outputs; keep one")
+        jobs[path.stem] = Job(path, by_stem[path.stem], out / output_name(path, format))
     if not jobs:
         raise DatasetError(images, f"no images ({', '.join(IMAGE_SUFFIXES)})")
     return list(jobs.values())
@@ -222,28 +222,29 @@ def predict(config: PredictConfig, loaded: LoadedPipeline, device: torch.device,
     jobs, from_file = planned.jobs, planned.lights
     todo = [job for job in jobs if config.overwrite or not job.out.exists()]
     loaded.pipeline.to(device)
-    written, rows = 0, []
+    done: list[Job] = []  # jobs whose image output is written
+    rows: list[np.ndarray] = []
     try:
         for start in range(0, len(todo), config.batch_size):
             chunk = todo[start:start + config.batch_size]
             rows += _predict_chunk(config, loaded, device, chunk,
-                                   job_lights(config, loaded, chunk, from_file),
+                                   job_lights(config, loaded, chunk, from_file), done,
                                    room=SHEET_ROWS - len(rows) if config.sheet else 0)
-            written += len(chunk)
             if progress is not None:
-                progress(written, len(todo))
+                progress(len(done), len(todo))
     except KeyboardInterrupt:
-        raise PredictInterrupted(written) from None
+        raise PredictInterrupted(len(done)) from None
     if config.sheet is not None and rows:
         write_image(config.sheet, contact_sheet(rows), ENCODING.get(config.sheet.suffix.lower(),
                                                                     ()))
-    return written, len(jobs) - len(todo)
+    return len(done), len(jobs) - len(todo)
 
 
 def _predict_chunk(config: PredictConfig, loaded: LoadedPipeline, device: torch.device,
                    chunk: list[Job], lights: list[np.ndarray | None] | None,
-                   room: int) -> list[np.ndarray]:
-    """Predict and write one batch of jobs; returns contact-sheet rows for the first `room`."""
+                   done: list[Job], room: int) -> list[np.ndarray]:
+    """Predict and write one batch of jobs, adding each to `done` once its image output is
+    written; returns contact-sheet rows for the first `room`."""
     pairs = [read_pair(job, config.max_pixels) for job in chunk]
     images = [image for image, _ in pairs]
     masks = [mask for _, mask in pairs]
@@ -269,6 +270,7 @@ def _predict_chunk(config: PredictConfig, loaded: LoadedPipeline, device: torch.
                                             "no light"})
         # last: its presence means the job is done
         write_image(job.out, output, ENCODING.get(job.out.suffix.lower(), ()))
+        done.append(job)
         if len(rows) < room:
             rows.append(before_after_row(image, output, prediction.factor, job.image.name))
     return rows

@@ -86,6 +86,12 @@ def test_images_that_are_no_folder_are_named_and_two_masks_for_a_photo_refused(p
                        tmp_path / "out", "--device", "cpu")
     line = one_error(output)
     assert code == 1 and "000013.jpg" in line and "000013.png" in line, output
+    (masks / "000013.jpg").unlink()
+    cv2.imwrite(str(images / "000012.jpg"), cv2.imread(str(images / "000012.png")))
+    code, output = cli("predict", "--images", images, "--masks", masks, "--out",
+                       tmp_path / "out", "--device", "cpu", "--format", "png")
+    line = one_error(output)
+    assert code == 1 and "two photos named 000012: 000012.jpg and 000012.png" in line, output
     assert not (tmp_path / "out").exists()
 
 
