@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress
 
 from dataset_tools.settings import defaults
 from model.config import (
+    JPEG_QUALITY,
     AttentionConfig,
     EvalConfig,
     ExportConfig,
+    OptionValueError,
     PredictConfig,
     SGConfig,
     TrainConfig,
@@ -34,14 +38,25 @@ def _warning_line(message, category, filename, lineno, file=None, line=None) -> 
     console.print(f"[yellow]warning[/]: {message}", highlight=False)
 
 
+def progress() -> Progress:
+    """A transient progress bar on a terminal, nothing elsewhere (a log, a pipe): the pattern
+    of dataset_tools.cli.progress, on this CLI's console."""
+    return Progress(console=console, transient=True, disable=not console.is_terminal)
+
+
 @contextmanager
 def one_line_errors() -> Iterator[None]:
-    """Known failures (bad data, checkpoints, weights, NaN) become one line and exit code 1."""
+    """Known failures (bad data, checkpoints, weights, NaN) become one line and exit code 1;
+    an option value a verb's config refuses (OptionValueError, model/config.py) is an
+    argument error: one line and exit code 2, here for every verb."""
     from model.errors import describe_error
 
     warnings.showwarning = _warning_line
     try:
         yield
+    except OptionValueError as error:
+        console.print(f"[red]error[/]: {escape(str(error))}", highlight=False)
+        raise typer.Exit(2) from None
     except (RuntimeError, ValueError, OSError) as error:
         line = describe_error(error)
         if line is None:
@@ -80,7 +95,8 @@ EncoderWeights = Annotated[str, typer.Option(
          "warning) | imagenet (required) | none | PATH.")]
 Resume = Annotated[Path | None, typer.Option(
     help="Continue the run in this folder with everything from its config.json, --data "
-         "included (only --epochs may change).")]
+         "included (only --epochs may change; another option that differs from the run's is "
+         "refused).")]
 MaxSteps = Annotated[int, typer.Option(help="Cap on steps per epoch (0: no cap).")]
 LogEvery = Annotated[int, typer.Option(help="Steps between stats.jsonl lines.")]
 MaxMinutes = Annotated[float, typer.Option(
@@ -127,14 +143,25 @@ DLr = Annotated[float, typer.Option(help="Discriminator learning rate.")]
 GanWarmup = Annotated[int, typer.Option(help="First epochs without the adversarial term.")]
 
 
+def given_options(context: typer.Context, *leave_out: str) -> dict[str, Any]:
+    """The values of the options the command line (or the environment) gave, by parameter
+    name, without those in `leave_out`; the ones left to their defaults are not here."""
+    # by name: typer 0.29 carries its own click, whose ParameterSource is not click's
+    given = ("COMMANDLINE", "ENVIRONMENT")
+    return {name: value for name, value in context.params.items()
+            if name not in leave_out and getattr(context.get_parameter_source(name), "name",
+                                                 None) in given}
+
+
 def _train(kind: str, new_config: Callable[..., TrainConfig], data: Path | None,
-           epochs: int | None, resume: Path | None) -> None:
-    """Start or resume a run of `kind` (model/runs.py); Ctrl-C says how to resume, exit 130."""
+           epochs: int | None, resume: Path | None, given: dict[str, Any]) -> None:
+    """Start or resume a run of `kind` (model/runs.py); Ctrl-C says how to resume, exit 130.
+    `given`: the options the command line gave, which a resumed run's config must match."""
     from model.runs import RunInterrupted, train_run
 
     with one_line_errors():
         try:
-            best = train_run(kind, new_config, data, epochs, resume)
+            best = train_run(kind, new_config, data, epochs, resume, given)
         except RunInterrupted as stop:
             if stop.message is not None:
                 console.print(stop.message, highlight=False)
@@ -149,7 +176,8 @@ RGB + object mask -> occluder and occluder-shadow masks, Dice loss, IoU on val.
 Example: shadow-model train-attention --data demo --epochs 50
 
 Example: shadow-model train-attention --resume runs/00000-attention-demo""")
-def train_attention(data: TrainData = None, out: Out = ATTENTION.out, size: Size = ATTENTION.size,
+def train_attention(context: typer.Context, data: TrainData = None, out: Out = ATTENTION.out,
+                    size: Size = ATTENTION.size,
                     batch_size: Batch = ATTENTION.batch_size, epochs: Epochs = None,
                     lr: Lr = ATTENTION.lr, workers: Workers = ATTENTION.workers,
                     seed: Seed = ATTENTION.seed, device: Device = ATTENTION.device,
@@ -170,7 +198,8 @@ def train_attention(data: TrainData = None, out: Out = ATTENTION.out, size: Size
                          encoder_weights=encoder_weights, encoder=encoder,
                          decoder_width=decoder_width, max_steps_per_epoch=max_steps_per_epoch,
                          log_every=log_every, validate_data=validate_data, max_minutes=max_minutes)
-    _train("attention", new_config, data, epochs, resume)
+    _train("attention", new_config, data, epochs, resume,
+           given_options(context, "data", "epochs", "resume"))
 
 
 @app.command("train-sg", help="""Train the shadow-generation block as a GAN on the masks the
@@ -181,7 +210,8 @@ Example: shadow-model train-sg --data demo
 --attention runs/00000-attention-demo/checkpoints/best.pt
 
 Example: shadow-model train-sg --resume runs/00001-sg-demo""")
-def train_sg(data: TrainData = None, attention: AttentionCheckpoint = SG.attention,
+def train_sg(context: typer.Context, data: TrainData = None,
+             attention: AttentionCheckpoint = SG.attention,
              out: Out = SG.out, size: Size = SG.size, batch_size: Batch = SG.batch_size,
              epochs: Epochs = None, lr: Lr = SG.lr, workers: Workers = SG.workers,
              seed: Seed = SG.seed, device: Device = SG.device, amp: Amp = SG.amp,
@@ -216,24 +246,36 @@ def train_sg(data: TrainData = None, attention: AttentionCheckpoint = SG.attenti
                          gan_warmup_epochs=gan_warmup_epochs,
                          max_steps_per_epoch=max_steps_per_epoch, log_every=log_every,
                          validate_data=validate_data, max_minutes=max_minutes)
-    _train("sg", new_config, data, epochs, resume)
+    _train("sg", new_config, data, epochs, resume,
+           given_options(context, "data", "epochs", "resume"))
 
 
 def _load(checkpoint: Path, attention: Path | None):
-    from model.pipeline import load_pipeline
+    """The pipeline of `checkpoint`; says so when it is the pretrained model."""
+    from model.pipeline import PRETRAINED, load_pipeline
 
+    if checkpoint == PRETRAINED:
+        console.print(f"using the pretrained model {checkpoint} (--checkpoint PATH for "
+                      "another)", highlight=False)
     return load_pipeline(checkpoint, attention)
 
 
 def _checkpoint(value: Path | None) -> Path:
-    """--checkpoint as given, or the pretrained model (for None or "default", said once)."""
-    from model.pipeline import PRETRAINED, checkpoint_path
+    """--checkpoint as given, or the pretrained model (for None or "default"); `_load` says
+    which, after the options are checked, so that an option's error stays one line."""
+    from model.pipeline import checkpoint_path
 
-    path = checkpoint_path(value)
-    if path == PRETRAINED:
-        console.print(f"using the pretrained model {path} (--checkpoint PATH for another)",
-                      highlight=False)
-    return path
+    return checkpoint_path(value)
+
+
+def _refuse_overlap(output: Path, inputs: list[Path | None], inside_ok: bool) -> None:
+    """dataset_tools.layout.refuse_overlap as an argument error (exit code 2)."""
+    from dataset_tools.layout import DatasetError, refuse_overlap
+
+    try:
+        refuse_overlap(output, inputs, inside_ok=inside_ok)
+    except DatasetError as error:
+        raise OptionValueError(str(error)) from None
 
 
 @app.command(help="""Metrics of docs/architecture.md (GRMSE, LRMSE, GSSIM, LSSIM, GBER,
@@ -281,8 +323,8 @@ def evaluate(data: Data,
                       "without --shadow-direction): true | estimated | none.")]
                  = EVAL.light) -> None:
     from dataset_tools.layout import check_writable, count_samples
+    from model.evaluate import RESULT_FILES, summary_table, write_results
     from model.evaluate import evaluate as run
-    from model.evaluate import summary_table, write_results
     from model.runtime import pick_device
 
     with one_line_errors():
@@ -301,13 +343,16 @@ def evaluate(data: Data,
         else:
             target = out or predictions.resolve().parent / f"eval-{predictions.name}-{name}"
         config = dataclasses.replace(config, out=target)
-        check_writable(target)  # before any work
+        check_writable(target)  # before any work, both files included
+        for name in RESULT_FILES:
+            check_writable(target / name, folder=False)
+        _refuse_overlap(target, [data, predictions, pred_masks], inside_ok=True)
+        chosen = pick_device(device) if checkpoint is not None else None
         loaded = _load(checkpoint, attention) if checkpoint is not None else None
         total = count_samples(data, split)
-        with Progress(console=console, transient=True) as progress:
-            bar = progress.add_task("evaluating", total=total or None)
-            summary, rows = run(config, loaded, pick_device(device) if loaded is not None else None,
-                                lambda n: progress.advance(bar, n))
+        with progress() as bar:
+            task = bar.add_task("evaluating", total=total or None)
+            summary, rows = run(config, loaded, chosen, lambda n: bar.advance(task, n))
         write_results(target, summary, rows)
     Console().print(summary_table(summary, f"{data} {split}", size,
                                   "model" if checkpoint is not None else "predictions"))
@@ -356,28 +401,74 @@ def predict(images: Annotated[Path, typer.Option(help="Image folder or file.")],
                      "estimated or none).")] = PREDICT.save_light,
             overwrite: Annotated[bool, typer.Option(
                 help="Replace existing outputs.")] = PREDICT.overwrite,
+            lights: Annotated[Path | None, typer.Option(
+                help="A light per image: a JSON object or CSV (image,direction,elevation,"
+                     "softness) naming images by file name or stem (docs/predict.md); an image "
+                     "it does not name gets --shadow-direction's light, or none.")] = None,
+            sheet: Annotated[Path | None, typer.Option(
+                help="Also write a before/after contact sheet (input | shadowed | matte) of "
+                     "the first images to this .jpg or .png file.")] = None,
+            format: Annotated[str, typer.Option(
+                help=f"Output format: same (the input's own; JPEG at quality {JPEG_QUALITY}) "
+                     "| png | jpg.")] = PREDICT.format,
+            max_pixels: Annotated[int, typer.Option(
+                help="Refuse images larger than this many pixels, from their header, before "
+                     "any is decoded (0: no limit).")] = PREDICT.max_pixels,
             ) -> None:
     from dataset_tools.layout import check_writable
+    from model.predict import PredictInterrupted, plan
     from model.predict import predict as run
     from model.runtime import pick_device
 
-    with one_line_errors():
-        check_writable(out)  # before any work
-        checkpoint = _checkpoint(checkpoint)
-        config = PredictConfig(images=images, masks=masks, out=out, checkpoint=checkpoint,
-                               device=device, batch_size=batch_size,
-                               save_shadow_mask=save_shadow_mask, save_attention=save_attention,
-                               save_matte=save_matte, shadow_direction=shadow_direction,
-                               estimate_light=estimate_light,
-                               elevation=elevation, softness=softness, save_light=save_light,
-                               overwrite=overwrite)
-        loaded = _load(checkpoint, attention)
-        with Progress(console=console, transient=True) as progress:
-            bar = progress.add_task("predicting", total=None)
-            written, skipped = run(config, loaded, pick_device(device),
-                                   lambda n: progress.advance(bar, n))
+    written = 0
+    try:
+        with one_line_errors():
+            check_writable(out)  # before any work
+            # the folders are listed, not walked: an output folder inside one is never read
+            _refuse_overlap(out, [images, masks, lights], inside_ok=True)
+            if sheet is not None:
+                _check_sheet(sheet, [images, masks, lights], overwrite)
+            checkpoint = _checkpoint(checkpoint)
+            config = PredictConfig(images=images, masks=masks, out=out, checkpoint=checkpoint,
+                                   device=device, batch_size=batch_size,
+                                   save_shadow_mask=save_shadow_mask,
+                                   save_attention=save_attention, save_matte=save_matte,
+                                   shadow_direction=shadow_direction,
+                                   estimate_light=estimate_light, elevation=elevation,
+                                   softness=softness, save_light=save_light,
+                                   overwrite=overwrite, lights=lights, sheet=sheet,
+                                   format=format, max_pixels=max_pixels)
+            chosen = pick_device(device)
+            planned = plan(config)  # every input checked before the model loads
+            loaded = _load(checkpoint, attention)
+            with progress() as bar:
+                task = bar.add_task("predicting", total=None)
+                written, skipped = run(config, loaded, chosen,
+                                       lambda done, total: bar.update(task, completed=done,
+                                                                      total=total), planned)
+    except (PredictInterrupted, KeyboardInterrupt) as stop:
+        written = getattr(stop, "written", written)
+        console.print(f"interrupted: {written} images written to {out}, each complete; run "
+                      "the same command again to do the rest (written ones are skipped)",
+                      highlight=False)
+        raise typer.Exit(130) from None
     console.print(f"wrote {written} images to {out}"
-                  + (f"; {skipped} already there (--overwrite to redo)" if skipped else ""))
+                  + (f"; {skipped} already there (--overwrite to redo)" if skipped else "")
+                  + (f"; contact sheet {sheet}" if sheet is not None and written else ""),
+                  highlight=False)
+
+
+def _check_sheet(sheet: Path, inputs: list[Path | None], overwrite: bool) -> None:
+    """The --sheet file can be written: a plain file or none, not an input, not replaced
+    without --overwrite."""
+    from dataset_tools.layout import DatasetError, check_writable, overlap
+
+    check_writable(sheet, folder=False)
+    for source in inputs:
+        if source is not None and overlap(sheet, source) == "is":
+            raise OptionValueError(f"--sheet {sheet}: is the input {source}; choose another file")
+    if sheet.exists() and not overwrite:
+        raise DatasetError(sheet, "exists; use --overwrite to replace it")
 
 
 @app.command(help="""Export the whole pipeline (attention -> threshold -> SG) as one graph,
@@ -394,16 +485,18 @@ def export(checkpoint: Annotated[Path, typer.Option(
                help="Input size (0: the training size).")] = EXPORT.size,
            opset: Annotated[int, typer.Option(help="ONNX opset.")] = EXPORT.opset) -> None:
     from dataset_tools.layout import check_writable
-    from model.export import ExportError
+    from model.export import ExportError, export_outputs
     from model.export import export as run
 
     with one_line_errors():
-        check_writable(out, folder=False)  # before any work
+        for path in export_outputs(out):  # before any work
+            check_writable(path, folder=False)
         checkpoint = _checkpoint(checkpoint)
+        config = ExportConfig(checkpoint=checkpoint, out=out, format=format, size=size,
+                              opset=opset)
         loaded = _load(checkpoint, attention)
         try:
-            record = run(ExportConfig(checkpoint=checkpoint, out=out, format=format, size=size,
-                                      opset=opset), loaded)
+            record = run(config, loaded)
         except ExportError as error:
             console.print(f"[red]error[/]: {error}", highlight=False)
             raise typer.Exit(1) from None
@@ -412,10 +505,26 @@ def export(checkpoint: Annotated[Path, typer.Option(
                   f"difference from PyTorch {difference:.2e}")
 
 
+# What the model extra installs (pyproject.toml) by import name: a verb that meets one of them
+# missing says how to install it, in one line, instead of a traceback.
+MODEL_EXTRA_MODULES = ("torch", "torchvision", "segmentation_models_pytorch", "albumentations",
+                       "piq", "safetensors", "tensorboard", "onnx", "onnxruntime", "webdataset",
+                       "braceexpand")
+
+
 def entry() -> None:
+    """The `shadow-model` console script; exit code 1 with one line when the model extra is
+    not installed (the verbs import torch when they run, so --help works without it)."""
     from dataset_tools.entry import run
 
-    run(app)
+    try:
+        run(app)
+    except ModuleNotFoundError as error:
+        if (error.name or "").split(".")[0] not in MODEL_EXTRA_MODULES:
+            raise
+        print(f"error: shadow-model needs {error.name}, which the model extra installs: "
+              'pip install -e ".[model]" (or pip install "shadowsynth[model]")', file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":  # `python -m model.cli` (and torchrun ... -m model.cli)

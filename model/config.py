@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,20 @@ from dataset_tools.settings import from_json
 
 
 class ConfigError(ValueError):
-    """An option value that cannot work; the message names the option."""
+    """Options that cannot work together, or a run folder that is not one; the message names
+    the option (the CLI: one line, exit code 1)."""
+
+
+class OptionValueError(ConfigError):
+    """One option's value outside its domain (a NaN or negative rate, zero workers' steps, an
+    unknown encoder, a device this machine lacks); the message names the option and what is
+    expected. An argument error: the CLI prints one line and exits 2 (`model.cli`)."""
+
+
+def expect(ok: bool, option: str, value: Any, expected: str) -> None:
+    """OptionValueError "OPTION VALUE: expected EXPECTED" unless ok."""
+    if not ok:
+        raise OptionValueError(f"{option} {value}: expected {expected}")
 
 
 def default_workers() -> int:
@@ -29,8 +43,34 @@ def default_workers() -> int:
 
 
 def choose(option: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ConfigError(f"{option} {value!r}: expected one of {', '.join(choices)}")
+    expect(value in choices, option, repr(value), f"one of {', '.join(choices)}")
+
+
+DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")  # the --device values every verb takes
+
+
+def check_device(device: str) -> None:
+    """The --device syntax; whether this machine has it is `model.runtime.pick_device`'s."""
+    expect(DEVICE_PATTERN.fullmatch(device) is not None, "--device", repr(device),
+           "auto, cpu, cuda or cuda:N")
+
+
+def check_batch_size(batch_size: int) -> None:
+    expect(batch_size >= 1, "--batch-size", batch_size, "at least 1")
+
+
+def check_workers(workers: int) -> None:
+    expect(workers >= 0, "--workers", workers, "0 (load in this process) or more")
+
+
+def check_encoder(encoder: str) -> None:
+    """A segmentation-models-pytorch encoder name (it is installed with the model extra)."""
+    from segmentation_models_pytorch.encoders import encoders
+
+    expect(encoder in encoders, "--encoder", repr(encoder),
+           f"a segmentation-models-pytorch encoder such as resnet18, resnet34, mobilenet_v2 "
+           f"(all {len(encoders)}: python -c \"import segmentation_models_pytorch as smp; "
+           f"print(smp.encoders.get_encoder_names())\")")
 
 
 CONDITIONS = ("none", "light")  # what the SG network can take beside the image (model/light.py)
@@ -40,8 +80,7 @@ LIGHTS = ("true", "estimated", "none")
 
 
 def check_width(width: float) -> None:
-    if not 0 < width <= 4:
-        raise ConfigError(f"--decoder-width {width}: expected a factor in (0, 4]")
+    expect(0 < width <= 4, "--decoder-width", width, "a factor in (0, 4]")
 
 
 @dataclass(frozen=True)
@@ -71,12 +110,19 @@ class TrainConfig:
     max_minutes: float = 0.0  # wall-clock budget (0 = none): see model.train.TimeBudget
 
     def __post_init__(self) -> None:
-        if self.size <= 0 or self.size % 32:
-            raise ConfigError(f"--size {self.size}: expected a positive multiple of 32")
-        if self.batch_size < 2:
-            raise ConfigError(f"--batch-size {self.batch_size}: at least 2 (batch norm)")
-        if not 0 <= self.val_fraction < 1:
-            raise ConfigError(f"--val-fraction {self.val_fraction}: expected [0, 1)")
+        expect(self.size > 0 and not self.size % 32, "--size", self.size,
+               "a positive multiple of 32")
+        expect(self.batch_size >= 2, "--batch-size", self.batch_size, "at least 2 (batch norm)")
+        expect(0 <= self.val_fraction < 1, "--val-fraction", self.val_fraction, "[0, 1)")
+        expect(math.isfinite(self.lr) and self.lr > 0, "--lr", self.lr, "a positive rate")
+        expect(self.epochs >= 1, "--epochs", self.epochs, "at least 1")
+        check_workers(self.workers)
+        check_device(self.device)
+        expect(self.log_every >= 1, "--log-every", self.log_every, "at least 1 step")
+        expect(self.max_steps_per_epoch >= 0, "--max-steps-per-epoch",
+               self.max_steps_per_epoch, "0 (no cap) or more")
+        expect(math.isfinite(self.max_minutes) and self.max_minutes >= 0, "--max-minutes",
+               self.max_minutes, "0 (no budget) or more minutes")
 
 
 @dataclass(frozen=True)
@@ -90,6 +136,7 @@ class AttentionConfig(TrainConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         check_width(self.decoder_width)
+        check_encoder(self.encoder)
 
 
 @dataclass(frozen=True)
@@ -123,16 +170,21 @@ class SGConfig(TrainConfig):
         choose("--gan-mode", self.gan_mode, ("vanilla", "lsgan"))
         choose("--head", self.head, ("factor", "residual"))
         choose("--condition", self.condition, CONDITIONS)
-        if not 0 <= self.condition_dropout < 1:
-            raise ConfigError(f"--condition-dropout {self.condition_dropout}: expected a share "
-                              "in [0, 1)")
+        expect(0 <= self.condition_dropout < 1, "--condition-dropout", self.condition_dropout,
+               "a share in [0, 1)")
         check_width(self.decoder_width)
-        if self.refine_width < 1:
-            raise ConfigError(f"--refine-width {self.refine_width}: expected >= 1")
-        if self.factor_weight < 0:
-            raise ConfigError(f"--factor-weight {self.factor_weight}: expected >= 0")
-        if self.region_weight < 1:
-            raise ConfigError(f"--region-weight {self.region_weight}: expected >= 1")
+        check_encoder(self.encoder)
+        expect(self.refine_width >= 1, "--refine-width", self.refine_width, ">= 1")
+        expect(self.factor_weight >= 0, "--factor-weight", self.factor_weight, ">= 0")
+        expect(self.region_weight >= 1, "--region-weight", self.region_weight, ">= 1")
+        expect(math.isfinite(self.d_lr) and self.d_lr > 0, "--d-lr", self.d_lr,
+               "a positive rate")
+        expect(0 <= self.gt_mask_prob <= 1, "--gt-mask-prob", self.gt_mask_prob,
+               "a chance in [0, 1]")
+        expect(self.gan_warmup_epochs >= 0, "--gan-warmup-epochs", self.gan_warmup_epochs,
+               "0 or more")
+        expect(all(math.isfinite(beta) and beta >= 0 for beta in self.betas), "--betas",
+               " ".join(map(str, self.betas)), "three weights >= 0")
 
 
 PROTOCOLS = ("ours", "desoba")
@@ -168,10 +220,18 @@ class EvalConfig:
             raise ConfigError("--pred-masks goes with --predictions")
         if self.pred_masks is not None and self.protocol != "desoba":
             raise ConfigError("--pred-masks is read by --protocol desoba only")
+        expect(self.size > 0, "--size", self.size, "a positive size")
         if self.protocol == "desoba" and self.size != 256:
             raise ConfigError(f"--size {self.size}: the desoba protocol is defined at 256x256")
-        if self.size <= 0:
-            raise ConfigError(f"--size {self.size}: expected a positive size")
+        check_batch_size(self.batch_size)
+        check_workers(self.workers)
+        check_device(self.device)
+        expect(math.isfinite(self.ber_k) and self.ber_k > 0, "--ber-k", self.ber_k,
+               "a positive factor")
+
+
+PREDICT_FORMATS = ("same", "png", "jpg")
+JPEG_QUALITY = 95  # predict's JPEG outputs (a JPEG input, or --format jpg)
 
 
 @dataclass(frozen=True)
@@ -192,14 +252,25 @@ class PredictConfig:
     save_light: bool = False  # the light the model ran with as JSON under OUT/light/
     ber_k: float = 0.1
     overwrite: bool = False
+    lights: Path | None = None  # JSON or CSV: a light per image (model/light_file.py)
+    sheet: Path | None = None  # a before/after contact sheet (.jpg or .png) of the first images
+    format: str = "same"  # outputs: the input's own format | png | jpg (PREDICT_FORMATS)
+    # images above this many pixels are refused from their header (0: no limit); 50 MP lets
+    # a 48 MP phone photo through and keeps a run near 3 GB (float copies of the photo)
+    max_pixels: int = 50_000_000
 
     def __post_init__(self) -> None:
-        if not 0 < self.elevation <= 90:
-            raise ConfigError(f"--elevation {self.elevation}: expected degrees in (0, 90]")
-        if not 0 <= self.softness <= 1:
-            raise ConfigError(f"--softness {self.softness}: expected a value in [0, 1]")
-        if self.shadow_direction is not None and not math.isfinite(self.shadow_direction):
-            raise ConfigError(f"--shadow-direction {self.shadow_direction}: expected degrees")
+        expect(0 < self.elevation <= 90, "--elevation", self.elevation, "degrees in (0, 90]")
+        expect(0 <= self.softness <= 1, "--softness", self.softness, "a value in [0, 1]")
+        expect(self.shadow_direction is None or math.isfinite(self.shadow_direction),
+               "--shadow-direction", self.shadow_direction, "degrees")
+        check_batch_size(self.batch_size)
+        check_device(self.device)
+        choose("--format", self.format, PREDICT_FORMATS)
+        expect(self.max_pixels >= 0, "--max-pixels", self.max_pixels, "0 (no limit) or more")
+        if self.sheet is not None:
+            expect(self.sheet.suffix.lower() in (".jpg", ".jpeg", ".png"), "--sheet",
+                   self.sheet, "a .jpg or .png file")
 
 
 @dataclass(frozen=True)
@@ -213,8 +284,9 @@ class ExportConfig:
 
     def __post_init__(self) -> None:
         choose("--format", self.format, ("onnx", "torchscript"))
-        if self.size % 32:
-            raise ConfigError(f"--size {self.size}: expected 0 or a multiple of 32")
+        expect(self.size >= 0 and not self.size % 32, "--size", self.size,
+               "0 or a positive multiple of 32")
+        expect(self.opset >= 7, "--opset", self.opset, "an ONNX opset, 7 or later")
 
 
 def load_config(cls: type, path: Path) -> Any:

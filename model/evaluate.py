@@ -242,7 +242,11 @@ def evaluate(config: EvalConfig, loaded: LoadedPipeline | None = None,
     return summary, rows
 
 
+RESULT_FILES = ("metrics.json", "per_image.csv")  # what write_results writes in its folder
+
+
 def write_results(out: Path, summary: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+    """metrics.json (`summary`) and per_image.csv (`rows`) in `out`, each atomically."""
     write_json(out / "metrics.json", summary)
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))

@@ -83,6 +83,16 @@ def _torchscript(loaded: LoadedPipeline, inputs: tuple[torch.Tensor, ...],
         return [output.numpy() for output in reloaded(*inputs)]
 
 
+def record_path(out: Path) -> Path:
+    """The JSON record written beside the graph: OUT.json (shadow.onnx -> shadow.onnx.json)."""
+    return out.with_suffix(out.suffix + ".json")
+
+
+def export_outputs(out: Path) -> tuple[Path, Path]:
+    """Every file export writes: the graph and its record (the CLI checks both first)."""
+    return out, record_path(out)
+
+
 def export(config: ExportConfig, loaded: LoadedPipeline) -> dict[str, Any]:
     """Write the graph at config.out and its JSON record; returns the record."""
     size = config.size or loaded.size
@@ -106,5 +116,5 @@ def export(config: ExportConfig, loaded: LoadedPipeline) -> dict[str, Any]:
         config.out.unlink(missing_ok=True)
         raise ExportError(f"{config.out}: exported outputs differ from PyTorch by "
                           f"{max(differences.values()):.2e} (> {config.tolerance}); removed")
-    write_json(config.out.with_suffix(config.out.suffix + ".json"), record)
+    write_json(record_path(config.out), record)
     return record

@@ -148,7 +148,7 @@ def lights_for(loaded: LoadedPipeline, image: torch.Tensor, mask: torch.Tensor,
     if loaded.pipeline.condition != "light":
         if lights is not None and any(light is not None for light in lights):
             raise ckpt.CheckpointError("this model takes no light (trained without "
-                                       "--condition light): drop --shadow-direction")
+                                       "--condition light): drop --shadow-direction and --lights")
         return None, [None] * image.shape[0], None
     wanted = lights if lights is not None else [None] * image.shape[0]
     vectors, reports = [], []

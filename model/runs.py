@@ -15,7 +15,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from model.config import AttentionConfig, ConfigError, SGConfig, TrainConfig, load_config
+from model.config import (
+    AttentionConfig,
+    ConfigError,
+    OptionValueError,
+    SGConfig,
+    TrainConfig,
+    load_config,
+)
 
 
 class RunInterrupted(Exception):
@@ -28,10 +35,12 @@ class RunInterrupted(Exception):
 
 
 def train_run(kind: str, new_config: Callable[..., TrainConfig], data: Path | None,
-              epochs: int | None, resume: Path | None) -> Path | None:
+              epochs: int | None, resume: Path | None,
+              given: dict[str, Any] | None = None) -> Path | None:
     """A new run of `kind` with the config new_config(data=..., epochs=...) gives (the verb's
     config class with its other options bound), or the run in `resume` continued with its own
-    config.json. Returns the best checkpoint on the main rank, None on the others."""
+    config.json, which the options in `given` (config field -> value the command line gave)
+    must match. Returns the best checkpoint on the main rank, None on the others."""
     from dataset_tools.layout import check_writable
     from dataset_tools.settings import to_json
     from model.runtime import start, stop
@@ -46,6 +55,7 @@ def train_run(kind: str, new_config: Callable[..., TrainConfig], data: Path | No
         if data is not None and data.resolve() != config.data.resolve():
             warnings.warn(f"--data {data} is ignored: --resume continues on the run's own "
                           f"dataset {config.data} (its config.json)", stacklevel=1)
+        refuse_conflicts(config, given or {}, resume)
         if epochs is not None and epochs != config.epochs:
             config = dataclasses.replace(config, epochs=epochs)
             resume_command += f" --epochs {epochs}"  # config.json keeps the run's own
@@ -89,6 +99,30 @@ def train_run(kind: str, new_config: Callable[..., TrainConfig], data: Path | No
     finally:
         stop(runtime)
     return best if runtime.main else None
+
+
+def _same(ours: Any, theirs: Any) -> bool:
+    if isinstance(ours, Path) or isinstance(theirs, Path):
+        return ours is not None and theirs is not None and \
+            Path(ours).resolve() == Path(theirs).resolve()
+    if isinstance(ours, tuple | list):
+        return list(ours) == list(theirs)
+    return ours == theirs
+
+
+def refuse_conflicts(config: TrainConfig, given: dict[str, Any], run_dir: Path) -> None:
+    """OptionValueError (an argument error) naming the first option in `given` whose value
+    differs from the resumed run's config: --resume takes every option from the run's
+    config.json, so a different one would be silently ignored."""
+    for name, value in given.items():
+        if not hasattr(config, name) or _same(value, getattr(config, name)):
+            continue
+        option = "--" + name.replace("_", "-")
+        shown = " ".join(map(str, value)) if isinstance(value, tuple | list) else value
+        raise OptionValueError(f"{option} {shown}: the resumed run {run_dir} has "
+                               f"{getattr(config, name)} (its config.json); --resume continues "
+                               "with the run's own options (only --epochs may change), so "
+                               f"drop {option} or start a new run")
 
 
 @contextmanager

@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -325,3 +326,125 @@ def test_a_bad_option_is_one_line_without_trailing_space(module, args, tmp_path)
     assert result.returncode == 2, result.stderr
     assert len(lines) == 1 and lines[0].startswith("error: "), lines
     assert lines[0] == lines[0].rstrip() and lines[0] == lines[0].lstrip()
+
+
+def test_every_file_a_verb_writes_is_checked_before_any_work(toy_dataset, tmp_path):
+    missing = tmp_path / "missing.pt"  # reached only when the outputs pass
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    link = tmp_path / "link.onnx"
+    link.symlink_to(tmp_path / "elsewhere.onnx")
+    graph = tmp_path / "graph.onnx"
+    os.mkfifo(tmp_path / "graph.onnx.json")  # the record export writes beside the graph
+    for out, named in ((fifo, fifo), (tmp_path, tmp_path), (link, link),
+                       (graph, tmp_path / "graph.onnx.json"),
+                       (Path("/dev/null"), Path("/dev/null"))):
+        code, output = run(model_app, "export", "--checkpoint", missing, "--out", out)
+        line = one_error_line(output)
+        assert code == 1 and line.startswith(f"error: {named}: cannot write here"), output
+    assert stat.S_ISFIFO(fifo.lstat().st_mode) and link.is_symlink() and not graph.exists()
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode) and not Path("/dev/null.json").exists()
+
+    evaluation = tmp_path / "eval"
+    evaluation.mkdir()
+    os.mkfifo(evaluation / "per_image.csv")
+    code, output = run(model_app, "evaluate", "--data", toy_dataset, "--checkpoint", missing,
+                       "--out", evaluation)
+    assert code == 1 and one_error_line(output).startswith(
+        f"error: {evaluation / 'per_image.csv'}: cannot write here"), output
+
+    test, predicted = toy_dataset / "test", tmp_path / "predicted"
+    predicted.mkdir()
+    os.mkfifo(predicted / "000013.png")  # the second output: found before the first is made
+    code, output = run(model_app, "predict", "--images", test / "noshadow", "--masks",
+                       test / "mask", "--out", predicted, "--device", "cpu")
+    lines = [line for line in output.splitlines() if not line.startswith("using the pretrained")]
+    assert code == 1 and lines == [f"error: {predicted / '000013.png'}: cannot write here: a "
+                                   "device, FIFO or socket, not a plain file"], output
+    assert sorted(path.name for path in predicted.iterdir()) == ["000013.png"]
+
+
+@pytest.mark.parametrize("args", [
+    ["train-attention", "--lr", "nan"], ["train-sg", "--lr", "-1"],
+    ["train-attention", "--workers", "-1"], ["train-sg", "--log-every", "0"],
+    ["train-sg", "--encoder", "nope"], ["train-attention", "--val-fraction", "1"],
+    ["train-sg", "--device", "gpu"],
+    ["predict", "--batch-size", "0"], ["predict", "--device", "cuda:x"],
+    ["evaluate", "--batch-size", "0"], ["evaluate", "--size", "0"],
+])
+def test_an_option_value_outside_its_domain_is_one_line_and_exit_2(toy_dataset, tmp_path,
+                                                                    args):
+    verb, option = args[0], args[1]
+    test = toy_dataset / "test"
+    rest = {"predict": ["--images", test / "noshadow", "--masks", test / "mask", "--out",
+                        tmp_path / "out"],
+            "evaluate": ["--data", toy_dataset, "--checkpoint", "default", "--out",
+                         tmp_path / "eval"]}.get(verb, ["--data", toy_dataset, "--out",
+                                                        tmp_path / "runs"])
+    code, output = run(model_app, *args, *rest)
+    line = one_error_line(output)
+    assert code == 2 and line.startswith(f"error: {option} "), output
+    assert "expected" in line, output
+    if option == "--encoder":
+        assert "resnet18" in line and "get_encoder_names" in line
+    assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").iterdir())
+
+
+def test_a_device_this_machine_lacks_is_one_line_and_exit_2(toy_dataset, tmp_path,
+                                                            monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    test = toy_dataset / "test"
+    for args in (["train-sg", "--data", toy_dataset, "--out", tmp_path / "runs"],
+                 ["predict", "--images", test / "noshadow", "--masks", test / "mask", "--out",
+                  tmp_path / "out"]):
+        for device in ("cuda", "cuda:7"):
+            code, output = run(model_app, *args, "--device", device)
+            line = one_error_line(output)
+            assert code == 2 and line.startswith(f"error: --device {device}: no CUDA device"), \
+                output
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    code, output = run(model_app, "predict", "--images", test / "noshadow", "--masks",
+                       test / "mask", "--out", tmp_path / "out", "--device", "cuda:7")
+    assert code == 2 and "cuda:0 to cuda:0" in one_error_line(output), output
+
+
+def test_resume_refuses_an_option_that_differs_from_the_run(toy_dataset, tmp_path):
+    code, output = run(model_app, "train-attention", "--data", toy_dataset, "--out",
+                       tmp_path / "runs", "--epochs", "1", *TINY)
+    assert code == 0, output
+    run_dir = next((tmp_path / "runs").glob("*-attention-toy"))
+    code, output = run(model_app, "train-attention", "--resume", run_dir, "--epochs", "2",
+                       "--size", "96")
+    line = one_error_line(output)
+    assert code == 2 and line.startswith(f"error: --size 96: the resumed run {run_dir} has 64"), \
+        output
+    assert ckpt.load(run_dir / "checkpoints" / "last.pt")["epoch"] == 1
+
+
+BLOCK_TORCH = """
+import sys
+class BlockTorch:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, BlockTorch())
+sys.argv = ["shadow-model", *sys.argv[1:]]
+from model.cli import entry
+entry()
+"""
+
+
+def test_without_torch_one_line_says_to_install_the_model_extra(toy_dataset, tmp_path):
+    def shadow_model(*args: object) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", BLOCK_TORCH, *map(str, args)], cwd=ROOT,
+                              capture_output=True, text=True, timeout=120)
+
+    test = toy_dataset / "test"
+    done = shadow_model("predict", "--images", test / "noshadow", "--masks", test / "mask",
+                        "--out", tmp_path / "out")
+    assert done.returncode == 1 and done.stderr.strip().splitlines() == [
+        'error: shadow-model needs torch, which the model extra installs: pip install -e '
+        '".[model]" (or pip install "shadowsynth[model]")'], done.stderr
+    done = shadow_model("--help")
+    assert done.returncode == 0 and "predict" in done.stdout, done.stderr
