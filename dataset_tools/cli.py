@@ -60,10 +60,12 @@ def dataset_errors() -> Iterator[None]:
         fail(f"no space left on device writing {error.filename}")
 
 
-def progress() -> Progress:
+def progress(on: Console | None = None) -> Progress:
     """A transient progress bar on a terminal; nothing at all elsewhere (a log, a pipe), where
-    a transient bar would leave a blank line before every message."""
-    return Progress(console=console, transient=True, disable=not console.is_terminal)
+    a transient bar would leave a blank line before every message. On this CLI's console, or
+    on `on` (shadow-model's)."""
+    on = on or console
+    return Progress(console=on, transient=True, disable=not on.is_terminal)
 
 
 def warn_unparsable(*manifests: Path) -> None:

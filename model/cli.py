@@ -14,8 +14,8 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import Progress
 
+from dataset_tools.cli import progress  # the one progress bar (stderr, terminals only)
 from dataset_tools.settings import defaults
 from model.config import (
     JPEG_QUALITY,
@@ -36,12 +36,6 @@ console = Console(stderr=True, soft_wrap=True)
 
 def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
     console.print(f"[yellow]warning[/]: {message}", highlight=False)
-
-
-def progress() -> Progress:
-    """A transient progress bar on a terminal, nothing elsewhere (a log, a pipe): the pattern
-    of dataset_tools.cli.progress, on this CLI's console."""
-    return Progress(console=console, transient=True, disable=not console.is_terminal)
 
 
 @contextmanager
@@ -350,7 +344,7 @@ def evaluate(data: Data,
         chosen = pick_device(device) if checkpoint is not None else None
         loaded = _load(checkpoint, attention) if checkpoint is not None else None
         total = count_samples(data, split)
-        with progress() as bar:
+        with progress(console) as bar:
             task = bar.add_task("evaluating", total=total or None)
             summary, rows = run(config, loaded, chosen, lambda n: bar.advance(task, n))
         write_results(target, summary, rows)
@@ -441,7 +435,7 @@ def predict(images: Annotated[Path, typer.Option(help="Image folder or file.")],
             chosen = pick_device(device)
             planned = plan(config)  # every input checked before the model loads
             loaded = _load(checkpoint, attention)
-            with progress() as bar:
+            with progress(console) as bar:
                 task = bar.add_task("predicting", total=None)
                 written, skipped = run(config, loaded, chosen,
                                        lambda done, total: bar.update(task, completed=done,

@@ -21,9 +21,10 @@ class ConfigError(ValueError):
 
 
 class OptionValueError(ConfigError):
-    """One option's value outside its domain (a NaN or negative rate, zero workers' steps, an
-    unknown encoder, a device this machine lacks); the message names the option and what is
-    expected. An argument error: the CLI prints one line and exits 2 (`model.cli`)."""
+    """An argument error: one option's value outside its domain (a NaN or negative rate, zero
+    workers' steps, an unknown encoder, a device this machine lacks) or options that do not go
+    together; the message names the option and what is expected. The CLI prints one line and
+    exits 2 (`model.cli`)."""
 
 
 def expect(ok: bool, option: str, value: Any, expected: str) -> None:
@@ -215,14 +216,14 @@ class EvalConfig:
         choose("--protocol", self.protocol, PROTOCOLS)
         choose("--light", self.light, LIGHTS)
         if (self.checkpoint is None) == (self.predictions is None):
-            raise ConfigError("give either --checkpoint or --predictions")
+            raise OptionValueError("give either --checkpoint or --predictions")
         if self.pred_masks is not None and self.predictions is None:
-            raise ConfigError("--pred-masks goes with --predictions")
+            raise OptionValueError("--pred-masks goes with --predictions")
         if self.pred_masks is not None and self.protocol != "desoba":
-            raise ConfigError("--pred-masks is read by --protocol desoba only")
+            raise OptionValueError("--pred-masks is read by --protocol desoba only")
         expect(self.size > 0, "--size", self.size, "a positive size")
         if self.protocol == "desoba" and self.size != 256:
-            raise ConfigError(f"--size {self.size}: the desoba protocol is defined at 256x256")
+            raise OptionValueError(f"--size {self.size}: the desoba protocol is defined at 256x256")
         check_batch_size(self.batch_size)
         check_workers(self.workers)
         check_device(self.device)

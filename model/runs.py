@@ -60,7 +60,7 @@ def train_run(kind: str, new_config: Callable[..., TrainConfig], data: Path | No
             config = dataclasses.replace(config, epochs=epochs)
             resume_command += f" --epochs {epochs}"  # config.json keeps the run's own
     elif data is None:
-        raise ConfigError("--data DATASET is needed (or --resume RUN_DIR to continue a run)")
+        raise OptionValueError("--data DATASET is needed (or --resume RUN_DIR to continue a run)")
     else:
         config = (new_config(data=data) if epochs is None  # the dataclass's default
                   else new_config(data=data, epochs=epochs))

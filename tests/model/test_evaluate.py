@@ -187,9 +187,9 @@ def test_missing_or_unreadable_prediction_is_one_line(toy256, tmp_path):
 
     code, output = cli("evaluate", "--data", toy256, "--predictions", folder, "--protocol",
                        "desoba", "--size", "64")
-    assert code == 1 and "256x256" in output
+    assert code == 2 and "256x256" in output  # argument errors exit 2 (issue 28)
     code, output = cli("evaluate", "--data", toy256)
-    assert code == 1 and "--checkpoint or --predictions" in output
+    assert code == 2 and "--checkpoint or --predictions" in output
 
 
 class DarkenLowerHalf(torch.nn.Module):
