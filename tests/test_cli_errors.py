@@ -141,7 +141,7 @@ def test_ctrl_c_names_the_last_epoch_and_resume_needs_only_the_run(toy_dataset, 
     assert [(line["epoch"], line["step"]) for line in logged] == [(1, 1), (1, 1), (2, 2), (2, 2)]
 
     code, output = run(model_app, "train-sg")
-    assert code == 1 and "--data" in one_error_line(output) and "--resume" in output
+    assert code == 2 and "--data" in one_error_line(output) and "--resume" in output
 
 
 @pytest.mark.slow
