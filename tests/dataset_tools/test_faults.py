@@ -14,7 +14,7 @@ from dataset_tools.cli import app
 from dataset_tools.records import DatasetInfo
 from dataset_tools.validate import validate_dataset
 from render.config import PROCEDURAL_SCENES
-from tests.helpers import fill_disk, make_dataset, run_cli, with_manifest
+from tests.helpers import files, fill_disk, make_dataset, one_line, run_cli, with_manifest
 
 
 def cli(*args: object) -> tuple[int, str]:
@@ -22,17 +22,6 @@ def cli(*args: object) -> tuple[int, str]:
     if result.exception and not isinstance(result.exception, SystemExit):
         raise result.exception
     return result.exit_code, result.output
-
-
-def one_line(output: str) -> str:
-    lines = [line for line in output.splitlines() if line.strip()]
-    assert len(lines) == 1 and "Traceback" not in output, output
-    return lines[0]
-
-
-def files(root: Path) -> dict[str, bytes]:
-    return {str(path.relative_to(root)): path.read_bytes() for path in sorted(root.rglob("*"))
-            if path.is_file()}
 
 
 def rendered_like(root: Path, count: int = 4) -> Path:
