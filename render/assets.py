@@ -63,6 +63,17 @@ def sidecar_masks(sidecar: Path) -> set[Path]:
             if isinstance(data.get(key), str)}
 
 
+def declares_panorama(sidecar: Path) -> bool:
+    """Whether a photo's sidecar declares it a panorama (a JSON object with a `panorama` key;
+    `render.hints`), read leniently: a panorama whose sidecar is otherwise unusable is skipped
+    rather than taken for a plain photo."""
+    try:
+        data = read_json_asset(sidecar)
+    except BadAsset:
+        return False
+    return isinstance(data, dict) and "panorama" in data
+
+
 def find_scenes(folder: Path) -> AssetScan:
     """Image files under folder, sorted, except the masks sidecars name; other files are
     reported as skipped."""
