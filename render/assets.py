@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp",
+                    ".hdr"}  # .hdr: tone-mapped (render.scene_images)
 MESH_EXTENSIONS = {".obj", ".ply", ".stl", ".off", ".glb", ".gltf"}
 SIDECAR_EXTENSIONS = {".mtl", ".json", ".txt", ".md", ".bin", ".mat", ".binvox", ".solid",
                       ".surface"} | IMAGE_EXTENSIONS

@@ -14,9 +14,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from dataset_tools.layout import DatasetError, read_image
+from dataset_tools.layout import DatasetError
 from render.assets import BadAsset, find_scenes
 from render.hints import PhotoHints, read_hints, sidecar_path
+from render.scene_images import read_scene_image
 
 TILE_WIDTH = 320
 COLUMNS = 4
@@ -82,7 +83,7 @@ def photo_tiles(folder: Path, tile_width: int = TILE_WIDTH) -> tuple[list[np.nda
     tiles, problems = [], [item for item in scan.skipped if item[0] not in sidecars]
     for path in scan.items:
         try:
-            photo = read_image(path, "RGB")
+            photo = read_scene_image(path)
         except DatasetError as error:
             problems.append((str(path), str(error)))
             continue

@@ -20,10 +20,11 @@ from typing import Any
 import numpy as np
 
 from dataset_tools.directions import estimate_shadow_direction
-from dataset_tools.layout import DatasetError, read_image
+from dataset_tools.layout import DatasetError
 from render.assets import SIDECAR_MASK_KEYS, BadAsset, read_json_asset
 from render.panorama import is_equirectangular
 from render.photo_masks import read_instance_mask
+from render.scene_images import read_scene_image
 from render.spec import PhotoSpec
 
 SIDECAR_SUFFIX = ".json"
@@ -249,7 +250,7 @@ def read_hints(photo: Path, scenes: Path | None = None) -> PhotoHints | None:
         return None
     data = read_json_asset(sidecar)  # BadAsset when unreadable or nested too deeply
     try:  # read as the sampler's photo cache reads it (EXIF orientation applied alike)
-        image = read_image(photo, "RGB")
+        image = read_scene_image(photo)
     except DatasetError:
         raise BadAsset(sidecar, f"cannot read the size of {photo.name}") from None
     try:

@@ -21,7 +21,6 @@ from dataset_tools.layout import (
     INSERTED_INDEX,
     DatasetError,
     passes_path,
-    read_image,
     sample_path,
     write_npz,
     write_png,
@@ -59,6 +58,7 @@ from render.panorama import scene_photo
 from render.photo_masks import read_instance_mask
 from render.poses import MeshExtent
 from render.sampler import SamplingError, needs_scene_cue, sample_scene, sample_seed
+from render.scene_images import read_scene_image
 from render.spec import PhotoSpec, SceneSpec
 
 
@@ -150,7 +150,7 @@ class PhotoCache:
 
 def _read_photo(path: str) -> np.ndarray:
     try:
-        image = read_image(Path(path), "RGB")
+        image = read_scene_image(Path(path))
     except DatasetError as error:
         raise BadAsset(path, error.reason) from None
     if min(image.shape[:2]) < 16:

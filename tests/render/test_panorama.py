@@ -216,6 +216,34 @@ def write_panorama(path, width: int = 256, height: int = 128, seed: int = 0) -> 
     cv2.imwrite(str(path), image)
 
 
+def write_hdr_panorama(path, width: int = 256, height: int = 128) -> None:
+    """A synthetic Radiance HDR panorama in scene-linear light: a sky (the top third) 20 times
+    as bright as its textured ground."""
+    rng = np.random.default_rng(1)
+    image = np.empty((height, width, 3), dtype=np.float32)
+    image[: height // 3] = (12.0, 14.0, 16.0)
+    image[height // 3:] = rng.uniform(0.5, 0.8, size=(height - height // 3, width, 1))
+    assert cv2.imwrite(str(path), image[..., ::-1])
+
+
+def test_an_hdr_scene_is_tone_mapped_to_its_middle_grey(tmp_path):
+    from dataset_tools.layout import DatasetError
+    from render.composite import linear_to_srgb
+    from render.scene_images import MIDDLE_GREY, read_scene_image, tone_map
+
+    grey = tone_map(np.full((4, 6, 3), 3.0, dtype=np.float32))
+    assert grey.dtype == np.uint8 and np.all(grey == round(255 * float(
+        linear_to_srgb(np.float32(MIDDLE_GREY)))))  # 118
+    write_hdr_panorama(tmp_path / "dusk.hdr")
+    image = read_scene_image(tmp_path / "dusk.hdr")
+    assert image.shape == (128, 256, 3) and image.dtype == np.uint8
+    # the ground's median (0.65) becomes middle grey, the sky 20 times brighter clips at white
+    assert np.all(image[:42] == 255) and 100 < image[43:].mean() < 135
+    (tmp_path / "broken.hdr").write_bytes(b"#?RADIANCE\nnot really")
+    with pytest.raises(DatasetError, match="broken.hdr: not a readable Radiance HDR image"):
+        read_scene_image(tmp_path / "broken.hdr")
+
+
 def test_the_catalog_skips_a_bad_panorama_in_one_line_and_keeps_a_good_one(tmp_path):
     from render.catalog import build_catalog
 
@@ -244,7 +272,8 @@ def test_the_catalog_skips_a_bad_panorama_in_one_line_and_keeps_a_good_one(tmp_p
 
 
 def test_a_panorama_renders_views_lit_by_its_sun_that_validate(tmp_path):
-    """Real renders (64 px) of views of one synthetic panorama beside a plain photo: the data
+    """Real renders (64 px) of views of a sunny 8-bit panorama and an overcast HDR one beside a
+    plain photo: the data
     contract holds (validate), every view of the panorama is one scene (one split group), its
     light label is the one the panorama's sun gives from the view's yaw (to the label's
     rounding, 0.001 deg), and the visible shadow (smask's centroid seen from the foot) points
@@ -265,14 +294,19 @@ def test_a_panorama_renders_views_lit_by_its_sun_that_validate(tmp_path):
     (scenes / "square.json").write_text(json.dumps(
         {"panorama": {"sun": {"azimuth_deg": 250.0, "elevation_deg": 35.0, "angle_deg": 1.0}},
          "camera": {"height_m": 1.6}}))
+    write_hdr_panorama(scenes / "dusk.hdr")
+    (scenes / "dusk.json").write_text(json.dumps({"panorama": {}, "lights": {"overcast": 1}}))
     (scenes / "gravel.jpg").write_bytes((ROOT / "assets" / "scenes" / "gravel.jpg").read_bytes())
-    config = tiny_config(tmp_path / "data", count=6, size=64, scenes=scenes)
+    config = tiny_config(tmp_path / "data", count=8, size=64, scenes=scenes)
     ranges = config.ranges
     config = dataclasses.replace(config, ranges=dataclasses.replace(
         ranges, objects=dataclasses.replace(ranges.objects, stable_pose_probability=0.0)))
     summary = run(config, Console(file=open(os.devnull, "w")))  # noqa: SIM115
-    assert summary.rendered == 6 and not summary.failed and not summary.skipped_assets
+    assert summary.rendered == 8 and not summary.failed and not summary.skipped_assets
     assert validate_dataset(config.out).valid
+    dusk = [SceneSpec.from_json(record.spec) for record in read_manifest(config.out).values()
+            if record.scene == "dusk.hdr"]
+    assert dusk and all(spec.light.kind == "overcast" and spec.photo.view for spec in dusk)
     records = [record for record in read_manifest(config.out).values()
                if record.scene == "square.png"]
     assert len(records) >= 2 and len({record.split for record in records}) == 1
@@ -293,7 +327,7 @@ def test_a_panorama_renders_views_lit_by_its_sun_that_validate(tmp_path):
         assert angle_between(shadow, expected) < 25.0, (record.id, shadow, expected)
     # a sample renders again byte for byte from its seed: every other sample, as a shard
     again = dataclasses.replace(config, out=tmp_path / "again", shard_index=0, shard_count=2)
-    assert run(again, Console(file=open(os.devnull, "w"))).rendered == 3  # noqa: SIM115
+    assert run(again, Console(file=open(os.devnull, "w"))).rendered == 4  # noqa: SIM115
     repeated = read_manifest(again.out)
     assert any(record.scene == "square.png" for record in repeated.values())
     for identifier, record in repeated.items():
