@@ -45,6 +45,13 @@ def world_sun_azimuth(sun_heading_deg: float, yaw_deg: float) -> float:
     return (yaw_deg - sun_heading_deg) % 360.0
 
 
+def panorama_pixel(heading_deg: float, elevation_deg: float, width: int,
+                   height: int) -> tuple[float, float]:
+    """The (x, y) pixel coordinates of heading and elevation (degrees) in a `width` x `height`
+    panorama (the module docstring's frame), x in [0, width)."""
+    return (heading_deg / 360.0) % 1.0 * width, (90.0 - elevation_deg) / 180.0 * height
+
+
 def panorama_coordinates(directions: np.ndarray, yaw_deg: float, width: int,
                          height: int) -> tuple[np.ndarray, np.ndarray]:
     """(..., 3) world directions of the view at `yaw_deg` -> their (x, y) pixel coordinates in a
