@@ -21,6 +21,7 @@ looks along +y, z up) heading h is the ground direction turned h - Y clockwise f
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import cv2
 import numpy as np
@@ -45,10 +46,11 @@ def world_sun_azimuth(sun_heading_deg: float, yaw_deg: float) -> float:
     return (yaw_deg - sun_heading_deg) % 360.0
 
 
-def panorama_pixel(heading_deg: float, elevation_deg: float, width: int,
-                   height: int) -> tuple[float, float]:
-    """The (x, y) pixel coordinates of heading and elevation (degrees) in a `width` x `height`
-    panorama (the module docstring's frame), x in [0, width)."""
+def panorama_pixel(heading_deg: Any, elevation_deg: Any, width: int,
+                   height: int) -> tuple[Any, Any]:
+    """The (x, y) pixel coordinates of heading and elevation in degrees (numbers or arrays of
+    one shape) in a `width` x `height` panorama (the module docstring's frame), x in
+    [0, width)."""
     return (heading_deg / 360.0) % 1.0 * width, (90.0 - elevation_deg) / 180.0 * height
 
 
@@ -59,9 +61,7 @@ def panorama_coordinates(directions: np.ndarray, yaw_deg: float, width: int,
     heading = yaw_deg + np.degrees(np.arctan2(directions[..., 0], directions[..., 1]))
     elevation = np.degrees(np.arctan2(directions[..., 2], np.hypot(directions[..., 0],
                                                                    directions[..., 1])))
-    x = (heading / 360.0) % 1.0 * width
-    y = (90.0 - elevation) / 180.0 * height
-    return x, y
+    return panorama_pixel(heading, elevation, width, height)
 
 
 def panorama_level(panorama: np.ndarray, camera: CameraSpec, size: int) -> np.ndarray:
