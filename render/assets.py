@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp",
+                    ".hdr"}  # .hdr: tone-mapped (render.scene_images)
 MESH_EXTENSIONS = {".obj", ".ply", ".stl", ".off", ".glb", ".gltf"}
 SIDECAR_EXTENSIONS = {".mtl", ".json", ".txt", ".md", ".bin", ".mat", ".binvox", ".solid",
                       ".surface"} | IMAGE_EXTENSIONS
@@ -61,6 +62,17 @@ def sidecar_masks(sidecar: Path) -> set[Path]:
         return set()
     return {sidecar.parent / data[key] for key in SIDECAR_MASK_KEYS
             if isinstance(data.get(key), str)}
+
+
+def declares_panorama(sidecar: Path) -> bool:
+    """Whether a photo's sidecar declares it a panorama (a JSON object with a `panorama` key;
+    `render.hints`), read leniently: a panorama whose sidecar is otherwise unusable is skipped
+    rather than taken for a plain photo."""
+    try:
+        data = read_json_asset(sidecar)
+    except BadAsset:
+        return False
+    return isinstance(data, dict) and "panorama" in data
 
 
 def find_scenes(folder: Path) -> AssetScan:

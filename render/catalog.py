@@ -11,7 +11,7 @@ from rich.console import Console
 
 from dataset_tools.records import DatasetInfo, read_manifest
 from dataset_tools.split import GROUPINGS, SplitRule, assign_groups
-from render.assets import BadAsset, find_meshes, find_scenes
+from render.assets import BadAsset, declares_panorama, find_meshes, find_scenes
 from render.config import RenderConfig
 from render.hints import PhotoHints, read_hints, sidecar_path
 
@@ -49,24 +49,30 @@ def build_catalog(config: RenderConfig, console: Console) -> tuple[Catalog, dict
     skipped = dict([entry for entry in scenes.skipped if entry[0] not in sidecars]
                    + meshes.skipped)
     hints: dict[str, PhotoHints] = {}
+    usable = []
     for photo in scenes.items:
         try:
             found = read_hints(photo, config.scenes)
-        except BadAsset as error:  # the photo is used without hints
-            skipped[error.path] = error.reason
+        except BadAsset as error:  # a photo is used without hints, a panorama not at all
+            panorama = declares_panorama(sidecar_path(photo))
+            skipped[error.path] = error.reason + (" (the panorama is skipped)" if panorama
+                                                  else "")
+            if not panorama:
+                usable.append(photo)
             continue
+        usable.append(photo)
         if found is not None:
             hints[str(photo)] = found
     for path, reason in skipped.items():
         console.print(f"[yellow]skipped[/] {path}: {reason}")
-    if not scenes.items:
+    if not usable:
         raise RunError(f"{config.scenes}: no scene images found (.jpg, .png, ...)")
     if not meshes.items:
         raise RunError(
             f"{config.models}: no meshes found (ShapeNet folders or "
             ".obj/.ply/.stl/.off/.glb/.gltf files)"
         )
-    photos = tuple(str(path) for path in scenes.items)
+    photos = tuple(str(path) for path in usable)
     scenes_relative = [Path(photo).relative_to(config.scenes).as_posix() for photo in photos]
     catalog = Catalog(
         scenes_root=str(config.scenes),

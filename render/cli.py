@@ -87,7 +87,8 @@ Examples:
 def main(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Output dataset folder.")]
         = None,
-    scenes: Annotated[Path, typer.Option(help="Folder of scene photos (background).")] =
+    scenes: Annotated[Path, typer.Option(
+        help="Folder of scene photos and panoramas (a sidecar declares a panorama).")] =
         DEFAULT_SCENES,
     models: Annotated[Path, typer.Option(help="ShapeNet v1/v2 folder or folder of mesh files.")]
         = DEFAULT_MODELS,

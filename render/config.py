@@ -130,6 +130,18 @@ class PhotoRanges:
 
 
 @dataclass(frozen=True)
+class PanoramaRanges:
+    """Views of a panorama scene (`render.panorama`): the yaw is drawn over the full circle,
+    the pitch and field of view here are the render camera's (they replace camera.pitch and
+    camera.fov for a panorama's samples)."""
+
+    pitch: tuple[float, float] = _doc((10.0, 25.0), "degrees below the horizon",
+                                      domain=Domain(0.0, 80.0))
+    fov: tuple[float, float] = _doc((50.0, 80.0), "field of view in degrees (square images)",
+                                    domain=Domain(10.0, 120.0))
+
+
+@dataclass(frozen=True)
 class MaterialRanges:
     """The colour of a mesh without a material of its own, drawn in sRGB HSV."""
 
@@ -204,6 +216,7 @@ class SamplingRanges:
     camera: CameraRanges = field(default_factory=CameraRanges)
     objects: ObjectRanges = field(default_factory=ObjectRanges)
     photo: PhotoRanges = field(default_factory=PhotoRanges)
+    panorama: PanoramaRanges = field(default_factory=PanoramaRanges)
     materials: MaterialRanges = field(default_factory=MaterialRanges)
     lights: LightRanges = field(default_factory=LightRanges)
 

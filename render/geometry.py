@@ -24,14 +24,20 @@ def ground_point(camera: CameraSpec, size: int, u: float, v: float) -> np.ndarra
     return position + direction * (-position[2] / direction[2])
 
 
+def pixel_directions(camera: CameraSpec, size: int, subpixel: float = 0.5) -> np.ndarray:
+    """(size, size, 3) world direction (not normalised; unit forward component) of the ray
+    through each pixel, at `subpixel` across it in both axes (0.5 = the centre)."""
+    _, right, up, forward = camera_basis(camera)
+    offsets = (np.arange(size) + subpixel - 0.5 * size) / focal_pixels(camera, size)
+    return (forward[None, None] + right[None, None] * offsets[None, :, None]
+            - up[None, None] * offsets[:, None, None])
+
+
 def ground_points(camera: CameraSpec, size: int, subpixel: float = 0.5) -> np.ndarray:
     """(size, size, 3) the point on z = 0 seen at each pixel (at `subpixel` across it in both
     axes; 0.5 = the centre); NaN above the horizon."""
-    position, right, up, forward = camera_basis(camera)
-    focal = focal_pixels(camera, size)
-    offsets = (np.arange(size) + subpixel - 0.5 * size) / focal
-    direction = (forward[None, None] + right[None, None] * offsets[None, :, None]
-                 - up[None, None] * offsets[:, None, None])
+    position = camera_basis(camera)[0]
+    direction = pixel_directions(camera, size, subpixel)
     down = direction[..., 2]
     distance = np.where(down < -1e-6, -position[2] / np.minimum(down, -1e-6), np.nan)
     return position + direction * distance[..., None]

@@ -14,9 +14,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from dataset_tools.layout import DatasetError, read_image
+from dataset_tools.layout import DatasetError
 from render.assets import BadAsset, find_scenes
-from render.hints import PhotoHints, read_hints, sidecar_path
+from render.hints import PanoramaHints, PhotoHints, read_hints, sidecar_path
+from render.panorama import panorama_pixel
+from render.scene_images import read_scene_image
 
 TILE_WIDTH = 320
 COLUMNS = 4
@@ -63,11 +65,27 @@ def draw_hints(photo: np.ndarray, hints: PhotoHints | None, name: str) -> np.nda
         cv2.arrowedLine(image, start, end, ARROW, 2 * line, cv2.LINE_AA, tipLength=0.25)
         if hints.shadow_direction_estimated:
             _text(image, "estimated", (end[0] + 4, end[1]), 0.4 * line)
+    if hints is not None and hints.panorama is not None:
+        _draw_panorama(image, hints.panorama, line)
     scale = 0.45 * width / 640 * 1.6
     _text(image, name, (6, int(22 * scale / 0.7)), scale)
     _text(image, lights_text(hints) if hints is not None else "no sidecar",
           (6, height - 8), scale)
     return image
+
+
+def _draw_panorama(image: np.ndarray, panorama: PanoramaHints, line: int) -> None:
+    """A panorama's horizon (its middle row) and its sun, a ring where the sidecar puts it
+    (`render.panorama.panorama_pixel`), drawn in place."""
+    height, width = image.shape[:2]
+    row = int(round(height / 2))
+    cv2.line(image, (0, row), (width - 1, row), HORIZON, line, cv2.LINE_AA)
+    if panorama.sun_azimuth_deg is None or panorama.sun_elevation_deg is None:
+        return
+    x, y = panorama_pixel(panorama.sun_azimuth_deg, panorama.sun_elevation_deg, width, height)
+    centre = (int(x), int(y))
+    cv2.circle(image, centre, 6 * line, ARROW, 2 * line, cv2.LINE_AA)
+    _text(image, "sun", (centre[0] + 8 * line, centre[1]), 0.4 * line)
 
 
 def photo_tiles(folder: Path, tile_width: int = TILE_WIDTH) -> tuple[list[np.ndarray],
@@ -82,7 +100,7 @@ def photo_tiles(folder: Path, tile_width: int = TILE_WIDTH) -> tuple[list[np.nda
     tiles, problems = [], [item for item in scan.skipped if item[0] not in sidecars]
     for path in scan.items:
         try:
-            photo = read_image(path, "RGB")
+            photo = read_scene_image(path)
         except DatasetError as error:
             problems.append((str(path), str(error)))
             continue

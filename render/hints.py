@@ -20,24 +20,43 @@ from typing import Any
 import numpy as np
 
 from dataset_tools.directions import estimate_shadow_direction
-from dataset_tools.layout import DatasetError, read_image
+from dataset_tools.layout import DatasetError
 from render.assets import SIDECAR_MASK_KEYS, BadAsset, read_json_asset
+from render.panorama import is_equirectangular
 from render.photo_masks import read_instance_mask
+from render.scene_images import read_scene_image
 from render.spec import PhotoSpec
 
 SIDECAR_SUFFIX = ".json"
 KEYS = ("horizon_row", "camera", "shadow_direction_deg", "sun", "ground_polygon", "lights",
-        *SIDECAR_MASK_KEYS)
+        *SIDECAR_MASK_KEYS, "panorama")
 LIGHT_KINDS = ("sun", "area", "overcast")  # render.config.LightRanges.weights' keys
 CAMERA_KEYS = ("pitch_deg", "fov_deg", "height_m")
 SUN_KEYS = ("azimuth_deg", "elevation_deg")
+PANORAMA_KEYS = ("sun",)
+PANORAMA_SUN_KEYS = (*SUN_KEYS, "angle_deg")
+# What a panorama's sidecar may give beside `panorama`: a view's horizon, pitch and field of
+# view follow from the view, its crop and light direction from the panorama.
+PANORAMA_ALLOWED = ("panorama", "camera", "lights")
+PANORAMA_CAMERA_KEYS = ("height_m",)
 HORIZON_PITCH_DEG = (3.0, 70.0)  # pitches a horizon hint may imply; else the crop is redrawn
 # Pixel coordinates (horizon_row, ground_polygon) must lie within this many photo sides
 # (the longer one) of the photo's origin: far beyond any horizon a camera pitch of 3-70 degrees
 # puts there, and small enough that no sum or product of them overflows.
 COORDINATE_LIMIT_SIDES = 1000
 HINT_KINDS = ("camera", "horizon", "sun", "shadow_direction", "estimated_shadow_direction",
-              "ground_polygon", "lights", "photo_masks")
+              "ground_polygon", "lights", "photo_masks", "panorama")
+
+
+@dataclass(frozen=True)
+class PanoramaHints:
+    """A panorama's sidecar `panorama` table: its sun, in the panorama's own frame
+    (`render.panorama`: heading 0 = the image's left edge, clockwise seen from above), or
+    none (an overcast or indoor panorama, whose sidecar then gives `lights` without the sun)."""
+
+    sun_azimuth_deg: float | None = None  # heading in [0, 360): the sun's column is A/360 W
+    sun_elevation_deg: float | None = None  # in (0, 90): its row is (90 - E)/180 H
+    sun_angle_deg: float | None = None  # the sun's angular diameter; None: sampled
 
 
 @dataclass(frozen=True)
@@ -63,6 +82,13 @@ class PhotoHints:
     object_mask: str | None = None
     shadow_mask: str | None = None
     shadow_direction_estimated: bool = False  # from the masks' pairs, not given
+    # an equirectangular panorama (`render.panorama`): every sample is a view of it
+    panorama: PanoramaHints | None = None
+
+    @property
+    def panorama_sun(self) -> bool:
+        """Whether the photo is a panorama that gives its sun."""
+        return self.panorama is not None and self.panorama.sun_azimuth_deg is not None
 
     @property
     def mask_paths(self) -> dict[str, str]:
@@ -77,13 +103,14 @@ class PhotoHints:
             "camera": any(value is not None for value in
                           (self.pitch_deg, self.fov_deg, self.height_m)),
             "horizon": self.horizon_row is not None,
-            "sun": self.sun_azimuth_deg is not None,
+            "sun": self.sun_azimuth_deg is not None or self.panorama_sun,
             "shadow_direction": self.shadow_direction_deg is not None
             and not self.shadow_direction_estimated,
             "estimated_shadow_direction": self.shadow_direction_estimated,
             "ground_polygon": bool(self.ground_polygon),
             "lights": bool(self.lights),
             "photo_masks": bool(self.mask_paths),
+            "panorama": self.panorama is not None,
         }
         return [kind for kind in HINT_KINDS if given[kind]]
 
@@ -130,6 +157,8 @@ def parse_hints(data: Any, width: int, height: int) -> PhotoHints:
     """Validate a sidecar's JSON for a photo of `width` x `height` pixels; raises ValueError
     with a one-line reason."""
     data = _table(data, "the sidecar", KEYS)
+    if "panorama" in data:
+        return parse_panorama(data, width, height)
     values: dict[str, Any] = {}
     limit = COORDINATE_LIMIT_SIDES * max(width, height)
     if "horizon_row" in data:
@@ -176,6 +205,42 @@ def parse_hints(data: Any, width: int, height: int) -> PhotoHints:
     return PhotoHints(width=width, height=height, **values)
 
 
+def parse_panorama(data: dict[str, Any], width: int, height: int) -> PhotoHints:
+    """Validate the sidecar of a panorama (`data` holds `panorama`, its keys known) of `width`
+    x `height` pixels; raises ValueError with a one-line reason."""
+    if not is_equirectangular(width, height):
+        raise ValueError(f"declares a panorama, but its image is {width}x{height}, not 2:1")
+    given = [key for key in data if key not in PANORAMA_ALLOWED]
+    if given:
+        raise ValueError(f"a panorama's sidecar cannot give {given[0]} (its views' camera and "
+                         f"light follow from the view; it gives {', '.join(PANORAMA_ALLOWED)})")
+    table = _table(data["panorama"], "panorama", PANORAMA_KEYS)
+    camera = _table(data.get("camera", {}), "camera", PANORAMA_CAMERA_KEYS)
+    values: dict[str, Any] = {}
+    if "height_m" in camera:
+        values["height_m"] = _number(camera["height_m"], "camera.height_m", 0.0, 1000.0)
+    panorama = PanoramaHints()
+    if "sun" in table:
+        sun = _table(table["sun"], "panorama.sun", PANORAMA_SUN_KEYS)
+        if not set(SUN_KEYS) <= set(sun):
+            raise ValueError("panorama.sun needs both azimuth_deg and elevation_deg")
+        angle = sun.get("angle_deg")
+        panorama = PanoramaHints(
+            sun_azimuth_deg=_number(sun["azimuth_deg"], "panorama.sun.azimuth_deg") % 360.0,
+            sun_elevation_deg=_number(sun["elevation_deg"], "panorama.sun.elevation_deg", 0, 90),
+            sun_angle_deg=None if angle is None
+            else _number(angle, "panorama.sun.angle_deg", 0, 180))
+    if "lights" in data:
+        values["lights"] = _light_weights(data["lights"])
+    sun_weight = dict(values.get("lights", ())).get("sun", 0.0)
+    if panorama.sun_azimuth_deg is not None and "lights" in values and sun_weight <= 0:
+        raise ValueError("lights gives the sun no weight, but the panorama gives its sun")
+    if panorama.sun_azimuth_deg is None and ("lights" not in values or sun_weight > 0):
+        raise ValueError('a panorama without panorama.sun needs lights without the sun, '
+                         'e.g. {"overcast": 1}')
+    return PhotoHints(width=width, height=height, panorama=panorama, **values)
+
+
 def read_hints(photo: Path, scenes: Path | None = None) -> PhotoHints | None:
     """The hints of `photo` from its sidecar, None without one. Raises BadAsset naming the
     sidecar when it cannot be used (the photo is then used without hints), among others when
@@ -185,7 +250,7 @@ def read_hints(photo: Path, scenes: Path | None = None) -> PhotoHints | None:
         return None
     data = read_json_asset(sidecar)  # BadAsset when unreadable or nested too deeply
     try:  # read as the sampler's photo cache reads it (EXIF orientation applied alike)
-        image = read_image(photo, "RGB")
+        image = read_scene_image(photo)
     except DatasetError:
         raise BadAsset(sidecar, f"cannot read the size of {photo.name}") from None
     try:

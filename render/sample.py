@@ -21,7 +21,6 @@ from dataset_tools.layout import (
     INSERTED_INDEX,
     DatasetError,
     passes_path,
-    read_image,
     sample_path,
     write_npz,
     write_png,
@@ -43,7 +42,6 @@ from render.composite import (
     area_light_ground,
     composite,
     crop_mask,
-    crop_photo,
     darkening,
     ground_factor,
     luminance,
@@ -56,9 +54,11 @@ from render.composite import (
 from render.config import RenderConfig
 from render.geometry import area_light_polygon, ground_points, inserted_foot, shadow_region
 from render.hints import PhotoHints
+from render.panorama import scene_photo
 from render.photo_masks import read_instance_mask
 from render.poses import MeshExtent
 from render.sampler import SamplingError, needs_scene_cue, sample_scene, sample_seed
+from render.scene_images import read_scene_image
 from render.spec import PhotoSpec, SceneSpec
 
 
@@ -150,7 +150,7 @@ class PhotoCache:
 
 def _read_photo(path: str) -> np.ndarray:
     try:
-        image = read_image(Path(path), "RGB")
+        image = read_scene_image(Path(path))
     except DatasetError as error:
         raise BadAsset(path, error.reason) from None
     if min(image.shape[:2]) < 16:
@@ -237,7 +237,7 @@ def render_pair(renderer: Renderer, spec: SceneSpec, photo_rgb: np.ndarray,
     photo_masks = photo_masks or {}
     size, settings = spec.size, config.render
     contrast = spec.photo.tone_contrast
-    photo_linear = photo_to_scene(crop_photo(photo_rgb, spec.photo, size), contrast)
+    photo_linear = photo_to_scene(scene_photo(photo_rgb, spec), contrast)
     lighting = lighting_for(spec, photo_linear)
     renderer.apply(spec, lighting.ambient_rgb, lighting.strength)
     references = unshadowed_references(spec, lighting)

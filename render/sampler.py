@@ -16,7 +16,13 @@ import numpy as np
 from dataset_tools.layout import INSERTED_INDEX
 from dataset_tools.records import ResampledAttempt
 from render.assets import BadAsset
-from render.config import LightRanges, MaterialRanges, QualityChecks, SamplingRanges
+from render.config import (
+    LightRanges,
+    MaterialRanges,
+    PanoramaRanges,
+    QualityChecks,
+    SamplingRanges,
+)
 from render.geometry import (
     azimuth_for_shadow,
     box_overlap_fraction,
@@ -35,6 +41,7 @@ from render.hints import (
     pitch_for_horizon,
     to_output,
 )
+from render.panorama import world_sun_azimuth
 from render.poses import IDENTITY_ROTATION, MeshExtent
 from render.spec import (
     DIRECTIONAL_KINDS,
@@ -42,6 +49,7 @@ from render.spec import (
     LightSpec,
     MaterialSpec,
     ObjectSpec,
+    PanoramaView,
     PhotoSpec,
     SceneSpec,
 )
@@ -240,19 +248,41 @@ def _hinted_photo_and_camera(rng: np.random.Generator, hints: PhotoHints, photo:
                         f"{low:g}-{high:g} deg in {redraws} crops")
 
 
+def _panorama_view(rng: np.random.Generator, hints: PhotoHints, photo: PhotoSpec,
+                   camera: CameraSpec, ranges: PanoramaRanges) -> tuple[PhotoSpec, CameraSpec]:
+    """A view of a panorama: its yaw drawn over the full circle, the camera's pitch and field
+    of view from `ranges` (the photo is what that camera sees, `render.panorama`), its height
+    the sidecar's when given; no crop, no flip."""
+    view = PanoramaView(yaw_deg=float(rng.uniform(0.0, 360.0)))
+    camera = CameraSpec(height=camera.height if hints.height_m is None else hints.height_m,
+                        pitch_deg=_uniform(rng, ranges.pitch), fov_deg=_uniform(rng, ranges.fov))
+    photo = dataclasses.replace(photo, crop_fraction=1.0, crop_x=0.5, crop_y=0.5, flip=False,
+                                view=view)
+    return photo, camera
+
+
 def _hinted_light(rng: np.random.Generator, hints: PhotoHints, photo: PhotoSpec,
                   light: LightSpec, ranges: LightRanges) -> LightSpec:
     """The light a photo's sidecar allows. With `lights`, a kind drawn by its weights; without,
     a sun whenever the photo gives its sun or its shadows' direction. The given sun's azimuth
-    and elevation (the azimuth for a shadow direction is solved once the object stands)."""
+    and elevation (the azimuth for a shadow direction is solved once the object stands); a
+    panorama's sun seen from the photo's view, with its angular diameter when given."""
     if hints.lights:
         kind = _choose(rng, dict(hints.lights))
         if kind != light.kind:
             light = _light(rng, ranges, kind=kind)
-    elif hints.sun_azimuth_deg is None and hints.shadow_direction_deg is None:
+    elif hints.sun_azimuth_deg is None and hints.shadow_direction_deg is None \
+            and not hints.panorama_sun:
         return light
     elif light.kind != "sun":
         light = _light(rng, ranges, kind="sun")
+    panorama = hints.panorama
+    if light.kind == "sun" and panorama is not None and panorama.sun_azimuth_deg is not None \
+            and panorama.sun_elevation_deg is not None and photo.view is not None:
+        angle = light.angle_deg if panorama.sun_angle_deg is None else panorama.sun_angle_deg
+        return dataclasses.replace(
+            light, azimuth_deg=world_sun_azimuth(panorama.sun_azimuth_deg, photo.view.yaw_deg),
+            elevation_deg=panorama.sun_elevation_deg, angle_deg=angle)
     if light.kind == "sun" and hints.sun_azimuth_deg is not None \
             and hints.sun_elevation_deg is not None:
         light = dataclasses.replace(
@@ -267,7 +297,7 @@ def photo_agrees(hints: PhotoHints | None, light: LightSpec) -> bool:
     if hints is None or light.kind not in DIRECTIONAL_KINDS:
         return False
     return hints.shadow_direction_deg is not None or (
-        light.kind == "sun" and hints.sun_azimuth_deg is not None)
+        light.kind == "sun" and (hints.sun_azimuth_deg is not None or hints.panorama_sun))
 
 
 def needs_scene_cue(checks: QualityChecks, hints: PhotoHints | None, light: LightSpec) -> bool:
@@ -289,7 +319,8 @@ def sample_scene(rng: np.random.Generator, *, index: int, attempt: int, seed: in
     recorded in `bad_assets` and drawn again. `photo_hints` (photo path -> `PhotoHints`, from
     its sidecar) fixes what a photo's sidecar gives: camera values, the horizon's row, the sun
     or its shadows' direction, the ground polygon the objects' feet stand in; the rest is
-    drawn as without hints, from the same draws. Raises SamplingError when the objects cannot
+    drawn as without hints, from the same draws. A panorama's sample is a view of it
+    (`ranges.panorama`) lit by its sun. Raises SamplingError when the objects cannot
     be placed or the hints cannot be met."""
     bad = {} if bad_assets is None else bad_assets
     photo_index, _ = _draw_usable(rng, len(photos), lambda i: check_photo(str(photos[i])), bad,
@@ -305,7 +336,10 @@ def sample_scene(rng: np.random.Generator, *, index: int, attempt: int, seed: in
     light = _light(rng, ranges.lights)
     hints = (photo_hints or {}).get(photo.path)
     foot_region = None
-    if hints is not None:
+    if hints is not None and hints.panorama is not None:
+        photo, camera = _panorama_view(rng, hints, photo, camera, ranges.panorama)
+        light = _hinted_light(rng, hints, photo, light, ranges.lights)
+    elif hints is not None:
         photo, camera = _hinted_photo_and_camera(rng, hints, photo, camera, size, ranges)
         light = _hinted_light(rng, hints, photo, light, ranges.lights)
         if hints.ground_polygon:

@@ -70,7 +70,20 @@ class ObjectSpec:
 
 
 @dataclass(frozen=True)
+class PanoramaView:
+    """Which way a view of an equirectangular panorama looks (`render.panorama`): `yaw_deg`
+    in [0, 360) is the panorama heading at the view's centre column (0 = the panorama's left
+    edge, clockwise seen from above, as its columns run). Its pitch and field of view are the
+    render camera's (`CameraSpec`): the photo is exactly what that camera sees."""
+
+    yaw_deg: float
+
+
+@dataclass(frozen=True)
 class PhotoSpec:
+    """The scene photo of a sample: a square crop of a photo, or, with `view`, a view
+    reprojected from a panorama (then the crop and flip fields are 1, 0.5, 0.5, False)."""
+
     path: str
     crop_fraction: float  # side of the square crop / shorter side of the photo
     crop_x: float  # position of the crop in the free range, [0, 1]
@@ -80,6 +93,7 @@ class PhotoSpec:
     # a shadow that removes a share s of the light darkens the photo as sRGB would s ** contrast
     # (camera curves are steeper than plain sRGB in the mid-tones). 1 = plain sRGB.
     tone_contrast: float = 1.0
+    view: PanoramaView | None = None  # a panorama's view; None: a photo's crop
 
 
 @dataclass(frozen=True)
@@ -114,6 +128,9 @@ class SceneSpec:
             for obj in data["objects"]
         )
         light = LightSpec(**{**data["light"], "color": tuple(data["light"]["color"])})
+        view = data["photo"].get("view")  # manifests before panoramas have none
+        photo = PhotoSpec(**{**data["photo"],
+                             "view": None if view is None else PanoramaView(**view)})
         return cls(index=data["index"], attempt=data["attempt"], seed=data["seed"],
-                   size=data["size"], photo=PhotoSpec(**data["photo"]),
+                   size=data["size"], photo=photo,
                    camera=CameraSpec(**data["camera"]), light=light, objects=objects)

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 
 from render.hint_sheet import draw_hints, photo_tiles
-from render.hints import PhotoHints
+from render.hints import PanoramaHints, PhotoHints
 from tests.helpers import run_cli
 
 
@@ -24,6 +24,20 @@ def test_draw_hints_marks_horizon_polygon_and_arrow():
     assert near(drawn[85, 100], (255, 220, 0))  # the arrow from the centre to the right
     assert near(drawn[100, 40], (18, 116, 72))  # inside: the photo, lightly tinted green
     assert np.array_equal(photo, np.full((120, 160, 3), 90, np.uint8))  # drawn on a copy
+
+
+def test_draw_hints_marks_a_panoramas_horizon_and_sun():
+    panorama = np.full((180, 360, 3), 90, np.uint8)
+    hints = PhotoHints(360, 180, panorama=PanoramaHints(sun_azimuth_deg=90.0,
+                                                        sun_elevation_deg=30.0))
+    drawn = draw_hints(panorama, hints, "p.png")
+
+    def near(pixel, color):
+        return np.abs(pixel.astype(int) - color).max() < 90
+
+    assert near(drawn[90, 200], (255, 0, 255))  # the middle row: the horizon
+    assert near(drawn[60, 84], (255, 220, 0))  # the sun's ring around heading 90, 30 deg up
+    assert near(drawn[60, 90], (90, 90, 90))  # its centre stays the photo's
 
 
 def test_sidecars_verb_writes_a_sheet_and_names_a_bad_sidecar(tmp_path):

@@ -1,0 +1,99 @@
+"""Equirectangular panoramas as scenes: the panorama's frame, the square photo a sample's view
+cuts from it (what the render camera sees), and its sun in the view's world frame (numpy and
+OpenCV, no bpy). A scene photo is a panorama when its sidecar says so (`render.hints`).
+
+The panorama's frame. An equirectangular image of W x H pixels, W = 2 H, in the pixel
+coordinates of `render.hints` (x right, y down, pixel centres at +0.5):
+
+- heading (the panorama's azimuth) of column x: 360 x / W degrees, clockwise seen from above,
+  as the columns run when one looks around from inside it: 0 = the image's left edge,
+  180 = its centre column, 360 = its right edge (the left edge again);
+- elevation of row y: 90 - 180 y / H degrees: 90 = the top edge (zenith), 0 = the middle row
+  (the horizon), -90 = the bottom edge.
+
+A view at yaw Y (`render.spec.PanoramaView`) looks at heading Y, pitched down by the render
+camera's pitch, with its field of view. In the sample's world frame (`render.spec`: the camera
+looks along +y, z up) heading h is the ground direction turned h - Y clockwise from +y,
+(sin(h - Y), cos(h - Y)); a sun at heading A therefore has the world azimuth of `LightSpec`
+(0 = coming from +y, counter-clockwise seen from above) (Y - A) mod 360 (`world_sun_azimuth`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import cv2
+import numpy as np
+
+from dataset_tools.camera import focal_pixels
+from render.composite import crop_photo
+from render.geometry import pixel_directions
+from render.spec import CameraSpec, SceneSpec
+
+BORDER = 2  # pixels of padding around the panorama: wrapped across 0/360, repeated at the poles
+
+
+def is_equirectangular(width: int, height: int) -> bool:
+    """Whether an image of `width` x `height` pixels can be an equirectangular panorama: 2:1."""
+    return width == 2 * height
+
+
+def world_sun_azimuth(sun_heading_deg: float, yaw_deg: float) -> float:
+    """The `LightSpec` azimuth in [0, 360) of a sun at panorama heading `sun_heading_deg`, in the
+    world frame of the view at `yaw_deg` (see the module docstring): the sun straight ahead
+    (heading = yaw) gives 0, behind the camera 180, to the right (heading = yaw + 90) 270."""
+    return (yaw_deg - sun_heading_deg) % 360.0
+
+
+def panorama_pixel(heading_deg: Any, elevation_deg: Any, width: int,
+                   height: int) -> tuple[Any, Any]:
+    """The (x, y) pixel coordinates of heading and elevation in degrees (numbers or arrays of
+    one shape) in a `width` x `height` panorama (the module docstring's frame), x in
+    [0, width)."""
+    return (heading_deg / 360.0) % 1.0 * width, (90.0 - elevation_deg) / 180.0 * height
+
+
+def panorama_coordinates(directions: np.ndarray, yaw_deg: float, width: int,
+                         height: int) -> tuple[np.ndarray, np.ndarray]:
+    """(..., 3) world directions of the view at `yaw_deg` -> their (x, y) pixel coordinates in a
+    `width` x `height` panorama, each (...) float64, x in [0, width), y in [0, height]."""
+    heading = yaw_deg + np.degrees(np.arctan2(directions[..., 0], directions[..., 1]))
+    elevation = np.degrees(np.arctan2(directions[..., 2], np.hypot(directions[..., 0],
+                                                                   directions[..., 1])))
+    return panorama_pixel(heading, elevation, width, height)
+
+
+def panorama_level(panorama: np.ndarray, camera: CameraSpec, size: int) -> np.ndarray:
+    """The panorama shrunk (area average) to about the view's own pixel density, so that the
+    remap does not alias: the view has focal_pixels pixels per radian at its centre (more
+    towards its edges), the panorama W / 2 pi. The panorama itself when it is not denser."""
+    width = 2 * math.ceil(math.pi * focal_pixels(camera, size))  # even, 2:1
+    if width >= panorama.shape[1]:
+        return panorama
+    return cv2.resize(panorama, (width, width // 2), interpolation=cv2.INTER_AREA)
+
+
+def view_of_panorama(panorama: np.ndarray, yaw_deg: float, camera: CameraSpec,
+                     size: int) -> np.ndarray:
+    """(H, 2H, 3) uint8 equirectangular panorama -> (size, size, 3) uint8: what the pinhole
+    `camera` (its pitch and field of view, `dataset_tools.camera`) sees when it looks at heading
+    `yaw_deg`; bilinear from `panorama_level`, seamless across heading 0/360."""
+    level = panorama_level(panorama, camera, size)
+    height, width = level.shape[:2]
+    x, y = panorama_coordinates(pixel_directions(camera, size), yaw_deg, width, height)
+    padded = np.concatenate([level[:, -BORDER:], level, level[:, :BORDER]], axis=1)
+    padded = cv2.copyMakeBorder(padded, BORDER, BORDER, 0, 0, cv2.BORDER_REPLICATE)
+    # OpenCV samples pixel centres at integer coordinates, ours lie at +0.5
+    map_x = (x - 0.5 + BORDER).astype(np.float32)
+    map_y = (y - 0.5 + BORDER).astype(np.float32)
+    return cv2.remap(padded, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def scene_photo(photo_rgb: np.ndarray, spec: SceneSpec) -> np.ndarray:
+    """(H, W, 3) uint8 scene image -> the sample's (size, size, 3) uint8 photo: the view of a
+    panorama (`spec.photo.view`), else the photo's crop (`render.composite.crop_photo`)."""
+    view = spec.photo.view
+    if view is None:
+        return crop_photo(photo_rgb, spec.photo, spec.size)
+    return view_of_panorama(photo_rgb, view.yaw_deg, spec.camera, spec.size)
