@@ -96,9 +96,11 @@ def rerun_what_gather_names(cluster: SlurmCluster, out: Path, count: int) -> Non
 
 def sbatch_wrap(cluster: SlurmCluster, command: str) -> str:
     """Submit one shell command as a batch job (as a user re-runs a shard); its job id."""
-    result = cluster.run("sbatch", "--parsable", "--cpus-per-task", "1",
-                         f"--output={cluster.root}/wrap-%j.out", f"--chdir={ROOT}",
-                         "--wrap", command)
+    result = subprocess.run(["sbatch", "--parsable", "--cpus-per-task", "1",
+                             f"--output={cluster.root}/wrap-%j.out", f"--chdir={ROOT}",
+                             "--wrap", command], capture_output=True, text=True,
+                            env=cluster_env(cluster), timeout=60)
+    assert result.returncode == 0, result.stderr
     return result.stdout.strip().split(";")[0]
 
 
