@@ -1,6 +1,7 @@
 """Rebuild assets/real/ (held-out real photos and meshes) from their public sources.
 
     python assets/make_real_assets.py --mirrors DIR [--deb lomiri-wallpapers-16.04_*.deb]
+    python assets/make_real_assets.py --mirrors DIR --only meshes --mesh NAME [--mesh NAME ...]
 
 DIR holds git mirrors (bare or not) of the source repositories, one per repository, named
 "owner+name" with the git directory at DIR/owner+name/repo (or .../repo/.git). Every file is read
@@ -17,7 +18,11 @@ Photos: panoramas (cube maps) are re-projected to 640x480 pinhole views looking 
 Ordinary photos are resized to 640 px on the long side. All are JPEG quality 85.
 Meshes: geometry only (materials and textures dropped), vertices merged, rotated to y-up where the
 source was z-up, decimated with quadric decimation to at most the listed face count, centred on the
-floor (lowest point y = 0) and written as binary glTF (.glb, y-up as the glTF spec says).
+floor (lowest point y = 0) and written as binary glTF (.glb, y-up as the glTF spec says). FBX
+sources (the Quaternius people, cars and animals) go through fbx_to_glb.py in a Blender process of
+their own instead: posed as their first frame, parts joined, base colours kept, same placement.
+`--mesh NAME` rebuilds only the named meshes and keeps the other rows of provenance.json (the
+README is then rewritten from the script's header and the rows, as always).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import json
 import math
 import os
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -53,6 +59,8 @@ DRAKE = ("RobotLocomotion/models", "4723170e1c8ee8bc59c342bb5c491ab8f263f1fb")
 EDWARD = ("Edward-H26/PersonalWebsite", "553c267170decd7d129773019ed0b63ac5711d6b")
 DREI = ("pmndrs/drei-assets", "456060a26bbeb8fdf79326f224b6d99b8bcce736")
 DEMO_DATA = ("gkjohnson/3d-demo-data", "a79b5400ba8ed5bdeffebc10ce5adeecda7c3ebc")
+QUATERNIUS = ("beep2bleep/FreeAssetsByKenneyNLandQuaternius",
+              "dea756baf3b3a4889d8c245e456a4791f961578a")  # a copy of Quaternius's free packs
 WAYMO_VIZ = ("VikramTiwari/waymo-open-data-visualization",
              "1a06e3d8c867ac1321935912e9f285f6cc9ed77d")
 BPY_VERSION = "5.0.1"  # the PyPI wheel whose datafiles/studiolights/world/ holds Blender's HDRIs
@@ -63,6 +71,9 @@ YCB = "YCB Object and Model Set (Calli, Singh, Walsman, Srinivasa, Abbeel, Dolla
 YCB_LICENCE = "; CC BY 4.0 text in ycb/meshes/LICENSE.txt)"
 HUMUS = "Emil Persson (Humus), humus.name"
 POLYHAVEN = "Poly Haven (polyhaven.com); photographer named on the asset page"
+QUATERNIUS_PACKS = "FreeModels by Quaternius[Patreon]/"
+QUATERNIUS_ORIGINAL = ("https://quaternius.com ({pack}; CC0 1.0 in "
+                       "FreeModels by Quaternius[Patreon]/License.txt)")
 
 # name -> (source, folder, face extension, yaw, pitch, hfov, licence, author, original URL, note)
 POLYHAVEN_VIEWS = {
@@ -264,6 +275,17 @@ LOMIRI = {  # name -> (file in the .deb, author, licence)
 
 # category, name, source, path in repo, licence, author, original, up axis of the source, max faces,
 # optional glTF node-name prefixes to keep
+POSED_PEOPLE = (QUATERNIUS_PACKS
+                + "Characters and Animals/Posed Background Characters - Aug 2018/")
+MALE_POSES = POSED_PEOPLE + "Male/Male Poses/FBX/"
+FEMALE_POSES = POSED_PEOPLE + "Female/Female Poses/FBX/"
+FARM_ANIMALS = QUATERNIUS_PACKS + "Characters and Animals/Farm Animals Animated  - Jun 2018/FBX/"
+PUBLIC_TRANSPORT = QUATERNIUS_PACKS + "Vehicles/Public Transport Pack - Feb 2017/FBX/"
+CARS = QUATERNIUS_PACKS + "Vehicles/Realistic Car Pack - Nov 2018/FBX/"
+POSED_PEOPLE_ORIGINAL = QUATERNIUS_ORIGINAL.format(pack="Posed Background Characters - Aug 2018")
+FARM_ANIMALS_ORIGINAL = QUATERNIUS_ORIGINAL.format(pack="Farm Animals Animated - Jun 2018")
+PUBLIC_TRANSPORT_ORIGINAL = QUATERNIUS_ORIGINAL.format(pack="Public Transport Pack - Feb 2017")
+CARS_ORIGINAL = QUATERNIUS_ORIGINAL.format(pack="Realistic Car Pack - Nov 2018")
 MESHES = [
     # chairs
     ("chair", "dining_chair_01", BASEMESH, "models/dining_chair_01/dining_chair_01.glb", CC0,
@@ -401,6 +423,68 @@ MESHES = [
      "https://thebasemesh.com", "y", 8000, None),
     ("appliance", "toaster", BASEMESH, "models/toaster/toaster.glb", CC0, "The Base Mesh",
      "https://thebasemesh.com", "y", 8000, None),
+    # people (posed, one mesh each; Quaternius: low-poly, base colours)
+    ("person", "male_standing", QUATERNIUS, MALE_POSES + "Male_Standing.fbx",
+     CC0, "Quaternius", POSED_PEOPLE_ORIGINAL, "y", 8000, None),
+    ("person", "male_standing_waving", QUATERNIUS, MALE_POSES + "Male_Standing_Waving.fbx",
+     CC0, "Quaternius", POSED_PEOPLE_ORIGINAL, "y", 8000, None),
+    ("person", "male_standing_hips", QUATERNIUS, MALE_POSES + "Male_Standing_Hips.fbx",
+     CC0, "Quaternius", POSED_PEOPLE_ORIGINAL, "y", 8000, None),
+    ("person", "male_walking", QUATERNIUS, MALE_POSES + "Male_Walking.fbx",
+     CC0, "Quaternius", POSED_PEOPLE_ORIGINAL, "y", 8000, None),
+    ("person", "male_running", QUATERNIUS, MALE_POSES + "Male_Running.fbx",
+     CC0, "Quaternius", POSED_PEOPLE_ORIGINAL, "y", 8000, None),
+    ("person", "male_sitting", QUATERNIUS, MALE_POSES + "Male_Sitting.fbx",
+     CC0, "Quaternius", POSED_PEOPLE_ORIGINAL, "y", 8000, None),
+    ("person", "male_lookingup", QUATERNIUS, MALE_POSES + "Male_LookingUp.fbx",
+     CC0, "Quaternius", POSED_PEOPLE_ORIGINAL, "y", 8000, None),
+    ("person", "male_pickingup", QUATERNIUS, MALE_POSES + "Male_PickingUp.fbx",
+     CC0, "Quaternius", POSED_PEOPLE_ORIGINAL, "y", 8000, None),
+    ("person", "female_standing", QUATERNIUS, FEMALE_POSES + "Female_Standing.fbx",
+     CC0, "Quaternius", POSED_PEOPLE_ORIGINAL, "y", 8000, None),
+    ("person", "female_standing_waving", QUATERNIUS, FEMALE_POSES + "Woman_Standing_Waving.fbx",
+     CC0, "Quaternius", POSED_PEOPLE_ORIGINAL, "y", 8000, None),
+    ("person", "female_standing_hips", QUATERNIUS, FEMALE_POSES + "Female_Standing_Hips.fbx",
+     CC0, "Quaternius", POSED_PEOPLE_ORIGINAL, "y", 8000, None),
+    ("person", "female_walking", QUATERNIUS, FEMALE_POSES + "Female_Walking.fbx",
+     CC0, "Quaternius", POSED_PEOPLE_ORIGINAL, "y", 8000, None),
+    ("person", "female_running", QUATERNIUS, FEMALE_POSES + "Female_Running.fbx",
+     CC0, "Quaternius", POSED_PEOPLE_ORIGINAL, "y", 8000, None),
+    ("person", "female_sitting", QUATERNIUS, FEMALE_POSES + "Female_Sitting.fbx",
+     CC0, "Quaternius", POSED_PEOPLE_ORIGINAL, "y", 8000, None),
+    ("person", "female_lookingup", QUATERNIUS, FEMALE_POSES + "Female_LookingUp.fbx",
+     CC0, "Quaternius", POSED_PEOPLE_ORIGINAL, "y", 8000, None),
+    ("person", "female_pickingup", QUATERNIUS, FEMALE_POSES + "Female_PickingUp.fbx",
+     CC0, "Quaternius", POSED_PEOPLE_ORIGINAL, "y", 8000, None),
+    # vehicles, street furniture and animals for street scenes
+    ("vehicle", "normal_car", QUATERNIUS, CARS + "NormalCar1.fbx", CC0, "Quaternius",
+     CARS_ORIGINAL, "y", 8000, None),
+    ("vehicle", "suv", QUATERNIUS, CARS + "SUV.fbx", CC0, "Quaternius",
+     CARS_ORIGINAL, "y", 8000, None),
+    ("vehicle", "taxi", QUATERNIUS, CARS + "Taxi.fbx", CC0, "Quaternius",
+     CARS_ORIGINAL, "y", 8000, None),
+    ("vehicle", "bicycle", QUATERNIUS, PUBLIC_TRANSPORT + "Bicycle.fbx", CC0, "Quaternius",
+     PUBLIC_TRANSPORT_ORIGINAL, "y", 8000, None),
+    ("street", "traffic_light", QUATERNIUS, PUBLIC_TRANSPORT + "TrafficLight.fbx", CC0,
+     "Quaternius", PUBLIC_TRANSPORT_ORIGINAL, "y", 8000, None),
+    ("animal", "pug", QUATERNIUS, FARM_ANIMALS + "Pug.fbx", CC0, "Quaternius",
+     FARM_ANIMALS_ORIGINAL, "y", 8000, None),
+    ("animal", "horse", QUATERNIUS, FARM_ANIMALS + "Horse.fbx", CC0, "Quaternius",
+     FARM_ANIMALS_ORIGINAL, "y", 8000, None),
+    ("street", "park_bench", BASEMESH, "models/park_bench/park_bench.glb",
+     CC0, "The Base Mesh", "https://thebasemesh.com", "y", 8000, None),
+    ("street", "outdoor_bin", BASEMESH, "models/outdoor_bin/outdoor_bin.glb",
+     CC0, "The Base Mesh", "https://thebasemesh.com", "y", 8000, None),
+    ("street", "outdoor_sign", BASEMESH, "models/outdoor_sign/outdoor_sign.glb",
+     CC0, "The Base Mesh", "https://thebasemesh.com", "y", 8000, None),
+    ("street", "finger_post_sign_01", BASEMESH,
+     "models/finger_post_sign_01/finger_post_sign_01.glb", CC0, "The Base Mesh",
+     "https://thebasemesh.com", "y", 8000, None),
+    ("street", "decorative_bollard_01", BASEMESH,
+     "models/decorative_bollard_01/decorative_bollard_01.glb", CC0, "The Base Mesh",
+     "https://thebasemesh.com", "y", 8000, None),
+    ("street", "traffic_cone_02", BASEMESH, "models/traffic_cone_02/traffic_cone_02.glb",
+     CC0, "The Base Mesh", "https://thebasemesh.com", "y", 8000, None),
 ]
 
 README_HEADER = """# Real held-out asset set
@@ -464,14 +548,22 @@ Notes
   seen from the ground polygon's centre, of the ground away from the sun, with the sun taken
   from the panorama (the largest saturated patch above the horizon), and was checked against
   the photo's own shadows on the contact sheet.
-- Meshes are geometry only (no materials), y-up glTF, standing on y = 0. Categories: chairs,
+- Meshes are y-up glTF standing on y = 0, geometry only (no materials) except the Quaternius
+  ones, which keep their materials' base colours (no textures). Categories: people, chairs,
   tables, lamps, bottles, vases (incl. an empty flower pot), mugs, kitchenware, animals, vehicles,
-  toys, plants, food, shoes, boxes, statues, tools, appliances. Sources: The Base Mesh (CC0,
-  modelled real objects), Poly Haven models (CC0, scanned/modelled), YCB object scans (CC BY 4.0,
-  copies in `RobotLocomotion/models` with the licence text), two Toyota Research Institute models
-  (BSD-3-Clause, also from `RobotLocomotion/models`), and scanned or sculpted models collected in
-  `odedstein/meshes` (each with its own licence, only CC0/public-domain and CC BY ones taken).
-  `fern_02` (plant leaves) and `boat` (a thin developable shell) are open surfaces, not solids.
+  street furniture, toys, plants, food, shoes, boxes, statues, tools, appliances. Sources: The
+  Base Mesh (CC0, modelled real objects), Poly Haven models (CC0, scanned/modelled), YCB object
+  scans (CC BY 4.0, copies in `RobotLocomotion/models` with the licence text), two Toyota Research
+  Institute models (BSD-3-Clause, also from `RobotLocomotion/models`), scanned or sculpted models
+  collected in `odedstein/meshes` (each with its own licence, only CC0/public-domain and CC BY
+  ones taken), and Quaternius's low-poly packs (CC0: the `License.txt` at the top of
+  `FreeModels by Quaternius[Patreon]/` in the `beep2bleep/FreeAssetsByKenneyNLandQuaternius` copy
+  of them): 16 posed people (`person/`: standing, waving, hands on hips, walking, running,
+  sitting, looking up, picking up; one man and one woman each, faceted and stylised, not
+  scans), cars, a bicycle, a traffic light, a pug and a horse (the animals in the first frame
+  of their idle animation). `fern_02` (plant leaves) and `boat` (a thin developable shell) are
+  open surfaces, not solids. People, vehicles, street furniture and animals are only ever
+  inserted standing as modelled, never in another stable pose (`render.poses.UPRIGHT_CATEGORIES`).
 """
 
 
@@ -712,33 +804,72 @@ def load_source_mesh(mirrors: Mirrors, source: tuple[str, str], path: str,
     return trimesh.util.concatenate(parts)
 
 
-def make_meshes(mirrors: Mirrors) -> list[dict]:
-    rows = []
-    for category, name, source, path, licence, author, original, up, max_faces, nodes in MESHES:
-        mesh = load_source_mesh(mirrors, source, path, nodes)
-        mesh.merge_vertices()
-        mesh.update_faces(mesh.nondegenerate_faces())
-        mesh.remove_unreferenced_vertices()
-        faces_in = len(mesh.faces)
-        if up == "z":  # z-up source -> y-up (glTF)
-            mesh.apply_transform(trimesh.transformations.rotation_matrix(-math.pi / 2, (1, 0, 0)))
-        if len(mesh.faces) > max_faces:
-            mesh = mesh.simplify_quadric_decimation(face_count=max_faces)
-        low, high = mesh.bounds
-        mesh.apply_translation([-(low[0] + high[0]) / 2, -low[1], -(low[2] + high[2]) / 2])
-        target = ROOT / "models" / category / f"{name}.glb"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(trimesh.exchange.gltf.export_glb(trimesh.Scene(mesh),
-                                                            include_normals=False))
-        changes = ["geometry only (materials/textures dropped)"]
-        if up == "z":
-            changes.append("rotated z-up -> y-up")
-        if len(mesh.faces) < faces_in:
-            changes.append(f"decimated {faces_in} -> {len(mesh.faces)} faces")
+def convert_fbx(mirrors: Mirrors, source: tuple[str, str], path: str, target: Path) -> dict:
+    """Write the FBX model at `path` as `target` (.glb) with fbx_to_glb.py, in its own process
+    (it imports bpy); returns what that script prints (faces, materials, height)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        fbx = Path(tmp) / "model.fbx"
+        fbx.write_bytes(mirrors.blob(source, path))
+        done = subprocess.run([sys.executable, str(Path(__file__).with_name("fbx_to_glb.py")),
+                               str(fbx), str(target)], check=True, capture_output=True,
+                              text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def make_mesh(mirrors: Mirrors, category: str, name: str, source: tuple[str, str], path: str,
+              licence: str, author: str, original: str, up: str, max_faces: int,
+              nodes: tuple[str, ...] | None) -> dict:
+    """Write one mesh of MESHES under ROOT/models/CATEGORY/NAME.glb; returns its table row."""
+    target = ROOT / "models" / category / f"{name}.glb"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    row = {"file": f"models/{category}/{name}.glb",
+           "source": f"{source[0]}@{source[1][:10]}:{path} (original: {original})",
+           "author": author, "licence": licence}
+    if Path(path).suffix.lower() == ".fbx":  # posed models with base colours, through Blender
+        made = convert_fbx(mirrors, source, path, target)
+        changes = ["FBX -> glTF with Blender (fbx_to_glb.py): parts joined, "
+                   f"{made['faces']} triangles, base colours of {made['materials']} materials "
+                   "kept (no textures)"]
+        if category == "animal":
+            changes.append("posed as the first frame of its animation (armature applied)")
         changes.append("lowest point moved to y = 0, centred in x/z")
-        rows.append({"file": f"models/{category}/{name}.glb",
-                     "source": f"{source[0]}@{source[1][:10]}:{path} (original: {original})",
-                     "author": author, "licence": licence, "changes": "; ".join(changes)})
+        return row | {"changes": "; ".join(changes)}
+    mesh = load_source_mesh(mirrors, source, path, nodes)
+    mesh.merge_vertices()
+    mesh.update_faces(mesh.nondegenerate_faces())
+    mesh.remove_unreferenced_vertices()
+    faces_in = len(mesh.faces)
+    if up == "z":  # z-up source -> y-up (glTF)
+        mesh.apply_transform(trimesh.transformations.rotation_matrix(-math.pi / 2, (1, 0, 0)))
+    if len(mesh.faces) > max_faces:
+        mesh = mesh.simplify_quadric_decimation(face_count=max_faces)
+    low, high = mesh.bounds
+    mesh.apply_translation([-(low[0] + high[0]) / 2, -low[1], -(low[2] + high[2]) / 2])
+    target.write_bytes(trimesh.exchange.gltf.export_glb(trimesh.Scene(mesh),
+                                                        include_normals=False))
+    changes = ["geometry only (materials/textures dropped)"]
+    if up == "z":
+        changes.append("rotated z-up -> y-up")
+    if len(mesh.faces) < faces_in:
+        changes.append(f"decimated {faces_in} -> {len(mesh.faces)} faces")
+    changes.append("lowest point moved to y = 0, centred in x/z")
+    return row | {"changes": "; ".join(changes)}
+
+
+def make_meshes(mirrors: Mirrors, old: list[dict], only: set[str] | None = None) -> list[dict]:
+    """The rows of MESHES, in order, each mesh written anew; with `only` (mesh names), just
+    those are rebuilt and every other row is taken from `old` (the last provenance.json)."""
+    kept = {row["file"]: row for row in old}
+    rows = []
+    for entry in MESHES:
+        category, name = entry[0], entry[1]
+        file = f"models/{category}/{name}.glb"
+        if only is None or name in only:
+            rows.append(make_mesh(mirrors, *entry))
+        elif file in kept:
+            rows.append(kept[file])
+        else:
+            raise SystemExit(f"{file} is not in provenance.json yet: add --mesh {name}")
     return rows
 
 
@@ -760,12 +891,19 @@ def main() -> None:
     parser.add_argument("--mirrors", type=Path, required=True)
     parser.add_argument("--deb", type=Path, default=None)
     parser.add_argument("--only", choices=["photos", "meshes"], default=None)
+    parser.add_argument("--mesh", action="append", default=None, metavar="NAME",
+                        help="rebuild only this mesh (repeatable); the other meshes' rows are "
+                             "kept from provenance.json")
     args = parser.parse_args()
+    unknown = set(args.mesh or ()) - {entry[1] for entry in MESHES}
+    if unknown:
+        parser.error(f"--mesh: no such mesh in MESHES: {', '.join(sorted(unknown))}")
     mirrors = Mirrors(args.mirrors)
     record = ROOT / "provenance.json"
     old = json.loads(record.read_text()) if record.exists() else {"photos": [], "meshes": []}
     photos = make_photos(mirrors, args.deb) if args.only != "meshes" else old["photos"]
-    meshes = make_meshes(mirrors) if args.only != "photos" else old["meshes"]
+    meshes = (make_meshes(mirrors, old["meshes"], set(args.mesh) if args.mesh else None)
+              if args.only != "photos" else old["meshes"])
     record.write_text(json.dumps({"photos": photos, "meshes": meshes}, indent=1) + "\n")
     write_readme(photos, meshes)
 
