@@ -14,6 +14,7 @@ from dataset_tools.split import GROUPINGS, SplitRule, assign_groups
 from render.assets import BadAsset, declares_panorama, find_meshes, find_scenes
 from render.config import RenderConfig
 from render.hints import PhotoHints, read_hints, sidecar_path
+from render.poses import UPRIGHT_CATEGORIES
 
 
 class RunError(RuntimeError):
@@ -33,6 +34,7 @@ class Catalog:
     scenes_root: str
     photos: tuple[str, ...]
     meshes: tuple[tuple[str, str], ...]  # (mesh id, path)
+    upright: frozenset[str]  # paths of meshes used only as modelled (UPRIGHT_CATEGORIES)
     rule: SplitRule  # the split of a new sample (`split_rule`): the worker writes it there
     hints: dict[str, PhotoHints] = field(default_factory=dict)  # photo path -> its sidecar's
 
@@ -78,6 +80,8 @@ def build_catalog(config: RenderConfig, console: Console) -> tuple[Catalog, dict
         scenes_root=str(config.scenes),
         photos=photos,
         meshes=tuple((mesh.mesh_id, str(mesh.path)) for mesh in meshes.items),
+        upright=frozenset(str(mesh.path) for mesh in meshes.items
+                          if mesh.category in UPRIGHT_CATEGORIES),
         rule=split_rule(config, scenes_relative),
         hints=hints,
     )

@@ -15,6 +15,13 @@ MIN_POSED_HEIGHT = 0.02  # a pose leaving the mesh lower than this lies (almost)
 POSE_HULL_POINTS = 200  # the hull the poses are found on is that of this many spread points
 MAX_POSES = 32  # the most probable poses kept
 IDENTITY_ROTATION = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
+# Categories (the first folder under --models, or a ShapeNet taxonomy name) whose meshes stand
+# only as modelled, never in another stable pose: a person, a car, a bench, a post or a dog
+# lying on its side or its back is not what a photo shows. (The sampler's `upright_meshes`.)
+UPRIGHT_CATEGORIES = frozenset({
+    "person", "animal", "vehicle", "street",  # the folders of assets/real/models
+    "car", "bus", "motorcycle", "bicycle", "train", "bench",  # ShapeNet's names for such things
+})
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import colorsys
 import dataclasses
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import asdict
 from typing import TypeVar
 
@@ -312,9 +312,11 @@ def sample_scene(rng: np.random.Generator, *, index: int, attempt: int, seed: in
                  ranges: SamplingRanges, checks: QualityChecks,
                  check_photo: PhotoCheck = lambda path: None,
                  bad_assets: dict[str, str] | None = None,
-                 photo_hints: Mapping[str, PhotoHints] | None = None) -> SceneSpec:
+                 photo_hints: Mapping[str, PhotoHints] | None = None,
+                 upright_meshes: Collection[str] = frozenset()) -> SceneSpec:
     """Draw one scene. `extent_of(path)` gives a mesh's normalised box and stable poses (each
-    object takes one of them with `ranges.objects.stable_pose_probability`) and
+    object takes one of them with `ranges.objects.stable_pose_probability`, except the meshes
+    whose path is in `upright_meshes`, which always stand as modelled) and
     `check_photo(path)` loads a photo; both raise BadAsset for a broken file, which is then
     recorded in `bad_assets` and drawn again. `photo_hints` (photo path -> `PhotoHints`, from
     its sidecar) fixes what a photo's sidecar gives: camera values, the horizon's row, the sun
@@ -351,7 +353,9 @@ def sample_scene(rng: np.random.Generator, *, index: int, attempt: int, seed: in
         """A usable mesh, its posed extent and its pose."""
         choice, extent = _draw_usable(rng, len(meshes), lambda i: extent_of(meshes[i][1]),
                                       bad, "mesh")
-        pose, posed_extent = _pose(rng, extent, sizes.stable_pose_probability)
+        probability = 0.0 if meshes[choice][1] in upright_meshes \
+            else sizes.stable_pose_probability
+        pose, posed_extent = _pose(rng, extent, probability)
         return meshes[choice], posed_extent, pose
 
     inserted_mesh, inserted_extent, inserted_pose = pick()
