@@ -24,7 +24,7 @@ from dataset_tools.split import TEST_FRACTION
 
 ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
 DEFAULT_SCENES = ASSETS_DIR / "real" / "scenes"  # real photos with sidecars (assets/README.md)
-DEFAULT_MODELS = ASSETS_DIR / "real" / "models"  # real meshes in 17 categories
+DEFAULT_MODELS = ASSETS_DIR / "real" / "models"  # real meshes in 19 categories
 PROCEDURAL_SCENES = ASSETS_DIR / "scenes"  # 6 tiny procedural textures: fast tests
 PROCEDURAL_MODELS = ASSETS_DIR / "models"  # 8 procedural meshes
 
@@ -115,7 +115,8 @@ class ObjectRanges:
     stable_pose_probability: float = _doc(
         0.3, "chance that the inserted object (and, drawn apart, each occluder) rests in one of "
         "its stable poses (on a side, upside down; picked by their resting probabilities) "
-        "instead of standing upright as modelled", probability=True)
+        "instead of standing upright as modelled; people, vehicles, street furniture and "
+        "animals always stand as modelled (render.poses.UPRIGHT_CATEGORIES)", probability=True)
 
 
 @dataclass(frozen=True)
