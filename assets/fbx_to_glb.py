@@ -7,8 +7,9 @@ Every mesh object of the file is taken as evaluated at frame 0 (so a rigged mode
 pose its first frame gives it, with its armature applied), with its world transform baked in;
 the meshes are joined into one, moved so that the lowest point is on the ground (glTF y = 0)
 and the box is centred in x and z, and written as binary glTF (y up) with the materials' base
-colours and no textures, animations, skins or cameras. Prints one JSON line: {"faces": N,
-"materials": M, "height": H} (faces after triangulation, height in the file's units).
+colours (opaque: the importer reads alpha 0 from these files) and no textures, animations, skins
+or cameras. Prints one JSON line: {"faces": N, "materials": M, "height": H} (faces after
+triangulation, height in the file's units).
 """
 
 from __future__ import annotations
@@ -57,11 +58,16 @@ def convert(source: Path, target: Path) -> dict:
     offset = np.array([-(low[0] + high[0]) / 2, -(low[1] + high[1]) / 2, -low[2]])
     mesh.vertices.foreach_set("co", (coordinates + offset).ravel())
     mesh.update()
-    for material in mesh.materials:  # base colours only: drop any texture nodes
-        if material is not None and material.node_tree is not None:
-            for node in list(material.node_tree.nodes):
-                if node.type == "TEX_IMAGE":
-                    material.node_tree.nodes.remove(node)
+    for material in mesh.materials:  # base colours only, opaque: no texture nodes
+        if material is None or material.node_tree is None:
+            continue
+        for node in list(material.node_tree.nodes):
+            if node.type == "TEX_IMAGE":
+                material.node_tree.nodes.remove(node)
+            elif node.type == "BSDF_PRINCIPLED":  # FBX's transparency factor 1 reads alpha 0
+                for link in list(node.inputs["Alpha"].links):
+                    material.node_tree.links.remove(link)
+                node.inputs["Alpha"].default_value = 1.0
     target.parent.mkdir(parents=True, exist_ok=True)
     bpy.ops.export_scene.gltf(filepath=str(target), export_format="GLB", export_yup=True,
                               export_animations=False, export_skins=False,

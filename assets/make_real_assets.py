@@ -829,7 +829,7 @@ def make_mesh(mirrors: Mirrors, category: str, name: str, source: tuple[str, str
         made = convert_fbx(mirrors, source, path, target)
         changes = ["FBX -> glTF with Blender (fbx_to_glb.py): parts joined, "
                    f"{made['faces']} triangles, base colours of {made['materials']} materials "
-                   "kept (no textures)"]
+                   "kept, made opaque (no textures)"]
         if category == "animal":
             changes.append("posed as the first frame of its animation (armature applied)")
         changes.append("lowest point moved to y = 0, centred in x/z")

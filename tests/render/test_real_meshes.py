@@ -58,6 +58,28 @@ def test_every_real_mesh_is_found_and_has_a_permissive_provenance_row():
     assert f"{len(rows)} real meshes in {len(counts)} categories" in readme
 
 
+def glb_materials(path) -> list[dict]:
+    """The `materials` of a binary glTF file's JSON chunk."""
+    data = path.read_bytes()
+    length = int.from_bytes(data[12:16], "little")
+    return json.loads(data[20:20 + length]).get("materials", [])
+
+
+def test_real_mesh_materials_are_opaque_base_colours():
+    """Materials survive as base colours only, and opaque: a base colour with alpha 0 (what
+    Blender's FBX importer reads from the Quaternius files) would render the mesh invisible or
+    black."""
+    coloured = 0
+    for mesh in find_meshes(MODELS).items:
+        for material in glb_materials(mesh.path):
+            coloured += 1
+            assert material.get("alphaMode", "OPAQUE") == "OPAQUE", (mesh.path, material)
+            pbr = material.get("pbrMetallicRoughness", {})
+            assert pbr.get("baseColorFactor", [1.0] * 4)[3] == 1.0, (mesh.path, material)
+            assert "baseColorTexture" not in pbr, mesh.path
+    assert coloured >= 16 * 4
+
+
 @pytest.mark.parametrize("category", ["person", "vehicle", "street", "animal"])
 def test_street_scene_meshes_pass_the_mesh_checks_and_stand_upright_only(category):
     assert category in UPRIGHT_CATEGORIES
@@ -164,3 +186,6 @@ def test_a_person_renders_standing_and_the_dataset_validates(tmp_path):
         mask = read_image(sample_path(config.out, record.split, "mask", record.id), "L") > 0
         ys, xs = np.nonzero(mask)
         assert np.ptp(ys) > np.ptp(xs), (np.ptp(ys), np.ptp(xs))
+        colour = read_image(sample_path(config.out, record.split, "noshadow", record.id),
+                            "RGB")[mask].astype(float).mean(axis=0)
+        assert colour.max() > 25, colour  # lit clothes and skin, not a black cut-out
