@@ -4,12 +4,13 @@ own process, because it imports bpy):
     python assets/fbx_to_glb.py IN.fbx OUT.glb
 
 Every mesh object of the file is taken as evaluated at frame 0 (so a rigged model stands in the
-pose its first frame gives it, with its armature applied), with its world transform baked in;
+pose the first frame of its Idle animation gives it, or of the animation the importer assigned
+where it has no Idle, with its armature applied), with its world transform baked in;
 the meshes are joined into one, moved so that the lowest point is on the ground (glTF y = 0)
 and the box is centred in x and z, and written as binary glTF (y up) with the materials' base
 colours (opaque: the importer reads alpha 0 from these files) and no textures, animations, skins
-or cameras. Prints one JSON line: {"faces": N, "materials": M, "height": H} (faces after
-triangulation, height in the file's units).
+or cameras. Prints one JSON line: {"parts": mesh objects joined, "actions": names of the
+animations posing them, "faces": N (triangles), "materials": M, "height": H (file's units)}.
 """
 
 from __future__ import annotations
@@ -21,11 +22,17 @@ from pathlib import Path
 import bpy
 import numpy as np
 
+IDLE = "Idle"  # the animation a rigged model is posed in, where it has one
+
 
 def convert(source: Path, target: Path) -> dict:
     bpy.ops.wm.read_factory_settings(use_empty=True)
     bpy.ops.import_scene.fbx(filepath=str(source))
     scene = bpy.context.scene
+    idle = [action for action in bpy.data.actions if action.name.rsplit("|", 1)[-1] == IDLE]
+    for obj in scene.objects:  # standing still rather than whichever clip the importer picked
+        if idle and obj.animation_data is not None and obj.animation_data.action is not None:
+            obj.animation_data.action = idle[0]
     scene.frame_set(0)
     depsgraph = bpy.context.evaluated_depsgraph_get()
     parts = []
@@ -37,6 +44,9 @@ def convert(source: Path, target: Path) -> dict:
         parts.append(mesh)
     if not parts:
         raise SystemExit(f"{source}: no mesh objects")
+    actions = sorted({obj.animation_data.action.name.rsplit("|", 1)[-1]
+                      for obj in scene.objects
+                      if obj.animation_data is not None and obj.animation_data.action})
     for obj in list(scene.objects):
         bpy.data.objects.remove(obj)
     objects = []
@@ -75,7 +85,7 @@ def convert(source: Path, target: Path) -> dict:
                               export_image_format="NONE", export_texcoords=False,
                               export_apply=True)
     mesh.calc_loop_triangles()
-    return {"faces": len(mesh.loop_triangles),
+    return {"parts": len(parts), "actions": actions, "faces": len(mesh.loop_triangles),
             "materials": len([m for m in mesh.materials if m is not None]),
             "height": float(high[2] - low[2])}
 

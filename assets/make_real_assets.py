@@ -827,11 +827,13 @@ def make_mesh(mirrors: Mirrors, category: str, name: str, source: tuple[str, str
            "author": author, "licence": licence}
     if Path(path).suffix.lower() == ".fbx":  # posed models with base colours, through Blender
         made = convert_fbx(mirrors, source, path, target)
-        changes = ["FBX -> glTF with Blender (fbx_to_glb.py): parts joined, "
-                   f"{made['faces']} triangles, base colours of {made['materials']} materials "
-                   "kept, made opaque (no textures)"]
-        if category == "animal":
-            changes.append("posed as the first frame of its animation (armature applied)")
+        joined = f"{made['parts']} parts joined, " if made["parts"] > 1 else ""
+        changes = [f"FBX -> glTF with Blender (fbx_to_glb.py): {joined}{made['faces']} "
+                   f"triangles, base colours of {made['materials']} materials kept, made "
+                   "opaque (no textures)"]
+        if made["actions"]:
+            changes.append(f"posed as frame 0 of its {', '.join(made['actions'])} animation "
+                           "(armature applied)")
         changes.append("lowest point moved to y = 0, centred in x/z")
         return row | {"changes": "; ".join(changes)}
     mesh = load_source_mesh(mirrors, source, path, nodes)
