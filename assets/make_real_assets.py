@@ -104,6 +104,9 @@ HUMUS_VIEWS = {  # name -> (source, folder, yaw, pitch); sunny, its sun not one 
 # views at 640x480)
 DREI_VIEWS = {
     "ph_dikhololo_night": ("dikhololo_night", 120, -15),
+    # lit by sun patches; no sun in the HDRI to place
+    "ph_forest_slope": ("forest_slope", 240, -15),
+    "ph_lebombo": ("lebombo", 240, -15),
 }
 
 # more 1k Poly Haven HDRIs copied into other repositories, viewed like DREI_VIEWS. name ->
@@ -111,6 +114,9 @@ DREI_VIEWS = {
 # Polyhaven" in hdri/README.md; the waymo viewer's files keep their Poly Haven names (and the
 # sizes of 1k Poly Haven .hdr files).
 HDRI_VIEWS = {
+    # outdoor, by day: lit by sun patches, no sun in the HDRI to place
+    "ph_phalzer_forest_01": (DEMO_DATA, "hdri/phalzer_forest_01_1k.hdr", "phalzer_forest_01", 0,
+                             -15),
     # outdoor, at night
     "ph_narrow_moonlit_road": (DEMO_DATA, "hdri/narrow_moonlit_road_1k.hdr",
                                "narrow_moonlit_road", 0, -15),
@@ -323,7 +329,7 @@ everything from git mirrors of the source repositories at the commits pinned in 
 (`source` column: `owner/repo@commit:path`). `provenance.json` holds the same table.
 
 Notes
-- 105 of the photos are whole 360° panoramas (`scenes/pano_*.jpg`, equirectangular, 2:1, with a
+- 102 of the photos are whole 360° panoramas (`scenes/pano_*.jpg`, equirectangular, 2:1, with a
   panorama sidecar, docs/sidecars.md): every rendered sample is a random view of one, lit by the
   panorama's own sun where it has one. `python assets/make_panoramas.py --mirrors DIR` rebuilds
   them (also run by this script). Poly Haven HDRIs (CC0) come as 1k `.hdr` copies
@@ -341,7 +347,8 @@ Notes
   `ph_viale_giuseppe_garibaldi`, `ph_kloppenheim_04`, `ph_blaubeuren_church_square`), and sunny
   panoramas whose sun could not be placed (`ph_palermo_square`, `ph_pillars`,
   `ph_quattro_canti`, `ph_roofless_ruins`, `ph_urban_alley_01`, `ph_courtyard`,
-  `humus_larnaca_castle`), viewed 15° down at 640x480 (cube maps) or 320x240 (1k HDRIs); the
+  `humus_larnaca_castle`, and the sun-dappled `ph_forest_slope`, `ph_phalzer_forest_01`,
+  `ph_lebombo`), viewed 15° down at 640x480 (cube maps) or 320x240 (1k HDRIs); the
   two `tum_*` frames (one TUM RGB-D sequence), four wallpapers and scikit-image's camera.
 - Light: each sidecar (`scenes/NAME.json`) says which light kinds fit its photo, judged by eye.
   A panorama's sun (`panorama.sun`) is the centroid of its HDR's brightest blob, or of the
