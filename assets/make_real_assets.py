@@ -12,9 +12,11 @@ views of Blender's bundled studio-light HDRIs) and fast-simplification
 (trimesh's quadric decimation) must be importable. Provenance and licences: assets/real/README.md,
 which this script also writes.
 
-Photos: panoramas (cube maps) are re-projected to 640x480 pinhole views looking slightly down
-(yaw/pitch/horizontal field of view listed per file), so the lower part of each image is ground;
-1k equirectangular HDRIs likewise to 320x240 views, tone-mapped to sRGB.
+Photos: most are whole equirectangular panoramas, written by assets/make_panoramas.py (which this
+script runs). The panoramas not embedded whole (night, or a sun that cannot be placed) are
+re-projected to 640x480 pinhole views looking slightly down (yaw/pitch/horizontal field of view
+listed per file), so the lower part of each image is ground; 1k equirectangular HDRIs likewise
+to 320x240 views, tone-mapped to sRGB.
 Ordinary photos are resized to 640 px on the long side. All are JPEG quality 85.
 Meshes: geometry only (materials and textures dropped), vertices merged, rotated to y-up where the
 source was z-up, decimated with quadric decimation to at most the listed face count, centred on the
@@ -76,77 +78,24 @@ QUATERNIUS_ORIGINAL = ("https://quaternius.com ({pack}; CC0 1.0 in "
                        "FreeModels by Quaternius[Patreon]/License.txt)")
 
 # name -> (source, folder, face extension, yaw, pitch, hfov, licence, author, original URL, note)
+# Single views of the panoramas that are not embedded whole (assets/make_panoramas.py embeds
+# the others as equirectangular panoramas): night and dusk places (a night panorama's light is
+# not what the renderer models; the views' hints were checked by eye) and sunny places whose
+# 8-bit sun could not be told from a sunlit wall or cloud (a view's hints need no sun
+# direction). shadercity 512 px cube maps: name -> (folder, yaw, pitch)
 POLYHAVEN_VIEWS = {
-    # indoor
-    "ph_aft_lounge": ("aft_lounge", 60, -15),
-    "ph_colorful_studio": ("colorful_studio", 240, -15),
-    "ph_old_hall": ("old_hall", 60, -15),
-    "ph_royal_esplanade": ("royal_esplanade", 300, -15),
-    "ph_sculpture_exhibition": ("sculpture_exhibition", 120, -15),
-    "ph_st_fagans_interior": ("st_fagans_interior", 60, -15),
-    "ph_wooden_lounge": ("wooden_lounge", 240, -15),
-    "ph_skylit_garage": ("skylit_garage", 180, -15),
-    "ph_subway_entrance": ("subway_entrance", 120, -15),
-    "ph_aircraft_workshop_01": ("aircraft_workshop_01", 180, -15),
-    "ph_adams_place_bridge": ("adams_place_bridge", 60, -15),
-    # outdoor
-    "ph_autumn_ground": ("autumn_ground", 240, -15),
-    "ph_blaubeuren_church_square": ("blaubeuren_church_square", 60, -15),
-    "ph_cambridge": ("cambridge", 60, -15),
-    "ph_canary_wharf": ("canary_wharf", 60, -15),
-    "ph_chinese_garden": ("chinese_garden", 240, -15),
-    "ph_crystal_falls": ("crystal_falls", 120, -15),
-    "ph_dusseldorf_bridge": ("dusseldorf_bridge", 180, -15),
-    "ph_georgentor": ("georgentor", 60, -15),
-    "ph_gray_pier": ("gray_pier", 180, -15),
-    "ph_leadenhall_market": ("leadenhall_market", 180, -15),
-    "ph_misty_pines": ("misty_pines", 180, -15),
-    "ph_ninomaru_teien": ("ninomaru_teien", 0, -15),
-    "ph_palermo_sidewalk": ("palermo_sidewalk", 120, -15),
+    # outdoor, by day: sunny
     "ph_palermo_square": ("palermo_square", 180, -15),
-    "ph_portland_landing_pad": ("portland_landing_pad", 0, -15),
-    "ph_preller_drive": ("preller_drive", 180, -15),
-    "ph_red_wall": ("red_wall", 180, -15),
-    "ph_river_walk_1": ("river_walk_1", 180, -15),
-    "ph_roof_garden": ("roof_garden", 0, -15),
-    "ph_shady_patch": ("shady_patch", 240, -15),
-    "ph_small_cave": ("small_cave", 180, -15),
-    "ph_sunset_forest": ("sunset_forest", 60, -15),
-    "ph_ulmer_muenster": ("ulmer_muenster", 60, -15),
-    "ph_viale_giuseppe_garibaldi": ("viale_giuseppe_garibaldi", 0, -15),
-    # second batch (issue 17): the rest of the shadercity cube maps with visible ground, one view
-    # each; left out: moonless_golf and pond_bridge_night (too dark), pool (water),
-    # modern_buildings_night (the place of modern_buildings), teufelsberg_roof (the building of
-    # teufelsberg_lookout)
-    # indoor
-    "ph_art_studio": ("art_studio", 240, -15),
-    "ph_fireplace": ("fireplace", 240, -15),
-    "ph_hamburg_hbf": ("hamburg_hbf", 180, -15),
-    "ph_peppermint_powerplant": ("peppermint_powerplant", 300, -15),
-    # outdoor, by day
-    "ph_glass_passage": ("glass_passage", 60, -15),
-    "ph_kloppenheim_04": ("kloppenheim_04", 180, -15),
-    "ph_modern_buildings": ("modern_buildings", 120, -15),
-    "ph_mossy_forest": ("mossy_forest", 60, -15),
-    "ph_neuer_zollhof": ("neuer_zollhof", 240, -15),
-    "ph_outdoor_umbrellas": ("outdoor_umbrellas", 120, -15),
     "ph_pillars": ("pillars", 0, -15),
-    "ph_pink_sunrise": ("pink_sunrise", 0, -15),
-    "ph_potsdamer_platz": ("potsdamer_platz", 120, -15),
     "ph_quattro_canti": ("quattro_canti", 0, -15),
-    "ph_reinforced_concrete_01": ("reinforced_concrete_01", 300, -15),
-    "ph_rhodes_memorial": ("rhodes_memorial", 60, -15),
     "ph_roofless_ruins": ("roofless_ruins", 0, -15),
-    "ph_san_giuseppe_bridge": ("san_giuseppe_bridge", 60, -15),
-    "ph_schadowplatz": ("schadowplatz", 60, -15),
-    "ph_stone_alley": ("stone_alley", 0, -15),
-    "ph_tears_of_steel_bridge": ("tears_of_steel_bridge", 60, -15),
-    "ph_teufelsberg_lookout": ("teufelsberg_lookout", 240, -15),
-    "ph_the_lost_city": ("the_lost_city", 120, -15),
-    "ph_the_sky_is_on_fire": ("the_sky_is_on_fire", 180, -15),
     "ph_urban_alley_01": ("urban_alley_01", 180, -15),
-    "ph_venetian_crossroads": ("venetian_crossroads", 180, -15),
-    # outdoor, at night under street lights
+    # outdoor, at dusk or night under street lights
+    "ph_blaubeuren_church_square": ("blaubeuren_church_square", 60, -15),
+    "ph_preller_drive": ("preller_drive", 180, -15),
+    "ph_viale_giuseppe_garibaldi": ("viale_giuseppe_garibaldi", 0, -15),
+    "ph_kloppenheim_04": ("kloppenheim_04", 180, -15),
+    "ph_neuer_zollhof": ("neuer_zollhof", 240, -15),
     "ph_blaubeuren_night": ("blaubeuren_night", 0, -15),
     "ph_blue_lagoon_night": ("blue_lagoon_night", 60, -15),
     "ph_hansaplatz": ("hansaplatz", 120, -15),
@@ -157,89 +106,28 @@ POLYHAVEN_VIEWS = {
     "ph_zwinger_night": ("zwinger_night", 120, -15),
 }
 
-HUMUS_VIEWS = {  # name -> (source, folder, yaw, pitch)
-    "humus_citadella": (MOCAP, "images/Citadella", 0, -15),
-    "humus_heroes_square": (MOCAP, "images/HeroesSquare", 180, -15),
-    "humus_heroes_square_2": (MOCAP, "images/HeroesSquare", 270, -15),
-    "humus_ice_river": (MOCAP, "images/IceRiver", 0, -15),
-    "humus_maskonaive": (MOCAP, "images/Maskonaive", 135, -15),
-    "humus_ryfjallet": (MOCAP, "images/Ryfjallet", 180, -15),
-    "humus_vancouver_convention_centre": (MOCAP, "images/VancouverConventionCentre", 180, -15),
-    "humus_nissi_beach_2": (EDAN35, "res/cubemaps/NissiBeach2", 315, -15),
-    "humus_stairs": (SHADERCITY_OLD, "assets/Stairs", 0, -15),
-    # second batch (issue 17); Brudslojan (no ground) left out, and Church, GoldenBlurred and
-    # Yokohama3 carry no readme.txt there
-    "humus_creek": (SHADERCITY, "assets/cubemaps/Creek", 180, -15),
-    "humus_fishermans_bastion": (SHADERCITY, "assets/cubemaps/FishermansBastion", 0, -15),
-    "humus_golden_gate_bridge": (SHADERCITY, "assets/cubemaps/GoldenGateBridge", 300, -15),
+HUMUS_VIEWS = {  # name -> (source, folder, yaw, pitch); sunny, its sun not one blob
     "humus_larnaca_castle": (SHADERCITY, "assets/cubemaps/LarnacaCastle", 60, -15),
-    "humus_saint_lazarus_church": (SHADERCITY, "assets/cubemaps/SaintLazarusChurch", 180, -15),
-    "humus_santa_maria_dei_miracoli": (SHADERCITY, "assets/cubemaps/SantaMariaDeiMiracoli", 0,
-                                       -15),
 }
 
 # name -> (Poly Haven HDRI name, yaw, pitch): 1k equirectangular .hdr files in DREI/hdri/, viewed
 # at 320x240 (hfov 75 is ~213 source pixels wide, so these are about as soft as the cube-map
-# views at 640x480); adams_place_bridge, potsdamer_platz and st_fagans_interior are there too, but
-# those places are already in the set
+# views at 640x480)
 DREI_VIEWS = {
     "ph_dikhololo_night": ("dikhololo_night", 120, -15),
-    "ph_empty_warehouse_01": ("empty_warehouse_01", 240, -15),
+    # lit by sun patches; no sun in the HDRI to place
     "ph_forest_slope": ("forest_slope", 240, -15),
-    "ph_immenstadter_horn": ("immenstadter_horn", 120, -15),
-    "ph_kiara_1_dawn": ("kiara_1_dawn", 180, -15),
     "ph_lebombo": ("lebombo", 240, -15),
-    "ph_rooitou_park": ("rooitou_park", 120, -15),
-    "ph_studio_small_03": ("studio_small_03", 240, -15),
-    "ph_venice_sunset": ("venice_sunset", 180, -15),
 }
 
-# third batch (issue 17): more 1k Poly Haven HDRIs copied into other repositories, viewed like
-# DREI_VIEWS. name -> (source, path, Poly Haven HDRI name, yaw, pitch). gkjohnson/3d-demo-data
-# says "HDRIs from Polyhaven" in hdri/README.md; the waymo viewer's files keep their Poly Haven
-# names (and the sizes of 1k Poly Haven .hdr files). Left out: places already in the set
-# (adams_place_bridge, chinese_garden, leadenhall_market, peppermint_powerplant, potsdamer_platz,
-# venice_sunset, dikhololo_night, blaubeuren_night, shanghai_bund), modern_buildings_2 (the square
-# of modern_buildings), kloppenheim_05 (the farm of kloppenheim_04), studio_small_05/09 (the
-# studio of studio_small_03), aristea_wreck_puresky and autumn_field_puresky (no real ground),
-# moonless_golf (too dark), circus_arena and brown_photostudio_02 (no usable floor in view).
-# brown_photostudio_01/06/07 are three different halls of one photo studio.
+# more 1k Poly Haven HDRIs copied into other repositories, viewed like DREI_VIEWS. name ->
+# (source, path, Poly Haven HDRI name, yaw, pitch). gkjohnson/3d-demo-data says "HDRIs from
+# Polyhaven" in hdri/README.md; the waymo viewer's files keep their Poly Haven names (and the
+# sizes of 1k Poly Haven .hdr files).
 HDRI_VIEWS = {
-    # indoor
-    "ph_aerodynamics_workshop": (DEMO_DATA, "hdri/aerodynamics_workshop_1k.hdr",
-                                 "aerodynamics_workshop", 90, -15),
-    "ph_autoshop_01": (DEMO_DATA, "hdri/autoshop_01_1k.hdr", "autoshop_01", 0, -15),
-    "ph_blocky_photo_studio": (DEMO_DATA, "hdri/blocky_photo_studio_1k.hdr",
-                               "blocky_photo_studio", 0, -15),
-    "ph_brown_photostudio_01": (DEMO_DATA, "hdri/brown_photostudio_01_1k.hdr",
-                                "brown_photostudio_01", 0, -15),
-    "ph_brown_photostudio_06": (DEMO_DATA, "hdri/brown_photostudio_06_1k.hdr",
-                                "brown_photostudio_06", 0, -15),
-    "ph_brown_photostudio_07": (DEMO_DATA, "hdri/brown_photostudio_07_1k.hdr",
-                                "brown_photostudio_07", 0, -15),
-    "ph_christmas_photo_studio_07": (DEMO_DATA, "hdri/christmas_photo_studio_07_1k.hdr",
-                                     "christmas_photo_studio_07", 90, -15),
-    "ph_dancing_hall": (DEMO_DATA, "hdri/dancing_hall_1k.hdr", "dancing_hall", 0, -15),
-    "ph_drachenfels_cellar": (DEMO_DATA, "hdri/drachenfels_cellar_1k.hdr", "drachenfels_cellar",
-                              0, -15),
-    "ph_parking_garage": (WAYMO_VIZ, "motion/frontend/public/parking_garage_1k.hdr",
-                          "parking_garage", 0, -15),
-    "ph_sepulchral_chapel_rotunda": (DEMO_DATA, "hdri/sepulchral_chapel_rotunda_1k.hdr",
-                                     "sepulchral_chapel_rotunda", 0, -15),
-    "ph_thatch_chapel": (DEMO_DATA, "hdri/thatch_chapel_1k.hdr", "thatch_chapel", 180, -15),
-    "ph_vestibule": (DEMO_DATA, "hdri/vestibule_1k.hdr", "vestibule", 0, -15),
-    # outdoor, by day
-    "ph_hilly_terrain_01": (DEMO_DATA, "hdri/hilly_terrain_01_1k.hdr", "hilly_terrain_01", 90,
-                            -15),
-    "ph_noon_grass": (DEMO_DATA, "hdri/noon_grass_1k.hdr", "noon_grass", 0, -15),
+    # outdoor, by day: lit by sun patches, no sun in the HDRI to place
     "ph_phalzer_forest_01": (DEMO_DATA, "hdri/phalzer_forest_01_1k.hdr", "phalzer_forest_01", 0,
                              -15),
-    "ph_rainforest_trail": (DEMO_DATA, "hdri/rainforest_trail_1k.hdr", "rainforest_trail", 180,
-                            -15),
-    "ph_spruit_sunrise": (WAYMO_VIZ, "motion/frontend/public/spruit_sunrise_1k.hdr",
-                          "spruit_sunrise", 0, -15),
-    "ph_urban_street_01": (WAYMO_VIZ, "motion/frontend/public/urban_street_01_1k.hdr",
-                           "urban_street_01", 90, -15),
     # outdoor, at night
     "ph_narrow_moonlit_road": (DEMO_DATA, "hdri/narrow_moonlit_road_1k.hdr",
                                "narrow_moonlit_road", 0, -15),
@@ -253,9 +141,8 @@ HDRI_VIEWS = {
 
 # name -> (file in bpy's datafiles/studiolights/world/, Poly Haven HDRI name, yaw, pitch): 1k EXRs
 # that ship with Blender; their license.txt says CC0 and names the Poly Haven originals
-BLENDER_VIEWS = {
+BLENDER_VIEWS = {  # sunny, but the EXR is clamped: its sun cannot be measured
     "ph_courtyard": ("courtyard.exr", "courtyard", 0, -15),
-    "ph_hotel_room": ("interior.exr", "hotel_room", 0, -30),
 }
 
 TUM_FRAMES = {  # name -> path in SUPERGLUE (TUM RGB-D fr3/long_office_household frames)
@@ -489,11 +376,11 @@ MESHES = [
 
 README_HEADER = """# Real held-out asset set
 
-{photos} real photos (`scenes/`) and {meshes} real meshes in {categories} categories
-(`models/<category>/<name>.glb`) for a held-out training/test split, kept apart from the
-procedural defaults in `assets/scenes` and `assets/models`. Use them with
-`render-dataset --scenes assets/real/scenes --models assets/real/models`; the renderer takes the
-first folder under `models/` as the category.
+{photos} real photos (`scenes/`, {panoramas} of them whole 360° panoramas) and {meshes} real
+meshes in {categories} categories (`models/<category>/<name>.glb`) for a held-out
+training/test split, kept apart from the procedural defaults in `assets/scenes` and
+`assets/models`. Use them with `render-dataset --scenes assets/real/scenes --models
+assets/real/models`; the renderer takes the first folder under `models/` as the category.
 
 Every file has a permissive licence: CC0 / public domain, CC BY 3.0, CC BY 4.0, or (two meshes)
 BSD-3-Clause. **CC BY and BSD files need attribution**: ship this README (or the table rows and the
@@ -526,28 +413,33 @@ everything from git mirrors of the source repositories at the commits pinned in 
 (`source` column: `owner/repo@commit:path`). `provenance.json` holds the same table.
 
 Notes
-- Most photos are pinhole views re-projected from 360° panoramas (cube maps): Poly Haven HDRIs
-  (CC0, via 512 px cube-map faces in `mfecane/shadercity`, so those views are upsampled about
-  1.5x and slightly soft) and Emil Persson's (Humus) cube maps (CC BY 3.0, 2048 px faces). The
-  camera looks 15° down, so the ground (floors, pavements, lawns, sand, gravel, snow, rock, decks)
-  fills roughly the lower three quarters of the frame. Only Humus cube maps whose bundled
-  `readme.txt` grants CC BY 3.0 are used (older Humus maps carry a non-commercial notice).
-- More 1k Poly Haven HDRIs come from `gkjohnson/3d-demo-data` (`hdri/`, "HDRIs from
-  Polyhaven"), `VikramTiwari/waymo-open-data-visualization` (files under their Poly Haven names)
-  and Blender's bundled studio lights (`courtyard`, `hotel_room`: the `bpy` wheel's
-  `datafiles/studiolights/world/license.txt` says CC0 and names the Poly Haven originals); they
-  are viewed at 320x240 like the `pmndrs/drei-assets` ones (`ph_hotel_room` looks 30° down).
-- `humus_heroes_square` and `humus_heroes_square_2` are two directions of one panorama, the
-  two `tum_*` frames come from one TUM RGB-D sequence, and `ph_brown_photostudio_01`, `_06` and
-  `_07` are three halls of one photo studio; every other photo is a different place.
-- Light: indoor rooms, overcast or shaded streets, sunny places with cast shadows, and (the
-  `*_night` views, `ph_hansaplatz`, `ph_rathaus`, `ph_shanghai_bund`, `ph_narrow_moonlit_road`)
-  squares, roads and paths at night under street lights, the moon or the stars. Each photo's
-  sidecar (`scenes/NAME.json`) says which light kinds fit it. The sidecars were annotated by
-  eye; in sunny views re-projected from a panorama, `shadow_direction_deg` is the direction,
-  seen from the ground polygon's centre, of the ground away from the sun, with the sun taken
-  from the panorama (the largest saturated patch above the horizon), and was checked against
-  the photo's own shadows on the contact sheet.
+- 102 of the photos are whole 360° panoramas (`scenes/pano_*.jpg`, equirectangular, 2:1, with a
+  panorama sidecar, docs/sidecars.md): every rendered sample is a random view of one, lit by the
+  panorama's own sun where it has one. `python assets/make_panoramas.py --mirrors DIR` rebuilds
+  them (also run by this script). Poly Haven HDRIs (CC0) come as 1k `.hdr` copies
+  (`pmndrs/drei-assets`, `gkjohnson/3d-demo-data` "HDRIs from Polyhaven",
+  `VikramTiwari/waymo-open-data-visualization` and the three.js copy in
+  `Sensor-Guided-Living/vr` under their Poly Haven names, `bevyengine/bevy` whose CREDITS.md says
+  "from HDRIHaven (CC0 license)", Blender's bundled studio lights whose `license.txt` says CC0),
+  tone-mapped once to 8-bit at 1024x512; as 512 px cube maps (`mfecane/shadercity`, resampled to
+  1024x512); or as Poly Haven's own 8-bit previews (`revelryengine/sample-environments`, each
+  folder's README: "provided by polyhaven", resized to 1024x512). Emil Persson's (Humus) cube
+  maps (CC BY 3.0; only those whose bundled `readme.txt` grants it; older Humus maps carry a
+  non-commercial notice) are resampled to 2048x1024 from 2048 px faces, 1024x512 from 512 px.
+- The other photos are single pinhole views: night and dusk panoramas (`*_night`,
+  `ph_hansaplatz`, `ph_rathaus`, `ph_shanghai_bund`, `ph_neuer_zollhof`, `ph_preller_drive`,
+  `ph_viale_giuseppe_garibaldi`, `ph_kloppenheim_04`, `ph_blaubeuren_church_square`), and sunny
+  panoramas whose sun could not be placed (`ph_palermo_square`, `ph_pillars`,
+  `ph_quattro_canti`, `ph_roofless_ruins`, `ph_urban_alley_01`, `ph_courtyard`,
+  `humus_larnaca_castle`, and the sun-dappled `ph_forest_slope`, `ph_phalzer_forest_01`,
+  `ph_lebombo`), viewed 15° down at 640x480 (cube maps) or 320x240 (1k HDRIs); the
+  two `tum_*` frames (one TUM RGB-D sequence), four wallpapers and scikit-image's camera.
+- Light: each sidecar (`scenes/NAME.json`) says which light kinds fit its photo, judged by eye.
+  A panorama's sun (`panorama.sun`) is the centroid of its HDR's brightest blob, or of the
+  clipped sun disc in an 8-bit panorama, each checked by eye on `shadow-dataset sidecars
+  --sheet` (docs/sidecars.md); overcast, shaded and indoor panoramas give no sun. In sunny
+  single views, `shadow_direction_deg` is the direction, seen from the ground polygon's centre,
+  of the ground away from the sun, checked against the photo's own shadows.
 - Meshes are y-up glTF standing on y = 0, geometry only (no materials) except the Quaternius
   ones, which keep their materials' base colours (no textures). Categories: people, chairs,
   tables, lamps, bottles, vases (incl. an empty flower pot), mugs, kitchenware, animals, vehicles,
@@ -707,11 +599,13 @@ def make_photos(mirrors: Mirrors, deb: Path | None) -> list[dict]:
         readme = mirrors.blob(source, f"{folder}/readme.txt").decode("utf-8", "replace")
         if "Creative Commons Attribution 3.0" not in readme:
             raise RuntimeError(f"{folder}: readme.txt does not grant CC BY 3.0")
+        face = next(iter(faces.values())).shape[0]  # 2048 px, or 512 px in shadercity
+        soft = " (upsampled ~1.5x from the 512 px faces, slightly soft)" if face < 1024 else ""
         save(name, render_cubemap(faces, yaw, pitch, 65),
-             source=f"{source[0]}@{source[1][:10]}:{folder}/ (2048 px cube map with its "
+             source=f"{source[0]}@{source[1][:10]}:{folder}/ ({face} px cube map with its "
                     f"readme.txt; original at humus.name, Textures)",
              author=HUMUS, licence=CCBY3,
-             changes=f"pinhole view yaw {yaw}°, pitch {pitch}°, hfov 65°, 640x480")
+             changes=f"pinhole view yaw {yaw}°, pitch {pitch}°, hfov 65°, 640x480{soft}")
     def hdri_view(name: str, pano: np.ndarray, where: str, hdri: str, yaw: float,
                   pitch: float) -> None:
         """A 320x240 tone-mapped view of a 1k Poly Haven panorama found at `where`."""
@@ -761,7 +655,9 @@ def make_photos(mirrors: Mirrors, deb: Path | None) -> list[dict]:
          source="scikit-image sample data `camera` (skimage/data/camera.png)",
          author="Lav Varshney", licence=CC0 + " (scikit-image docs: no copyright restrictions)",
          changes="grayscale, stored as 3-channel JPEG at its original 512x512")
-    return rows
+    from make_panoramas import make_panoramas  # imports this module, so imported here
+
+    return make_panoramas(mirrors) + rows
 
 
 # -- meshes ---------------------------------------------------------------------------------
@@ -883,6 +779,7 @@ def write_readme(photos: list[dict], meshes: list[dict]) -> None:
         return "\n".join(lines)
 
     text = README_HEADER.format(photos=len(photos), meshes=len(meshes),
+                                panoramas=sum(r["file"].startswith("scenes/pano_") for r in photos),
                                 categories=len({r["file"].split("/")[1] for r in meshes}))
     text += "\n## scenes/\n\n" + table(photos) + "\n\n## models/\n\n" + table(meshes) + "\n"
     (ROOT / "README.md").write_text(text)

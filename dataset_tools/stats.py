@@ -1,4 +1,5 @@
-"""Dataset statistics: counts per split, mask and shadow areas, sun, occluders, scenes, meshes."""
+"""Dataset statistics: counts per split, mask and shadow areas, sun, occluders, scenes, meshes,
+and which panoramas and which of their directions the views cover."""
 
 from __future__ import annotations
 
@@ -50,6 +51,39 @@ def cue_audit(records: dict[str, ManifestRecord],
     return dict(sorted(audit.items()))
 
 
+YAW_SECTORS = 8  # a panorama's headings in sectors of 360 / YAW_SECTORS = 45 degrees
+
+
+def view_yaw(record: ManifestRecord) -> float | None:
+    """The yaw in degrees of the sample's panorama view (the spec's `photo.view.yaw_deg`,
+    render.spec.PanoramaView), None for a photo's crop or a record without a spec."""
+    view = ((record.spec or {}).get("photo") or {}).get("view")
+    return None if view is None else float(view["yaw_deg"])
+
+
+def panorama_coverage(records: list[ManifestRecord]) -> dict[str, Any]:
+    """How the views cover the panoramas: the number of panoramas (distinct scenes with a
+    view), of distinct views (panorama, yaw to 0.1 deg), and per panorama its views and the
+    yaw sectors seen (sector k holds yaws [45 k, 45 (k + 1)), k = 0..7, 0 = the panorama's left
+    edge)."""
+    per_panorama: dict[str, dict[str, Any]] = {}
+    views: set[tuple[str, float]] = set()
+    for record in records:
+        yaw = view_yaw(record)
+        if yaw is None or record.scene is None:
+            continue
+        yaw %= 360.0
+        views.add((record.scene, round(yaw, 1)))
+        row = per_panorama.setdefault(record.scene, {"samples": 0, "sectors": set()})
+        row["samples"] += 1
+        row["sectors"].add(int(yaw // (360.0 / YAW_SECTORS)) % YAW_SECTORS)
+    return {"panoramas": len(per_panorama), "views": len(views),
+            "sector_deg": 360.0 / YAW_SECTORS,
+            "per_panorama": {scene: {"samples": row["samples"],
+                                     "sectors": sorted(row["sectors"])}
+                             for scene, row in sorted(per_panorama.items())}}
+
+
 def _summary(values: list[float]) -> dict[str, float]:
     if not values:
         return {}
@@ -99,6 +133,7 @@ def collect(root: Path) -> dict[str, Any]:
         "sun_azimuth": [sun["azimuth_deg"] for sun in suns],
         "occluders": [record.occluders for record in records if record.occluders is not None],
         "scenes": Counter(record.scene for record in records if record.scene is not None),
+        "panorama_views": panorama_coverage(records),
         "meshes": Counter(record.inserted_mesh for record in records
                           if record.inserted_mesh is not None),
     }
@@ -126,12 +161,15 @@ def summarize(data: dict[str, Any]) -> dict[str, Any]:
                                               in sorted(data["darkness_by_kind"].items())}},
         "area_fraction": {kind: _summary(values) for kind, values in data["areas"].items()},
         "light_kinds": dict(data["light_kinds"].most_common()),
+        "light_kind_share": {kind: count / sum(data["light_kinds"].values())
+                             for kind, count in data["light_kinds"].most_common()},
         "light_cues": {"occluder_shadow_fraction": CUE_FRACTION, **data["cues"]},
         "photo_hints": {"samples": data["hinted"], **dict(data["hints"].most_common())},
         "sun_elevation_deg": _summary(data["sun_elevation"]),
         "sun_azimuth_deg": _summary(data["sun_azimuth"]),
         "occluders": dict(sorted(Counter(data["occluders"]).items())),
         "scenes": dict(data["scenes"].most_common()),
+        "panorama_views": data["panorama_views"],
         "meshes": dict(data["meshes"].most_common()),
     }
 
@@ -196,7 +234,8 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
                          f"{values['darker_than_half']:.0%} darker than half")
     if summary["light_kinds"]:
         lines.append("light kinds: " + ", ".join(
-            f"{kind} {count}" for kind, count in summary["light_kinds"].items()))
+            f"{kind} {count} ({summary['light_kind_share'][kind]:.0%})"
+            for kind, count in summary["light_kinds"].items()))
     cues = summary["light_cues"]
     for kind, row in cues.items():
         if isinstance(row, dict):
@@ -218,4 +257,15 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
             f"{k}: {v}" for k, v in summary["occluders"].items()))
     lines.append(f"scenes used: {len(summary['scenes'])}, meshes used: "
                  f"{len(summary['meshes'])}")
+    coverage = summary["panorama_views"]
+    if coverage["panoramas"]:
+        sectors = coverage["per_panorama"].values()
+        lines.append(f"panoramas viewed: {coverage['panoramas']}, distinct views "
+                     f"{coverage['views']}; {coverage['sector_deg']:.0f}-degree yaw sectors "
+                     f"seen per panorama: mean "
+                     f"{np.mean([len(row['sectors']) for row in sectors]):.1f} of "
+                     f"{YAW_SECTORS}")
+        for scene, row in coverage["per_panorama"].items():
+            lines.append(f"  {scene}: {row['samples']} views, sectors "
+                         + " ".join(str(sector) for sector in row["sectors"]))
     return lines

@@ -54,3 +54,31 @@ def test_cue_audit_counts_occluder_shadows_and_photo_consistent_light():
     assert audit["sun"] == {"samples": 3, "occluder_shadow": 1, "photo_consistent": 1,
                             "with_cue": 2, "share_with_cue": 2 / 3}
     assert audit["overcast"]["with_cue"] == 0 and set(audit) == {"sun", "overcast"}
+
+
+def test_stats_report_light_shares_and_panorama_view_coverage(tmp_path):
+    """A hand-made manifest: two panoramas seen from several yaws, one plain photo."""
+    with_manifest(tmp_path / "d", ["pano_a.jpg", "pano_a.jpg", "pano_a.jpg", "pano_b.jpg",
+                                   "photo.jpg"], ["m"] * 5)
+    manifest = tmp_path / "d" / "manifest.jsonl"
+    records = [json.loads(line) for line in manifest.read_text().splitlines()]
+    views = [{"yaw_deg": 10.0}, {"yaw_deg": 10.0}, {"yaw_deg": 359.9}, {"yaw_deg": 90.0}, None]
+    kinds = ["sun", "sun", "overcast", "area", "sun"]
+    for record, view, kind in zip(records, views, kinds, strict=True):
+        record["spec"] = {"light": {"kind": kind, "elevation_deg": 30.0, "azimuth_deg": 0.0},
+                          "photo": {"path": record["scene"], "view": view}}
+    manifest.write_text("".join(json.dumps(record) + "\n" for record in records))
+    result = run_cli("stats", str(tmp_path / "d"), "--json", str(tmp_path / "s.json"))
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["light_kinds"] == {"sun": 3, "overcast": 1, "area": 1}
+    assert summary["light_kind_share"] == {"sun": 0.6, "overcast": 0.2, "area": 0.2}
+    coverage = summary["panorama_views"]
+    # two views of pano_a share a yaw: 3 distinct views in all; the plain photo is no panorama
+    assert coverage["panoramas"] == 2 and coverage["views"] == 3
+    assert coverage["per_panorama"] == {"pano_a.jpg": {"samples": 3, "sectors": [0, 7]},
+                                        "pano_b.jpg": {"samples": 1, "sectors": [2]}}
+    text = result.stdout + result.stderr
+    assert "sun 3 (60%)" in text
+    assert "panoramas viewed: 2, distinct views 3" in text
+    assert "pano_a.jpg: 3 views, sectors 0 7" in text
