@@ -271,6 +271,8 @@ def test_the_catalog_skips_a_bad_panorama_in_one_line_and_keeps_a_good_one(tmp_p
         read_hints(scenes / "wide.png")
 
 
+@pytest.mark.blender
+@pytest.mark.slow
 def test_a_panorama_renders_views_lit_by_its_sun_that_validate(tmp_path):
     """Real renders (64 px) of views of a sunny 8-bit panorama and an overcast HDR one beside a
     plain photo: the data
