@@ -33,6 +33,7 @@ from dataset_tools.layout import (
     SPLITS,
     TMP_SUFFIX,
     DatasetError,
+    is_disk_full,
     iter_samples,
     outside_link,
     refuse_overlap,
@@ -47,10 +48,12 @@ from render.config import RenderConfig
 AFRESH = "--overwrite starts afresh (it deletes the folder's samples), or use another --out"
 
 
-def prepare_output(config: RenderConfig) -> None:
+def prepare_output(config: RenderConfig, clear: bool = True) -> None:
     """Check OUT (`check_output`), create it, make sure this process can write there and
-    that no link leads out of it, and with --overwrite empty it (`clear_for_overwrite`).
-    Raises RunError, one line naming the path."""
+    that no link leads out of it, and with --overwrite and `clear` empty it
+    (`clear_for_overwrite`; a run clears only once its inputs are read, so that a bad
+    --scenes or a Ctrl-C during the scan leaves the old dataset as it was). Raises RunError,
+    one line naming the path."""
     check_output(config)
     try:
         config.out.mkdir(parents=True, exist_ok=True)
@@ -61,7 +64,7 @@ def prepare_output(config: RenderConfig) -> None:
     except OSError as error:
         raise RunError(f"{config.out}: cannot write the output folder ({error.strerror})") from None
     refuse_links_out(config.out)
-    if config.overwrite:
+    if config.overwrite and clear:
         clear_for_overwrite(config.out)
 
 
@@ -164,6 +167,11 @@ def clear_for_overwrite(out: Path) -> int:
             return clear_dataset(out)
         except DatasetError as error:
             raise RunError(str(error)) from None
+        except OSError as error:
+            if is_disk_full(error):
+                raise
+            raise RunError(f"{error.filename or out}: cannot remove it for --overwrite "
+                           f"({error.strerror or error})") from None
 
 
 def _layout_folders(out: Path) -> list[Path]:

@@ -42,7 +42,7 @@ from render.commit import (
     write_dataset_json,
 )
 from render.config import RenderConfig
-from render.output import prepare_output
+from render.output import clear_for_overwrite, prepare_output
 from render.sample import sample_id
 from render.sampler import resampled_label
 from render.worker import (
@@ -156,7 +156,7 @@ def _run_steps(config: RenderConfig, console: Console, stop: _StopRequest,
         index for index in range(config.count) if index % config.shard_count == config.shard_index
     ]
     summary.requested = len(mine)
-    prepare_output(config)  # refusals, and what --overwrite removes
+    prepare_output(config, clear=False)  # refusals; --overwrite clears after the scan
     manifest = config.out / MANIFEST if shard is None else \
         shard_manifest_path(config.out, config.shard_index, config.shard_count)
 
@@ -171,10 +171,14 @@ def _run_steps(config: RenderConfig, console: Console, stop: _StopRequest,
             raise KeyboardInterrupt
         catalog, skipped = build_catalog(config, console)
     except KeyboardInterrupt:
+        if config.overwrite:  # nothing removed yet: the folder stays as it was
+            return summary
         summary.already_done = len(set(mine) & {record.index for record in finish().values()})
         return summary
     finally:
         stop.raising = False
+    if config.overwrite:  # the inputs are read: now the old run goes
+        clear_for_overwrite(config.out)
     summary.skipped_assets.update(skipped)
     claims = Claims(config.out / CLAIMS_DIR)
     try:

@@ -80,6 +80,18 @@ def test_overwrite_refuses_a_folder_that_is_not_a_dataset(tmp_path):
     assert tree(home) == before
 
 
+def test_overwrite_removes_nothing_until_the_inputs_are_read(tmp_path):
+    out = tmp_path / "data"
+    make_dataset(out, ids=("000000", "000001"))
+    before = tree(out)
+    empty = tmp_path / "no_photos"
+    empty.mkdir()
+    with pytest.raises(RunError) as caught:  # a wrong --scenes: the old dataset stays
+        run(tiny_config(out, scenes=empty, overwrite=True), QUIET)
+    assert "\n" not in str(caught.value)
+    assert tree(out) == before
+
+
 def test_overwrite_clears_only_what_the_layout_owns(tmp_path):
     out = tmp_path / "data"
     make_dataset(out, ids=("000000", "000001"))
