@@ -45,7 +45,7 @@ from dataset_tools.records import (
 
 SHARDS_DIR = "manifests"  # OUT/manifests/shard-I-of-N.jsonl (+ .json: how the shard went)
 SUBMISSION = "submission.json"  # OUT/manifests/submission.json: a cluster submission's command
-_SHARD_FILE = re.compile(r"shard-(\d+)-of-(\d+)\.(jsonl|json)")
+SHARD_FILE = re.compile(r"shard-(\d+)-of-(\d+)\.(jsonl|json)")  # a shard's manifest, status
 
 
 def shard_stem(index: int, count: int) -> str:
@@ -150,7 +150,7 @@ def _shard_files(out: Path) -> dict[tuple[int, int], dict[str, Path]]:
     if not folder.is_dir():
         return found
     for path in folder.iterdir():
-        match = _SHARD_FILE.fullmatch(path.name)
+        match = SHARD_FILE.fullmatch(path.name)
         if match:
             found.setdefault((int(match[1]), int(match[2])), {})[match[3]] = path
     return found

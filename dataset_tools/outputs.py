@@ -5,11 +5,10 @@ the folder ends as if written fresh and files the layout does not own stay."""
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 from pathlib import Path
 
-from dataset_tools.gather import SHARDS_DIR
+from dataset_tools.gather import SHARD_FILE, SHARDS_DIR, SUBMISSION
 from dataset_tools.layout import (
     DATASET_JSON,
     KINDS,
@@ -27,8 +26,13 @@ CLAIMS_DIR = ".claims"
 # Lock files (`render.claims.locked`: .manifest.jsonl.lock, .claims/manifest.jsonl.lock) are
 # never removed: a run clearing the folder holds them, and an empty lock file is harmless.
 LOCK_SUFFIX = ".lock"
-# Folders of the root whose contents the layout owns: shard manifests (`gather`), claims.
-OWNED_FOLDERS = (SHARDS_DIR, CLAIMS_DIR)
+# Folders of the root, and which of their files the layout owns: shard manifests, statuses
+# and the submission (`gather`); claims (lock files excepted). Nothing else in them, and no
+# folder inside them, is ever removed.
+OWNED_IN_FOLDERS = {
+    SHARDS_DIR: lambda name: name == SUBMISSION or SHARD_FILE.fullmatch(name) is not None,
+    CLAIMS_DIR: lambda name: not name.endswith(LOCK_SUFFIX),
+}
 # Files of the root that the layout owns: the records, a pack's index and shards.
 OWNED_FILES = (MANIFEST, DATASET_JSON, INDEX)
 SHARD_GLOB = "shard-*.tar"
@@ -46,17 +50,19 @@ def _owned_in(folder: Path, suffix: str) -> list[Path]:
 
 def owned_paths(root: Path) -> list[Path]:
     """Every file of the dataset (or shard) folder `root` that the layout owns:
-    SPLIT/KIND/*.png, passes/*.npz, manifest.jsonl, dataset.json, what manifests/ and .claims/
-    hold (lock files excepted), shard-*.tar, index.json and *.partial files among them. Links
-    are listed, never followed."""
+    SPLIT/KIND/*.png, passes/*.npz, manifest.jsonl, dataset.json, the shard files of
+    manifests/ and the claims of .claims/ (`OWNED_IN_FOLDERS`), shard-*.tar, index.json and
+    *.partial files among them. Links are listed, never followed; no folder is listed but a
+    link that stands where one of the layout's folders should be."""
     paths = [root / name for name in OWNED_FILES if os.path.lexists(root / name)]
-    for name in OWNED_FOLDERS:
+    for name, owned in OWNED_IN_FOLDERS.items():
         folder = root / name
         if folder.is_symlink() or not folder.is_dir():
             paths += [folder] if folder.is_symlink() else []
             continue
-        paths += [folder / entry for entry in sorted(os.listdir(folder))
-                  if not entry.endswith(LOCK_SUFFIX)]
+        paths += [folder / entry.name for entry in sorted(os.scandir(folder),
+                                                          key=lambda entry: entry.name)
+                  if owned(entry.name) and not entry.is_dir(follow_symlinks=False)]
     paths += sorted(root.glob(SHARD_GLOB)) + _owned_in(root, TMP_SUFFIX)
     paths += _owned_in(root / PASSES_DIR, ".npz")
     for split in SPLITS:
@@ -86,9 +92,8 @@ def clear_dataset(root: Path) -> int:
     removed = 0
     for path in owned_paths(root):
         if stat.S_ISDIR(os.lstat(path).st_mode):
-            shutil.rmtree(path)
-        else:
-            path.unlink()
+            continue  # a folder under a file's name (a user's dataset.json/): never removed
+        path.unlink()
         removed += 1
     folders = [root / split / kind for split in SPLITS for kind in KINDS]
     for folder in [*folders, *(root / split for split in SPLITS), root / PASSES_DIR,

@@ -104,6 +104,24 @@ def test_clear_dataset_removes_only_what_the_layout_owns_and_never_follows_a_lin
     assert (root / "passes").is_symlink()
 
 
+def test_clear_dataset_keeps_what_a_user_put_in_the_layouts_folders(tmp_path):
+    root = tmp_path / "D"
+    with_manifest(root, ["s.jpg"], ["m"])
+    (root / "manifests" / "mine").mkdir(parents=True)
+    (root / "manifests" / "mine" / "plan.txt").write_text("mine")
+    (root / "manifests" / "notes.txt").write_text("mine")
+    (root / "manifests" / "shard-1-of-2.json").write_text("{}")
+    (root / "manifests" / "submission.json").write_text("{}")
+    (root / ".claims" / "sub").mkdir(parents=True)
+    (root / ".claims" / "000003").write_text("{}")
+    (root / "dataset.json").mkdir()  # a folder under a file's name is never removed
+    (root / "dataset.json" / "x").write_text("mine")
+    clear_dataset(root)
+    assert sorted(str(path.relative_to(root)) for path in root.rglob("*")) == [
+        ".claims", ".claims/sub", "dataset.json", "dataset.json/x", "manifests",
+        "manifests/mine", "manifests/mine/plan.txt", "manifests/notes.txt"]
+
+
 def test_an_output_that_is_or_holds_or_lies_in_an_input_is_refused(tmp_path, shadow_dataset):
     first = make_toy_dataset(tmp_path / "mA", train=2, test=1, size=32)
     second = make_toy_dataset(tmp_path / "mB", train=1, test=1, size=32)
