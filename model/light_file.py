@@ -66,6 +66,8 @@ def _rows(path: Path, text: str) -> dict[str, dict]:
             data = json.loads(text)
         except ValueError as error:
             raise DatasetError(path, f"not JSON ({error})") from None
+        except RecursionError:
+            raise DatasetError(path, "JSON nested too deeply to read") from None
         if not isinstance(data, dict):
             raise DatasetError(path, "expected a JSON object of image name -> light")
         for name, values in data.items():

@@ -219,3 +219,14 @@ def test_a_progress_bar_on_a_terminal_only(photos, tmp_path, monkeypatch):
                        tmp_path / "terminal", "--device", "cpu")
     assert code == 0, output
     assert "predicting" in screen.getvalue() and "100%" in screen.getvalue()
+
+
+def test_a_lights_file_nested_too_deep_is_one_line(tmp_path):
+    from dataset_tools.layout import DatasetError
+    from model.light_file import read_lights
+
+    deep = tmp_path / "lights.json"
+    deep.write_text("{" + '"a":{' * 100_000 + "}" * 100_001)
+    with pytest.raises(DatasetError, match="nested too deeply") as caught:
+        read_lights(deep)
+    assert str(deep) in str(caught.value)
