@@ -242,17 +242,18 @@ def evaluate(config: EvalConfig, loaded: LoadedPipeline | None = None,
     return summary, rows
 
 
-RESULT_FILES = ("metrics.json", "per_image.csv")  # what write_results writes in its folder
+METRICS_FILE, PER_IMAGE_FILE = "metrics.json", "per_image.csv"
+RESULT_FILES = (METRICS_FILE, PER_IMAGE_FILE)  # what write_results writes in its folder
 
 
 def write_results(out: Path, summary: dict[str, Any], rows: list[dict[str, Any]]) -> None:
     """metrics.json (`summary`) and per_image.csv (`rows`) in `out`, each atomically."""
-    write_json(out / "metrics.json", summary)
+    write_json(out / METRICS_FILE, summary)
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
     writer.writeheader()
     writer.writerows(rows)
-    write_text(out / "per_image.csv", buffer.getvalue())
+    write_text(out / PER_IMAGE_FILE, buffer.getvalue())
 
 
 def summary_table(summary: dict[str, Any], title: str, size: int, scored: str) -> Table:
