@@ -33,11 +33,12 @@ KEYS = ("horizon_row", "camera", "shadow_direction_deg", "sun", "ground_polygon"
 LIGHT_KINDS = ("sun", "area", "overcast")  # render.config.LightRanges.weights' keys
 CAMERA_KEYS = ("pitch_deg", "fov_deg", "height_m")
 SUN_KEYS = ("azimuth_deg", "elevation_deg")
-PANORAMA_KEYS = ("sun",)
+PANORAMA_KEYS = ("sun", "ground")
+PANORAMA_GROUND_KEYS = ("elevation_deg", "sectors_deg")
 PANORAMA_SUN_KEYS = (*SUN_KEYS, "angle_deg")
 # What a panorama's sidecar may give beside `panorama`: a view's horizon, pitch and field of
 # view follow from the view, its crop and light direction from the panorama.
-PANORAMA_ALLOWED = ("panorama", "camera", "lights")
+PANORAMA_ALLOWED = ("panorama", "camera", "lights", *SIDECAR_MASK_KEYS)
 PANORAMA_CAMERA_KEYS = ("height_m",)
 HORIZON_PITCH_DEG = (3.0, 70.0)  # pitches a horizon hint may imply; else the crop is redrawn
 # Pixel coordinates (horizon_row, ground_polygon) must lie within this many photo sides
@@ -57,6 +58,32 @@ class PanoramaHints:
     sun_azimuth_deg: float | None = None  # heading in [0, 360): the sun's column is A/360 W
     sun_elevation_deg: float | None = None  # in (0, 90): its row is (90 - E)/180 H
     sun_angle_deg: float | None = None  # the sun's angular diameter; None: sampled
+    # where objects may stand: the ground's elevation range below the horizon, (low, high)
+    # degrees with -90 <= low < high <= 0 (None: anywhere the view sees ground), and the
+    # heading sectors ((from, to), ...) where it is flat and visible, each in [0, 360) and
+    # running clockwise from `from` to `to` (across 0 when to < from); (): all around
+    ground_elevation_deg: tuple[float, float] | None = None
+    ground_sectors_deg: tuple[tuple[float, float], ...] = ()
+
+    def sector_width(self) -> float:
+        """Degrees of heading the ground sectors cover (360 without sectors)."""
+        if not self.ground_sectors_deg:
+            return 360.0
+        return sum((end - start) % 360.0 or 360.0 for start, end in self.ground_sectors_deg)
+
+    def heading_at(self, share: float) -> float:
+        """The heading at `share` in [0, 1) of the ground sectors' total width, sector after
+        sector: a uniform share gives a heading uniform over the sectors."""
+        if not self.ground_sectors_deg:
+            return 360.0 * share % 360.0
+        left = share * self.sector_width()
+        for start, end in self.ground_sectors_deg:
+            width = (end - start) % 360.0 or 360.0
+            if left < width:
+                return (start + left) % 360.0
+            left -= width
+        start, end = self.ground_sectors_deg[-1]
+        return end % 360.0
 
 
 @dataclass(frozen=True)
@@ -127,6 +154,17 @@ def _number(value: Any, key: str, low: float = -math.inf, high: float = math.inf
     return float(value)
 
 
+def _sun_elevation(value: Any, key: str) -> float:
+    """A sun's elevation in degrees, strictly between the horizon (0) and the zenith (90)."""
+    elevation = _number(value, key)
+    if elevation <= 0:
+        raise ValueError(f"{key} {elevation:g} puts the sun at or below the horizon: it casts "
+                         "no shadow on the ground (give a sun above 0 degrees, or no sun)")
+    if elevation >= 90:
+        raise ValueError(f"{key} must lie below 90 (the zenith), got {elevation:g}")
+    return elevation
+
+
 def _table(value: Any, key: str, allowed: tuple[str, ...]) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ValueError(f"{key} must be an object with {', '.join(allowed)}")
@@ -180,7 +218,7 @@ def parse_hints(data: Any, width: int, height: int) -> PhotoHints:
         if set(sun) != set(SUN_KEYS):
             raise ValueError("sun needs both azimuth_deg and elevation_deg")
         values["sun_azimuth_deg"] = _number(sun["azimuth_deg"], "sun.azimuth_deg") % 360.0
-        values["sun_elevation_deg"] = _number(sun["elevation_deg"], "sun.elevation_deg", 0, 90)
+        values["sun_elevation_deg"] = _sun_elevation(sun["elevation_deg"], "sun.elevation_deg")
     if "ground_polygon" in data:
         polygon = data["ground_polygon"]
         if not isinstance(polygon, list) or len(polygon) < 3 or not all(
@@ -197,12 +235,50 @@ def parse_hints(data: Any, width: int, height: int) -> PhotoHints:
         values["lights"] = _light_weights(data["lights"])
         if "sun" in data and dict(values["lights"]).get("sun", 0.0) <= 0:
             raise ValueError("lights gives the sun no weight, but the sidecar gives the sun")
+    values.update(_mask_paths(data))
+    return PhotoHints(width=width, height=height, **values)
+
+
+def _mask_paths(data: dict[str, Any]) -> dict[str, str]:
+    """The sidecar's `object_mask`/`shadow_mask` paths, as given (relative to the sidecar)."""
+    paths = {}
     for key in SIDECAR_MASK_KEYS:
         if key in data:
             if not isinstance(data[key], str) or not data[key].strip():
                 raise ValueError(f"{key} must be the mask image's path, relative to the sidecar")
-            values[key] = data[key]
-    return PhotoHints(width=width, height=height, **values)
+            paths[key] = data[key]
+    return paths
+
+
+def _ground(value: Any) -> dict[str, Any]:
+    """A panorama's `panorama.ground` table -> PanoramaHints' ground fields."""
+    table = _table(value, "panorama.ground", PANORAMA_GROUND_KEYS)
+    ground: dict[str, Any] = {}
+    if "elevation_deg" in table:
+        band = table["elevation_deg"]
+        if not isinstance(band, list) or len(band) != 2:
+            raise ValueError("panorama.ground.elevation_deg must be [low, high] degrees below "
+                             "the horizon, e.g. [-90, -5]")
+        low, high = (_number(value, "panorama.ground.elevation_deg") for value in band)
+        if low < -90 or high > 0 or low >= high:
+            raise ValueError(f"panorama.ground.elevation_deg [{low:g}, {high:g}] holds no ground "
+                             "(low must lie below high, both at or below the horizon, 0)")
+        ground["ground_elevation_deg"] = (low, high)
+    if "sectors_deg" in table:
+        sectors = table["sectors_deg"]
+        if not isinstance(sectors, list) or not sectors or not all(
+                isinstance(sector, list) and len(sector) == 2 for sector in sectors):
+            raise ValueError("panorama.ground.sectors_deg must be a list of [from, to] headings, "
+                             "e.g. [[300, 60], [120, 200]]")
+        parsed = tuple((_number(start, "panorama.ground.sectors_deg") % 360.0,
+                        _number(end, "panorama.ground.sectors_deg") % 360.0)
+                       for start, end in sectors)
+        for start, end in parsed:
+            if min((end - start) % 360.0, (start - end) % 360.0) < 1.0:
+                raise ValueError(f"panorama.ground.sectors_deg [{start:g}, {end:g}] is under a "
+                                 "degree wide (all around: leave sectors_deg out)")
+        ground["ground_sectors_deg"] = parsed
+    return ground
 
 
 def parse_panorama(data: dict[str, Any], width: int, height: int) -> PhotoHints:
@@ -219,7 +295,8 @@ def parse_panorama(data: dict[str, Any], width: int, height: int) -> PhotoHints:
     values: dict[str, Any] = {}
     if "height_m" in camera:
         values["height_m"] = _number(camera["height_m"], "camera.height_m", 0.0, 1000.0)
-    panorama = PanoramaHints()
+    ground = _ground(table["ground"]) if "ground" in table else {}
+    panorama = PanoramaHints(**ground)
     if "sun" in table:
         sun = _table(table["sun"], "panorama.sun", PANORAMA_SUN_KEYS)
         if not set(SUN_KEYS) <= set(sun):
@@ -227,9 +304,9 @@ def parse_panorama(data: dict[str, Any], width: int, height: int) -> PhotoHints:
         angle = sun.get("angle_deg")
         panorama = PanoramaHints(
             sun_azimuth_deg=_number(sun["azimuth_deg"], "panorama.sun.azimuth_deg") % 360.0,
-            sun_elevation_deg=_number(sun["elevation_deg"], "panorama.sun.elevation_deg", 0, 90),
+            sun_elevation_deg=_sun_elevation(sun["elevation_deg"], "panorama.sun.elevation_deg"),
             sun_angle_deg=None if angle is None
-            else _number(angle, "panorama.sun.angle_deg", 0, 180))
+            else _number(angle, "panorama.sun.angle_deg", 0, 180), **ground)
     if "lights" in data:
         values["lights"] = _light_weights(data["lights"])
     sun_weight = dict(values.get("lights", ())).get("sun", 0.0)
@@ -238,6 +315,7 @@ def parse_panorama(data: dict[str, Any], width: int, height: int) -> PhotoHints:
     if panorama.sun_azimuth_deg is None and ("lights" not in values or sun_weight > 0):
         raise ValueError('a panorama without panorama.sun needs lights without the sun, '
                          'e.g. {"overcast": 1}')
+    values.update(_mask_paths(data))
     return PhotoHints(width=width, height=height, panorama=panorama, **values)
 
 
@@ -267,15 +345,16 @@ def read_hints(photo: Path, scenes: Path | None = None) -> PhotoHints | None:
 
 def with_photo_masks(hints: PhotoHints, folder: Path) -> PhotoHints:
     """`hints` with its mask paths resolved against the sidecar's `folder`, each mask checked
-    (BadAsset naming the mask file), and, when the sidecar gives neither the sun nor the
-    shadow direction, the direction estimated from the masks' object-shadow pairs. (Paths
+    (BadAsset naming the mask file), and, when the sidecar of a photo (not a panorama, whose
+    views take their light from its sun) gives neither the sun nor the shadow direction, the
+    direction estimated from the masks' object-shadow pairs. (Paths
     outside the scenes folder are `read_hints`'s to refuse, before any file is opened.)"""
     paths = {key: str(folder / path) for key, path in hints.mask_paths.items()}
     masks = {key: read_instance_mask(Path(path), hints.width, hints.height)
              for key, path in paths.items()}
     hints = dataclasses.replace(hints, **paths)
     if len(masks) < len(SIDECAR_MASK_KEYS) or hints.sun_azimuth_deg is not None \
-            or hints.shadow_direction_deg is not None:
+            or hints.shadow_direction_deg is not None or hints.panorama is not None:
         return hints
     estimate = estimate_shadow_direction(masks["object_mask"], masks["shadow_mask"])
     if estimate is None:

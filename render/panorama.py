@@ -21,15 +21,18 @@ looks along +y, z up) heading h is the ground direction turned h - Y clockwise f
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 
-from dataset_tools.camera import focal_pixels
+from dataset_tools.camera import focal_pixels, project
 from render.composite import crop_photo
 from render.geometry import pixel_directions
 from render.spec import CameraSpec, SceneSpec
+
+if TYPE_CHECKING:
+    from render.hints import PanoramaHints
 
 BORDER = 2  # pixels of padding around the panorama: wrapped across 0/360, repeated at the poles
 
@@ -74,20 +77,86 @@ def panorama_level(panorama: np.ndarray, camera: CameraSpec, size: int) -> np.nd
     return cv2.resize(panorama, (width, width // 2), interpolation=cv2.INTER_AREA)
 
 
+def _remap(panorama: np.ndarray, yaw_deg: float, camera: CameraSpec, size: int,
+           interpolation: int) -> np.ndarray:
+    """What the pinhole `camera` at `yaw_deg` sees of an equirectangular image (any channels),
+    sampled with OpenCV's `interpolation`, seamless across heading 0/360."""
+    height, width = panorama.shape[:2]
+    x, y = panorama_coordinates(pixel_directions(camera, size), yaw_deg, width, height)
+    padded = np.concatenate([panorama[:, -BORDER:], panorama, panorama[:, :BORDER]], axis=1)
+    padded = cv2.copyMakeBorder(padded, BORDER, BORDER, 0, 0, cv2.BORDER_REPLICATE)
+    # OpenCV samples pixel centres at integer coordinates, ours lie at +0.5
+    map_x = (x - 0.5 + BORDER).astype(np.float32)
+    map_y = (y - 0.5 + BORDER).astype(np.float32)
+    return cv2.remap(padded, map_x, map_y, interpolation, borderMode=cv2.BORDER_REPLICATE)
+
+
 def view_of_panorama(panorama: np.ndarray, yaw_deg: float, camera: CameraSpec,
                      size: int) -> np.ndarray:
     """(H, 2H, 3) uint8 equirectangular panorama -> (size, size, 3) uint8: what the pinhole
     `camera` (its pitch and field of view, `dataset_tools.camera`) sees when it looks at heading
     `yaw_deg`; bilinear from `panorama_level`, seamless across heading 0/360."""
-    level = panorama_level(panorama, camera, size)
-    height, width = level.shape[:2]
-    x, y = panorama_coordinates(pixel_directions(camera, size), yaw_deg, width, height)
-    padded = np.concatenate([level[:, -BORDER:], level, level[:, :BORDER]], axis=1)
-    padded = cv2.copyMakeBorder(padded, BORDER, BORDER, 0, 0, cv2.BORDER_REPLICATE)
-    # OpenCV samples pixel centres at integer coordinates, ours lie at +0.5
-    map_x = (x - 0.5 + BORDER).astype(np.float32)
-    map_y = (y - 0.5 + BORDER).astype(np.float32)
-    return cv2.remap(padded, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return _remap(panorama_level(panorama, camera, size), yaw_deg, camera, size,
+                  cv2.INTER_LINEAR)
+
+
+def mask_view_of_panorama(mask: np.ndarray, yaw_deg: float, camera: CameraSpec,
+                          size: int) -> np.ndarray:
+    """(H, 2H) uint8 instance mask in the panorama's frame (a sidecar's `object_mask` or
+    `shadow_mask`) -> (size, size) uint8: the view `view_of_panorama` cuts, each pixel the value
+    of the nearest panorama pixel (instance values are never blended)."""
+    return _remap(mask, yaw_deg, camera, size, cv2.INTER_NEAREST)
+
+
+def panorama_directions(width: int, height: int, yaw_deg: float) -> np.ndarray:
+    """(height, width, 3) unit world directions (the frame of the view at `yaw_deg`, see the
+    module docstring) of every pixel centre of a `width` x `height` panorama."""
+    heading = np.radians((np.arange(width) + 0.5) * 360.0 / width - yaw_deg)[None, :]
+    elevation = np.radians(90.0 - (np.arange(height) + 0.5) * 180.0 / height)[:, None]
+    return np.stack(np.broadcast_arrays(np.sin(heading) * np.cos(elevation),
+                                        np.cos(heading) * np.cos(elevation),
+                                        np.sin(elevation)), axis=-1)
+
+
+def panorama_region(polygon: np.ndarray, yaw_deg: float, camera: CameraSpec, size: int,
+                    width: int, height: int) -> np.ndarray:
+    """(height, width) bool: the pixels of a `width` x `height` panorama that the view at
+    `yaw_deg` through `camera` sees inside `polygon` ((K, 2) pixel coordinates of that
+    `size`-pixel view); the inverse of `mask_view_of_panorama`, for drawing masks on views."""
+    drawn = np.zeros((size, size), dtype=np.uint8)
+    cv2.fillPoly(drawn, [np.round(np.asarray(polygon) - 0.5).astype(np.int32)], 1)
+    directions = panorama_directions(width, height, yaw_deg).reshape(-1, 3)
+    uv, depth = project(camera, size, np.array([0.0, 0.0, camera.height]) + directions)
+    column, row = np.floor(np.nan_to_num(uv, nan=-1.0)).astype(np.int64).T
+    seen = (depth > 1e-6) & (column >= 0) & (column < size) & (row >= 0) & (row < size)
+    inside = np.zeros(len(directions), dtype=bool)
+    inside[seen] = drawn[row[seen], column[seen]] > 0
+    return inside.reshape(height, width)
+
+
+def ground_region(panorama: PanoramaHints, yaw_deg: float, camera: CameraSpec, size: int,
+                  far_m: float = 1e4, steps: int = 24) -> np.ndarray | None:
+    """(K, 2) polygon in the view's pixels where objects may stand by the panorama's ground
+    (`PanoramaHints.ground_elevation_deg` and `.ground_sectors_deg`): the ground between the
+    distances at which the camera sees the band's two elevations, over the headings of the
+    view's sector that lie ahead of it. None when the sidecar gives no ground."""
+    if panorama.ground_elevation_deg is None and not panorama.ground_sectors_deg:
+        return None
+    low, high = panorama.ground_elevation_deg or (-90.0, 0.0)
+    near = camera.height / math.tan(math.radians(-low)) if low > -90 else 0.0
+    far = camera.height / math.tan(math.radians(-high)) if high < 0 else far_m
+    left, right = -89.0, 89.0
+    for start, end in panorama.ground_sectors_deg:
+        width = (end - start) % 360.0 or 360.0
+        offset = (yaw_deg - start) % 360.0
+        if offset < width:  # the sector the view's yaw was drawn in
+            left, right = max(left, -offset), min(right, width - offset)
+            break
+    angles = np.radians(np.linspace(left, right, steps))
+    arc = np.stack([np.sin(angles), np.cos(angles), np.zeros_like(angles)], axis=1)
+    points = np.concatenate([near * arc, far * arc[::-1]])
+    uv, _ = project(camera, size, points)
+    return uv
 
 
 def scene_photo(photo_rgb: np.ndarray, spec: SceneSpec) -> np.ndarray:

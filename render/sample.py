@@ -54,12 +54,12 @@ from render.composite import (
 from render.config import RenderConfig
 from render.geometry import area_light_polygon, ground_points, inserted_foot, shadow_region
 from render.hints import PhotoHints
-from render.panorama import scene_photo
+from render.panorama import mask_view_of_panorama, scene_photo
 from render.photo_masks import read_instance_mask
 from render.poses import MeshExtent
 from render.sampler import SamplingError, needs_scene_cue, sample_scene, sample_seed
 from render.scene_images import read_scene_image
-from render.spec import PhotoSpec, SceneSpec
+from render.spec import SceneSpec
 
 
 class SampleFailed(RuntimeError):
@@ -158,15 +158,23 @@ def _read_photo(path: str) -> np.ndarray:
     return image
 
 
-def sample_photo_masks(hints: PhotoHints | None, photo: PhotoSpec, size: int,
+def sample_photo_masks(hints: PhotoHints | None, spec: SceneSpec,
                        photos: PhotoCache) -> dict[str, np.ndarray]:
     """The masks of the photo's own objects and shadows that its sidecar names, as
-    `PHOTO_MASK_PASSES` -> (size, size) bool in the sample: cropped, flipped and scaled as the
-    photo is. Empty without a sidecar or masks."""
+    `PHOTO_MASK_PASSES` -> (spec.size, spec.size) bool in the sample: cropped, flipped and
+    scaled as the photo is, or cut from a panorama's masks as its view is
+    (`render.panorama.mask_view_of_panorama`). Empty without a sidecar or masks."""
     if hints is None:
         return {}
     names = dict(zip(SIDECAR_MASK_KEYS, PHOTO_MASK_PASSES, strict=True))
-    return {names[key]: crop_mask(photos.mask(path, hints.width, hints.height) > 0, photo, size)
+    view = spec.photo.view
+
+    def in_sample(mask: np.ndarray) -> np.ndarray:
+        if view is None:
+            return crop_mask(mask > 0, spec.photo, spec.size)
+        return mask_view_of_panorama(mask, view.yaw_deg, spec.camera, spec.size) > 0
+
+    return {names[key]: in_sample(photos.mask(path, hints.width, hints.height))
             for key, path in hints.mask_paths.items()}
 
 def _scaled(color: tuple[float, ...], factor: float) -> tuple[float, float, float]:
@@ -364,7 +372,7 @@ def make_sample(renderer: Renderer, photos: PhotoCache, catalog: Catalog, config
             continue
         hints = catalog.hints.get(spec.photo.path)
         pair = render_pair(renderer, spec, photo, config,
-                           sample_photo_masks(hints, spec.photo, spec.size, photos))
+                           sample_photo_masks(hints, spec, photos))
         problem = quality_problem(pair, config, needs_scene_cue(config.checks, hints, spec.light))
         if problem is not None:
             resampled.append(ResampledAttempt(attempt, *problem))

@@ -41,7 +41,7 @@ from render.hints import (
     pitch_for_horizon,
     to_output,
 )
-from render.panorama import world_sun_azimuth
+from render.panorama import ground_region, world_sun_azimuth
 from render.poses import IDENTITY_ROTATION, MeshExtent
 from render.spec import (
     DIRECTIONAL_KINDS,
@@ -252,8 +252,9 @@ def _panorama_view(rng: np.random.Generator, hints: PhotoHints, photo: PhotoSpec
                    camera: CameraSpec, ranges: PanoramaRanges) -> tuple[PhotoSpec, CameraSpec]:
     """A view of a panorama: its yaw drawn over the full circle, the camera's pitch and field
     of view from `ranges` (the photo is what that camera sees, `render.panorama`), its height
-    the sidecar's when given; no crop, no flip."""
-    view = PanoramaView(yaw_deg=float(rng.uniform(0.0, 360.0)))
+    the sidecar's when given; no crop, no flip. The yaw is uniform over the sidecar's ground
+    sectors where it gives them."""
+    view = PanoramaView(yaw_deg=hints.panorama.heading_at(float(rng.uniform())))
     camera = CameraSpec(height=camera.height if hints.height_m is None else hints.height_m,
                         pitch_deg=_uniform(rng, ranges.pitch), fov_deg=_uniform(rng, ranges.fov))
     photo = dataclasses.replace(photo, crop_fraction=1.0, crop_x=0.5, crop_y=0.5, flip=False,
@@ -341,6 +342,7 @@ def sample_scene(rng: np.random.Generator, *, index: int, attempt: int, seed: in
     if hints is not None and hints.panorama is not None:
         photo, camera = _panorama_view(rng, hints, photo, camera, ranges.panorama)
         light = _hinted_light(rng, hints, photo, light, ranges.lights)
+        foot_region = ground_region(hints.panorama, photo.view.yaw_deg, camera, size)
     elif hints is not None:
         photo, camera = _hinted_photo_and_camera(rng, hints, photo, camera, size, ranges)
         light = _hinted_light(rng, hints, photo, light, ranges.lights)
