@@ -403,6 +403,18 @@ def sidecar(sun: tuple[float, float] | None, lights: dict[str, float]) -> dict:
             "lights": lights}
 
 
+def hand_made(path: Path) -> dict:
+    """What a rebuild keeps of an existing sidecar: what was drawn by hand, not measured here
+    (the masks of `assets/annotate_panorama.py`, `panorama.ground`)."""
+    if not path.is_file():
+        return {}
+    old = json.loads(path.read_text())
+    kept = {key: old[key] for key in ("object_mask", "shadow_mask") if key in old}
+    if "ground" in old.get("panorama", {}):
+        kept["panorama"] = {"ground": old["panorama"]["ground"]}
+    return kept
+
+
 def source_text(name: str, kind: str, source, path: str) -> tuple[str, str, str]:
     """(source, author, licence) of one panorama for provenance.json."""
     if kind == "exr":
@@ -457,7 +469,10 @@ def make_panoramas(mirrors: Mirrors, only: set[str] | None = None) -> list[dict]
             raise RuntimeError(f"{name}: no sun found ({sun_mode})")
         lights = VIEW_LIGHTS[name] if lights is None else lights
         cv2.imwrite(str(scenes / f"{name}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-        (scenes / f"{name}.json").write_text(json.dumps(sidecar(sun, lights)) + "\n")
+        data = sidecar(sun, lights)
+        kept = hand_made(scenes / f"{name}.json")
+        data["panorama"].update(kept.pop("panorama", {}))
+        (scenes / f"{name}.json").write_text(json.dumps({**data, **kept}) + "\n")
         for view in replaces:
             for ext in (".jpg", ".json"):
                 (scenes / f"{view}{ext}").unlink(missing_ok=True)
