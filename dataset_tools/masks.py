@@ -18,7 +18,9 @@ from dataset_tools.layout import (
 )
 
 # passes/ID.npz keys of the scene photo's own objects and shadows (its sidecar's masks mapped
-# into the sample; absent when the photo has none), so that re-deriving the masks keeps them
+# into the sample, uint8 instance values, an object and its shadow sharing one; 0/1 in datasets
+# made before; absent when the photo has none), so that re-deriving the masks keeps them and
+# `shadow-dataset stats` can read the direction of the photo's own shadows
 PHOTO_MASK_PASSES = ("photo_object", "photo_shadow")
 # Without an smask file, smask = gray(|shadow - noshadow|) > GRAY_THRESHOLD (0-255) minus mask:
 # the fallback of the data contract (docs/architecture.md, 2.2), for hand-made datasets.

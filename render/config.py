@@ -128,6 +128,11 @@ class PhotoRanges:
         (1.4, 1.6), "camera tone curve vs plain sRGB: scene radiance = (sRGB-decoded photo) "
         "** (1 / contrast); camera curves are steeper than sRGB in the mid-tones",
         domain=Domain(0.1, 10.0))
+    sun_weight: float = _doc(
+        3.0, "how many times as often as any other scene a scene whose sidecar gives its sun or "
+        "its shadows' direction is drawn (a sunny panorama, a photo with sun or "
+        "shadow_direction_deg): the samples whose real shadows agree with the rendered light",
+        domain=Domain(0.0, 1000.0, open_low=True))
 
 
 @dataclass(frozen=True)

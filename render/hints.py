@@ -118,6 +118,13 @@ class PhotoHints:
         return self.panorama is not None and self.panorama.sun_azimuth_deg is not None
 
     @property
+    def shows_light(self) -> bool:
+        """Whether the scene's own shadows show its light: the sidecar gives its sun (a
+        photo's or a panorama's) or its shadows' direction (given or from its masks)."""
+        return self.sun_azimuth_deg is not None or self.panorama_sun \
+            or self.shadow_direction_deg is not None
+
+    @property
     def mask_paths(self) -> dict[str, str]:
         """The photo's masks that the sidecar names, {"object_mask": path, ...}."""
         paths = {"object_mask": self.object_mask, "shadow_mask": self.shadow_mask}

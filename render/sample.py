@@ -115,7 +115,8 @@ class RenderedPair:
     lighting: Lighting
     region: tuple[int, int, int, int]
     seconds: dict[str, float]
-    # the photo's own objects and shadows in this sample, PHOTO_MASK_PASSES -> (H, W) bool
+    # the photo's own objects and shadows in this sample, PHOTO_MASK_PASSES -> (H, W) uint8
+    # instance values (`sample_photo_masks`), stored so in passes/ID.npz
     photo_masks: dict[str, np.ndarray] = field(default_factory=dict)
 
 
@@ -161,18 +162,22 @@ def _read_photo(path: str) -> np.ndarray:
 def sample_photo_masks(hints: PhotoHints | None, spec: SceneSpec,
                        photos: PhotoCache) -> dict[str, np.ndarray]:
     """The masks of the photo's own objects and shadows that its sidecar names, as
-    `PHOTO_MASK_PASSES` -> (spec.size, spec.size) bool in the sample: cropped, flipped and
-    scaled as the photo is, or cut from a panorama's masks as its view is
-    (`render.panorama.mask_view_of_panorama`). Empty without a sidecar or masks."""
+    `PHOTO_MASK_PASSES` -> (spec.size, spec.size) uint8 instance values in the sample (an
+    object and its shadow share a value, `render.photo_masks`): cropped, flipped and scaled as
+    the photo is (each instance as `crop_mask` does a mask), or cut from a panorama's masks as
+    its view is (`render.panorama.mask_view_of_panorama`). Empty without a sidecar or masks."""
     if hints is None:
         return {}
     names = dict(zip(SIDECAR_MASK_KEYS, PHOTO_MASK_PASSES, strict=True))
     view = spec.photo.view
 
     def in_sample(mask: np.ndarray) -> np.ndarray:
-        if view is None:
-            return crop_mask(mask > 0, spec.photo, spec.size)
-        return mask_view_of_panorama(mask, view.yaw_deg, spec.camera, spec.size) > 0
+        if view is not None:
+            return mask_view_of_panorama(mask, view.yaw_deg, spec.camera, spec.size)
+        instances = np.zeros((spec.size, spec.size), dtype=np.uint8)
+        for value in np.unique(mask[mask > 0]).tolist():
+            instances[crop_mask(mask == value, spec.photo, spec.size)] = value
+        return instances
 
     return {names[key]: in_sample(photos.mask(path, hints.width, hints.height))
             for key, path in hints.mask_paths.items()}
@@ -297,7 +302,8 @@ def render_pair(renderer: Renderer, spec: SceneSpec, photo_rgb: np.ndarray,
                                   0.0).astype(np.float16).astype(np.float32)
     masks = masks_from_passes(plain.object_index, own_darkening, occluder_darkening,
                               config.darkening_threshold,
-                              visible_fraction=config.shadow_visible_fraction, **photo_masks)
+                              visible_fraction=config.shadow_visible_fraction,
+                              **{key: mask > 0 for key, mask in photo_masks.items()})
     # The pair differs only in `sregion`: below a just-perceptible darkening (mostly noise)
     # the shadow image keeps the noshadow pixel, fading in above it.
     keep = region_weight(own_darkening)[..., None]

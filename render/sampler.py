@@ -95,12 +95,15 @@ Found = TypeVar("Found")
 
 
 def _draw_usable(rng: np.random.Generator, count: int, check: Callable[[int], Found],
-                 bad: dict[str, str], what: str) -> tuple[int, Found]:
-    """Draw indices until `check(index)` does not raise BadAsset. Which files are bad is a
-    property of the files, so the draws (and the sample) do not depend on what a worker saw
-    before; bad files are collected in `bad` (path -> reason)."""
+                 bad: dict[str, str], what: str,
+                 weights: np.ndarray | None = None) -> tuple[int, Found]:
+    """Draw indices (uniformly, or by `weights`, which sum to 1) until `check(index)` does not
+    raise BadAsset. Which files are bad is a property of the files, so the draws (and the
+    sample) do not depend on what a worker saw before; bad files are collected in `bad`
+    (path -> reason)."""
     for _ in range(MAX_ASSET_DRAWS):
-        index = int(rng.integers(count))
+        index = int(rng.integers(count)) if weights is None else int(rng.choice(count,
+                                                                                p=weights))
         try:
             return index, check(index)
         except BadAsset as error:
@@ -308,6 +311,18 @@ def needs_scene_cue(checks: QualityChecks, hints: PhotoHints | None, light: Ligh
                                                                                       light)
 
 
+def scene_weights(photos: Sequence[str], hints: Mapping[str, PhotoHints],
+                  sun_weight: float) -> np.ndarray | None:
+    """The chance of drawing each scene: `sun_weight` times as high for a scene whose sidecar
+    gives its sun or its shadows' direction (`PhotoHints.shows_light`) as for any other; None
+    (uniform, the draws of datasets made before the weight) when all weigh the same."""
+    sunny = np.array([str(photo) in hints and hints[str(photo)].shows_light for photo in photos])
+    if sun_weight == 1.0 or sunny.all() or not sunny.any():
+        return None
+    weights = np.where(sunny, sun_weight, 1.0)
+    return weights / weights.sum()
+
+
 def sample_scene(rng: np.random.Generator, *, index: int, attempt: int, seed: int, size: int,
                  photos: Sequence[str], meshes: Sequence[MeshChoice], extent_of: ExtentLookup,
                  ranges: SamplingRanges, checks: QualityChecks,
@@ -327,7 +342,8 @@ def sample_scene(rng: np.random.Generator, *, index: int, attempt: int, seed: in
     be placed or the hints cannot be met."""
     bad = {} if bad_assets is None else bad_assets
     photo_index, _ = _draw_usable(rng, len(photos), lambda i: check_photo(str(photos[i])), bad,
-                                  "scene photo")
+                                  "scene photo", scene_weights(photos, photo_hints or {},
+                                                               ranges.photo.sun_weight))
     photo = PhotoSpec(path=str(photos[photo_index]),
                       crop_fraction=_uniform(rng, ranges.photo.crop),
                       crop_x=float(rng.uniform()), crop_y=float(rng.uniform()),

@@ -17,12 +17,15 @@ from render.config import PanoramaRanges, QualityChecks, RenderConfig, SamplingR
 from render.geometry import sun_direction
 from render.hints import PanoramaHints, PhotoHints, parse_hints, read_hints
 from render.panorama import (
+    ground_region,
+    mask_view_of_panorama,
     panorama_coordinates,
+    panorama_region,
     scene_photo,
     view_of_panorama,
     world_sun_azimuth,
 )
-from render.sampler import SamplingError, sample_scene
+from render.sampler import SamplingError, sample_scene, scene_weights
 from render.spec import CameraSpec, LightSpec, SceneSpec
 from tests.render.test_hints import EXTENTS, MESHES, angle_between
 
@@ -187,9 +190,24 @@ def test_a_panorama_sidecar_is_read_in_its_own_frame():
 
 @pytest.mark.parametrize(("data", "size", "reason"), [
     ({"panorama": {"sun": {"azimuth_deg": 10, "elevation_deg": -5}}}, (720, 360),
-     "panorama.sun.elevation_deg must lie strictly between 0 and 90"),
+     "panorama.sun.elevation_deg -5 puts the sun at or below the horizon"),
+    ({"panorama": {"sun": {"azimuth_deg": 10, "elevation_deg": 0}}}, (720, 360),
+     "panorama.sun.elevation_deg 0 puts the sun at or below the horizon"),
     ({"panorama": {"sun": {"azimuth_deg": 10, "elevation_deg": 95}}}, (720, 360),
-     "panorama.sun.elevation_deg must lie strictly between 0 and 90"),
+     "panorama.sun.elevation_deg must lie below 90"),
+    ({**GOOD, "panorama": {**GOOD["panorama"], "ground": {"elevation_deg": [-10, 5]}}},
+     (720, 360), r"panorama.ground.elevation_deg \[-10, 5\] holds no ground"),
+    ({**GOOD, "panorama": {**GOOD["panorama"], "ground": {"elevation_deg": [-5, -20]}}},
+     (720, 360), r"panorama.ground.elevation_deg \[-5, -20\] holds no ground"),
+    ({**GOOD, "panorama": {**GOOD["panorama"], "ground": {"elevation_deg": [-95, -5]}}},
+     (720, 360), r"panorama.ground.elevation_deg \[-95, -5\] holds no ground"),
+    ({**GOOD, "panorama": {**GOOD["panorama"], "ground": {"sectors_deg": [[40, 40.5]]}}},
+     (720, 360), r"panorama.ground.sectors_deg \[40, 40.5\] is under a degree wide"),
+    ({**GOOD, "panorama": {**GOOD["panorama"], "ground": {"sectors_deg": []}}},
+     (720, 360), "panorama.ground.sectors_deg must be a list of"),
+    ({**GOOD, "panorama": {**GOOD["panorama"], "ground": {"heading": 3}}},
+     (720, 360), "unknown key"),
+    ({**GOOD, "object_mask": ""}, (720, 360), "object_mask must be the mask image's path"),
     ({"panorama": {"sun": {"azimuth_deg": float("nan"), "elevation_deg": 30}}}, (720, 360),
      "panorama.sun.azimuth_deg must be a finite number"),
     (GOOD, (700, 360), "declares a panorama, but its image is 700x360, not 2:1"),
@@ -203,6 +221,63 @@ def test_a_panorama_sidecar_is_read_in_its_own_frame():
 def test_bad_panorama_sidecars_say_why(data, size, reason):
     with pytest.raises(ValueError, match=reason.replace("(", r"\(")):
         parse_hints(data, *size)
+
+
+def test_a_view_of_the_panorama_masks_is_the_view_of_the_panorama():
+    """A mask drawn on a view (`panorama_region`) comes back exactly in that view
+    (`mask_view_of_panorama`), is cut into other views where they see it, and keeps its
+    instance values (nearest, never blended)."""
+    camera = CameraSpec(height=1.6, pitch_deg=25.0, fov_deg=60.0)
+    polygon = np.array([[30.0, 60.0], [90.0, 64.0], [84.0, 120.0], [36.0, 110.0]])
+    region = panorama_region(polygon, 300.0, camera, 128, 2048, 1024)
+    assert 0 < region.sum() < region.size // 50
+    mask = np.where(region, 7, 0).astype(np.uint8)
+    mask[:10] = 3  # another instance near the zenith, which a view pitched down never sees
+    back = mask_view_of_panorama(mask, 300.0, camera, 128)
+    drawn = np.zeros((128, 128), np.uint8)
+    cv2.fillPoly(drawn, [np.round(polygon - 0.5).astype(np.int32)], 7)
+    assert set(np.unique(back).tolist()) == {0, 7}
+    assert np.count_nonzero(back != drawn) <= 0.02 * np.count_nonzero(drawn)
+    # a view turned 20 degrees to the right sees the region 20 degrees further left
+    turned = mask_view_of_panorama(mask, 320.0, camera, 128)
+    shift = focal_pixels(camera, 128) * math.tan(math.radians(20.0))
+    columns = np.nonzero(turned)[1]
+    assert columns.size and columns.mean() < np.nonzero(back)[1].mean() - 0.6 * shift
+    assert not mask_view_of_panorama(mask, 120.0, camera, 128).any()  # behind the camera
+
+
+def test_the_ground_sectors_draw_the_yaw_and_the_band_bounds_the_feet():
+    ground = PanoramaHints(sun_azimuth_deg=120.0, sun_elevation_deg=35.0,
+                           ground_elevation_deg=(-60.0, -12.0),
+                           ground_sectors_deg=((330.0, 20.0), (100.0, 140.0)))
+    assert ground.sector_width() == pytest.approx(90.0)
+    hints = PhotoHints(WIDTH, HEIGHT, panorama=ground)
+    specs = [spec for spec in (_try(seed, hints) for seed in range(80)) if spec is not None]
+    assert len(specs) >= 20
+    yaws = np.array([spec.photo.view.yaw_deg for spec in specs])
+    in_first = (yaws >= 330.0) | (yaws < 20.0)
+    assert np.all(in_first | ((yaws >= 100.0) & (yaws < 140.0)))
+    assert 0.2 < in_first.mean() < 0.85  # the sectors 50 and 40 degrees wide both drawn
+    for spec in specs:
+        for obj in spec.objects:  # every foot stands where the band says
+            elevation = math.degrees(math.atan2(spec.camera.height, math.hypot(obj.x, obj.y)))
+            assert 12.0 - 0.5 <= elevation <= 60.0 + 0.5
+    region = ground_region(ground, 0.0, CameraSpec(1.6, 20.0, 60.0), 64)
+    assert region is not None and region.shape[1] == 2
+    assert ground_region(PanoramaHints(sun_azimuth_deg=1.0, sun_elevation_deg=30.0), 0.0,
+                         CameraSpec(1.6, 20.0, 60.0), 64) is None
+
+
+def test_sunny_scenes_are_drawn_by_their_weight():
+    photos = [f"p{i}.png" for i in range(8)]
+    sunny = {"p0.png": SUNNY, "p1.png": PhotoHints(10, 10, shadow_direction_deg=30.0),
+             "p2.png": PhotoHints(10, 10, lights=(("overcast", 1.0),))}
+    weights = scene_weights(photos, sunny, 3.0)
+    assert weights is not None and weights.sum() == pytest.approx(1.0)
+    assert weights[0] == weights[1] == pytest.approx(3 * weights[2])
+    assert np.all(weights[2:] == weights[2])
+    assert scene_weights(photos, sunny, 1.0) is None  # uniform: the draws of older datasets
+    assert scene_weights(photos, {}, 3.0) is None
 
 
 def write_panorama(path, width: int = 256, height: int = 128, seed: int = 0) -> None:
@@ -295,7 +370,16 @@ def test_a_panorama_renders_views_lit_by_its_sun_that_validate(tmp_path):
     write_panorama(scenes / "square.png")
     (scenes / "square.json").write_text(json.dumps(
         {"panorama": {"sun": {"azimuth_deg": 250.0, "elevation_deg": 35.0, "angle_deg": 1.0}},
-         "camera": {"height_m": 1.6}}))
+         "camera": {"height_m": 1.6}, "object_mask": "masks/square_object.png",
+         "shadow_mask": "masks/square_shadow.png"}))
+    # the panorama's own objects and shadows, in its frame: an object at headings 0-30 and a
+    # caster-less shadow in a band all around, 22-51 degrees below the horizon
+    (scenes / "masks").mkdir()
+    objects, shadows = np.zeros((128, 256), np.uint8), np.zeros((128, 256), np.uint8)
+    objects[66:80, :22] = 1
+    shadows[80:100] = 255
+    cv2.imwrite(str(scenes / "masks" / "square_object.png"), objects)
+    cv2.imwrite(str(scenes / "masks" / "square_shadow.png"), shadows)
     write_hdr_panorama(scenes / "dusk.hdr")
     (scenes / "dusk.json").write_text(json.dumps({"panorama": {}, "lights": {"overcast": 1}}))
     (scenes / "gravel.jpg").write_bytes((ROOT / "assets" / "scenes" / "gravel.jpg").read_bytes())
@@ -314,7 +398,15 @@ def test_a_panorama_renders_views_lit_by_its_sun_that_validate(tmp_path):
     assert len(records) >= 2 and len({record.split for record in records}) == 1
     for record in records:
         spec = SceneSpec.from_json(record.spec)
-        assert record.hints == ["camera", "sun", "panorama"] and spec.light.kind == "sun"
+        assert record.hints == ["camera", "sun", "photo_masks", "panorama"]
+        assert spec.light.kind == "sun"
+        # the panorama's own shadows, cut as the view is, are in rshadow wherever no rendered
+        # object covers them
+        own = mask_view_of_panorama(shadows, spec.photo.view.yaw_deg, spec.camera, spec.size)
+        read = {kind: read_image(sample_path(config.out, record.split, kind, record.id), "L")
+                > 127 for kind in ("mask", "robject", "rshadow")}
+        free = (own > 0) & ~read["mask"] & ~read["robject"]
+        assert free.sum() > 20 and np.all(read["rshadow"][free])
         yaw = spec.photo.view.yaw_deg
         relative = math.radians(250.0 - yaw)  # the sun's ground direction, clockwise from +y
         away = np.array([-math.sin(relative), -math.cos(relative)])
