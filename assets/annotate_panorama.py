@@ -32,11 +32,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from dataset_tools.camera import ground_direction_angle  # noqa: E402
+from dataset_tools.camera import ground_direction_angle, ground_point  # noqa: E402
 from dataset_tools.directions import object_foot, pair_directions  # noqa: E402
 from dataset_tools.layout import read_image, write_png, write_text  # noqa: E402
 from dataset_tools.sheet import overlay  # noqa: E402
-from render.geometry import ground_point  # noqa: E402
 from render.hints import parse_hints, sidecar_path  # noqa: E402
 from render.panorama import (  # noqa: E402
     mask_view_of_panorama,

@@ -155,7 +155,6 @@ VIEW_LIGHTS = {
     "pano_humus_heroes_square": {"overcast": 1, "area": 0.5},
     "pano_humus_ice_river": {"overcast": 1, "area": 0.3},
     "pano_humus_maskonaive": {"sun": 0.5, "overcast": 1},
-    "pano_humus_ryfjallet": {"overcast": 1, "area": 0.3},
     "pano_humus_vancouver_convention_centre": {"sun": 1, "overcast": 0.5},
     "pano_humus_nissi_beach_2": {"sun": 0.5, "overcast": 1},
     "pano_humus_stairs": {"overcast": 1, "area": 0.5}, "pano_humus_creek": {"overcast": 1},
@@ -262,7 +261,6 @@ _humus("heroes_square", MOCAP, "images/HeroesSquare", None,
        replaces=("humus_heroes_square", "humus_heroes_square_2"))
 _humus("ice_river", MOCAP, "images/IceRiver", None)
 _humus("maskonaive", MOCAP, "images/Maskonaive", None)
-_humus("ryfjallet", MOCAP, "images/Ryfjallet", None)
 # the largest clipped blob there is a tower's reflection; the sun's flare is left of the tower
 _humus("vancouver_convention_centre", MOCAP, "images/VancouverConventionCentre", (127.2, 33.3))
 _humus("nissi_beach_2", EDAN35, "res/cubemaps/NissiBeach2", "disc")
@@ -274,8 +272,9 @@ for _name, _folder, _sun in (("creek", "Creek", None),
                              ("saint_lazarus_church", "SaintLazarusChurch", None),
                              ("santa_maria_dei_miracoli", "SantaMariaDeiMiracoli", None)):
     _humus(_name, SHADERCITY, f"assets/cubemaps/{_folder}", _sun)
-for _name, _folder in (("fort_point", "FortPoint"), ("tenerife", "Tenerife")):
-    _humus(_name, SHADERCITY_HUMUS_OLD, f"assets/cubemaps/{_folder}", "disc", SUNNY, ())
+# Left out: Ryfjallet (a boulder field on a mountain top) and Tenerife (a breakwater of large
+# boulders, sea all round): no flat ground for an object to stand on.
+_humus("fort_point", SHADERCITY_HUMUS_OLD, "assets/cubemaps/FortPoint", "disc", SUNNY, ())
 
 
 # -- resampling -------------------------------------------------------------------------------

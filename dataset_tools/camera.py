@@ -51,6 +51,16 @@ def project(camera: Camera, size: int, points: np.ndarray) -> tuple[np.ndarray, 
 
 
 
+def ground_point(camera: Camera, size: int, u: float, v: float) -> np.ndarray | None:
+    """The point on z = 0 seen at pixel (u, v), or None above the horizon."""
+    position, right, up, forward = camera_basis(camera)
+    focal = focal_pixels(camera, size)
+    direction = forward + right * (u - 0.5 * size) / focal - up * (v - 0.5 * size) / focal
+    if direction[2] >= -1e-6:
+        return None
+    return position + direction * (-position[2] / direction[2])
+
+
 def ground_direction_angle(camera: Camera, size: int, foot: np.ndarray,
                            directions: np.ndarray) -> np.ndarray:
     """(N,) image-plane angles in degrees (`render.hints`: 0 = right, 90 = down) of (N, 2)

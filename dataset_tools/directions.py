@@ -29,9 +29,11 @@ def object_foot(object_mask: np.ndarray) -> np.ndarray:
     return np.array([cols[near_bottom].mean() + 0.5, bottom + 1.0])
 
 
-def pair_directions(objects: np.ndarray, shadows: np.ndarray) -> list[tuple[float, float]]:
-    """(image angle in degrees, shadow area in pixels) of every object-shadow pair of two
-    (H, W) instance masks: the direction from the object's foot to its shadow's centroid."""
+def instance_pairs(objects: np.ndarray, shadows: np.ndarray
+                   ) -> list[tuple[int, np.ndarray, float, float]]:
+    """(instance value, the object's foot (x, y), image angle in degrees, shadow area in
+    pixels) of every object-shadow pair of two (H, W) instance masks: the direction from the
+    object's foot to its shadow's centroid."""
     pairs = []
     for value in np.unique(shadows[shadows > 0]).tolist():
         caster = objects == value
@@ -39,11 +41,23 @@ def pair_directions(objects: np.ndarray, shadows: np.ndarray) -> list[tuple[floa
         if not caster.any() or not shadow.any():
             continue
         rows, cols = np.nonzero(shadow)
-        reach = np.array([cols.mean() + 0.5, rows.mean() + 0.5]) - object_foot(caster)
+        foot = object_foot(caster)
+        reach = np.array([cols.mean() + 0.5, rows.mean() + 0.5]) - foot
         if math.hypot(*reach) >= MIN_REACH:
             angle = math.degrees(math.atan2(reach[1], reach[0])) % 360.0
-            pairs.append((angle, float(rows.size)))
+            pairs.append((int(value), foot, angle, float(rows.size)))
     return pairs
+
+
+def pair_directions(objects: np.ndarray, shadows: np.ndarray) -> list[tuple[float, float]]:
+    """(image angle in degrees, shadow area in pixels) of every object-shadow pair of two
+    (H, W) instance masks (`instance_pairs`)."""
+    return [(angle, area) for _, _, angle, area in instance_pairs(objects, shadows)]
+
+
+def angle_difference(first: float, second: float) -> float:
+    """The absolute difference of two angles in degrees, in [0, 180]."""
+    return abs((first - second + 180.0) % 360.0 - 180.0)
 
 
 def _weighted_mean_angle(angles: np.ndarray, weights: np.ndarray) -> tuple[float, float]:

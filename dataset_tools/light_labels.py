@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from dataset_tools.camera import ground_direction_angle
+from dataset_tools.camera import ground_direction_angle, ground_point
 
 SOFT_LIMIT_DEG = 60.0  # angular diameter at which a sun or area light counts as softest
 DIRECTIONAL_MAX = 0.9  # the softness of such a light; 1 is the overcast sky's
@@ -76,14 +76,34 @@ def light_label(spec: Mapping[str, Any]) -> LightLabel:
     if light.get("kind", "sun") == "overcast":
         return LightLabel(None, 90.0, 1.0)
     inserted = next(obj for obj in spec["objects"] if obj["role"] == "inserted")
-    camera = _Camera(**{key: float(spec["camera"][key])
-                        for key in ("height", "pitch_deg", "fov_deg")})
+    direction = _direction_from(spec, light, np.array([inserted["x"], inserted["y"]]))
+    return LightLabel(round(direction, 3), float(light["elevation_deg"]),
+                      round(softness(light), 4))
+
+
+def _camera(spec: Mapping[str, Any]) -> _Camera:
+    return _Camera(**{key: float(spec["camera"][key]) for key in ("height", "pitch_deg",
+                                                                 "fov_deg")})
+
+
+def _direction_from(spec: Mapping[str, Any], light: Mapping[str, Any],
+                    foot: np.ndarray) -> float:
+    """The image angle of the ground direction away from `light`'s azimuth, from the ground
+    point `foot` (x, y)."""
     azimuth = math.radians(float(light["azimuth_deg"]))
     away = np.array([[math.sin(azimuth), -math.cos(azimuth)]])  # -(the light's x, y)
-    direction = ground_direction_angle(camera, int(spec["size"]),
-                                       np.array([inserted["x"], inserted["y"]]), away)[0]
-    return LightLabel(round(float(direction), 3), float(light["elevation_deg"]),
-                      round(softness(light), 4))
+    return float(ground_direction_angle(_camera(spec), int(spec["size"]), foot, away)[0])
+
+
+def sun_direction_at(spec: Mapping[str, Any], pixel: np.ndarray) -> float | None:
+    """The image angle of the sun's shadows cast from the ground seen at `pixel` (x, y) of the
+    sample: where the photo's own shadows there point when they agree with the light. None
+    unless the light is a sun, or above the horizon."""
+    light = spec.get("light") or spec["sun"]
+    if light.get("kind", "sun") != "sun":
+        return None
+    point = ground_point(_camera(spec), int(spec["size"]), float(pixel[0]), float(pixel[1]))
+    return None if point is None else _direction_from(spec, light, point[:2])
 
 
 def label_of(record: Any) -> LightLabel | None:

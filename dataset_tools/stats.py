@@ -10,8 +10,10 @@ from typing import Any
 import numpy as np
 
 from dataset_tools.darkness import REAL_SUNNY, shadow_darkness, summarize_darkness
-from dataset_tools.layout import SPLITS, atomic_write, read_image, sample_path
-from dataset_tools.masks import smask_from_pair
+from dataset_tools.directions import angle_difference, estimate_shadow_direction, instance_pairs
+from dataset_tools.layout import SPLITS, atomic_write, passes_path, read_image, sample_path
+from dataset_tools.light_labels import label_of, sun_direction_at
+from dataset_tools.masks import PHOTO_MASK_PASSES, smask_from_pair
 from dataset_tools.records import ManifestRecord, read_manifest
 from dataset_tools.resplit import find_samples
 
@@ -84,6 +86,54 @@ def panorama_coverage(records: list[ManifestRecord]) -> dict[str, Any]:
                              for scene, row in sorted(per_panorama.items())}}
 
 
+AGREE_DEG = 20.0  # a photo's own shadow agrees with the rendered light within this
+
+
+def photo_shadow_agreement(root: Path, located: dict[str, str],
+                           manifest: dict[str, ManifestRecord]) -> dict[str, Any]:
+    """Whether the photo's own shadows (passes/ID.npz `photo_object`/`photo_shadow`, a sidecar's
+    masks cut into the sample) agree with the sample's sun: of the sun-lit samples, how many
+    show real shadows; per sample with object-shadow pairs, the difference between their
+    direction (`estimate_shadow_direction`) and the light label's (drawn from the inserted
+    object's foot); per pair, between its direction and the sun's from its own foot
+    (`sun_direction_at`: perspective turns a direction across the image)."""
+    sun_lit = with_shadows = 0
+    label_differences: list[float] = []
+    foot_differences: list[float] = []
+    for sample_id in located:
+        record = manifest.get(sample_id)
+        if record is None or record.spec is None or record.light_kind != "sun":
+            continue
+        sun_lit += 1
+        path = passes_path(root, sample_id)
+        if not path.is_file():
+            continue
+        with np.load(path) as data:
+            if not set(PHOTO_MASK_PASSES) <= set(data.files):
+                continue
+            objects, shadows = (data[key].astype(np.uint8) for key in PHOTO_MASK_PASSES)
+        if not shadows.any():
+            continue
+        with_shadows += 1
+        estimate = estimate_shadow_direction(objects, shadows)
+        label = label_of(record)
+        if estimate is not None and label is not None and label.direction_deg is not None:
+            label_differences.append(angle_difference(estimate, label.direction_deg))
+        for _, foot, angle, _ in instance_pairs(objects, shadows):
+            expected = sun_direction_at(record.spec, foot)
+            if expected is not None:
+                foot_differences.append(angle_difference(angle, expected))
+
+    def agreement(differences: list[float]) -> dict[str, Any]:
+        if not differences:
+            return {"count": 0}
+        return {"count": len(differences), "median_deg": float(np.median(differences)),
+                "within": float(np.mean(np.array(differences) <= AGREE_DEG))}
+
+    return {"sun_lit": sun_lit, "with_photo_shadows": with_shadows, "within_deg": AGREE_DEG,
+            "label": agreement(label_differences), "per_pair": agreement(foot_differences)}
+
+
 def _summary(values: list[float]) -> dict[str, float]:
     if not values:
         return {}
@@ -134,6 +184,7 @@ def collect(root: Path) -> dict[str, Any]:
         "occluders": [record.occluders for record in records if record.occluders is not None],
         "scenes": Counter(record.scene for record in records if record.scene is not None),
         "panorama_views": panorama_coverage(records),
+        "photo_shadows": photo_shadow_agreement(root, located, manifest),
         "meshes": Counter(record.inserted_mesh for record in records
                           if record.inserted_mesh is not None),
     }
@@ -170,6 +221,7 @@ def summarize(data: dict[str, Any]) -> dict[str, Any]:
         "occluders": dict(sorted(Counter(data["occluders"]).items())),
         "scenes": dict(data["scenes"].most_common()),
         "panorama_views": data["panorama_views"],
+        "photo_shadows": data["photo_shadows"],
         "meshes": dict(data["meshes"].most_common()),
     }
 
@@ -257,6 +309,18 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
             f"{k}: {v}" for k, v in summary["occluders"].items()))
     lines.append(f"scenes used: {len(summary['scenes'])}, meshes used: "
                  f"{len(summary['meshes'])}")
+    real = summary["photo_shadows"]
+    if real["with_photo_shadows"]:
+        lines.append(f"photo's own shadows: {real['with_photo_shadows']} of {real['sun_lit']} "
+                     f"sun-lit samples ({real['with_photo_shadows'] / real['sun_lit']:.0%}) "
+                     f"show them (sidecar masks)")
+        for key, what in (("label", "their direction (pairs' mean) vs the light label"),
+                          ("per_pair", "each pair vs the sun's direction at its own foot")):
+            row = real[key]
+            if row["count"]:
+                lines.append(f"  {what}: median {row['median_deg']:.1f} deg, "
+                             f"{row['within']:.0%} within {real['within_deg']:.0f} deg "
+                             f"({row['count']} {'samples' if key == 'label' else 'pairs'})")
     coverage = summary["panorama_views"]
     if coverage["panoramas"]:
         sectors = coverage["per_panorama"].values()

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from dataset_tools.directions import pair_directions
+from dataset_tools.directions import angle_difference, pair_directions
 
 DIRECTIONAL_LIGHTS = ("sun", "area")
 WITHIN_DEG = 30.0
@@ -36,7 +36,7 @@ def angle_error(predicted: float | None, true: float | None) -> float:
     """|predicted - true| on the circle, in [0, 180]; nan when either is None."""
     if predicted is None or true is None:
         return math.nan
-    return abs((predicted - true + 180.0) % 360.0 - 180.0)
+    return angle_difference(predicted, true)
 
 
 def summarise(errors: list[float], true_known: list[bool]) -> dict[str, Any]:

@@ -14,16 +14,6 @@ from dataset_tools.camera import camera_basis, focal_pixels, ground_direction_an
 from render.spec import CameraSpec, LightSpec, ObjectSpec, SceneSpec
 
 
-def ground_point(camera: CameraSpec, size: int, u: float, v: float) -> np.ndarray | None:
-    """The point on z = 0 seen at pixel (u, v), or None above the horizon."""
-    position, right, up, forward = camera_basis(camera)
-    focal = focal_pixels(camera, size)
-    direction = forward + right * (u - 0.5 * size) / focal - up * (v - 0.5 * size) / focal
-    if direction[2] >= -1e-6:
-        return None
-    return position + direction * (-position[2] / direction[2])
-
-
 def pixel_directions(camera: CameraSpec, size: int, subpixel: float = 0.5) -> np.ndarray:
     """(size, size, 3) world direction (not normalised; unit forward component) of the ray
     through each pixel, at `subpixel` across it in both axes (0.5 = the centre)."""

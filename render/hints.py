@@ -277,14 +277,16 @@ def _ground(value: Any) -> dict[str, Any]:
                 isinstance(sector, list) and len(sector) == 2 for sector in sectors):
             raise ValueError("panorama.ground.sectors_deg must be a list of [from, to] headings, "
                              "e.g. [[300, 60], [120, 200]]")
-        parsed = tuple((_number(start, "panorama.ground.sectors_deg") % 360.0,
-                        _number(end, "panorama.ground.sectors_deg") % 360.0)
-                       for start, end in sectors)
-        for start, end in parsed:
-            if min((end - start) % 360.0, (start - end) % 360.0) < 1.0:
+        given = [(_number(start, "panorama.ground.sectors_deg"),
+                  _number(end, "panorama.ground.sectors_deg")) for start, end in sectors]
+        for start, end in given:
+            if abs(end - start) < 360.0 and min((end - start) % 360.0,
+                                                (start - end) % 360.0) < 1.0:
                 raise ValueError(f"panorama.ground.sectors_deg [{start:g}, {end:g}] is under a "
-                                 "degree wide (all around: leave sectors_deg out)")
-        ground["ground_sectors_deg"] = parsed
+                                 "degree wide (all around: [0, 360] or no sectors_deg)")
+        if not any(abs(end - start) >= 360.0 for start, end in given):  # else all around
+            ground["ground_sectors_deg"] = tuple((start % 360.0, end % 360.0)
+                                                 for start, end in given)
     return ground
 
 

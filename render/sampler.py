@@ -13,6 +13,7 @@ from typing import TypeVar
 
 import numpy as np
 
+from dataset_tools.camera import ground_point
 from dataset_tools.layout import INSERTED_INDEX
 from dataset_tools.records import ResampledAttempt
 from render.assets import BadAsset
@@ -27,7 +28,6 @@ from render.geometry import (
     azimuth_for_shadow,
     box_overlap_fraction,
     footprint_radius,
-    ground_point,
     projected_box,
     visible_cast_fraction,
 )

@@ -4,13 +4,12 @@ import math
 import numpy as np
 import pytest
 
-from dataset_tools.camera import project
+from dataset_tools.camera import ground_point, project
 from render.config import LightRanges, ObjectRanges, QualityChecks, SamplingRanges
 from render.geometry import (
     box_overlap_fraction,
     footprint_radius,
     ground_patches,
-    ground_point,
     object_corners,
     projected_box,
     shadow_region,
