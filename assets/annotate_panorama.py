@@ -8,6 +8,7 @@ ordinary views of it; every sample cut from the panorama then carries them
         --object "310,250 330,250 332,420 306,420" --shadow "306,420 332,420 420,470 400,480"
     python assets/annotate_panorama.py clear SCENES/pano_X.jpg --instance 2
     python assets/annotate_panorama.py check SCENES/pano_X.jpg --out check.png
+    python assets/annotate_panorama.py sheet SCENES --size 256 --out docs/panorama_masks.jpg
 
 `view` writes the view (default 512 px, 70 degrees) with a labelled grid every 32 pixels and the
 masks drawn so far (objects green, shadows red, each with its instance number), so that polygon
@@ -16,6 +17,8 @@ that same view, into the masks with the next instance number (or `--instance N`;
 without a visible caster takes 255), and names the masks in the sidecar (they live in
 SCENES/masks/NAME_object.png and NAME_shadow.png). `check` writes views of every instance, and
 the direction each object-shadow pair shows next to the direction the sidecar's sun casts.
+`sheet` writes one view per shadow instance of every panorama in a folder (the PANORAMA
+argument is then the folder), masks drawn.
 """
 
 from __future__ import annotations
@@ -202,10 +205,46 @@ def check(args: argparse.Namespace) -> None:
         write_png(args.out, np.concatenate(rows, axis=0))
 
 
+def _mean_heading(columns: np.ndarray, width: int) -> float:
+    """The circular mean heading in degrees of panorama columns."""
+    angles = np.radians((columns + 0.5) * 360.0 / width)
+    return float(np.degrees(np.arctan2(np.sin(angles).mean(), np.cos(angles).mean())) % 360.0)
+
+
+def sheet(args: argparse.Namespace) -> None:
+    """Views of every annotated instance of every panorama in a folder, masks drawn on them:
+    what the samples' robject/rshadow take from the panoramas."""
+    tiles = []
+    for panorama in sorted(args.panorama.glob("pano_*.jpg")):
+        if not all(path.is_file() for path in _mask_paths(panorama).values()):
+            continue
+        shadows = read_image(_mask_paths(panorama)["shadow_mask"], "L")
+        height, width = shadows.shape
+        for value in np.unique(shadows[shadows > 0]).tolist():
+            rows, cols = np.nonzero(shadows == value)
+            view_args = argparse.Namespace(**{**vars(args), "panorama": panorama})
+            view_args.yaw = _mean_heading(cols, width)
+            elevation = 90.0 - (rows.mean() + 0.5) * 180.0 / height
+            view_args.pitch = float(np.clip(-elevation, 10.0, 60.0))
+            tile = _view(view_args, grid=False)
+            _label(tile, f"{panorama.stem} #{value}", (4, 14), (255, 255, 0))
+            tiles.append(tile)
+    if not tiles:
+        raise SystemExit(f"{args.panorama}: no panorama with masks")
+    columns = args.columns
+    tiles += [np.zeros_like(tiles[0])] * (-len(tiles) % columns)
+    image = np.concatenate([np.concatenate(tiles[i:i + columns], axis=1)
+                            for i in range(0, len(tiles), columns)], axis=0)
+    cv2.imwrite(str(args.out), cv2.cvtColor(image, cv2.COLOR_RGB2BGR),
+                [cv2.IMWRITE_JPEG_QUALITY, 85])
+    print(f"{args.out}: {len(tiles)} views")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    for name, function in (("view", view), ("add", add), ("clear", clear), ("check", check)):
+    for name, function in (("view", view), ("add", add), ("clear", clear), ("check", check),
+                           ("sheet", sheet)):
         command = commands.add_parser(name)
         command.set_defaults(function=function)
         command.add_argument("panorama", type=Path)
@@ -214,8 +253,10 @@ def main() -> None:
         command.add_argument("--fov", type=float, default=70.0)
         command.add_argument("--size", type=int, default=512)
         command.add_argument("--height", type=float, default=1.6, help="camera height, m")
-        if name in ("view", "check"):
+        if name in ("view", "check", "sheet"):
             command.add_argument("--out", type=Path, required=True)
+        if name == "sheet":
+            command.add_argument("--columns", type=int, default=4)
         if name == "add":
             command.add_argument("--object", help="polygon 'x,y x,y ...' in the view's pixels")
             command.add_argument("--shadow", required=True, help="the object's cast shadow")

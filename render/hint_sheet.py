@@ -3,8 +3,11 @@ an annotation can be checked by eye (`shadow-dataset sidecars`). Nothing here im
 
 On each photo: the horizon (a magenta line), the ground polygon (a green outline, lightly
 filled), an arrow for the shadow direction from the polygon's centre (yellow; dashed when
-the direction was estimated from the photo's masks), and as text the photo's name and the
-light kinds it allows with their weights ("any light" without `lights`)."""
+the direction was estimated from the photo's masks), the photo's own objects (cyan) and
+shadows (red) from its masks, and as text the photo's name and the light kinds it allows with
+their weights ("any light" without `lights`). On a panorama: its horizon, a ring at its sun,
+and its ground (`panorama.ground`: the elevation band over the heading sectors, lightly filled
+in green)."""
 
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from dataset_tools.layout import DatasetError
 from render.assets import BadAsset, find_scenes
 from render.hints import PanoramaHints, PhotoHints, read_hints, sidecar_path
 from render.panorama import panorama_pixel
+from render.photo_masks import read_instance_mask
 from render.scene_images import read_scene_image
 
 TILE_WIDTH = 320
@@ -26,6 +30,8 @@ HORIZON = (255, 0, 255)
 POLYGON = (0, 220, 0)
 ARROW = (255, 220, 0)
 TEXT = (255, 255, 255)
+OBJECT = (0, 230, 255)
+SHADOW = (255, 40, 40)
 
 
 def _text(image: np.ndarray, text: str, origin: tuple[int, int], scale: float) -> None:
@@ -40,11 +46,25 @@ def lights_text(hints: PhotoHints | None) -> str:
     return ", ".join(f"{kind} {weight:g}" for kind, weight in hints.lights)
 
 
-def draw_hints(photo: np.ndarray, hints: PhotoHints | None, name: str) -> np.ndarray:
-    """The RGB photo with its hints drawn on it (a copy); `hints` None: no sidecar."""
+def _tint(image: np.ndarray, where: np.ndarray, color: tuple[int, int, int],
+          opacity: float) -> np.ndarray:
+    tinted = image.astype(np.float32)
+    tinted[where] = (1 - opacity) * tinted[where] + opacity * np.array(color, np.float32)
+    return tinted.astype(np.uint8)
+
+
+def draw_hints(photo: np.ndarray, hints: PhotoHints | None, name: str,
+               masks: dict[str, np.ndarray] | None = None) -> np.ndarray:
+    """The RGB photo with its hints drawn on it (a copy); `hints` None: no sidecar. `masks`:
+    the sidecar's `object_mask`/`shadow_mask` images, read at the photo's size."""
     image = photo.copy()
     height, width = image.shape[:2]
     line = max(1, round(width / 320))
+    if hints is not None and hints.panorama is not None:
+        image = _tint(image, _ground_pixels(hints.panorama, width, height), POLYGON, 0.2)
+    for key, color in (("shadow_mask", SHADOW), ("object_mask", OBJECT)):
+        if masks and key in masks:
+            image = _tint(image, masks[key] > 0, color, 0.6)
     if hints is not None and hints.horizon_row is not None and 0 <= hints.horizon_row < height:
         row = int(round(hints.horizon_row))
         cv2.line(image, (0, row), (width - 1, row), HORIZON, line, cv2.LINE_AA)
@@ -72,6 +92,17 @@ def draw_hints(photo: np.ndarray, hints: PhotoHints | None, name: str) -> np.nda
     _text(image, lights_text(hints) if hints is not None else "no sidecar",
           (6, height - 8), scale)
     return image
+
+
+def _ground_pixels(panorama: PanoramaHints, width: int, height: int) -> np.ndarray:
+    """(height, width) bool: the pixels of a panorama inside its `panorama.ground` (none when
+    the sidecar gives no ground)."""
+    if panorama.ground_elevation_deg is None and not panorama.ground_sectors_deg:
+        return np.zeros((height, width), dtype=bool)
+    low, high = panorama.ground_elevation_deg or (-90.0, 0.0)
+    elevation = 90.0 - (np.arange(height) + 0.5) * 180.0 / height
+    in_sector = panorama.in_sectors((np.arange(width) + 0.5) * 360.0 / width)
+    return ((elevation >= low) & (elevation <= high))[:, None] & in_sector[None, :]
 
 
 def _draw_panorama(image: np.ndarray, panorama: PanoramaHints, line: int) -> None:
@@ -109,7 +140,13 @@ def photo_tiles(folder: Path, tile_width: int = TILE_WIDTH) -> tuple[list[np.nda
         except BadAsset as error:
             problems.append((str(error.path), error.reason))
             hints = None
-        drawn = draw_hints(photo, hints, path.relative_to(folder).as_posix())
+        masks = {}
+        for key, mask_path in (hints.mask_paths.items() if hints is not None else ()):
+            try:
+                masks[key] = read_instance_mask(Path(mask_path), photo.shape[1], photo.shape[0])
+            except BadAsset as error:
+                problems.append((str(error.path), error.reason))
+        drawn = draw_hints(photo, hints, path.relative_to(folder).as_posix(), masks)
         height = max(1, round(drawn.shape[0] * tile_width / drawn.shape[1]))
         tiles.append(cv2.resize(drawn, (tile_width, height), interpolation=cv2.INTER_AREA))
     return tiles, problems

@@ -65,25 +65,30 @@ class PanoramaHints:
     ground_elevation_deg: tuple[float, float] | None = None
     ground_sectors_deg: tuple[tuple[float, float], ...] = ()
 
+    def sectors(self) -> tuple[tuple[float, float], ...]:
+        """(start, width) in degrees of each ground sector; ((0, 360),) all around."""
+        return tuple((start, (end - start) % 360.0 or 360.0)
+                     for start, end in self.ground_sectors_deg) or ((0.0, 360.0),)
+
     def sector_width(self) -> float:
         """Degrees of heading the ground sectors cover (360 without sectors)."""
-        if not self.ground_sectors_deg:
-            return 360.0
-        return sum((end - start) % 360.0 or 360.0 for start, end in self.ground_sectors_deg)
+        return sum(width for _, width in self.sectors())
 
     def heading_at(self, share: float) -> float:
         """The heading at `share` in [0, 1) of the ground sectors' total width, sector after
         sector: a uniform share gives a heading uniform over the sectors."""
-        if not self.ground_sectors_deg:
-            return 360.0 * share % 360.0
         left = share * self.sector_width()
-        for start, end in self.ground_sectors_deg:
-            width = (end - start) % 360.0 or 360.0
+        for start, width in self.sectors():
             if left < width:
                 return (start + left) % 360.0
             left -= width
-        start, end = self.ground_sectors_deg[-1]
-        return end % 360.0
+        start, width = self.sectors()[-1]
+        return (start + width) % 360.0
+
+    def in_sectors(self, headings: np.ndarray) -> np.ndarray:
+        """Whether each heading (degrees, any shape) lies in a ground sector."""
+        return np.any([(np.asarray(headings) - start) % 360.0 < width
+                       for start, width in self.sectors()], axis=0)
 
 
 @dataclass(frozen=True)

@@ -146,8 +146,7 @@ def ground_region(panorama: PanoramaHints, yaw_deg: float, camera: CameraSpec, s
     near = camera.height / math.tan(math.radians(-low)) if low > -90 else 0.0
     far = camera.height / math.tan(math.radians(-high)) if high < 0 else far_m
     left, right = -89.0, 89.0
-    for start, end in panorama.ground_sectors_deg:
-        width = (end - start) % 360.0 or 360.0
+    for start, width in panorama.sectors() if panorama.ground_sectors_deg else ():
         offset = (yaw_deg - start) % 360.0
         if offset < width:  # the sector the view's yaw was drawn in
             left, right = max(left, -offset), min(right, width - offset)

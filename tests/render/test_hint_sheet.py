@@ -40,6 +40,25 @@ def test_draw_hints_marks_a_panoramas_horizon_and_sun():
     assert near(drawn[60, 90], (90, 90, 90))  # its centre stays the photo's
 
 
+def test_draw_hints_shades_a_panoramas_ground_and_its_masks():
+    """The ground band (elevations -90 to -30) over the sector 300 -> 30 degrees (across 0),
+    and the masks in the panorama's frame."""
+    panorama = np.full((180, 360, 3), 90, np.uint8)
+    ground = PanoramaHints(sun_azimuth_deg=90.0, sun_elevation_deg=30.0,
+                           ground_elevation_deg=(-90.0, -30.0),
+                           ground_sectors_deg=((300.0, 30.0),))
+    objects, shadows = np.zeros((180, 360), np.uint8), np.zeros((180, 360), np.uint8)
+    objects[100:110, 100:104] = 1
+    shadows[110:114, 100:130] = 1
+    drawn = draw_hints(panorama, PhotoHints(360, 180, panorama=ground), "p.png",
+                       {"object_mask": objects, "shadow_mask": shadows}).astype(int)
+    greener = drawn[..., 1] > drawn[..., 0] + 10
+    assert greener[150, 10] and greener[150, 350]  # in the band, at headings 10 and 350
+    assert not greener[150, 180] and not greener[100, 10]  # outside the sector, above -30
+    assert drawn[105, 102, 2] > 150 and drawn[105, 102, 0] < 60  # the object, cyan
+    assert drawn[112, 120, 0] > 150 and drawn[112, 120, 2] < 80  # its shadow, red
+
+
 def test_sidecars_verb_writes_a_sheet_and_names_a_bad_sidecar(tmp_path):
     scenes = tmp_path / "scenes"
     scenes.mkdir()
