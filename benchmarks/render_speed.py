@@ -39,7 +39,7 @@ def rss_mib() -> float:
 
 
 def production_rate(out: Path, count: int, workers: int, threads: int, samples: int,
-                    pattern: str) -> float:
+                    pattern: str, scenes: Path | None = None) -> float:
     from rich.console import Console
 
     from render.config import RenderConfig, RenderSettings
@@ -49,6 +49,8 @@ def production_rate(out: Path, count: int, workers: int, threads: int, samples: 
     config = RenderConfig(out=out, count=count, workers=workers,
                           render=RenderSettings(samples=samples, threads=threads,
                                                 sampling_pattern=pattern))
+    if scenes is not None:
+        config = dataclasses.replace(config, scenes=scenes)
     summary = run(config, Console(file=open(os.devnull, "w")))  # noqa: SIM115
     return summary.rendered / summary.seconds
 
@@ -140,6 +142,54 @@ def in_child(task: str, **args) -> dict:
     return result
 
 
+def measure_set(options: argparse.Namespace, work: Path, scenes: Path | None, cores: int,
+                naive_too: bool) -> None:
+    """Production rates, (the naive baseline,) and the shadow noise per light kind of one set
+    of scenes, printed."""
+    from dataset_tools.records import read_manifest
+
+    rows = []
+    rate_single = production_rate(work / "single", options.count, 1, 0, options.samples,
+                                  options.sampling_pattern, scenes)
+    rows.append((f"production, 1 worker x {cores} threads", rate_single))
+    rate_multi = production_rate(work / "multi", options.count, cores, 1, options.samples,
+                                 options.sampling_pattern, scenes)
+    rows.append((f"production, {cores} workers x 1 thread", rate_multi))
+    records = sorted(read_manifest(work / "single").values(), key=lambda r: r.index)
+    specs = [record.spec for record in records]
+    best = max(rate_single, rate_multi)
+    if naive_too:
+        naive = in_child("naive", out=str(work / "naive"), size=256, samples=options.samples,
+                         pattern=options.sampling_pattern, specs=specs[:options.naive])
+        rows.append(("naive baseline (Blender defaults, rebuilt per sample)", naive["rate"]))
+    print(f"\n{'setup':<58}{'samples/s':>10}{'s/sample':>10}")
+    for name, rate in rows:
+        print(f"{name:<58}{rate:>10.3f}{1 / rate:>10.2f}")
+    if naive_too:
+        print(f"speed-up of production over naive: {best / naive['rate']:.1f}x  (target >= 5x)")
+    print(f"production rate: {best:.2f} samples/s  (target >= 1 on 2 cores)")
+
+    sweep = sorted({options.samples, *(int(v) for v in options.noise_sweep.split(",") if v)})
+    chosen = specs[:options.noise]
+    noise = in_child("noise", out=str(work / "noise"), size=256, samples=options.samples,
+                     reference_samples=options.reference_samples, sweep=sweep,
+                     pattern=options.sampling_pattern, specs=chosen)
+    print(f"\nshadow-region noise vs {options.reference_samples}-spp reference "
+          f"(RMSE on 0-255 inside the reference smask):")
+    production = noise["rmse"][options.samples]
+    kinds = [spec["light"]["kind"] for spec in chosen]
+    for index, (rmse, depth) in enumerate(zip(production, noise["shadow_depth"], strict=True)):
+        print(f"  sample {index} ({kinds[index]}): {rmse:.2f}  (shadow depth, noshadow vs "
+              f"reference: {depth:.1f})")
+    print(f"  mean: {np.mean(production):.2f}  (target <= 2.0; {len(production)} samples)")
+    for kind in sorted(set(kinds)):
+        values = [rmse for rmse, of in zip(production, kinds, strict=True) if of == kind]
+        print(f"  {kind}: mean {np.mean(values):.2f} over {len(values)}")
+    for spp in sweep:
+        print(f"  at {spp:>3} spp: mean {np.mean(noise['rmse'][spp]):.2f}, "
+              f"max {np.max(noise['rmse'][spp]):.2f}")
+
+
 def main() -> None:
     from render.config import RenderSettings
 
@@ -155,6 +205,9 @@ def main() -> None:
     parser.add_argument("--memory-size", type=int, default=64)
     parser.add_argument("--samples", type=int, default=RenderSettings.samples,
                         help="production samples per pixel")
+    parser.add_argument("--compare-scenes", type=Path, action="append", default=[],
+                        help="also measure production and noise on this scenes folder, side "
+                             "by side (repeatable)")
     parser.add_argument("--sampling-pattern", default="BLUE_NOISE",
                         help="Cycles sampling pattern of the production settings")
     options = parser.parse_args()
@@ -162,43 +215,14 @@ def main() -> None:
         options.count, options.naive, options.noise = 8, 1, 1
         options.reference_samples, options.memory = 256, 100
 
-    from dataset_tools.records import read_manifest
-
     cores = os.cpu_count() or 1
     work = Path(tempfile.mkdtemp(prefix="render-bench-"))
     print(f"machine: {machine()}")
-    rows = []
-    rate_single = production_rate(work / "single", options.count, 1, 0, options.samples,
-                                  options.sampling_pattern)
-    rows.append((f"production, 1 worker x {cores} threads", rate_single))
-    rate_multi = production_rate(work / "multi", options.count, cores, 1, options.samples,
-                                 options.sampling_pattern)
-    rows.append((f"production, {cores} workers x 1 thread", rate_multi))
-    records = sorted(read_manifest(work / "single").values(), key=lambda r: r.index)
-    specs = [record.spec for record in records]
-    naive = in_child("naive", out=str(work / "naive"), size=256, samples=options.samples,
-                     pattern=options.sampling_pattern, specs=specs[:options.naive])
-    rows.append(("naive baseline (Blender defaults, rebuilt per sample)", naive["rate"]))
-    best = max(rate_single, rate_multi)
-    print(f"\n{'setup':<58}{'samples/s':>10}{'s/sample':>10}")
-    for name, rate in rows:
-        print(f"{name:<58}{rate:>10.3f}{1 / rate:>10.2f}")
-    print(f"speed-up of production over naive: {best / naive['rate']:.1f}x  (target >= 5x)")
-    print(f"production rate: {best:.2f} samples/s  (target >= 1 on 2 cores)")
-
-    sweep = sorted({options.samples, *(int(v) for v in options.noise_sweep.split(",") if v)})
-    noise = in_child("noise", out=str(work / "noise"), size=256, samples=options.samples,
-                     reference_samples=options.reference_samples, sweep=sweep,
-                     pattern=options.sampling_pattern, specs=specs[:options.noise])
-    print(f"\nshadow-region noise vs {options.reference_samples}-spp reference "
-          f"(RMSE on 0-255 inside the reference smask):")
-    production = noise["rmse"][options.samples]
-    for index, (rmse, depth) in enumerate(zip(production, noise["shadow_depth"], strict=True)):
-        print(f"  sample {index}: {rmse:.2f}  (shadow depth, noshadow vs reference: {depth:.1f})")
-    print(f"  mean: {np.mean(production):.2f}  (target <= 2.0)")
-    for spp in sweep:
-        print(f"  at {spp:>3} spp: mean {np.mean(noise['rmse'][spp]):.2f}, "
-              f"max {np.max(noise['rmse'][spp]):.2f}")
+    sets = [("default scenes", None)] + [(f"--compare-scenes {folder}", folder)
+                                         for folder in options.compare_scenes]
+    for number, (title, scenes) in enumerate(sets):
+        print(f"\n== {title} ==")
+        measure_set(options, work / f"set{number}", scenes, cores, naive_too=number == 0)
 
     memory = in_child("memory", out=str(work / "memory"), size=options.memory_size,
                       samples=options.samples, pattern=options.sampling_pattern,

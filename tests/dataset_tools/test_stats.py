@@ -82,3 +82,48 @@ def test_stats_report_light_shares_and_panorama_view_coverage(tmp_path):
     assert "sun 3 (60%)" in text
     assert "panoramas viewed: 2, distinct views 3" in text
     assert "pano_a.jpg: 3 views, sectors 0 7" in text
+
+
+def test_the_photos_own_shadows_are_compared_with_the_sun(tmp_path):
+    """Passes with the photo's own masks: a pair cast the sun's way (0 deg off), one cast the
+    opposite way (180), a sun-lit sample without masks; `stats` counts and compares them."""
+    import cv2
+    import numpy as np
+
+    from dataset_tools.light_labels import sun_direction_at
+    from dataset_tools.records import read_manifest
+    from dataset_tools.stats import photo_shadow_agreement
+
+    root = tmp_path / "d"
+    with_manifest(root, ["pano.jpg"] * 3, ["m"] * 3)
+    manifest = root / "manifest.jsonl"
+    records = [json.loads(line) for line in manifest.read_text().splitlines()]
+    spec = {"size": 64, "camera": {"height": 1.6, "pitch_deg": 20.0, "fov_deg": 60.0},
+            "light": {"kind": "sun", "azimuth_deg": 30.0, "elevation_deg": 40.0},
+            "objects": [{"role": "inserted", "x": 0.0, "y": 6.0}], "photo": {"path": "p"}}
+    foot = np.array([32.5, 50.0])
+    along = sun_direction_at(spec, foot)
+    (root / "passes").mkdir(exist_ok=True)
+    for record, turn in zip(records, (0.0, 180.0, None), strict=True):
+        record["spec"] = spec
+        if turn is None:
+            continue
+        objects, shadows = np.zeros((64, 64), np.uint8), np.zeros((64, 64), np.uint8)
+        objects[35:50, 31:34] = 4
+        angle = np.radians(along + turn)
+        end = foot + 12 * np.array([np.cos(angle), np.sin(angle)])
+        cv2.line(shadows, tuple(int(v) for v in foot), tuple(int(v) for v in end), 4, 3)
+        shadows[objects > 0] = 0
+        np.savez(root / "passes" / f"{record['id']}.npz", photo_object=objects,
+                 photo_shadow=shadows)
+    manifest.write_text("".join(json.dumps(record) + "\n" for record in records))
+    located = {record["id"]: "train" for record in records}
+    result = photo_shadow_agreement(root, located, read_manifest(root))
+    assert result["sun_lit"] == 3 and result["with_photo_shadows"] == 2
+    pairs = result["per_pair"]
+    assert pairs["count"] == 2 and pairs["within"] == 0.5
+    assert pairs["median_deg"] == pytest.approx(90.0, abs=8.0)  # 0 and 180, each within 8
+    assert result["label"]["count"] == 2
+    shown = run_cli("stats", str(root))
+    text = shown.stdout + shown.stderr
+    assert "photo's own shadows: 2 of 3 sun-lit samples (67%)" in text
