@@ -89,8 +89,9 @@ EncoderWeights = Annotated[str, typer.Option(
          "warning) | imagenet (required) | none | PATH.")]
 Resume = Annotated[Path | None, typer.Option(
     help="Continue the run in this folder with everything from its config.json, --data "
-         "included (only --epochs may change; another option that differs from the run's is "
-         "refused).")]
+         "included (only --epochs and how it runs, --device, --workers, --max-minutes, "
+         "--validate-data, --log-every, --image-every, may change; another option that "
+         "differs from the run's is refused).")]
 MaxSteps = Annotated[int, typer.Option(help="Cap on steps per epoch (0: no cap).")]
 LogEvery = Annotated[int, typer.Option(help="Steps between stats.jsonl lines.")]
 MaxMinutes = Annotated[float, typer.Option(

@@ -55,7 +55,11 @@ def train_run(kind: str, new_config: Callable[..., TrainConfig], data: Path | No
         if data is not None and data.resolve() != config.data.resolve():
             warnings.warn(f"--data {data} is ignored: --resume continues on the run's own "
                           f"dataset {config.data} (its config.json)", stacklevel=1)
-        refuse_conflicts(config, given or {}, resume)
+        given = given or {}
+        refuse_conflicts(config, {name: value for name, value in given.items()
+                                  if name not in RUNTIME_OPTIONS}, resume)
+        config = dataclasses.replace(config, **{name: value for name, value in given.items()
+                                                if name in RUNTIME_OPTIONS})
         if epochs is not None and epochs != config.epochs:
             config = dataclasses.replace(config, epochs=epochs)
             resume_command += f" --epochs {epochs}"  # config.json keeps the run's own
@@ -110,6 +114,12 @@ def _same(ours: Any, theirs: Any) -> bool:
     return ours == theirs
 
 
+# Options that say how and where this process trains, not what it learns: a resumed run takes
+# them from the command line (else from its config.json), as it does --epochs.
+RUNTIME_OPTIONS = ("device", "workers", "max_minutes", "validate_data", "log_every",
+                   "image_every")
+
+
 def refuse_conflicts(config: TrainConfig, given: dict[str, Any], run_dir: Path) -> None:
     """OptionValueError (an argument error) naming the first option in `given` whose value
     differs from the resumed run's config: --resume takes every option from the run's
@@ -117,12 +127,18 @@ def refuse_conflicts(config: TrainConfig, given: dict[str, Any], run_dir: Path) 
     for name, value in given.items():
         if not hasattr(config, name) or _same(value, getattr(config, name)):
             continue
-        option = "--" + name.replace("_", "-")
+        option = _flag(name)
         shown = " ".join(map(str, value)) if isinstance(value, tuple | list) else value
         raise OptionValueError(f"{option} {shown}: the resumed run {run_dir} has "
                                f"{getattr(config, name)} (its config.json); --resume continues "
-                               "with the run's own options (only --epochs may change), so "
+                               "with the run's own options (only --epochs and how it runs, "
+                               f"{', '.join(_flag(name) for name in RUNTIME_OPTIONS)}, may "
+                               "change), so "
                                f"drop {option} or start a new run")
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
 
 
 @contextmanager
