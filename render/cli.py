@@ -204,6 +204,12 @@ def main(
         raise typer.BadParameter("--jobs needs --executor slurm or local")
     if executor != "slurm" and partition is not None:
         raise typer.BadParameter("--partition needs --executor slurm")
+    resources = {"--time": (time_min, "time_min"), "--cpus-per-task": (cpus_per_task,
+                 "cpus_per_task"), "--mem": (mem, "mem_gb")}
+    for option, (value, field_name) in resources.items():
+        if executor == "none" and value != default(Resources, field_name):
+            raise typer.BadParameter(f"{option} sizes the tasks of --executor slurm or local; "
+                                     "without --executor the run is this process")
     if executor != "none":
         if shard_count > 1:
             raise typer.BadParameter("--shard and --executor: each task of the array gets "

@@ -166,6 +166,14 @@ def test_executor_and_shard_together_are_refused(tmp_path):
     assert result.returncode == 2 and "--shard and --executor" in result.stderr
 
 
+@pytest.mark.parametrize("option", [["--time", "30"], ["--cpus-per-task", "4"], ["--mem", "3"]])
+def test_task_resources_without_an_executor_are_refused(tmp_path, option):
+    """They size the tasks of a job array; without one they would be silently ignored."""
+    result = render_cli("--out", str(tmp_path / "o"), *option)
+    assert result.returncode == 2 and f"{option[0]} sizes the tasks of --executor" in \
+        result.stderr and not (tmp_path / "o").exists()
+
+
 def test_kubernetes_indexed_job_runs_one_shard_per_completion_index():
     job = yaml.safe_load((ROOT / "deploy/k8s/render-job.yaml").read_text())
     assert job["kind"] == "Job" and job["spec"]["completionMode"] == "Indexed"
