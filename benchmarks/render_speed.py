@@ -39,7 +39,8 @@ def rss_mib() -> float:
 
 
 def production_rate(out: Path, count: int, workers: int, threads: int, samples: int,
-                    pattern: str, scenes: Path | None = None) -> float:
+                    pattern: str, scenes: Path | None = None,
+                    environment: str = "uniform") -> float:
     from rich.console import Console
 
     from render.config import RenderConfig, RenderSettings
@@ -48,7 +49,8 @@ def production_rate(out: Path, count: int, workers: int, threads: int, samples: 
     shutil.rmtree(out, ignore_errors=True)
     config = RenderConfig(out=out, count=count, workers=workers,
                           render=RenderSettings(samples=samples, threads=threads,
-                                                sampling_pattern=pattern))
+                                                sampling_pattern=pattern,
+                                                environment=environment))
     if scenes is not None:
         config = dataclasses.replace(config, scenes=scenes)
     summary = run(config, Console(file=open(os.devnull, "w")))  # noqa: SIM115
@@ -67,7 +69,8 @@ def _child(task: str, args: dict, queue: mp.Queue) -> None:
     out = Path(args["out"])
     config = RenderConfig(out=out, count=1, size=args["size"],
                           render=RenderSettings(samples=args["samples"],
-                                                sampling_pattern=args["pattern"]))
+                                                sampling_pattern=args["pattern"],
+                                                environment=args.get("environment", "uniform")))
     from rich.console import Console
 
     catalog, _ = build_catalog(config, Console(file=open(os.devnull, "w")))  # noqa: SIM115
@@ -143,17 +146,17 @@ def in_child(task: str, **args) -> dict:
 
 
 def measure_set(options: argparse.Namespace, work: Path, scenes: Path | None, cores: int,
-                naive_too: bool) -> None:
+                naive_too: bool, environment: str = "uniform") -> None:
     """Production rates, (the naive baseline,) and the shadow noise per light kind of one set
     of scenes, printed."""
     from dataset_tools.records import read_manifest
 
     rows = []
     rate_single = production_rate(work / "single", options.count, 1, 0, options.samples,
-                                  options.sampling_pattern, scenes)
+                                  options.sampling_pattern, scenes, environment)
     rows.append((f"production, 1 worker x {cores} threads", rate_single))
     rate_multi = production_rate(work / "multi", options.count, cores, 1, options.samples,
-                                 options.sampling_pattern, scenes)
+                                 options.sampling_pattern, scenes, environment)
     rows.append((f"production, {cores} workers x 1 thread", rate_multi))
     records = sorted(read_manifest(work / "single").values(), key=lambda r: r.index)
     specs = [record.spec for record in records]
@@ -173,7 +176,7 @@ def measure_set(options: argparse.Namespace, work: Path, scenes: Path | None, co
     chosen = specs[:options.noise]
     noise = in_child("noise", out=str(work / "noise"), size=256, samples=options.samples,
                      reference_samples=options.reference_samples, sweep=sweep,
-                     pattern=options.sampling_pattern, specs=chosen)
+                     pattern=options.sampling_pattern, specs=chosen, environment=environment)
     print(f"\nshadow-region noise vs {options.reference_samples}-spp reference "
           f"(RMSE on 0-255 inside the reference smask):")
     production = noise["rmse"][options.samples]
@@ -208,6 +211,9 @@ def main() -> None:
     parser.add_argument("--compare-scenes", type=Path, action="append", default=[],
                         help="also measure production and noise on this scenes folder, side "
                              "by side (repeatable)")
+    parser.add_argument("--compare-environment", action="store_true",
+                        help="also measure the default scenes with environment = panorama "
+                             "(the panorama as the world light), side by side")
     parser.add_argument("--sampling-pattern", default="BLUE_NOISE",
                         help="Cycles sampling pattern of the production settings")
     options = parser.parse_args()
@@ -218,11 +224,15 @@ def main() -> None:
     cores = os.cpu_count() or 1
     work = Path(tempfile.mkdtemp(prefix="render-bench-"))
     print(f"machine: {machine()}")
-    sets = [("default scenes", None)] + [(f"--compare-scenes {folder}", folder)
-                                         for folder in options.compare_scenes]
-    for number, (title, scenes) in enumerate(sets):
+    sets = [("default scenes", None, "uniform")]
+    if options.compare_environment:
+        sets.append(("default scenes, environment = panorama", None, "panorama"))
+    sets += [(f"--compare-scenes {folder}", folder, "uniform")
+             for folder in options.compare_scenes]
+    for number, (title, scenes, environment) in enumerate(sets):
         print(f"\n== {title} ==")
-        measure_set(options, work / f"set{number}", scenes, cores, naive_too=number == 0)
+        measure_set(options, work / f"set{number}", scenes, cores, naive_too=number == 0,
+                    environment=environment)
 
     memory = in_child("memory", out=str(work / "memory"), size=options.memory_size,
                       samples=options.samples, pattern=options.sampling_pattern,

@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 
 from dataset_tools.camera import focal_pixels, project
-from render.composite import crop_photo
+from render.composite import crop_photo, photo_to_scene
 from render.geometry import pixel_directions
 from render.spec import CameraSpec, SceneSpec
 
@@ -156,6 +156,28 @@ def ground_region(panorama: PanoramaHints, yaw_deg: float, camera: CameraSpec, s
     points = np.concatenate([near * arc, far * arc[::-1]])
     uv, _ = project(camera, size, points)
     return uv
+
+
+ENVIRONMENT_WIDTH = 256  # pixels across the environment a panorama lights a sample with
+
+
+def environment_map(panorama: np.ndarray, tone_contrast: float,
+                    width: int = ENVIRONMENT_WIDTH) -> np.ndarray:
+    """(H, 2H, 3) uint8 panorama -> (width / 2, width, 3) float32 scene-linear radiance in the
+    panorama's frame (area-averaged, decoded as the sample's photo is, `photo_to_scene`): the
+    environment that lights the sample with `RenderSettings.environment = "panorama"`."""
+    small = cv2.resize(panorama, (width, width // 2), interpolation=cv2.INTER_AREA)
+    return photo_to_scene(small, tone_contrast).astype(np.float32)
+
+
+def horizontal_irradiance(environment: np.ndarray) -> np.ndarray:
+    """(3,) irradiance on a horizontal surface facing up from an environment in the panorama's
+    frame: its upper half, each pixel's radiance x cos(zenith) x solid angle."""
+    height, width = environment.shape[:2]
+    elevation = np.radians(90.0 - (np.arange(height) + 0.5) * 180.0 / height)
+    weight = np.where(elevation > 0, np.sin(elevation) * np.cos(elevation), 0.0) \
+        * (2 * math.pi / width) * (math.pi / height)
+    return np.einsum("h,hwc->c", weight, environment.astype(np.float64))
 
 
 def scene_photo(photo_rgb: np.ndarray, spec: SceneSpec) -> np.ndarray:

@@ -10,7 +10,7 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -54,7 +54,12 @@ from render.composite import (
 from render.config import RenderConfig
 from render.geometry import area_light_polygon, ground_points, inserted_foot, shadow_region
 from render.hints import PhotoHints
-from render.panorama import mask_view_of_panorama, scene_photo
+from render.panorama import (
+    environment_map,
+    horizontal_irradiance,
+    mask_view_of_panorama,
+    scene_photo,
+)
 from render.photo_masks import read_instance_mask
 from render.poses import MeshExtent
 from render.sampler import SamplingError, needs_scene_cue, sample_scene, sample_seed
@@ -85,6 +90,10 @@ class Lighting:
     ambient_rgb: tuple[float, float, float]  # the world's radiance
     strength: float
     radiance: float | None = None
+    # with `RenderSettings.environment = "panorama"`: the panorama as the world's radiance
+    # (`render.panorama.environment_map`, scaled), whose irradiance on the ground is
+    # pi x ambient_rgb; None: a uniform world of ambient_rgb
+    environment: np.ndarray | None = field(default=None, repr=False)
 
     def recorded(self) -> RecordedLighting:
         """As the manifest records it."""
@@ -99,7 +108,7 @@ class Renderer(Protocol):
     def set_samples(self, samples: int, adaptive_threshold: float) -> None: ...
     def mesh_warnings(self, path: str) -> list[str]: ...
     def apply(self, spec: SceneSpec, ambient_rgb: tuple[float, float, float],
-              strength: float) -> None: ...
+              strength: float, environment: np.ndarray | None = None) -> None: ...
     def set_inserted_affects_scene(self, affects: bool) -> None: ...
     def render(self, border: tuple[int, int, int, int] | None = None) -> Any: ...
 
@@ -212,6 +221,19 @@ def lighting_for(spec: SceneSpec, photo_linear: np.ndarray) -> Lighting:
                     radiance=radiance)
 
 
+def with_environment(lighting: Lighting, panorama_rgb: np.ndarray, spec: SceneSpec) -> Lighting:
+    """`lighting` with the panorama itself as the world: its environment map scaled so that
+    the ground's ambient irradiance (luminance) is the matched ambient's, pi x ambient_rgb;
+    ambient_rgb becomes the environment's own irradiance / pi, its colour the sky's."""
+    environment = environment_map(panorama_rgb, spec.photo.tone_contrast)
+    irradiance = horizontal_irradiance(environment)
+    wanted = math.pi * float(luminance(np.asarray(lighting.ambient_rgb, np.float32)))
+    scale = wanted / max(float(luminance(irradiance.astype(np.float32))), 1e-9)
+    ambient = tuple(float(value) for value in irradiance * scale / math.pi)
+    return replace(lighting, ambient_rgb=ambient,
+                               environment=(environment * scale).astype(np.float32))
+
+
 AREA_REFERENCE_STEP = 2  # pixels per evaluation of the area light's unshadowed ground
 
 
@@ -252,7 +274,9 @@ def render_pair(renderer: Renderer, spec: SceneSpec, photo_rgb: np.ndarray,
     contrast = spec.photo.tone_contrast
     photo_linear = photo_to_scene(scene_photo(photo_rgb, spec), contrast)
     lighting = lighting_for(spec, photo_linear)
-    renderer.apply(spec, lighting.ambient_rgb, lighting.strength)
+    if settings.environment == "panorama" and spec.photo.view is not None:
+        lighting = with_environment(lighting, photo_rgb, spec)
+    renderer.apply(spec, lighting.ambient_rgb, lighting.strength, lighting.environment)
     references = unshadowed_references(spec, lighting)
 
     # The first render's noise is the same in both images (only the inserted object's own

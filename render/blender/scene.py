@@ -7,6 +7,7 @@ import math
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import bpy
 import numpy as np
@@ -143,7 +144,10 @@ class BlenderScene:
         world = bpy.data.worlds.new("ambient")
         world.lightgroup = AMBIENT_GROUP
         scene.world = world
+        self.uniform_world = world
+        world.use_fake_user = True  # kept by `purge` while the other world is the scene's
         self.background = world.node_tree.nodes["Background"]
+        self._build_environment_world()
 
         self.ground_material = bpy.data.materials.new("ground")
         tree = self.ground_material.node_tree
@@ -219,10 +223,76 @@ class BlenderScene:
             bpy.data.materials.remove(material)
         self.instances, self.sample_materials = [], []
 
+    def _build_environment_world(self) -> None:
+        """A second world whose radiance is an image in the panorama's frame
+        (`render.panorama`), looked up by direction with the view's yaw: heading = yaw +
+        atan2(x, y), elevation = asin(z) of the ray's world direction (the world's Generated
+        coordinate), u = heading / 2 pi (the image repeats across 0/360), v = 1/2 + elevation /
+        pi (Blender's rows start at the bottom; `_set_environment` flips them)."""
+        world = bpy.data.worlds.new("environment")
+        world.lightgroup = AMBIENT_GROUP
+        world.use_fake_user = True  # kept by `purge` while the uniform world is the scene's
+        self.environment_world = world
+        nodes, links = world.node_tree.nodes, world.node_tree.links
+
+        def math_node(operation: str, first: Any, second: Any = None) -> Any:
+            node = nodes.new("ShaderNodeMath")
+            node.operation = operation
+            for index, value in enumerate((first, second)):
+                if value is None:
+                    continue
+                if isinstance(value, float):
+                    node.inputs[index].default_value = value
+                else:
+                    links.new(value, node.inputs[index])
+            return node.outputs[0]
+
+        coordinates = nodes.new("ShaderNodeTexCoord")
+        direction = nodes.new("ShaderNodeSeparateXYZ")
+        links.new(coordinates.outputs["Generated"], direction.inputs[0])
+        self.environment_yaw = nodes.new("ShaderNodeValue")
+        x, y, z = (direction.outputs[axis] for axis in "XYZ")
+        heading = math_node("ADD", math_node("ARCTAN2", x, y), self.environment_yaw.outputs[0])
+        u = math_node("DIVIDE", heading, 2 * math.pi)
+        v = math_node("ADD", math_node("DIVIDE", math_node("ARCSINE", z), math.pi), 0.5)
+        uv = nodes.new("ShaderNodeCombineXYZ")
+        links.new(u, uv.inputs[0])
+        links.new(v, uv.inputs[1])
+        texture = nodes.new("ShaderNodeTexImage")
+        self.environment_texture = texture
+        texture.interpolation = "Linear"
+        texture.extension = "REPEAT"
+        links.new(uv.outputs[0], texture.inputs["Vector"])
+        links.new(texture.outputs["Color"], nodes["Background"].inputs["Color"])
+        nodes["Background"].inputs["Strength"].default_value = 1.0
+
+    def _set_environment(self, environment: np.ndarray | None, yaw_deg: float) -> None:
+        """The uniform world, or the environment world with this image (H, 2H, 3 linear, the
+        panorama's frame, top row first) at the view's yaw."""
+        if environment is None:
+            self.scene.world = self.uniform_world
+            return
+        # A new image each sample: Cycles' persistent data keeps the pixels of an image it
+        # has seen, however they change; a new datablock in the node is synced afresh.
+        height, width = environment.shape[:2]
+        image = bpy.data.images.new("environment", width, height, alpha=False,
+                                    float_buffer=True)
+        rgba = np.ones((height, width, 4), dtype=np.float32)
+        rgba[..., :3] = environment[::-1]
+        image.pixels.foreach_set(rgba.ravel())
+        image.update()
+        old = self.environment_texture.image
+        self.environment_texture.image = image
+        if old is not None:
+            bpy.data.images.remove(old)
+        self.environment_yaw.outputs[0].default_value = math.radians(yaw_deg)
+        self.scene.world = self.environment_world
+
     def apply(self, spec: SceneSpec, ambient_rgb: tuple[float, float, float],
-              strength: float) -> None:
-        """Set camera, light (sun irradiance or area power `strength`), world and objects to
-        the spec."""
+              strength: float, environment: np.ndarray | None = None) -> None:
+        """Set camera, light (sun irradiance or area power `strength`), world (uniform
+        `ambient_rgb`, or the panorama's `environment` at the view's yaw) and objects to the
+        spec."""
         self.clear()
         camera = self.camera
         camera.location = (0.0, 0.0, spec.camera.height)
@@ -250,6 +320,8 @@ class BlenderScene:
             self.area.data.color = light.color
         self.background.inputs["Color"].default_value = (*ambient_rgb, 1.0)
         self.background.inputs["Strength"].default_value = 1.0
+        self._set_environment(environment, spec.photo.view.yaw_deg
+                              if spec.photo.view is not None else 0.0)
 
         for obj_spec in spec.objects:
             self.instances.append(self._instance(obj_spec))

@@ -427,3 +427,64 @@ def test_a_panorama_renders_views_lit_by_its_sun_that_validate(tmp_path):
     for identifier, record in repeated.items():
         assert record.spec == read_manifest(config.out)[identifier].spec
         assert files_of(again.out, record) == files_of(config.out, record)
+
+
+@pytest.mark.blender
+@pytest.mark.slow
+def test_the_panorama_as_environment_lights_the_object_from_where_its_sky_is_bright(tmp_path):
+    """`environment = "panorama"`, overcast (no lamp): a panorama whose sky is dim but for one
+    bright patch at heading 250, 35 degrees up, lights the scene alone. The object's shadow on
+    the ground (smask) then falls away from the patch, as a sun there would cast it (within
+    30 deg: the patch is 40 degrees wide), and unshadowed ground keeps the photo (the ground's
+    ambient reference is the environment's own irradiance: the factor is 1 there)."""
+    import dataclasses
+
+    from dataset_tools.layout import read_image, sample_path
+    from dataset_tools.records import read_manifest
+    from dataset_tools.validate import validate_dataset
+    from render.runner import run
+    from tests.helpers import tiny_config
+
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    width, height = 256, 128
+    image = np.empty((height, width, 3), dtype=np.uint8)
+    image[: height // 2] = (40, 44, 50)
+    image[height // 2:] = (110, 105, 100)
+    heading = 360.0 * (np.arange(width) + 0.5) / width
+    elevation = 90.0 - 180.0 * (np.arange(height) + 0.5) / height
+    patch = (np.abs((heading[None] - 250.0 + 180.0) % 360.0 - 180.0) < 20.0) \
+        & (np.abs(elevation[:, None] - 35.0) < 12.0)
+    image[patch] = 255
+    cv2.imwrite(str(scenes / "lit.png"), image[..., ::-1])
+    (scenes / "lit.json").write_text(json.dumps({"panorama": {}, "lights": {"overcast": 1},
+                                                 "camera": {"height_m": 1.6}}))
+    config = tiny_config(tmp_path / "data", count=4, size=64, scenes=scenes)
+    config = dataclasses.replace(
+        config, render=dataclasses.replace(config.render, environment="panorama"),
+        ranges=dataclasses.replace(config.ranges, objects=dataclasses.replace(
+            config.ranges.objects, stable_pose_probability=0.0, occluders=(0, 0))))
+    summary = run(config, Console(file=open(os.devnull, "w")))  # noqa: SIM115
+    assert summary.rendered == 4 and not summary.failed
+    assert validate_dataset(config.out).valid
+    for record in read_manifest(config.out).values():
+        spec = SceneSpec.from_json(record.spec)
+        assert spec.light.kind == "overcast"
+        as_sun = dataclasses.replace(spec, light=LightSpec(
+            kind="sun", azimuth_deg=world_sun_azimuth(250.0, spec.photo.view.yaw_deg),
+            elevation_deg=35.0, angle_deg=0.5, ambient_fraction=0.2, color=(1.0, 1.0, 1.0)))
+        expected = light_label(as_sun.to_json()).direction_deg
+        read = {kind: read_image(sample_path(config.out, record.split, kind, record.id),
+                                 "L" if kind in ("smask", "mask") else "RGB")
+                for kind in ("smask", "mask", "noshadow")}
+        rows, cols = np.nonzero(read["smask"] > 127)
+        assert rows.size > 10, record.id
+        foot = project(spec.camera, spec.size, np.array([[spec.inserted.x, spec.inserted.y,
+                                                          0.0]]))[0][0]
+        shadow = math.degrees(math.atan2(rows.mean() + 0.5 - foot[1], cols.mean() + 0.5 - foot[0]))
+        assert angle_between(shadow, expected) < 30.0, (record.id, shadow, expected)
+        photo = scene_photo(cv2.imread(str(scenes / "lit.png"))[..., ::-1], spec)
+        ground = (read["mask"] < 128) & (read["smask"] < 128)
+        ground[: spec.size // 2] = False  # the lower half: ground, away from the horizon
+        difference = np.abs(read["noshadow"].astype(int) - photo.astype(int))[ground]
+        assert np.median(difference) <= 2, record.id
