@@ -106,7 +106,7 @@ def _noise_child(kind: str, size: int, seed: int, count: int, reference: int,
         try:
             spec = sample_scene(rng, index=index, attempt=0, seed=seed, size=size,
                                 photos=catalog.photos, meshes=catalog.meshes,
-                                upright_meshes=catalog.upright,
+                                upright_meshes=catalog.upright, person_meshes=catalog.people,
                                 extent_of=scene.load_mesh, ranges=config.ranges,
                                 checks=config.checks, check_photo=photos.get)
         except SamplingError:

@@ -14,7 +14,7 @@ from dataset_tools.split import GROUPINGS, SplitRule, assign_groups
 from render.assets import BadAsset, declares_panorama, find_meshes, find_scenes
 from render.config import RenderConfig
 from render.hints import PhotoHints, read_hints, sidecar_path
-from render.poses import UPRIGHT_CATEGORIES
+from render.poses import PERSON_CATEGORIES, UPRIGHT_CATEGORIES
 
 
 class RunError(RuntimeError):
@@ -37,6 +37,7 @@ class Catalog:
     upright: frozenset[str]  # paths of meshes used only as modelled (UPRIGHT_CATEGORIES)
     rule: SplitRule  # the split of a new sample (`split_rule`): the worker writes it there
     hints: dict[str, PhotoHints] = field(default_factory=dict)  # photo path -> its sidecar's
+    people: frozenset[str] = frozenset()  # paths of meshes at a person's size (PERSON_CATEGORIES)
 
 
 def build_catalog(config: RenderConfig, console: Console) -> tuple[Catalog, dict[str, str]]:
@@ -82,6 +83,8 @@ def build_catalog(config: RenderConfig, console: Console) -> tuple[Catalog, dict
         meshes=tuple((mesh.mesh_id, str(mesh.path)) for mesh in meshes.items),
         upright=frozenset(str(mesh.path) for mesh in meshes.items
                           if mesh.category in UPRIGHT_CATEGORIES),
+        people=frozenset(str(mesh.path) for mesh in meshes.items
+                         if mesh.category in PERSON_CATEGORIES),
         rule=split_rule(config, scenes_relative),
         hints=hints,
     )

@@ -104,6 +104,10 @@ class ObjectRanges:
         (0.55, 1.0), "largest dimension of the inserted mesh, metres", domain=POSITIVE_METRES)
     occluder_size: tuple[float, float] = _doc((0.4, 1.0), "largest dimension of an occluder",
                                               domain=POSITIVE_METRES)
+    person_size: tuple[float, float] = _doc(
+        (1.5, 1.9), "largest dimension (a standing person's height) of a mesh in the person "
+        "category, inserted or occluder: people keep their real size "
+        "(render.poses.PERSON_CATEGORIES)", domain=POSITIVE_METRES)
     occluders: tuple[int, int] = _doc(
         (0, 3), f"number of occluders (integers, inclusive, at most {MAX_OCCLUDERS})",
         domain=Domain(0, MAX_OCCLUDERS))

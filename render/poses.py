@@ -23,6 +23,9 @@ UPRIGHT_CATEGORIES = frozenset({
     "car", "bus", "motorcycle", "bicycle", "train", "bench",  # ShapeNet's names for such things
 })
 
+# Categories whose meshes take `ObjectRanges.person_size` instead of the object sizes.
+PERSON_CATEGORIES = frozenset({"person"})
+
 
 @dataclass(frozen=True)
 class StablePose:

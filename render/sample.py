@@ -392,7 +392,7 @@ def make_sample(renderer: Renderer, photos: PhotoCache, catalog: Catalog, config
         try:
             spec = sample_scene(rng, index=index, attempt=attempt, seed=seed, size=config.size,
                                 photos=catalog.photos, meshes=catalog.meshes,
-                                upright_meshes=catalog.upright,
+                                upright_meshes=catalog.upright, person_meshes=catalog.people,
                                 extent_of=renderer.load_mesh, ranges=config.ranges,
                                 checks=config.checks, check_photo=photos.get,
                                 bad_assets=bad_assets, photo_hints=catalog.hints)

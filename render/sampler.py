@@ -329,10 +329,12 @@ def sample_scene(rng: np.random.Generator, *, index: int, attempt: int, seed: in
                  check_photo: PhotoCheck = lambda path: None,
                  bad_assets: dict[str, str] | None = None,
                  photo_hints: Mapping[str, PhotoHints] | None = None,
-                 upright_meshes: Collection[str] = frozenset()) -> SceneSpec:
+                 upright_meshes: Collection[str] = frozenset(),
+                 person_meshes: Collection[str] = frozenset()) -> SceneSpec:
     """Draw one scene. `extent_of(path)` gives a mesh's normalised box and stable poses (each
     object takes one of them with `ranges.objects.stable_pose_probability`, except the meshes
-    whose path is in `upright_meshes`, which always stand as modelled) and
+    whose path is in `upright_meshes`, which always stand as modelled, and those in
+    `person_meshes` take `ranges.objects.person_size`) and
     `check_photo(path)` loads a photo; both raise BadAsset for a broken file, which is then
     recorded in `bad_assets` and drawn again. `photo_hints` (photo path -> `PhotoHints`, from
     its sidecar) fixes what a photo's sidecar gives: camera values, the horizon's row, the sun
@@ -376,9 +378,13 @@ def sample_scene(rng: np.random.Generator, *, index: int, attempt: int, seed: in
         pose, posed_extent = _pose(rng, extent, probability)
         return meshes[choice], posed_extent, pose
 
+    def object_size(mesh: MeshChoice, sized: tuple[float, float]) -> float:
+        """Its largest dimension: a person's height for a person, else drawn from `sized`."""
+        return _uniform(rng, sizes.person_size if mesh[1] in person_meshes else sized)
+
     inserted_mesh, inserted_extent, inserted_pose = pick()
     inserted = _place(rng, camera, size, "inserted", inserted_mesh, inserted_extent,
-                      _uniform(rng, sizes.inserted_size), INSERTED_INDEX,
+                      object_size(inserted_mesh, sizes.inserted_size), INSERTED_INDEX,
                       sizes.inserted_screen_x,
                       sizes.inserted_screen_y, [], ranges.materials, photo.tone_contrast,
                       pose=inserted_pose, foot_region=foot_region)
@@ -400,7 +406,7 @@ def sample_scene(rng: np.random.Generator, *, index: int, attempt: int, seed: in
     for slot in range(occluder_count):
         mesh, extent, pose = pick()
         occluder = _place(rng, camera, size, "occluder", mesh, extent,
-                          _uniform(rng, sizes.occluder_size), INSERTED_INDEX + 1 + slot,
+                          object_size(mesh, sizes.occluder_size), INSERTED_INDEX + 1 + slot,
                           (0.05, 0.95), (0.35, 0.95), placed, ranges.materials,
                           photo.tone_contrast, pose=pose, foot_region=foot_region)
         if occluder is None:

@@ -151,6 +151,31 @@ def test_the_catalog_marks_upright_categories(tmp_path):
     catalog, _ = build_catalog(tiny_config(tmp_path / "out", models=models), QUIET)
     assert catalog.upright == {str(models / "person" / "male_walking.glb"),
                                str(models / "street" / "park_bench.glb")}
+    assert catalog.people == {str(models / "person" / "male_walking.glb")}
+
+
+def test_people_stand_at_a_persons_height_and_other_objects_keep_theirs():
+    person, mug = str(MODELS / "person" / "male_standing.glb"), str(MODELS / "mug" / "mug.glb")
+    extents = {person: MeshExtent((0.32, 0.18, 1.0), ()), mug: MeshExtent((1.0, 0.8, 0.9), ())}
+    ranges = SamplingRanges(camera=CameraRanges(pitch=(5.0, 10.0), fov=(60.0, 70.0)),
+                            objects=ObjectRanges(occluders=(2, 3)))
+    sizes = {person: [], mug: []}
+    for seed in range(30):
+        try:
+            spec = sample_scene(np.random.default_rng(seed), index=0, attempt=0, seed=seed,
+                                size=128, photos=["p.jpg"],
+                                meshes=[("person/male_standing", person), ("mug/mug", mug)],
+                                extent_of=extents.__getitem__, ranges=ranges,
+                                checks=QualityChecks(scene_cue=False), upright_meshes={person},
+                                person_meshes={person})
+        except SamplingError:
+            continue
+        for obj in spec.objects:
+            sizes[obj.mesh_path].append((obj.role, obj.size))
+    assert len(sizes[person]) >= 10 and len(sizes[mug]) >= 10
+    assert all(1.5 <= size <= 1.9 for _, size in sizes[person])
+    assert all(size <= 1.0 for _, size in sizes[mug])
+    assert {role for role, _ in sizes[person]} == {"inserted", "occluder"}
 
 
 @pytest.mark.blender
@@ -170,7 +195,7 @@ def test_a_person_renders_standing_and_the_dataset_validates(tmp_path):
     # A person is thin: at 48 px it is drawn large and near (the lower part of the frame, a
     # low camera) so that its mask and shadow pass the quality checks.
     objects = ObjectRanges(occluders=(0, 0), stable_pose_probability=1.0,
-                           inserted_size=(0.9, 1.0), inserted_screen_y=(0.7, 0.8))
+                           person_size=(0.9, 1.0), inserted_screen_y=(0.7, 0.8))
     camera = CameraRanges(height=(1.0, 1.2), pitch=(22.0, 30.0))
     checks = QualityChecks(min_object_fraction=0.002, min_shadow_fraction=0.001,
                            scene_cue=False)  # no occluder needed to show the light
@@ -184,6 +209,7 @@ def test_a_person_renders_standing_and_the_dataset_validates(tmp_path):
         spec = SceneSpec.from_json(record.spec)
         assert spec.inserted.pose == IDENTITY_ROTATION
         assert spec.inserted.extent[2] == pytest.approx(1.0)
+        assert 0.9 <= spec.inserted.size <= 1.0  # person_size, not inserted_size
         mask = read_image(sample_path(config.out, record.split, "mask", record.id), "L") > 0
         ys, xs = np.nonzero(mask)
         assert np.ptp(ys) > np.ptp(xs), (np.ptp(ys), np.ptp(xs))
