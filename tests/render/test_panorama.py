@@ -17,7 +17,9 @@ from render.config import PanoramaRanges, QualityChecks, RenderConfig, SamplingR
 from render.geometry import sun_direction
 from render.hints import PanoramaHints, PhotoHints, parse_hints, read_hints
 from render.panorama import (
+    ENVIRONMENT_WIDTH,
     ground_region,
+    horizontal_irradiance,
     mask_view_of_panorama,
     panorama_coordinates,
     panorama_region,
@@ -427,6 +429,32 @@ def test_a_panorama_renders_views_lit_by_its_sun_that_validate(tmp_path):
     for identifier, record in repeated.items():
         assert record.spec == read_manifest(config.out)[identifier].spec
         assert files_of(again.out, record) == files_of(config.out, record)
+
+
+def test_the_environment_keeps_the_matched_ambient_irradiance():
+    """A uniform environment of radiance L gives pi L on a horizontal surface; the panorama as
+    environment is scaled so that the ground's irradiance luminance is the matched ambient's
+    (pi x ambient_rgb), its colour the panorama sky's."""
+    from render.composite import luminance
+    from render.sample import Lighting, with_environment
+
+    flat = np.full((64, 128, 3), 0.5, np.float32)
+    assert horizontal_irradiance(flat) == pytest.approx([0.5 * math.pi] * 3, rel=1e-3)
+    lower_only = flat.copy()
+    lower_only[:32] = 0.0  # nothing above the horizon: the ground gets nothing
+    assert np.allclose(horizontal_irradiance(lower_only), 0.0)
+    panorama = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
+    panorama[: HEIGHT // 2] = (60, 90, 200)  # a blue sky
+    panorama[HEIGHT // 2:] = (120, 110, 100)
+    spec = next(spec for seed in range(20) for spec in [_try(seed, SUNNY)] if spec)
+    matched = Lighting(level=0.6, ambient_rgb=(0.1, 0.1, 0.1), strength=2.0)
+    lit = with_environment(matched, panorama, spec)
+    assert lit.environment.shape == (ENVIRONMENT_WIDTH // 2, ENVIRONMENT_WIDTH, 3)
+    assert float(luminance(np.array(lit.ambient_rgb))) == pytest.approx(0.1, rel=1e-4)
+    assert lit.ambient_rgb[2] > lit.ambient_rgb[0]  # the sky's blue, not the photo's mean
+    assert np.allclose(horizontal_irradiance(lit.environment), np.array(lit.ambient_rgb)
+                       * math.pi, rtol=1e-4)
+    assert lit.strength == matched.strength
 
 
 @pytest.mark.blender
