@@ -52,7 +52,13 @@ from render.composite import (
     unshadowed_ground,
 )
 from render.config import RenderConfig
-from render.geometry import area_light_polygon, ground_points, inserted_foot, shadow_region
+from render.geometry import (
+    area_light_polygon,
+    ground_points,
+    inserted_foot,
+    projected_box,
+    shadow_region,
+)
 from render.hints import PhotoHints
 from render.panorama import (
     environment_map,
@@ -341,6 +347,27 @@ def render_pair(renderer: Renderer, spec: SceneSpec, photo_rgb: np.ndarray,
         photo_masks=photo_masks)
 
 
+BOX_MARGIN = 2  # pixels around the projected box that an object's mask may still reach
+
+
+def object_surely_too_small(spec: SceneSpec, config: RenderConfig) -> tuple[str, str] | None:
+    """The rejection `quality_problem` would give after rendering, known before it: the
+    inserted object's mask lies inside its projected box (`render.geometry.projected_box`,
+    `BOX_MARGIN` pixels wider, cut to the image), so a box under `min_object_fraction` of the
+    image is a mask under it too. The same attempts are rejected, so the same samples are
+    made, without their render (the manifest's reason names the box instead of the mask)."""
+    size = spec.size
+    box = projected_box(spec.inserted, spec.camera, size)
+    if not np.all(np.isfinite(box)):
+        return None
+    x0, y0, x1, y1 = np.clip(box + [-BOX_MARGIN, -BOX_MARGIN, BOX_MARGIN, BOX_MARGIN], 0, size)
+    fraction = float((x1 - x0) * (y1 - y0)) / (size * size)
+    if fraction < config.checks.min_object_fraction:
+        return ("object_too_small", f"inserted object too small: at most {fraction:.2%} of the "
+                "image, its projected box (not rendered)")
+    return None
+
+
 def quality_problem(pair: RenderedPair, config: RenderConfig,
                     cue: bool = False) -> tuple[str, str] | None:
     """Why a rendered pair is rejected, as (a code of `render.sampler.RESAMPLED_CODES`, message),
@@ -401,6 +428,10 @@ def make_sample(renderer: Renderer, photos: PhotoCache, catalog: Catalog, config
             resampled.append(ResampledAttempt(attempt, error.code, str(error)))
             continue
         hints = catalog.hints.get(spec.photo.path)
+        problem = object_surely_too_small(spec, config)
+        if problem is not None:  # rejected after rendering too: skip the render
+            resampled.append(ResampledAttempt(attempt, *problem))
+            continue
         pair = render_pair(renderer, spec, photo, config,
                            sample_photo_masks(hints, spec, photos))
         problem = quality_problem(pair, config, needs_scene_cue(config.checks, hints, spec.light))

@@ -352,20 +352,22 @@ def test_the_catalog_skips_a_bad_panorama_in_one_line_and_keeps_a_good_one(tmp_p
 @pytest.mark.slow
 def test_a_panorama_renders_views_lit_by_its_sun_that_validate(tmp_path):
     """Real renders (64 px) of views of a sunny 8-bit panorama and an overcast HDR one beside a
-    plain photo: the data
-    contract holds (validate), every view of the panorama is one scene (one split group), its
-    light label is the one the panorama's sun gives from the view's yaw (to the label's
-    rounding, 0.001 deg), and the visible shadow (smask's centroid seen from the foot, where
-    smask holds at least 20 pixels: at 64 px a smaller one is a few noisy pixels, 44 deg off
-    once with the panorama as the world light) points that way within 25 deg (a shadow falling
-    away from the camera hides partly behind its object: up to 20 deg off in test_hints'
-    measurements)."""
+    plain photo: the data contract holds (validate); every inserted object's mask lies inside
+    its projected box and `BOX_MARGIN` (what lets `object_surely_too_small` skip a render);
+    every view of the panorama is one scene (one split group); its light label is the one the
+    panorama's sun gives from the view's yaw (to the label's rounding, 0.001 deg); and the
+    visible shadow (smask's centroid seen from the foot, where smask holds at least 20 pixels:
+    at 64 px a smaller one is a few noisy pixels, 44 deg off once with the panorama as the
+    world light) points that way within 25 deg (a shadow falling away from the camera hides
+    partly behind its object: up to 20 deg off in test_hints' measurements)."""
     import dataclasses
 
     from dataset_tools.layout import read_image, sample_path
     from dataset_tools.records import read_manifest
     from dataset_tools.validate import validate_dataset
+    from render.geometry import projected_box
     from render.runner import run
+    from render.sample import BOX_MARGIN
     from tests.helpers import ROOT, tiny_config
     from tests.render.test_runner import files_of
 
@@ -401,6 +403,14 @@ def test_a_panorama_renders_views_lit_by_its_sun_that_validate(tmp_path):
                if record.scene == "square.png"]
     assert len(records) >= 2 and len({record.split for record in records}) == 1
     checked = 0
+    for record in read_manifest(config.out).values():  # every mask inside its object's box
+        spec = SceneSpec.from_json(record.spec)
+        rows, cols = np.nonzero(read_image(sample_path(config.out, record.split, "mask",
+                                                      record.id), "L") > 127)
+        x0, y0, x1, y1 = projected_box(spec.inserted, spec.camera, spec.size)
+        margin = BOX_MARGIN
+        assert rows.size and cols.min() >= x0 - margin and cols.max() + 1 <= x1 + margin
+        assert rows.min() >= y0 - margin and rows.max() + 1 <= y1 + margin, record.id
     for record in records:
         spec = SceneSpec.from_json(record.spec)
         assert record.hints == ["camera", "sun", "photo_masks", "panorama"]
@@ -524,3 +534,17 @@ def test_the_panorama_as_environment_lights_the_object_from_where_its_sky_is_bri
         difference = (read["noshadow"].astype(int) - photo.astype(int))[ground]
         # no bias (the noise of a small bright patch at 16 spp is another matter)
         assert np.all(np.abs(np.median(difference, axis=0)) <= 2), (record.id, difference)
+
+
+def test_an_object_whose_box_is_too_small_is_rejected_before_rendering():
+    import dataclasses
+
+    from render.sample import object_surely_too_small
+
+    spec = next(spec for seed in range(20) for spec in [_try(seed, SUNNY)] if spec)
+    config = RenderConfig(out=None)
+    near = dataclasses.replace(spec.inserted, x=0.0, y=5.0, size=1.0)
+    far = dataclasses.replace(spec.inserted, x=0.0, y=400.0, size=0.5)
+    assert object_surely_too_small(dataclasses.replace(spec, objects=(near,)), config) is None
+    code, message = object_surely_too_small(dataclasses.replace(spec, objects=(far,)), config)
+    assert code == "object_too_small" and "projected box (not rendered)" in message
