@@ -285,7 +285,7 @@ class RenderSettings:
     tuned: bool = _doc(True, "false keeps Blender's default Cycles settings (the baseline)",
                        True)
     environment: str = _doc(
-        "panorama", "the world light of a panorama's samples: uniform (one colour, matched to "
+        "uniform", "the world light of a panorama's samples: uniform (one colour, matched to "
         "the view) or panorama (the panorama itself as the environment, scaled to the same "
         "ambient irradiance: the inserted object's shading and its shadow's softness and tint "
         "come from the photo's own sky); photos always take uniform", True,

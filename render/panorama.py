@@ -21,13 +21,14 @@ looks along +y, z up) heading h is the ground direction turned h - Y clockwise f
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 
 from dataset_tools.camera import focal_pixels, project
-from render.composite import crop_photo, photo_to_scene
+from render.composite import crop_photo, srgb_to_linear
 from render.geometry import pixel_directions
 from render.spec import CameraSpec, SceneSpec
 
@@ -161,13 +162,29 @@ def ground_region(panorama: PanoramaHints, yaw_deg: float, camera: CameraSpec, s
 ENVIRONMENT_WIDTH = 256  # pixels across the environment a panorama lights a sample with
 
 
-def environment_map(panorama: np.ndarray, tone_contrast: float,
-                    width: int = ENVIRONMENT_WIDTH) -> np.ndarray:
-    """(H, 2H, 3) uint8 panorama -> (width / 2, width, 3) float32 scene-linear radiance in the
-    panorama's frame (area-averaged, decoded as the sample's photo is, `photo_to_scene`): the
-    environment that lights the sample with `RenderSettings.environment = "panorama"`."""
+@dataclass(frozen=True)
+class Environment:
+    """The world light of a sample lit by its panorama: `decoded`, the panorama shrunk and
+    sRGB-decoded (the same for every sample of it, `key`), raised to `gamma` (1 / the
+    sample's tone contrast, as `photo_to_scene` decodes its photo) and times `strength`.
+    The renderer uploads `decoded` once per key and sets gamma and strength per sample, so an
+    image's pixels never change (Cycles' persistent data would keep the old ones)."""
+
+    key: str
+    decoded: np.ndarray = field(repr=False)  # (width / 2, width, 3) float32, the panorama's frame
+    gamma: float
+    strength: float
+
+    def radiance(self) -> np.ndarray:
+        """(width / 2, width, 3) float32 scene-linear radiance."""
+        return (np.power(self.decoded, self.gamma) * self.strength).astype(np.float32)
+
+
+def environment_map(panorama: np.ndarray, width: int = ENVIRONMENT_WIDTH) -> np.ndarray:
+    """(H, 2H, 3) uint8 panorama -> (width / 2, width, 3) float32, area-averaged and
+    sRGB-decoded (`Environment.decoded`), in the panorama's frame."""
     small = cv2.resize(panorama, (width, width // 2), interpolation=cv2.INTER_AREA)
-    return photo_to_scene(small, tone_contrast).astype(np.float32)
+    return srgb_to_linear(small / 255.0).astype(np.float32)
 
 
 def horizontal_irradiance(environment: np.ndarray) -> np.ndarray:

@@ -61,6 +61,7 @@ from render.geometry import (
 )
 from render.hints import PhotoHints
 from render.panorama import (
+    Environment,
     environment_map,
     horizontal_irradiance,
     mask_view_of_panorama,
@@ -97,9 +98,9 @@ class Lighting:
     strength: float
     radiance: float | None = None
     # with `RenderSettings.environment = "panorama"`: the panorama as the world's radiance
-    # (`render.panorama.environment_map`, scaled), whose irradiance on the ground is
-    # pi x ambient_rgb; None: a uniform world of ambient_rgb
-    environment: np.ndarray | None = field(default=None, repr=False)
+    # (`render.panorama.Environment`), whose irradiance on the ground is pi x ambient_rgb;
+    # None: a uniform world of ambient_rgb
+    environment: Environment | None = field(default=None, repr=False)
 
     def recorded(self) -> RecordedLighting:
         """As the manifest records it."""
@@ -114,7 +115,7 @@ class Renderer(Protocol):
     def set_samples(self, samples: int, adaptive_threshold: float) -> None: ...
     def mesh_warnings(self, path: str) -> list[str]: ...
     def apply(self, spec: SceneSpec, ambient_rgb: tuple[float, float, float],
-              strength: float, environment: np.ndarray | None = None) -> None: ...
+              strength: float, environment: Environment | None = None) -> None: ...
     def set_inserted_affects_scene(self, affects: bool) -> None: ...
     def render(self, border: tuple[int, int, int, int] | None = None) -> Any: ...
 
@@ -228,16 +229,18 @@ def lighting_for(spec: SceneSpec, photo_linear: np.ndarray) -> Lighting:
 
 
 def with_environment(lighting: Lighting, panorama_rgb: np.ndarray, spec: SceneSpec) -> Lighting:
-    """`lighting` with the panorama itself as the world: its environment map scaled so that
-    the ground's ambient irradiance (luminance) is the matched ambient's, pi x ambient_rgb;
-    ambient_rgb becomes the environment's own irradiance / pi, its colour the sky's."""
-    environment = environment_map(panorama_rgb, spec.photo.tone_contrast)
-    irradiance = horizontal_irradiance(environment)
+    """`lighting` with the panorama itself as the world: its environment (decoded as the
+    sample's photo is) scaled so that the ground's ambient irradiance (luminance) is the
+    matched ambient's, pi x ambient_rgb; ambient_rgb becomes the environment's own irradiance
+    / pi, its colour the sky's."""
+    unscaled = Environment(spec.photo.path, environment_map(panorama_rgb),
+                           gamma=1.0 / spec.photo.tone_contrast, strength=1.0)
+    irradiance = horizontal_irradiance(unscaled.radiance())
     wanted = math.pi * float(luminance(np.asarray(lighting.ambient_rgb, np.float32)))
     scale = wanted / max(float(luminance(irradiance.astype(np.float32))), 1e-9)
     ambient = tuple(float(value) for value in irradiance * scale / math.pi)
     return replace(lighting, ambient_rgb=ambient,
-                               environment=(environment * scale).astype(np.float32))
+                   environment=replace(unscaled, strength=scale))
 
 
 AREA_REFERENCE_STEP = 2  # pixels per evaluation of the area light's unshadowed ground

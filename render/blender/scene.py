@@ -32,12 +32,12 @@ from render.geometry import (
     object_matrix,
     sun_direction,
 )
+from render.panorama import Environment
 from render.poses import IDENTITY_ROTATION, MeshExtent, posed_box
 from render.spec import ObjectSpec, SceneSpec
 
 GROUND_SIZE = 400.0
 GROUND_DROP = 1e-3  # the lighting ground sits this far below the camera-visible patches
-ENVIRONMENT_MAP_RESOLUTION = 64  # the environment world's importance map, pixels
 
 
 def _silence_blender() -> None:
@@ -229,15 +229,17 @@ class BlenderScene:
         (`render.panorama`), looked up by direction with the view's yaw: heading = yaw +
         atan2(x, y), elevation = asin(z) of the ray's world direction (the world's Generated
         coordinate), u = heading / 2 pi (the image repeats across 0/360), v = 1/2 + elevation /
-        pi (Blender's rows start at the bottom; `_set_environment` flips them)."""
+        pi (Blender's rows start at the bottom; `_set_environment` flips them), the colour
+        raised to the sample's gamma and times its strength (`render.panorama.Environment`)."""
         world = bpy.data.worlds.new("environment")
         world.lightgroup = AMBIENT_GROUP
         world.use_fake_user = True  # kept by `purge` while the uniform world is the scene's
-        # Cycles rebuilds the world's importance map for every sample (its image is new): at
-        # the automatic 1024 px that cost 0.8 s a sample at 256x256 on 2 cores, 2.5x the
-        # render; 64 px costs about a tenth (docs/benchmarks.md, Render speed)
-        world.cycles.sampling_method = "MANUAL"
-        world.cycles.sample_map_resolution = ENVIRONMENT_MAP_RESOLUTION
+        # No importance map: with persistent data Cycles kept a map from an earlier sample
+        # (samples then depended on what the worker rendered before: 49 of 120 files differed
+        # between two runs of the same 60 samples), and rebuilding it at the automatic 1024 px
+        # each sample cost 2.8x the render time. The sky is smooth at 256x128 and the sun is a
+        # lamp of its own, so plain sampling of the world is enough (docs/benchmarks.md).
+        world.cycles.sampling_method = "NONE"
         self.environment_world = world
         nodes, links = world.node_tree.nodes, world.node_tree.links
 
@@ -266,36 +268,44 @@ class BlenderScene:
         links.new(v, uv.inputs[1])
         texture = nodes.new("ShaderNodeTexImage")
         self.environment_texture = texture
-        texture.interpolation = "Linear"
+        # Closest: the gamma comes after the lookup, and pow(bilinear) is not bilinear(pow);
+        # per pixel it is exactly the radiance `horizontal_irradiance` integrates
+        texture.interpolation = "Closest"
         texture.extension = "REPEAT"
         links.new(uv.outputs[0], texture.inputs["Vector"])
-        links.new(texture.outputs["Color"], nodes["Background"].inputs["Color"])
-        nodes["Background"].inputs["Strength"].default_value = 1.0
+        self.environment_gamma = nodes.new("ShaderNodeGamma")
+        links.new(texture.outputs["Color"], self.environment_gamma.inputs["Color"])
+        links.new(self.environment_gamma.outputs["Color"], nodes["Background"].inputs["Color"])
+        self.environment_strength = nodes["Background"].inputs["Strength"]
+        # one image per panorama, its pixels never changed (Cycles' persistent data keeps the
+        # pixels of an image it has seen, and may take a new datablock for a freed one)
+        self.environment_images: dict[str, Any] = {}
 
-    def _set_environment(self, environment: np.ndarray | None, yaw_deg: float) -> None:
-        """The uniform world, or the environment world with this image (H, 2H, 3 linear, the
-        panorama's frame, top row first) at the view's yaw."""
+    def _set_environment(self, environment: Environment | None, yaw_deg: float) -> None:
+        """The uniform world, or the environment world with this panorama's image, its gamma
+        and strength, at the view's yaw."""
         if environment is None:
             self.scene.world = self.uniform_world
             return
-        # A new image each sample: Cycles' persistent data keeps the pixels of an image it
-        # has seen, however they change; a new datablock in the node is synced afresh.
-        height, width = environment.shape[:2]
-        image = bpy.data.images.new("environment", width, height, alpha=False,
-                                    float_buffer=True)
-        rgba = np.ones((height, width, 4), dtype=np.float32)
-        rgba[..., :3] = environment[::-1]
-        image.pixels.foreach_set(rgba.ravel())
-        image.update()
-        old = self.environment_texture.image
+        image = self.environment_images.get(environment.key)
+        if image is None:
+            height, width = environment.decoded.shape[:2]
+            image = bpy.data.images.new(f"environment {len(self.environment_images)}", width,
+                                        height, alpha=False, float_buffer=True)
+            image.use_fake_user = True
+            rgba = np.ones((height, width, 4), dtype=np.float32)
+            rgba[..., :3] = environment.decoded[::-1]  # Blender's rows start at the bottom
+            image.pixels.foreach_set(rgba.ravel())
+            image.update()
+            self.environment_images[environment.key] = image
         self.environment_texture.image = image
-        if old is not None:
-            bpy.data.images.remove(old)
+        self.environment_gamma.inputs["Gamma"].default_value = environment.gamma
+        self.environment_strength.default_value = environment.strength
         self.environment_yaw.outputs[0].default_value = math.radians(yaw_deg)
         self.scene.world = self.environment_world
 
     def apply(self, spec: SceneSpec, ambient_rgb: tuple[float, float, float],
-              strength: float, environment: np.ndarray | None = None) -> None:
+              strength: float, environment: Environment | None = None) -> None:
         """Set camera, light (sun irradiance or area power `strength`), world (uniform
         `ambient_rgb`, or the panorama's `environment` at the view's yaw) and objects to the
         spec."""
