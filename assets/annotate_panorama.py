@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 
@@ -35,12 +34,15 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from dataset_tools.camera import ground_direction_angle, ground_point  # noqa: E402
-from dataset_tools.directions import object_foot, pair_directions  # noqa: E402
+from dataset_tools.directions import angle_difference, object_foot, pair_directions  # noqa: E402
 from dataset_tools.layout import read_image, write_png, write_text  # noqa: E402
+from dataset_tools.light_labels import sun_direction_at  # noqa: E402
 from dataset_tools.sheet import overlay  # noqa: E402
+from render.hint_sheet import hint_sheet, outlined_text  # noqa: E402
 from render.hints import parse_hints, sidecar_path  # noqa: E402
 from render.panorama import (  # noqa: E402
+    elevation_of,
+    heading_of,
     mask_view_of_panorama,
     panorama_region,
     view_of_panorama,
@@ -78,8 +80,7 @@ def _polygon(text: str) -> np.ndarray:
 
 
 def _label(image: np.ndarray, text: str, at: tuple[int, int], color=(255, 255, 255)) -> None:
-    cv2.putText(image, text, at, cv2.FONT_HERSHEY_SIMPLEX, 0.35, (0, 0, 0), 2, cv2.LINE_AA)
-    cv2.putText(image, text, at, cv2.FONT_HERSHEY_SIMPLEX, 0.35, color, 1, cv2.LINE_AA)
+    outlined_text(image, text, at, 0.35, color)
 
 
 def _view(args: argparse.Namespace, grid: bool = True) -> np.ndarray:
@@ -91,7 +92,7 @@ def _view(args: argparse.Namespace, grid: bool = True) -> np.ndarray:
     views = {key: mask_view_of_panorama(mask, args.yaw, camera, args.size)
              for key, mask in masks.items()}
     for key, color in (("shadow_mask", RED), ("object_mask", GREEN)):
-        image = overlay(image, (views[key] > 0).astype(np.uint8) * 255, color)
+        image = overlay(image, views[key] > 0, color)
     for key in views:
         for value in np.unique(views[key][views[key] > 0]).tolist():
             rows, cols = np.nonzero(views[key] == value)
@@ -159,12 +160,11 @@ def sun_shadow_direction(hints, yaw: float, camera: CameraSpec, size: int,
     sun = hints.panorama
     if sun is None or sun.sun_azimuth_deg is None:
         return None
-    point = ground_point(camera, size, float(foot[0]), float(foot[1]))
-    if point is None:
-        return None
-    azimuth = math.radians(world_sun_azimuth(sun.sun_azimuth_deg, yaw))
-    away = np.array([[math.sin(azimuth), -math.cos(azimuth)]])
-    return float(ground_direction_angle(camera, size, point[:2], away)[0])
+    spec = {"size": size, "camera": {"height": camera.height, "pitch_deg": camera.pitch_deg,
+                                     "fov_deg": camera.fov_deg},
+            "light": {"kind": "sun", "azimuth_deg": world_sun_azimuth(sun.sun_azimuth_deg, yaw),
+                      "elevation_deg": sun.sun_elevation_deg}}
+    return sun_direction_at(spec, foot)
 
 
 def check(args: argparse.Namespace) -> None:
@@ -175,9 +175,7 @@ def check(args: argparse.Namespace) -> None:
     masks = _masks(args.panorama, width, height)
     tiles, lines = [], []
     for value in np.unique(masks["object_mask"][masks["object_mask"] > 0]).tolist():
-        rows, cols = np.nonzero(masks["object_mask"] == value)
-        args.yaw = float(np.degrees(np.angle(np.exp(1j * np.radians(
-            (cols + 0.5) * 360.0 / width))).mean()) % 360.0) if len(cols) else 0.0
+        args.yaw = _mean_heading(np.nonzero(masks["object_mask"] == value)[1], width)
         camera = _camera(args)
         objects = mask_view_of_panorama(masks["object_mask"], args.yaw, camera, args.size)
         shadows = mask_view_of_panorama(masks["shadow_mask"], args.yaw, camera, args.size)
@@ -188,8 +186,7 @@ def check(args: argparse.Namespace) -> None:
         if (objects == value).any():
             sun = sun_shadow_direction(hints, args.yaw, camera, args.size,
                                        object_foot(objects == value))
-        difference = None if real is None or sun is None else \
-            abs((real - sun + 180.0) % 360.0 - 180.0)
+        difference = None if real is None or sun is None else angle_difference(real, sun)
         lines.append(f"instance {value}: yaw {args.yaw:.0f}, pair {real}, sun {sun}, "
                      f"difference {difference}")
         tile = _view(args, grid=False)
@@ -197,17 +194,12 @@ def check(args: argparse.Namespace) -> None:
         tiles.append(tile)
     print("\n".join(lines) or "no instances")
     if tiles:
-        columns = min(3, len(tiles))
-        while len(tiles) % columns:
-            tiles.append(np.zeros_like(tiles[0]))
-        rows = [np.concatenate(tiles[i:i + columns], axis=1)
-                for i in range(0, len(tiles), columns)]
-        write_png(args.out, np.concatenate(rows, axis=0))
+        write_png(args.out, hint_sheet(tiles, min(3, len(tiles))))
 
 
 def _mean_heading(columns: np.ndarray, width: int) -> float:
     """The circular mean heading in degrees of panorama columns."""
-    angles = np.radians((columns + 0.5) * 360.0 / width)
+    angles = np.radians(heading_of(columns + 0.5, width))
     return float(np.degrees(np.arctan2(np.sin(angles).mean(), np.cos(angles).mean())) % 360.0)
 
 
@@ -224,17 +216,14 @@ def sheet(args: argparse.Namespace) -> None:
             rows, cols = np.nonzero(shadows == value)
             view_args = argparse.Namespace(**{**vars(args), "panorama": panorama})
             view_args.yaw = _mean_heading(cols, width)
-            elevation = 90.0 - (rows.mean() + 0.5) * 180.0 / height
+            elevation = elevation_of(rows.mean() + 0.5, height)
             view_args.pitch = float(np.clip(-elevation, 10.0, 60.0))
             tile = _view(view_args, grid=False)
             _label(tile, f"{panorama.stem} #{value}", (4, 14), (255, 255, 0))
             tiles.append(tile)
     if not tiles:
         raise SystemExit(f"{args.panorama}: no panorama with masks")
-    columns = args.columns
-    tiles += [np.zeros_like(tiles[0])] * (-len(tiles) % columns)
-    image = np.concatenate([np.concatenate(tiles[i:i + columns], axis=1)
-                            for i in range(0, len(tiles), columns)], axis=0)
+    image = hint_sheet(tiles, args.columns)
     cv2.imwrite(str(args.out), cv2.cvtColor(image, cv2.COLOR_RGB2BGR),
                 [cv2.IMWRITE_JPEG_QUALITY, 85])
     print(f"{args.out}: {len(tiles)} views")

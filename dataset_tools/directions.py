@@ -72,7 +72,11 @@ def estimate_shadow_direction(objects: np.ndarray, shadows: np.ndarray) -> float
     its (H, W) object and shadow instance masks: the circular mean of the pairs' directions
     weighted by shadow area, taken again without pairs over `OUTLIER_DEG` from the first mean
     (a mislabelled pair). None without a usable pair or when the pairs disagree."""
-    pairs = pair_directions(objects, shadows)
+    return mean_direction(pair_directions(objects, shadows))
+
+
+def mean_direction(pairs: list[tuple[float, float]]) -> float | None:
+    """`estimate_shadow_direction` of (angle, area) pairs already found (`pair_directions`)."""
     if not pairs:
         return None
     angles, weights = (np.array(values) for values in zip(*pairs, strict=True))

@@ -22,11 +22,12 @@ OVERLAY = {"mask": (255, 64, 64), "robject": (64, 160, 255), "rshadow": (255, 20
 COLUMNS = RGB_KINDS + MASK_KINDS
 
 
-def overlay(image: np.ndarray, mask: np.ndarray, color: tuple[int, int, int]) -> np.ndarray:
-    """(H, W, 3) uint8 image with the 0/255 mask tinted in `color` at 55 % opacity."""
+def overlay(image: np.ndarray, mask: np.ndarray, color: tuple[int, int, int],
+            opacity: float = 0.55) -> np.ndarray:
+    """(H, W, 3) uint8 image with the 0/255 (or bool) mask tinted in `color` at `opacity`."""
     tinted = image.astype(np.float32)
-    where = mask > 127
-    tinted[where] = 0.45 * tinted[where] + 0.55 * np.array(color, dtype=np.float32)
+    where = mask if mask.dtype == bool else mask > 127
+    tinted[where] = (1 - opacity) * tinted[where] + opacity * np.array(color, dtype=np.float32)
     return tinted.astype(np.uint8)
 
 

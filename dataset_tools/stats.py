@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from dataset_tools.darkness import REAL_SUNNY, shadow_darkness, summarize_darkness
-from dataset_tools.directions import angle_difference, estimate_shadow_direction, instance_pairs
+from dataset_tools.directions import angle_difference, instance_pairs, mean_direction
 from dataset_tools.layout import SPLITS, atomic_write, passes_path, read_image, sample_path
 from dataset_tools.light_labels import label_of, sun_direction_at
 from dataset_tools.masks import PHOTO_MASK_PASSES, smask_from_pair
@@ -94,7 +94,7 @@ def photo_shadow_agreement(root: Path, located: dict[str, str],
     """Whether the photo's own shadows (passes/ID.npz `photo_object`/`photo_shadow`, a sidecar's
     masks cut into the sample) agree with the sample's sun: of the sun-lit samples, how many
     show real shadows; per sample with object-shadow pairs, the difference between their
-    direction (`estimate_shadow_direction`) and the light label's (drawn from the inserted
+    direction (`estimate_shadow_direction`'s mean) and the light label's (drawn from the inserted
     object's foot); per pair, between its direction and the sun's from its own foot
     (`sun_direction_at`: perspective turns a direction across the image)."""
     sun_lit = with_shadows = 0
@@ -115,11 +115,12 @@ def photo_shadow_agreement(root: Path, located: dict[str, str],
         if not shadows.any():
             continue
         with_shadows += 1
-        estimate = estimate_shadow_direction(objects, shadows)
+        pairs = instance_pairs(objects, shadows)
+        estimate = mean_direction([(angle, area) for _, _, angle, area in pairs])
         label = label_of(record)
         if estimate is not None and label is not None and label.direction_deg is not None:
             label_differences.append(angle_difference(estimate, label.direction_deg))
-        for _, foot, angle, _ in instance_pairs(objects, shadows):
+        for _, foot, angle, _ in pairs:
             expected = sun_direction_at(record.spec, foot)
             if expected is not None:
                 foot_differences.append(angle_difference(angle, expected))

@@ -18,9 +18,10 @@ import cv2
 import numpy as np
 
 from dataset_tools.layout import DatasetError
+from dataset_tools.sheet import overlay
 from render.assets import BadAsset, find_scenes
 from render.hints import PanoramaHints, PhotoHints, read_hints, sidecar_path
-from render.panorama import panorama_pixel
+from render.panorama import elevation_of, heading_of, panorama_pixel
 from render.photo_masks import read_instance_mask
 from render.scene_images import read_scene_image
 
@@ -34,9 +35,11 @@ OBJECT = (0, 230, 255)
 SHADOW = (255, 40, 40)
 
 
-def _text(image: np.ndarray, text: str, origin: tuple[int, int], scale: float) -> None:
-    for color, thickness in (((0, 0, 0), 3), (TEXT, 1)):
-        cv2.putText(image, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, color, thickness,
+def outlined_text(image: np.ndarray, text: str, origin: tuple[int, int], scale: float,
+                  color: tuple[int, int, int] = TEXT) -> None:
+    """`text` drawn in place in `color` over a black outline, legible on any photo."""
+    for ink, thickness in (((0, 0, 0), 3), (color, 1)):
+        cv2.putText(image, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, ink, thickness,
                     cv2.LINE_AA)
 
 
@@ -44,13 +47,6 @@ def lights_text(hints: PhotoHints | None) -> str:
     if hints is None or not hints.lights:
         return "any light"
     return ", ".join(f"{kind} {weight:g}" for kind, weight in hints.lights)
-
-
-def _tint(image: np.ndarray, where: np.ndarray, color: tuple[int, int, int],
-          opacity: float) -> np.ndarray:
-    tinted = image.astype(np.float32)
-    tinted[where] = (1 - opacity) * tinted[where] + opacity * np.array(color, np.float32)
-    return tinted.astype(np.uint8)
 
 
 def draw_hints(photo: np.ndarray, hints: PhotoHints | None, name: str,
@@ -61,10 +57,10 @@ def draw_hints(photo: np.ndarray, hints: PhotoHints | None, name: str,
     height, width = image.shape[:2]
     line = max(1, round(width / 320))
     if hints is not None and hints.panorama is not None:
-        image = _tint(image, _ground_pixels(hints.panorama, width, height), POLYGON, 0.2)
+        image = overlay(image, _ground_pixels(hints.panorama, width, height), POLYGON, 0.2)
     for key, color in (("shadow_mask", SHADOW), ("object_mask", OBJECT)):
         if masks and key in masks:
-            image = _tint(image, masks[key] > 0, color, 0.6)
+            image = overlay(image, masks[key] > 0, color, 0.6)
     if hints is not None and hints.horizon_row is not None and 0 <= hints.horizon_row < height:
         row = int(round(hints.horizon_row))
         cv2.line(image, (0, row), (width - 1, row), HORIZON, line, cv2.LINE_AA)
@@ -84,24 +80,25 @@ def draw_hints(photo: np.ndarray, hints: PhotoHints | None, name: str,
                int(round(centre[1] + length * math.sin(angle))))
         cv2.arrowedLine(image, start, end, ARROW, 2 * line, cv2.LINE_AA, tipLength=0.25)
         if hints.shadow_direction_estimated:
-            _text(image, "estimated", (end[0] + 4, end[1]), 0.4 * line)
+            outlined_text(image, "estimated", (end[0] + 4, end[1]), 0.4 * line)
     if hints is not None and hints.panorama is not None:
         _draw_panorama(image, hints.panorama, line)
     scale = 0.45 * width / 640 * 1.6
-    _text(image, name, (6, int(22 * scale / 0.7)), scale)
-    _text(image, lights_text(hints) if hints is not None else "no sidecar",
-          (6, height - 8), scale)
+    outlined_text(image, name, (6, int(22 * scale / 0.7)), scale)
+    outlined_text(image, lights_text(hints) if hints is not None else "no sidecar",
+                  (6, height - 8), scale)
     return image
 
 
 def _ground_pixels(panorama: PanoramaHints, width: int, height: int) -> np.ndarray:
     """(height, width) bool: the pixels of a panorama inside its `panorama.ground` (none when
     the sidecar gives no ground)."""
-    if panorama.ground_elevation_deg is None and not panorama.ground_sectors_deg:
+    band = panorama.ground_band()
+    if band is None:
         return np.zeros((height, width), dtype=bool)
-    low, high = panorama.ground_elevation_deg or (-90.0, 0.0)
-    elevation = 90.0 - (np.arange(height) + 0.5) * 180.0 / height
-    in_sector = panorama.in_sectors((np.arange(width) + 0.5) * 360.0 / width)
+    low, high = band
+    elevation = elevation_of(np.arange(height) + 0.5, height)
+    in_sector = panorama.in_sectors(heading_of(np.arange(width) + 0.5, width))
     return ((elevation >= low) & (elevation <= high))[:, None] & in_sector[None, :]
 
 
@@ -116,7 +113,7 @@ def _draw_panorama(image: np.ndarray, panorama: PanoramaHints, line: int) -> Non
     x, y = panorama_pixel(panorama.sun_azimuth_deg, panorama.sun_elevation_deg, width, height)
     centre = (int(x), int(y))
     cv2.circle(image, centre, 6 * line, ARROW, 2 * line, cv2.LINE_AA)
-    _text(image, "sun", (centre[0] + 8 * line, centre[1]), 0.4 * line)
+    outlined_text(image, "sun", (centre[0] + 8 * line, centre[1]), 0.4 * line)
 
 
 def photo_tiles(folder: Path, tile_width: int = TILE_WIDTH) -> tuple[list[np.ndarray],

@@ -65,6 +65,13 @@ class PanoramaHints:
     ground_elevation_deg: tuple[float, float] | None = None
     ground_sectors_deg: tuple[tuple[float, float], ...] = ()
 
+    def ground_band(self) -> tuple[float, float] | None:
+        """The ground's elevation band, (-90, 0) when only sectors are given; None when the
+        sidecar gives no ground (objects stand wherever the view sees ground)."""
+        if self.ground_elevation_deg is None and not self.ground_sectors_deg:
+            return None
+        return self.ground_elevation_deg or (-90.0, 0.0)
+
     def sectors(self) -> tuple[tuple[float, float], ...]:
         """(start, width) in degrees of each ground sector; ((0, 360),) all around."""
         return tuple((start, (end - start) % 360.0 or 360.0)

@@ -58,6 +58,17 @@ def panorama_pixel(heading_deg: Any, elevation_deg: Any, width: int,
     return (heading_deg / 360.0) % 1.0 * width, (90.0 - elevation_deg) / 180.0 * height
 
 
+def heading_of(x: Any, width: int) -> Any:
+    """The heading in degrees of column coordinate `x` (a number or an array) in a panorama
+    `width` pixels wide; pixel centres lie at x + 0.5 (the inverse of `panorama_pixel`)."""
+    return 360.0 * x / width
+
+
+def elevation_of(y: Any, height: int) -> Any:
+    """The elevation in degrees of row coordinate `y` in a panorama `height` pixels high."""
+    return 90.0 - 180.0 * y / height
+
+
 def panorama_coordinates(directions: np.ndarray, yaw_deg: float, width: int,
                          height: int) -> tuple[np.ndarray, np.ndarray]:
     """(..., 3) world directions of the view at `yaw_deg` -> their (x, y) pixel coordinates in a
@@ -112,8 +123,8 @@ def mask_view_of_panorama(mask: np.ndarray, yaw_deg: float, camera: CameraSpec,
 def panorama_directions(width: int, height: int, yaw_deg: float) -> np.ndarray:
     """(height, width, 3) unit world directions (the frame of the view at `yaw_deg`, see the
     module docstring) of every pixel centre of a `width` x `height` panorama."""
-    heading = np.radians((np.arange(width) + 0.5) * 360.0 / width - yaw_deg)[None, :]
-    elevation = np.radians(90.0 - (np.arange(height) + 0.5) * 180.0 / height)[:, None]
+    heading = np.radians(heading_of(np.arange(width) + 0.5, width) - yaw_deg)[None, :]
+    elevation = np.radians(elevation_of(np.arange(height) + 0.5, height))[:, None]
     return np.stack(np.broadcast_arrays(np.sin(heading) * np.cos(elevation),
                                         np.cos(heading) * np.cos(elevation),
                                         np.sin(elevation)), axis=-1)
@@ -141,9 +152,10 @@ def ground_region(panorama: PanoramaHints, yaw_deg: float, camera: CameraSpec, s
     (`PanoramaHints.ground_elevation_deg` and `.ground_sectors_deg`): the ground between the
     distances at which the camera sees the band's two elevations, over the headings of the
     view's sector that lie ahead of it. None when the sidecar gives no ground."""
-    if panorama.ground_elevation_deg is None and not panorama.ground_sectors_deg:
+    band = panorama.ground_band()
+    if band is None:
         return None
-    low, high = panorama.ground_elevation_deg or (-90.0, 0.0)
+    low, high = band
     near = camera.height / math.tan(math.radians(-low)) if low > -90 else 0.0
     far = camera.height / math.tan(math.radians(-high)) if high < 0 else far_m
     left, right = -89.0, 89.0
@@ -191,7 +203,7 @@ def horizontal_irradiance(environment: np.ndarray) -> np.ndarray:
     """(3,) irradiance on a horizontal surface facing up from an environment in the panorama's
     frame: its upper half, each pixel's radiance x cos(zenith) x solid angle."""
     height, width = environment.shape[:2]
-    elevation = np.radians(90.0 - (np.arange(height) + 0.5) * 180.0 / height)
+    elevation = np.radians(elevation_of(np.arange(height) + 0.5, height))
     weight = np.where(elevation > 0, np.sin(elevation) * np.cos(elevation), 0.0) \
         * (2 * math.pi / width) * (math.pi / height)
     return np.einsum("h,hwc->c", weight, environment.astype(np.float64))
