@@ -420,7 +420,7 @@ def test_resume_refuses_an_option_that_differs_from_the_run(toy_dataset, tmp_pat
     assert code == 2 and line.startswith(f"error: --size 96: the resumed run {run_dir} has 64"), \
         output
     assert ckpt.load(run_dir / "checkpoints" / "last.pt")["epoch"] == 1
-    # how this process trains may change: a time budget for this session, the log interval
+    # the options on how a run executes may change: a new time budget, the log interval
     code, output = run(model_app, "train-attention", "--resume", run_dir, "--epochs", "2",
                        "--max-minutes", "5", "--log-every", "2", "--no-validate-data")
     assert code == 0, output
