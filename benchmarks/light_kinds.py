@@ -23,7 +23,6 @@ import os
 import tempfile
 from pathlib import Path
 
-import cv2
 import numpy as np
 from machine_info import machine
 
@@ -43,24 +42,11 @@ def kind_ranges(kind: str, value: float | None):
     return dataclasses.replace(base, lights=lights)
 
 
-def edge_width(darkening: np.ndarray, inserted: np.ndarray) -> float | None:
-    """Mean width (px) of the 10-90 % band of a darkening map; None without a shadow."""
-    values = darkening[~inserted]
-    candidates = values[values > 0.06]
-    if candidates.size < 20:
-        return None
-    peak = float(np.percentile(candidates, 99))
-    band = (darkening > 0.1 * peak) & (darkening < 0.9 * peak) & ~inserted
-    core = ((darkening >= 0.5 * peak) & ~inserted).astype(np.uint8)
-    contours, _ = cv2.findContours(core, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-    length = sum(cv2.arcLength(contour, True) for contour in contours)
-    return float(band.sum() / length) if length > 0 else None
-
-
 def run_setting(root: Path, kind: str, value: float | None, count: int, size: int,
                 seed: int, samples: int | None = None) -> dict:
     from rich.console import Console
 
+    from model.metrics import edge_width
     from render.config import RenderConfig, RenderSettings
     from render.runner import run
 
@@ -75,7 +61,7 @@ def run_setting(root: Path, kind: str, value: float | None, count: int, size: in
         with np.load(npz) as passes:
             width = edge_width(passes["darkening"].astype(np.float32),
                                passes["object_index"] == 1)
-        if width is not None:
+        if not np.isnan(width):
             widths.append(width)
     return {"kind": kind, "size": value, "samples_per_s": summary.rendered / summary.seconds,
             "edge_width_px": float(np.median(widths)) if widths else None,

@@ -1,22 +1,30 @@
 """Reproduce the pretrained model shipped in model/pretrained/ from scratch, on the CPU, with
-the project's own commands, and the head A/B beside it. Stages (each skips what exists):
+the project's own commands. Stages (each skips what exists); the default runs data,
+attention, final, photo, previous and ship:
 
-  data      render-dataset: SAMPLES (6,000) samples at 128x128 from the embedded real assets (the
-            defaults), then `shadow-dataset split --by both` (test scenes AND meshes unseen)
-  attention train-attention (mobilenet_v2 encoder, decoder x0.25) for ATTENTION_MINUTES
-  ab        train-sg, factor head against residual head, same data, same minutes, at 64 and
-            128 px (small configuration, no discriminator): val LRMSE/GRMSE of each
-  size      train-sg at 128 px for SIZE_MINUTES each (at least one epoch): the article's
+  data      render-dataset: SAMPLES (6,000) samples at 256x256 from the embedded real assets
+            (the defaults: views of the panoramas and the photos), then `shadow-dataset split
+            --by both` (test panoramas/photos AND meshes unseen)
+  attention train-attention at 128 px (mobilenet_v2 encoder, decoder x0.25) with its light
+            head (the light read from the photo: what predict uses without a light) for
+            ATTENTION_MINUTES
+  ab        (an earlier experiment) train-sg, factor head against residual head, same data,
+            same minutes, at 64 and 128 px (small configuration, no discriminator)
+  size      (an earlier experiment) train-sg at 128 px for SIZE_MINUTES each: the article's
             networks (resnet18, full decoder, refine 64, SRGAN D) with the random-VGG
-            perceptual term, and the small configuration: val metrics and time
+            perceptual term, against the small configuration at equal time
   final     train-sg, the chosen configuration (light-conditioned: --condition light) for
             FINAL_MINUTES at 128 px
-  ship      evaluate the final model at 256x256 on the held-out test split, run without a
-            light (what predict does without --shadow-direction), with each sample's true
-            light, and with the light estimated from the photo (protocol ours; desoba for the
-            first two), and write model/pretrained/ (fp16 safetensors + card.json)
+  photo     the photo-shadows-only test set: PHOTO_SAMPLES views of the test split's sunny
+            panoramas whose own shadows are masked, sun light only, no rendered occluder, the
+            test split's meshes (`evaluate --flat-object` then hides the object's shading)
+  previous  evaluate the model shipped now (before `ship` replaces it) like `ship` does
+  ship      evaluate the final model on the held-out test split at 256x256 (EVALUATIONS: no
+            light, the true light, the estimated light; protocols ours and desoba; the network
+            at its training size, its factor upsampled, and at 256), the estimated light on the
+            photo-shadows-only set, and write model/pretrained/ (fp16 safetensors + card.json)
 
-    python benchmarks/pretrained.py --work /tmp/pretrained            # every stage
+    python benchmarks/pretrained.py --work /tmp/pretrained            # the default stages
     python benchmarks/pretrained.py --work /tmp/pretrained --stages ab
 
 Logs and a summary JSON go to WORK; the machine is printed first."""
@@ -38,11 +46,21 @@ SMALL = ["--encoder", "mobilenet_v2", "--decoder-width", "0.25"]
 SG_SMALL = [*SMALL, "--refine-width", "16", "--betas", "10", "1", "0", "--vgg-weights", "none"]
 # The shipped model takes the light as an input (model/light.py) and also runs without one.
 CONDITION = ["--condition", "light", "--condition-dropout", "0.3"]
-# (protocol, light) of the ship stage's evaluations: the first is the card's headline.
-EVALUATIONS = [("ours", "none"), ("ours", "true"), ("ours", "estimated"), ("desoba", "none"),
-               ("desoba", "true")]
+# (protocol, light, network size; 0: the training size) of the evaluations on the test split;
+# the first is the card's headline.
+EVALUATIONS = [("ours", "estimated", 0), ("ours", "none", 0), ("ours", "true", 0),
+               ("desoba", "estimated", 0), ("desoba", "none", 0), ("desoba", "true", 0),
+               ("ours", "estimated", 256), ("ours", "true", 256)]
 COMMON = ["--encoder-weights", "none", "--batch-size", "16", "--device", "cpu"]
-SAMPLES, ATTENTION_MINUTES, AB_MINUTES, FINAL_MINUTES = 6000, 8.0, 3.0, 40.0
+SAMPLES, ATTENTION_MINUTES, AB_MINUTES, FINAL_MINUTES = 6000, 20.0, 3.0, 65.0
+PHOTO_SAMPLES = 120
+PHOTO_CONFIG = """# the photo-shadows-only test set (benchmarks/pretrained.py, stage photo)
+test_fraction = 0.0
+[ranges.objects]
+occluders = [0, 0]
+[ranges.lights]
+weights = { sun = 1.0, area = 0.0, overcast = 0.0 }
+"""
 SIZE_MINUTES = 6.0
 ARTICLE = ["--encoder", "resnet18", "--decoder-width", "1", "--refine-width", "64"]
 # The article's networks with the random-VGG perceptual term (the old default), against the
@@ -74,6 +92,15 @@ def best_metrics(run: Path) -> dict:
     best = min(epochs, key=lambda line: line["val/lrmse"])
     return {key: value for key, value in best.items() if key.startswith("val/") or
             key in ("epoch", "step")}
+
+
+def best_attention(run: Path) -> dict:
+    """The attention run's best epoch (by val IoU): its val IoU and light direction error."""
+    lines = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
+    epochs = [line for line in lines if "val/iou" in line]
+    best = max(epochs, key=lambda line: line["val/iou"])
+    return {key: value for key, value in best.items() if key.startswith("val/") or
+            key == "epoch"}
 
 
 def count(data: Path) -> str:
@@ -114,14 +141,74 @@ def used(data: Path) -> str:
     return f"{len(photos)} photos with sidecars, {len(meshes)} meshes"
 
 
+def photo_assets(data: Path, target: Path) -> tuple[Path, Path]:
+    """(scenes, models) folders under `target` holding the test split's panoramas whose
+    sidecar masks their own shadows and has a sun, and the test split's inserted meshes,
+    copied from assets/real."""
+    import shutil
+
+    records = [json.loads(line) for line in
+               (data / "manifest.jsonl").read_text().splitlines() if line.strip()]
+    test = [record for record in records if record["split"] == "test"]
+    source = ROOT / "assets" / "real"
+    scenes, models = target / "scenes", target / "models"
+    (scenes / "masks").mkdir(parents=True, exist_ok=True)
+    for name in sorted({record["scene"] for record in test}):
+        sidecar = source / "scenes" / Path(name).with_suffix(".json").name
+        hints = json.loads(sidecar.read_text()) if sidecar.is_file() else {}
+        if "shadow_mask" not in hints or "sun" not in hints.get("panorama", {}):
+            continue
+        shutil.copy2(source / "scenes" / name, scenes / name)
+        shutil.copy2(sidecar, scenes / sidecar.name)
+        for key in ("object_mask", "shadow_mask"):
+            if key in hints:
+                shutil.copy2(source / "scenes" / hints[key], scenes / hints[key])
+    for mesh in sorted({record["inserted_mesh"] for record in test}):
+        for path in (source / "models").glob(f"{mesh}.*"):
+            (models / Path(mesh).parent).mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, models / Path(mesh).parent / path.name)
+    return scenes, models
+
+
+def evaluate(checkpoint: str, data: Path, split: str, out: Path, log: Path,
+             protocol: str = "ours", light: str = "estimated", network_size: int = 0,
+             extra: tuple[str, ...] = ()) -> dict:
+    """`shadow-model evaluate`'s summary (metrics.json) of one evaluation."""
+    if not (out / "metrics.json").is_file():
+        run([str(BIN / "shadow-model"), "evaluate", "--data", str(data), "--checkpoint",
+             checkpoint, "--split", split, "--size", "256", "--protocol", protocol, "--light",
+             light, "--network-size", str(network_size), "--out", str(out), "--device", "cpu",
+             *extra], log)
+    metrics = json.loads((out / "metrics.json").read_text())
+    return {key: metrics.get(key) for key in ("model", "identity", "direction", "edge",
+                                              "light_estimate", "count", "model_size")}
+
+
+def evaluations(checkpoint: str, data: Path, photo: Path, work: Path, name: str) -> dict:
+    """Every evaluation of the ship stage for one checkpoint: {protocol: {light[@size]: ...}},
+    and "photo_shadows_only"."""
+    results: dict = {}
+    for protocol, light, size in EVALUATIONS:
+        key = f"light {light}" + (f" @{size}" if size else "")
+        tag = f"{name}-{protocol}-{light}" + (f"-{size}" if size else "")
+        results.setdefault(protocol, {})[key] = evaluate(
+            checkpoint, data, "test", work / f"eval-{tag}", work / f"eval-{tag}.log", protocol,
+            light, size)
+    if (photo / "manifest.jsonl").is_file():
+        results["photo_shadows_only"] = evaluate(
+            checkpoint, photo, "train", work / f"eval-{name}-photo",
+            work / f"eval-{name}-photo.log", extra=("--flat-object",))
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, required=True)
-    parser.add_argument("--stages", default="data,attention,ab,size,final,ship")
+    parser.add_argument("--stages", default="data,attention,final,photo,previous,ship")
     parser.add_argument("--samples", type=int, default=SAMPLES)
     parser.add_argument("--attention-minutes", type=float, default=ATTENTION_MINUTES)
     parser.add_argument("--final-minutes", type=float, default=FINAL_MINUTES)
-    parser.add_argument("--final-epochs", type=int, default=14)
+    parser.add_argument("--final-epochs", type=int, default=30)
     args = parser.parse_args()
     stages = args.stages.split(",")
     work = args.work.resolve()
@@ -133,13 +220,13 @@ def main() -> None:
     print("machine:", summary["machine"], flush=True)
     if "data" in stages and not (data / "manifest.jsonl").is_file():
         run([str(BIN / "render-dataset"), "--out", str(data), "-n", str(args.samples),
-             "--size", "128", "--workers", "2", "--threads", "1"], work / "render.log")
+             "--workers", "2", "--threads", "1"], work / "render.log")
         run([str(BIN / "shadow-dataset"), "split", str(data), "--by", "both", "--test", "0.3",
              "--val", "0", "--seed", "0"], work / "split.log")
     attention_out = runs / "attention"
     if "attention" in stages and not list(attention_out.glob("*-attention-*")):
         run([str(BIN / "shadow-model"), "train-attention", "--data", str(data), "--out",
-             str(attention_out), "--size", "128", "--epochs", "6", *SMALL, *COMMON,
+             str(attention_out), "--size", "128", "--epochs", "30", *SMALL, *COMMON,
              "--max-minutes", str(args.attention_minutes)], work / "attention.log")
     attention = run_dir(attention_out, "attention") / "checkpoints" / "best.pt"
     base = [str(BIN / "shadow-model"), "train-sg", "--data", str(data), "--attention",
@@ -174,24 +261,27 @@ def main() -> None:
         run([*sg, *CONDITION, "--out", str(final_out), "--size", "128", "--head", "factor",
              "--epochs", str(args.final_epochs), "--max-minutes", str(args.final_minutes)],
             work / "final.log")
+    photo = work / "photo"
+    if "photo" in stages and not (photo / "manifest.jsonl").is_file():
+        scenes, models = photo_assets(data, work / "photo_assets")
+        (work / "photo.toml").write_text(PHOTO_CONFIG)
+        run([str(BIN / "render-dataset"), "--scenes", str(scenes), "--models", str(models),
+             "--config", str(work / "photo.toml"), "--out", str(photo), "-n",
+             str(PHOTO_SAMPLES), "--workers", "2", "--threads", "1"], work / "photo.log")
+    if "previous" in stages:
+        summary["previous"] = evaluations("default", data, photo, work, "previous")
+        summary_path.write_text(json.dumps(summary, indent=1))
     if "ship" in stages:
         final = run_dir(final_out, "sg")
         checkpoint = final / "checkpoints" / "best.pt"
-        summary["final"] = {"run": str(final), "val": best_metrics(final)}
+        summary["final"] = {"run": str(final), "val": best_metrics(final),
+                            "attention_val": best_attention(run_dir(attention_out,
+                                                                    "attention")),
+                            **evaluations(str(checkpoint), data, photo, work, "final")}
         article = runs / "size-article+vgg"
         if list(article.glob("*-sg-*")):
             summary.setdefault("size", {})["small (final run, equal time)"] = equal_time(
                 run_dir(article, "sg"), final)
-        for protocol, light in EVALUATIONS:
-            out = work / f"eval-{protocol}-{light}"
-            run([str(BIN / "shadow-model"), "evaluate", "--data", str(data), "--checkpoint",
-                 str(checkpoint), "--split", "test", "--size", "256", "--protocol", protocol,
-                 "--light", light, "--out", str(out), "--device", "cpu"],
-                work / f"eval-{protocol}-{light}.log")
-            metrics = json.loads((out / "metrics.json").read_text())
-            summary["final"].setdefault(protocol, {})[f"light {light}"] = {
-                "model": metrics["model"], "identity": metrics["identity"],
-                "direction": metrics["direction"], "count": metrics["count"]}
         sys.path.insert(0, str(ROOT))
         from model.pipeline import PRETRAINED
         from model.pretrained import write_pretrained
@@ -199,12 +289,13 @@ def main() -> None:
         provenance = json.loads((ROOT / "assets" / "real" / "provenance.json").read_text())
         card = {"name": "shadowsynth-sg", "task": "cast the shadow of an object inserted in a "
                 "photo (image + object mask -> shadowed image)",
-                "data": f"{count(data)} samples rendered by shadowsynth at 128x128 from "
+                "data": f"{count(data)} samples rendered by shadowsynth at 256x256 from "
                 f"assets/real ({used(data)}), split --by both: train and test share no "
                 "photo and no mesh",
                 "commands": "python benchmarks/pretrained.py --work WORK",
                 "config": json.loads((final / "config.json").read_text()),
-                "metrics_test_256": {key: summary["final"][key] for key in ("ours", "desoba")},
+                "metrics_test_256": {key: summary["final"][key] for key in
+                                     ("ours", "desoba", "photo_shadows_only")},
                 "machine": summary["machine"],
                 "licence": "the weights: MIT, as shadowsynth; trained only on renders of "
                 "the assets below, whose licences allow it",

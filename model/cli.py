@@ -98,6 +98,16 @@ MaxMinutes = Annotated[float, typer.Option(
     min=0.0, help="Wall-clock budget: train as many epochs (up to --epochs) as fit, estimated "
     "from the first epoch, with the learning-rate schedule fitted to them (0: no budget).")]
 Validate = Annotated[bool, typer.Option(help="Validate every dataset file first.")]
+NetworkSize = Annotated[int, typer.Option(
+    help="Run the network at this square size, a multiple of 32 (0: the size it was trained "
+         "at); its shadow is then resized to the photo.")]
+# train-attention's own
+LightHead = Annotated[bool, typer.Option(
+    help="Also learn the light the photo shows (direction, elevation, softness, whether it "
+         "has a direction) from each sample's light label: what predict uses when given no "
+         "--shadow-direction.")]
+LightWeight = Annotated[float, typer.Option(help="Weight of the light head's loss beside the "
+                                                 "Dice loss.")]
 # train-sg's own
 AttentionCheckpoint = Annotated[Path | None, typer.Option(
     "--attention", help="Attention checkpoint; without it G trains on ground-truth masks.")]
@@ -182,6 +192,8 @@ def train_attention(context: typer.Context, data: TrainData = None, out: Out = A
                     encoder_weights: EncoderWeights = ATTENTION.encoder_weights,
                     encoder: Encoder = ATTENTION.encoder,
                     decoder_width: DecoderWidth = ATTENTION.decoder_width,
+                    light_head: LightHead = ATTENTION.light_head,
+                    light_weight: LightWeight = ATTENTION.light_weight,
                     resume: Resume = None,
                     max_steps_per_epoch: MaxSteps = ATTENTION.max_steps_per_epoch,
                     log_every: LogEvery = ATTENTION.log_every,
@@ -191,7 +203,8 @@ def train_attention(context: typer.Context, data: TrainData = None, out: Out = A
                          workers=workers, seed=seed, device=device, amp=amp, compile=compile,
                          augment=augment, val_fraction=val_fraction,
                          encoder_weights=encoder_weights, encoder=encoder,
-                         decoder_width=decoder_width, max_steps_per_epoch=max_steps_per_epoch,
+                         decoder_width=decoder_width, light_head=light_head,
+                         light_weight=light_weight, max_steps_per_epoch=max_steps_per_epoch,
                          log_every=log_every, validate_data=validate_data, max_minutes=max_minutes)
     _train("attention", new_config, data, epochs, resume,
            given_options(context, "data", "epochs", "resume"))
@@ -306,7 +319,7 @@ def evaluate(data: Data,
                       "checkpoint's run, or next to --predictions).")] = None,
              size: Annotated[int, typer.Option(
                  help="Metrics are computed at SIZE x SIZE (the model runs at its training "
-                      "size; its predictions are upsampled).")] = EVAL.size,
+                      "size, or --network-size; its shadow is resized).")] = EVAL.size,
              batch_size: Batch = EVAL.batch_size, device: Device = EVAL.device,
              workers: Workers = EVAL.workers,
              ber_k: Annotated[float, typer.Option(
@@ -316,7 +329,13 @@ def evaluate(data: Data,
                  help="A light-conditioned model runs with each sample's true light (from "
                       "the manifest), the light estimated from the photo, or none (as predict "
                       "without --shadow-direction): true | estimated | none.")]
-                 = EVAL.light) -> None:
+                 = EVAL.light,
+             network_size: NetworkSize = EVAL.network_size,
+             flat_object: Annotated[bool, typer.Option(
+                 help="Give the model the inserted object at its mean colour, so that its "
+                      "shading shows nothing of the light (what an estimated light then reads "
+                      "comes from the rest of the photo); scored on the shadow, the object "
+                      "as rendered.")] = EVAL.flat_object) -> None:
     from dataset_tools.layout import check_writable, count_samples
     from model.evaluate import RESULT_FILES, summary_table, write_results
     from model.evaluate import evaluate as run
@@ -329,7 +348,8 @@ def evaluate(data: Data,
         config = EvalConfig(data=data, checkpoint=checkpoint, predictions=predictions,
                             pred_masks=pred_masks, protocol=protocol, split=split, size=size,
                             batch_size=batch_size, device=device, ber_k=ber_k, out=out,
-                            workers=workers, light=light)
+                            workers=workers, light=light, network_size=network_size,
+                            flat_object=flat_object)
         name = f"{data.resolve().name}-{split}" + ("-desoba" if protocol == "desoba" else "")
         if pretrained:  # never into the installed package
             target = out or Path(f"eval-pretrained-{name}")
@@ -379,12 +399,14 @@ def predict(images: Annotated[Path, typer.Option(help="Image folder or file.")],
             shadow_direction: Annotated[float | None, typer.Option(
                 help="A light-conditioned model (the pretrained one is): the image direction "
                      "the shadow should point in from the object's foot, degrees (0 = right, "
-                     "90 = down, clockwise). Without it the model runs without a light.")]
+                     "90 = down, clockwise). Without it the light is estimated from the photo "
+                     "(or none with --no-light).")]
                 = None,
             estimate_light: Annotated[bool, typer.Option(
-                help="Without --shadow-direction: estimate the direction from the photo's own "
-                     "shadows (the attention block's; unreliable, see docs/predict.md) instead "
-                     "of running without a light.")] = PREDICT.estimate_light,
+                "--estimate-light/--no-light",
+                help="Without --shadow-direction: estimate the light (direction, elevation, "
+                     "softness) from the photo with the attention block's light head, or run "
+                     "without a light (--no-light).")] = PREDICT.estimate_light,
             elevation: Annotated[float, typer.Option(
                 help="With a light: its elevation above the ground, degrees "
                      "(0-90].")] = PREDICT.elevation,
@@ -409,6 +431,7 @@ def predict(images: Annotated[Path, typer.Option(help="Image folder or file.")],
             max_pixels: Annotated[int, typer.Option(
                 help="Refuse images larger than this many pixels, from their header, before "
                      "any is decoded (0: no limit).")] = PREDICT.max_pixels,
+            network_size: NetworkSize = PREDICT.network_size,
             ) -> None:
     from dataset_tools.layout import check_writable
     from model.predict import PredictInterrupted, plan
@@ -432,10 +455,16 @@ def predict(images: Annotated[Path, typer.Option(help="Image folder or file.")],
                                    estimate_light=estimate_light, elevation=elevation,
                                    softness=softness, save_light=save_light,
                                    overwrite=overwrite, lights=lights, sheet=sheet,
-                                   format=format, max_pixels=max_pixels)
+                                   format=format, max_pixels=max_pixels,
+                                   network_size=network_size)
             chosen = pick_device(device)
             planned = plan(config)  # every input checked before the model loads
             loaded = _load(checkpoint, attention)
+            if (loaded.pipeline.condition == "light" and shadow_direction is None
+                    and estimate_light):
+                console.print("light: estimated from each photo (--shadow-direction gives one, "
+                              "--no-light runs without; --save-light writes what was used)",
+                              highlight=False)
             with progress(console) as bar:
                 task = bar.add_task("predicting", total=None)
                 written, skipped = run(config, loaded, chosen,

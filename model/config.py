@@ -133,11 +133,14 @@ class AttentionConfig(TrainConfig):
     encoder: str = "resnet34"  # any segmentation-models-pytorch encoder
     decoder_width: float = 1.0  # U-Net decoder channels x this (1 = 256, 128, 64, 32, 16)
     attention_threshold: float = 0.5  # probability at which val IoU and grids binarise masks
+    light_head: bool = True  # also learn the light the photo shows (model.networks.LightHead)
+    light_weight: float = 1.0  # weight of the light head's loss beside the Dice loss
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check_width(self.decoder_width)
         check_encoder(self.encoder)
+        expect(self.light_weight >= 0, "--light-weight", self.light_weight, "at least 0")
 
 
 @dataclass(frozen=True)
@@ -211,10 +214,16 @@ class EvalConfig:
     out: Path | None = None  # folder for metrics.json and per_image.csv
     workers: int = field(default_factory=default_workers)
     light: str = "none"  # a conditioned model's light: true | estimated | none (LIGHTS)
+    network_size: int = 0  # the model runs at this square size (0: its training size)
+    flat_object: bool = False  # the object's pixels at their mean colour in the model's input
 
     def __post_init__(self) -> None:
         choose("--protocol", self.protocol, PROTOCOLS)
+        if self.flat_object and self.checkpoint is None:
+            raise OptionValueError("--flat-object changes a checkpoint's input; it does not "
+                                   "apply to --predictions")
         choose("--light", self.light, LIGHTS)
+        check_network_size(self.network_size)
         if (self.checkpoint is None) == (self.predictions is None):
             raise OptionValueError("give either --checkpoint or --predictions")
         if self.pred_masks is not None and self.predictions is None:
@@ -235,6 +244,11 @@ PREDICT_FORMATS = ("same", "png", "jpg")
 JPEG_QUALITY = 95  # predict's JPEG outputs (a JPEG input, or --format jpg)
 
 
+def check_network_size(size: int) -> None:
+    expect(size == 0 or (size > 0 and size % 32 == 0), "--network-size", size,
+           "0 (the training size) or a positive multiple of 32")
+
+
 @dataclass(frozen=True)
 class PredictConfig:
     images: Path
@@ -247,7 +261,7 @@ class PredictConfig:
     save_attention: bool = False
     save_matte: bool = False  # the shadow factor as a 16-bit PNG under OUT/matte/
     shadow_direction: float | None = None  # a conditioned model's light; None: see below
-    estimate_light: bool = False  # without a direction: estimate it from the photo (else none)
+    estimate_light: bool = True  # without a direction: the light read from the photo (else none)
     elevation: float = 45.0  # degrees, with a given or estimated direction
     softness: float = 0.03  # [0, 1], likewise (model/light.py: a 2-degree sun)
     save_light: bool = False  # the light the model ran with as JSON under OUT/light/
@@ -259,8 +273,10 @@ class PredictConfig:
     # images above this many pixels are refused from their header (0: no limit); 50 MP lets
     # a 48 MP phone photo through and keeps a run near 3 GB (float copies of the photo)
     max_pixels: int = 50_000_000
+    network_size: int = 0  # the model runs at this square size (0: its training size)
 
     def __post_init__(self) -> None:
+        check_network_size(self.network_size)
         expect(0 < self.elevation <= 90, "--elevation", self.elevation, "degrees in (0, 90]")
         expect(0 <= self.softness <= 1, "--softness", self.softness, "a value in [0, 1]")
         expect(self.shadow_direction is None or math.isfinite(self.shadow_direction),

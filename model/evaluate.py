@@ -22,7 +22,13 @@ from dataset_tools.layout import DatasetError, read_image, write_json, write_tex
 from dataset_tools.settings import to_json
 from model.config import EvalConfig
 from model.data import NoteOnce, ShadowARDataset, collate, list_split
-from model.direction import DIRECTIONAL_LIGHTS, angle_error, shadow_direction, summarise
+from model.direction import (
+    DIRECTIONAL_LIGHTS,
+    WITHIN_DEG,
+    angle_error,
+    shadow_direction,
+    summarise,
+)
 from model.metrics import (
     DESOBA_SSIM_C1,
     DESOBA_SSIM_C2,
@@ -36,6 +42,8 @@ from model.metrics import (
     image_metrics,
     iou,
     predicted_shadow,
+    shape_metrics,
+    spill,
 )
 from model.pipeline import LoadedPipeline, predict_any_size
 
@@ -164,6 +172,66 @@ def batch_lights(config: EvalConfig, batch: dict[str, Any]) -> list[np.ndarray |
     return [None] * len(batch["id"])
 
 
+def edge_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The predicted shadows' edge width against the truth's on the sun-lit samples (all
+    samples when the manifest names no light): the median of their ratios, over the samples
+    where both have a shadow to measure, and the median widths."""
+    sun = [row for row in rows if row["light"] in ("sun", "")]
+    pairs = [(row["edge_width_px"], row["truth_edge_width_px"]) for row in sun
+             if not math.isnan(row["edge_width_px"]) and not math.isnan(row["truth_edge_width_px"])
+             and row["truth_edge_width_px"] > 0]
+    if not pairs:
+        return {"count": 0, "of": len(sun)}
+    predicted, truth = (np.array(values) for values in zip(*pairs, strict=True))
+    return {"count": len(pairs), "of": len(sun),
+            "median_ratio": float(np.median(predicted / truth)),
+            "median_px": float(np.median(predicted)), "truth_median_px": float(np.median(truth))}
+
+
+def nan_if_none(value: float | None) -> float:
+    return math.nan if value is None else value
+
+
+def label_direction(light: np.ndarray) -> float | None:
+    """A sample's true image direction (degrees) from its light vector; None without one."""
+    if light[0] < 0.5 or abs(light[1]) + abs(light[2]) < 1e-6:
+        return None
+    return math.degrees(math.atan2(light[2], light[1])) % 360.0
+
+
+def light_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The estimated light's direction against the label's, over the samples whose true
+    light has a direction (`evaluate --light estimated`): an estimate with no direction
+    counts as 180 degrees off."""
+    errors = [row["light_direction_error_deg"] for row in rows
+              if not math.isnan(row["true_light_deg"])]
+    errors = [180.0 if math.isnan(error) else error for error in errors]
+    if not errors:
+        return {"count": 0}
+    return {"count": len(errors), "median_deg": float(np.median(errors)),
+            "mean_deg": float(np.mean(errors)),
+            "within_30": float(np.mean(np.array(errors) <= WITHIN_DEG))}
+
+
+def flat_object(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The image with the inserted object's pixels (mask >= 128) set to their mean colour:
+    its shading then shows nothing of the light (`evaluate --flat-object`)."""
+    inside = mask >= 128
+    flat = image.copy()
+    if inside.any():
+        flat[inside] = image[inside].mean(axis=0).round().astype(np.uint8)
+    return flat
+
+
+def keep_object(prediction: np.ndarray, shadow: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The prediction with the object's own pixels as rendered: a flattened input is scored
+    on the shadow only."""
+    inside = mask >= 128
+    kept = prediction.copy()
+    kept[inside] = shadow[inside]
+    return kept
+
+
 def evaluate(config: EvalConfig, loaded: LoadedPipeline | None = None,
              device: torch.device | None = None,
              progress: Any = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -182,16 +250,24 @@ def evaluate(config: EvalConfig, loaded: LoadedPipeline | None = None,
     lights = light_kinds(config)
     rows: list[dict[str, Any]] = []
     for batch in batches(config):
-        attention = None
+        attention = used = None
         if loaded is None:
             predictions = [read_at(files[sample_id], "RGB", config.size)
                            for sample_id in batch["id"]]
         else:
-            predicted = predict_any_size(loaded, batch["noshadow"], batch["mask"], device,
+            inputs = ([flat_object(image, mask) for image, mask
+                       in zip(batch["noshadow"], batch["mask"], strict=True)]
+                      if config.flat_object else batch["noshadow"])
+            predicted = predict_any_size(loaded, inputs, batch["mask"], device,
                                          lights=batch_lights(config, batch)
-                                         if loaded.pipeline.condition == "light" else None)
+                                         if loaded.pipeline.condition == "light" else None,
+                                         network_size=config.network_size)
             predictions = [item.shadow for item in predicted]
             attention = [item.attention for item in predicted]
+            used = [item.light for item in predicted]
+            if config.flat_object:
+                predictions = [keep_object(prediction, shadow, mask) for prediction, shadow, mask
+                               in zip(predictions, batch["shadow"], batch["mask"], strict=True)]
         for index, sample_id in enumerate(batch["id"]):
             shadow, noshadow = batch["shadow"][index], batch["noshadow"][index]
             smask, object_mask = batch["smask"][index], batch["mask"][index]
@@ -199,6 +275,11 @@ def evaluate(config: EvalConfig, loaded: LoadedPipeline | None = None,
             model = score(config, shadow, predictions[index], noshadow, smask, object_mask,
                           pred_mask)
             identity = score(config, shadow, noshadow, noshadow, smask, object_mask)
+            shape = shape_metrics(shadow, predictions[index], noshadow, object_mask >= 128)
+            truth_edge = shape.pop("truth_edge_width_px")
+            model.update(shape)
+            identity["spill"] = spill(noshadow, noshadow, shadow, object_mask >= 128)
+            identity["edge_width_px"] = math.nan  # it casts no shadow
             if attention is not None:
                 probabilities = attention[index] > loaded.attention_threshold
                 model["IoU_occluder"] = iou(probabilities[..., 0],
@@ -210,15 +291,25 @@ def evaluate(config: EvalConfig, loaded: LoadedPipeline | None = None,
             found = shadow_direction(inside, predicted_shadow(
                 predictions[index], noshadow, inside, ber_threshold(config.ber_k)))
             model["direction_error_deg"] = angle_error(found, true)
+            light_error = math.nan
+            if used is not None and config.light == "estimated" and used[index] is not None:
+                light_error = angle_error(used[index].get("direction_deg"),
+                                          label_direction(batch["light"][index]))
             rows.append({"id": sample_id, "protocol": config.protocol, **constants,
                          "shadow_pixels": int((smask >= 128).sum()),
                          "light": lights.get(sample_id, ""),
-                         "true_direction_deg": math.nan if true is None else true, **model,
+                         "true_direction_deg": math.nan if true is None else true,
+                         "truth_edge_width_px": truth_edge,
+                         "true_light_deg": nan_if_none(label_direction(batch["light"][index])),
+                         "light_direction_error_deg": light_error, **model,
                          **{f"identity_{name}": value for name, value in identity.items()}})
         if progress is not None:
             progress(len(batch["id"]))
     names = [name for name in rows[0] if name not in ("id", "protocol", "shadow_pixels",
                                                       "light", "true_direction_deg",
+                                                      "truth_edge_width_px",
+                                                      "light_direction_error_deg",
+                                                      "true_light_deg",
                                                       "direction_error_deg", *constants)
              and not name.startswith("identity_")]
     directional = [row for row in rows if row["light"] in (*DIRECTIONAL_LIGHTS, "")]
@@ -227,7 +318,8 @@ def evaluate(config: EvalConfig, loaded: LoadedPipeline | None = None,
         "checkpoint": None if config.checkpoint is None else str(config.checkpoint),
         "predictions": None if config.predictions is None else str(config.predictions),
         "count": len(rows), "size": config.size,  # metrics at size x size
-        "model_size": None if loaded is None else loaded.size,  # it ran there, upsampled
+        # it ran there, its factor resized to size
+        "model_size": None if loaded is None else config.network_size or loaded.size,
         "with_shadow": sum(1 for row in rows if row["shadow_pixels"]),
         **settings,
         "ber_fixed_threshold": ber_threshold(config.ber_k),
@@ -238,6 +330,8 @@ def evaluate(config: EvalConfig, loaded: LoadedPipeline | None = None,
         "direction": summarise([row["direction_error_deg"] for row in directional],
                                [not math.isnan(row["true_direction_deg"])
                                 for row in directional]),
+        "edge": edge_summary(rows),
+        "light_estimate": light_summary(rows) if config.light == "estimated" else None,
         "config": to_json(config)}
     return summary, rows
 
@@ -279,4 +373,13 @@ def summary_table(summary: dict[str, Any], title: str, size: int, scored: str) -
     table.add_row("direction median (deg)", f"{direction['median_deg']:.1f}", "-")
     table.add_row(f"direction within 30 deg ({direction['found']}/{direction['count']} "
                   "found)", f"{direction['within_30']:.3f}", "0")
+    estimate = summary.get("light_estimate") or {}
+    if estimate.get("count"):
+        table.add_row(f"estimated light: direction median (deg, {estimate['count']})",
+                      f"{estimate['median_deg']:.1f}", "-")
+        table.add_row("estimated light: within 30 deg", f"{estimate['within_30']:.3f}", "-")
+    edge = summary.get("edge", {})
+    if edge.get("count"):
+        table.add_row(f"edge width / truth's, median ({edge['count']} of {edge['of']} sun-lit)",
+                      f"{edge['median_ratio']:.2f}", "-")
     return table

@@ -29,9 +29,13 @@ import torch.nn.functional as F
 from dataset_tools.light_labels import LightLabel
 from model.config import CONDITIONS, PredictConfig
 
-__all__ = ["CONDITIONS", "LIGHT_CHANNELS", "drop_condition", "estimated_light", "given_light",
-           "hint_plane", "is_light", "light_inputs", "light_report", "light_vector"]
+__all__ = ["CONDITIONS", "LIGHT_CHANNELS", "LIGHT_OUTPUTS", "decode_light", "direction_errors",
+           "drop_condition", "estimated_light", "field_loss", "given_light", "hint_plane",
+           "is_light", "light_inputs", "light_loss", "light_report", "light_vector"]
 LIGHT_CHANNELS = 5
+# The raw light an attention network with a light head reads (model.networks.AttentionNet):
+# [directional logit, cos, sin, elevation / 90, softness].
+LIGHT_OUTPUTS = 5
 # A light estimated from a photo has a direction only; these stand for the rest (a sun of 2
 # degrees, half-way up the sky), and a user's --elevation / --softness replace them.
 DEFAULT_ELEVATION_DEG = PredictConfig.elevation
@@ -77,6 +81,85 @@ def estimated_light(occluder: np.ndarray, occluder_shadow: np.ndarray,
     if direction is None:
         return light_vector(None), None
     return given_light(direction, elevation_deg, softness), direction
+
+
+def _directional(light: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(known, directional) bool (N,) of (N, LIGHT_CHANNELS) light vectors: a light is known,
+    and it has a direction (sun, area) rather than none (overcast)."""
+    known = light[:, 0] > 0.5
+    return known, known & (light[:, 1:3].abs().sum(dim=1) > 1e-6)
+
+
+def light_loss(raw: torch.Tensor, light: torch.Tensor) -> torch.Tensor:
+    """The light head's loss against the samples' light vectors (`light_vector`; a sample
+    whose light is unknown adds nothing): binary cross-entropy of "directional", the squared
+    error of (cos, sin) and the absolute error of elevation / 90 where the light has a
+    direction, and of softness where it is known."""
+    raw, light = raw.float(), light.float()
+    known, directional = _directional(light)
+
+    def mean(values: torch.Tensor, where: torch.Tensor) -> torch.Tensor:
+        return (values * where).sum() / where.sum().clamp_min(1)
+
+    kind = F.binary_cross_entropy_with_logits(raw[:, 0], directional.float(), reduction="none")
+    direction = ((raw[:, 1:3] - light[:, 1:3]) ** 2).sum(dim=1)
+    elevation = (raw[:, 3] - light[:, 3]).abs()
+    softness = (raw[:, 4] - light[:, 4]).abs()
+    known_f, directional_f = known.float(), directional.float()
+    return (mean(kind, known_f) + mean(direction, directional_f)
+            + mean(elevation, directional_f) + mean(softness, known_f))
+
+
+FIELD_KAPPA = 8.0  # concentration of the soft class of a direction (about 20 degrees wide)
+FIELD_FLOOR_WEIGHT = 0.1  # weight of a cell without evidence, beside 1 for one with
+
+
+def field_loss(field: torch.Tensor, light: torch.Tensor, evidence: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of a (N, BINS, h, w) direction field (`model.networks.DirectionField`)
+    against each directional sample's direction as a soft class (weights exp(FIELD_KAPPA x
+    cos(bin - direction)), normalised), per cell, weighted by the cell's share of (N, 1, H, W)
+    `evidence` pixels (the occluders, their shadows, the object) plus FIELD_FLOOR_WEIGHT;
+    0 without a directional sample."""
+    _, directional = _directional(light.float())
+    bins = field.shape[1]
+    angles = torch.arange(bins, device=field.device, dtype=torch.float32) * (2 * math.pi / bins)
+    truth = torch.atan2(light[:, 2].float(), light[:, 1].float())
+    target = torch.softmax(FIELD_KAPPA * torch.cos(angles[None] - truth[:, None]), dim=1)
+    cross = -(target[:, :, None, None] * torch.log_softmax(field.float(), dim=1)).sum(dim=1)
+    cells = F.adaptive_avg_pool2d(evidence.float(), field.shape[2:])[:, 0] + FIELD_FLOOR_WEIGHT
+    weights = cells * directional.float()[:, None, None]
+    return (cross * weights).sum() / weights.sum().clamp_min(1e-6)
+
+
+def decode_light(raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(light vectors (N, LIGHT_CHANNELS), confidence (N,) in [0, 1]) of the light head's raw
+    outputs: a directional light when its probability is at least a half, with the unit
+    direction of (cos, sin), else a light with no direction (overcast); elevation clamped to
+    ELEVATION_RANGE_DEG, softness to [0, 1]. The confidence of a direction is its probability
+    times the length of (cos, sin), which the squared error shrinks where the head is unsure
+    (1 at most); of no direction, 1 minus the probability."""
+    raw = raw.float()
+    probability = torch.sigmoid(raw[:, 0])
+    length = raw[:, 1:3].norm(dim=1)
+    unit = raw[:, 1:3] / length.clamp_min(1e-6)[:, None]
+    directional = (probability >= 0.5) & (length > 1e-6)
+    direction = torch.where(directional[:, None], unit, torch.zeros_like(unit))
+    low, high = (value / 90.0 for value in ELEVATION_RANGE_DEG)
+    vector = torch.cat([torch.ones_like(raw[:, :1]), direction,
+                        raw[:, 3:4].clamp(low, high), raw[:, 4:5].clamp(0, 1)], dim=1)
+    confidence = torch.where(directional, probability * length.clamp(max=1.0), 1 - probability)
+    return vector, confidence
+
+
+def direction_errors(estimated: torch.Tensor, light: torch.Tensor) -> torch.Tensor:
+    """Angles in degrees (M,) between the estimated and the true directions of the M samples
+    whose true light has a direction; an estimate with none counts as 180 degrees off."""
+    _, directional = _directional(light.float())
+    truth = light[directional, 1:3].float()
+    guess = estimated[directional, 1:3].float()
+    cosine = (truth * guess).sum(dim=1) / (truth.norm(dim=1) * guess.norm(dim=1)).clamp_min(1e-6)
+    angles = torch.rad2deg(torch.arccos(cosine.clamp(-1, 1)))
+    return torch.where(guess.abs().sum(dim=1) > 1e-6, angles, torch.full_like(angles, 180.0))
 
 
 def is_light(vector: np.ndarray) -> bool:

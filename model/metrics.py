@@ -283,3 +283,66 @@ def desoba_metrics(gt: np.ndarray, pred: np.ndarray, shadow_mask: np.ndarray,
     return {"GRMSE": desoba_rmse(gt, pred), "LRMSE": desoba_rmse(gt, pred, shadow_mask),
             "GSSIM": desoba_ssim_mean(ssim_map), "LSSIM": desoba_ssim_mean(ssim_map, shadow_mask),
             **desoba_ber(pred_mask, shadow_mask)}
+
+
+# --- the shadow's shape: edge width and spill (issue 30) -------------------------------------
+
+DARKENING_FLOOR = 8.0  # gray level (0-255) below which a pixel's darkening is not measured
+EDGE_CANDIDATE = 0.06  # darkening above this may be shadow (the renderer's darkening_threshold)
+EDGE_MIN_PIXELS = 20  # fewer candidate pixels: no shadow to measure an edge on
+SPILL_DILATE = 5  # pixels around the true shadow's change where darkening is not spill
+
+
+def _gray(image: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
+
+
+def darkening(image: np.ndarray, noshadow: np.ndarray) -> np.ndarray:
+    """(H, W) float32 in [0, 1]: 1 - gray(image) / gray(noshadow), the share of the light a
+    shadow takes (0 where the image is not darker, or noshadow darker than DARKENING_FLOOR)."""
+    base = _gray(noshadow)
+    taken = 1 - _gray(image) / np.maximum(base, 1.0)
+    return np.where(base >= DARKENING_FLOOR, np.clip(taken, 0, 1), 0).astype(np.float32)
+
+
+def edge_width(darkening_map: np.ndarray, excluded: np.ndarray) -> float:
+    """Width in pixels of a shadow's edge: the area of its 10-90 % band of darkening (of the
+    99th percentile of the candidate pixels, those above EDGE_CANDIDATE) over the length of its
+    half-darkening contour, outside `excluded` (H, W) bool (the inserted object); NaN with
+    fewer than EDGE_MIN_PIXELS candidates. A hard edge is about 1 px wide (the band is the one
+    pixel row the edge crosses), a blurred one as wide as its blur."""
+    inside = ~excluded
+    values = darkening_map[inside]
+    candidates = values[values > EDGE_CANDIDATE]
+    if candidates.size < EDGE_MIN_PIXELS:
+        return math.nan
+    peak = float(np.percentile(candidates, 99))
+    band = (darkening_map > 0.1 * peak) & (darkening_map < 0.9 * peak) & inside
+    core = ((darkening_map >= 0.5 * peak) & inside).astype(np.uint8)
+    contours, _ = cv2.findContours(core, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    length = sum(cv2.arcLength(contour, True) for contour in contours)
+    return float(band.sum() / length) if length > 0 else math.nan
+
+
+def spill(pred: np.ndarray, noshadow: np.ndarray, shadow: np.ndarray,
+          object_mask: np.ndarray) -> float:
+    """Mean darkening (gray levels, 0-255) the prediction adds to noshadow outside the pixels
+    the true shadow changes (shadow != noshadow, which lie in sregion by the data contract)
+    dilated by SPILL_DILATE pixels, and outside the object: 0 for the truth and for identity,
+    large for a blob that darkens the ground around the shadow."""
+    changed = (shadow != noshadow).any(axis=2).astype(np.uint8)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * SPILL_DILATE + 1,) * 2)
+    near = cv2.dilate(changed, kernel) > 0
+    outside = ~near & ~object_mask
+    if not outside.any():
+        return math.nan
+    added = np.clip(_gray(noshadow) - _gray(pred), 0, None)
+    return float(added[outside].mean())
+
+
+def shape_metrics(shadow: np.ndarray, pred: np.ndarray, noshadow: np.ndarray,
+                  object_mask: np.ndarray) -> dict[str, float]:
+    """The prediction's edge width and the truth's (px, NaN without a shadow) and its spill."""
+    return {"edge_width_px": edge_width(darkening(pred, noshadow), object_mask),
+            "truth_edge_width_px": edge_width(darkening(shadow, noshadow), object_mask),
+            "spill": spill(pred, noshadow, shadow, object_mask)}

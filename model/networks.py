@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import segmentation_models_pytorch as smp
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from model.light import CONDITIONS, LIGHT_CHANNELS, light_inputs
@@ -63,22 +64,117 @@ def _sized(arch: dict, decoder_width: float) -> dict:
     return arch if decoder_width == 1 else {**arch, "decoder_width": decoder_width}
 
 
-class AttentionNet(nn.Module):
-    """U-Net: image + object mask -> logits (N, 2, H, W) of [occluder, occluder shadow]."""
+class LightHead(nn.Module):
+    """What of the light is one number per photo, read off the attention encoder's deepest
+    features: a 1x1 reduction, average-pooled to a GRID x GRID map (where in the picture a
+    feature lies is kept) and an MLP to [directional logit, elevation / 90, softness]."""
 
-    def __init__(self, encoder: str = "resnet34", decoder_width: float = 1.0) -> None:
+    GRID, REDUCED, HIDDEN, OUTPUTS = 4, 32, 128, 3
+
+    def __init__(self, channels: int) -> None:
         super().__init__()
-        self.arch = _sized({"kind": "attention", "encoder": encoder, "in_channels": 4,
-                            "classes": 2}, decoder_width)
+        self.reduce = nn.Sequential(nn.Conv2d(channels, self.REDUCED, 1, bias=False),
+                                    nn.BatchNorm2d(self.REDUCED), nn.ReLU(inplace=True),
+                                    nn.AdaptiveAvgPool2d(self.GRID), nn.Flatten())
+        self.mlp = nn.Sequential(nn.Linear(self.REDUCED * self.GRID ** 2, self.HIDDEN),
+                                 nn.ReLU(inplace=True), nn.Linear(self.HIDDEN, self.OUTPUTS))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.mlp(self.reduce(features))
+
+
+DIRECTION_BINS = 16  # the direction field's classes: image directions 360 / 16 degrees apart
+
+
+def direction_units(bins: int = DIRECTION_BINS) -> torch.Tensor:
+    """(bins, 2): the unit vectors (cos, sin) of the bins' centre directions."""
+    angles = torch.arange(bins, dtype=torch.float32) * (2 * torch.pi / bins)
+    return torch.stack([angles.cos(), angles.sin()], dim=1)
+
+
+class DirectionField(nn.Module):
+    """Per cell of a stride-16 feature map, a distribution over DIRECTION_BINS image
+    directions of the light: each shadow and each shaded surface votes where it is."""
+
+    WIDTH = 64
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.layers = nn.Sequential(nn.Conv2d(channels, self.WIDTH, 3, padding=1, bias=False),
+                                    nn.BatchNorm2d(self.WIDTH), nn.ReLU(inplace=True),
+                                    nn.Conv2d(self.WIDTH, DIRECTION_BINS, 1))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.layers(features)
+
+
+FIELD_FLOOR = 0.05  # every cell's share in the pooled vote, beside the evidence's
+
+
+def pooled_direction(field: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """(N, 2): the vote of a (N, DIRECTION_BINS, h, w) field of logits, each cell's softmax
+    weighted by (N, 1, H, W) `weights` (area-resized to h x w) plus FIELD_FLOOR, as the mean
+    of the bins' unit vectors: its direction is the light's, its length (at most 1) how much
+    the cells agree."""
+    weights = F.adaptive_avg_pool2d(weights, field.shape[2:]) + FIELD_FLOOR
+    votes = (torch.softmax(field, dim=1) * weights).sum(dim=(2, 3)) / weights.sum(dim=(2, 3))
+    return votes @ direction_units(field.shape[1]).to(votes)
+
+
+class AttentionNet(nn.Module):
+    """U-Net: image + object mask -> logits (N, 2, H, W) of [occluder, occluder shadow].
+
+    With `light_head`, it also reads the light the photo shows. Its direction is a field
+    (`DirectionField`, on the encoder's stride-16 features): a distribution over image
+    directions per cell, trained with the light's direction as a soft class, most where the
+    evidence is (the occluders, their shadows, the object: `model.light.field_loss`), so that
+    each shadow and each shaded surface votes locally, at any size; the photo's direction is
+    the vote weighted by the predicted occluders and shadows and the object mask
+    (`pooled_direction`). Whether there is a direction, the elevation and the softness come
+    from the deepest features (`LightHead`). `forward(..., with_light=True)`. A distribution
+    per cell, not a regressed (cos, sin): a regression pulled towards the circle's mean by its
+    uncertainty learnt nothing in 3 epochs (val error 99-109 degrees, chance), and its two
+    channels beside the masks in the decoder's last 4 cost the masks their IoU."""
+
+    def __init__(self, encoder: str = "resnet34", decoder_width: float = 1.0,
+                 light_head: bool = False) -> None:
+        super().__init__()
+        arch = {"kind": "attention", "encoder": encoder, "in_channels": 4, "classes": 2}
+        if light_head:
+            arch["light_head"] = True
+        self.arch = _sized(arch, decoder_width)
         self.norm = InputNorm()
         self.unet = _unet(encoder, 4, 2, decoder_width)
+        channels = self.unet.encoder.out_channels
+        self.light_head = LightHead(channels[-1]) if light_head else None
+        self.direction = DirectionField(channels[-2]) if light_head else None
 
-    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return self.unet(self.norm(image, mask))
+    def forward(self, image: torch.Tensor, mask: torch.Tensor, with_light: bool = False
+                ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Mask logits (N, 2, H, W); `with_light`: (those, the light's raw numbers
+        (N, LIGHT_OUTPUTS): [directional logit, cos, sin, elevation / 90, softness], the
+        direction field (N, 2, H, W)) from one pass (a flag, not a method, so that a DDP or
+        compiled wrapper runs it)."""
+        if self.light_head is None:
+            if with_light:
+                raise ValueError("this attention network has no light head (trained without "
+                                 "--light-head)")
+            return self.unet(self.norm(image, mask))
+        features = self.unet.encoder(self.norm(image, mask))
+        logits = self.unet.segmentation_head(self.unet.decoder(features))
+        if not with_light:
+            return logits
+        field = self.direction(features[-2]).float()
+        with torch.no_grad():
+            weights = torch.sigmoid(logits.float()).sum(dim=1, keepdim=True) + mask
+        direction = pooled_direction(field, weights)
+        kind, elevation, softness = self.light_head(features[-1]).float().unbind(dim=1)
+        raw = torch.stack([kind, direction[:, 0], direction[:, 1], elevation, softness], dim=1)
+        return logits, raw, field
 
     @classmethod
     def from_arch(cls, arch: dict) -> AttentionNet:
-        return cls(arch["encoder"], arch.get("decoder_width", 1.0))
+        return cls(arch["encoder"], arch.get("decoder_width", 1.0), arch.get("light_head", False))
 
 
 def bn_relu_conv(in_channels: int, out_channels: int) -> nn.Sequential:

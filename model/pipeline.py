@@ -23,6 +23,7 @@ from model.config import SGConfig
 from model.light import (
     DEFAULT_ELEVATION_DEG,
     DEFAULT_SOFTNESS,
+    decode_light,
     estimated_light,
     is_light,
     light_report,
@@ -142,9 +143,11 @@ def lights_for(loaded: LoadedPipeline, image: torch.Tensor, mask: torch.Tensor,
                options: tuple[float, float]
                ) -> tuple[torch.Tensor | None, list[dict | None], torch.Tensor | None]:
     """The (N, LIGHT_CHANNELS) lights a conditioned SG network runs with: each given one, or
-    one estimated from the attention block's occluder shadows (`options`: the elevation and
-    softness to assume), or none (a zero vector: unconditioned); with what to report, and the
-    attention probabilities when an estimate needed them (the pipeline reuses them)."""
+    one estimated from the photo, or none (a zero vector: unconditioned); with what to report,
+    and the attention probabilities when an estimate needed them (the pipeline reuses them).
+    The estimate is the attention block's light head's (`model.light.decode_light`, with its
+    confidence) when it has one; an older attention block's is the direction its occluders'
+    shadows point in (`options`: the elevation and softness to assume then)."""
     if loaded.pipeline.condition != "light":
         if lights is not None and any(light is not None for light in lights):
             raise ckpt.CheckpointError("this model takes no light (trained without "
@@ -152,7 +155,8 @@ def lights_for(loaded: LoadedPipeline, image: torch.Tensor, mask: torch.Tensor,
         return None, [None] * image.shape[0], None
     wanted = lights if lights is not None else [None] * image.shape[0]
     vectors, reports = [], []
-    probabilities = None
+    probabilities = estimates = confidences = None
+    attention = loaded.pipeline.attention
     for index, light in enumerate(wanted):
         if light is not None:
             vectors.append(light)
@@ -160,7 +164,18 @@ def lights_for(loaded: LoadedPipeline, image: torch.Tensor, mask: torch.Tensor,
                             **light_report(light)})
             continue
         if probabilities is None:
-            probabilities = torch.sigmoid(loaded.pipeline.attention(image, mask))
+            if attention.light_head is not None:
+                logits, raw, _ = attention(image, mask, with_light=True)
+                estimates, confidences = (value.cpu().numpy() for value in decode_light(raw))
+            else:
+                logits = attention(image, mask)
+            probabilities = torch.sigmoid(logits)
+        if estimates is not None:
+            vector = estimates[index].astype(np.float32)
+            vectors.append(vector)
+            reports.append({"source": "estimated", "confidence": float(confidences[index]),
+                            **light_report(vector)})
+            continue
         binary = probabilities[index].cpu().numpy() > loaded.pipeline.threshold
         vector, direction = estimated_light(binary[0], binary[1], *options)
         vectors.append(vector)
@@ -174,14 +189,18 @@ def lights_for(loaded: LoadedPipeline, image: torch.Tensor, mask: torch.Tensor,
 def predict_any_size(loaded: LoadedPipeline, images: list[np.ndarray], masks: list[np.ndarray],
                      device: torch.device, lights: list[np.ndarray | None] | None = None,
                      light_options: tuple[float, float] = (DEFAULT_ELEVATION_DEG,
-                                                           DEFAULT_SOFTNESS)
-                     ) -> list[Prediction]:
+                                                           DEFAULT_SOFTNESS),
+                     network_size: int = 0) -> list[Prediction]:
     """Predictions for uint8 RGB images of any sizes (masks their size). The network runs at
-    its training size; the factor head's factor (the residual head's residual) is upsampled
-    and applied to the full-resolution photo, and the object's pixels are kept. A conditioned
-    network takes `lights` (LIGHT_CHANNELS vectors, `model.light`, a zero vector for none;
-    None: estimated from the photo)."""
-    size = loaded.size
+    `network_size` x `network_size` (a multiple of 32; 0: its training size; the networks
+    are fully convolutional and the light's planes and hint plane are made at that size); the
+    factor head's factor (the residual head's residual) is resized to the photo and applied
+    to it at full resolution, and the object's pixels are kept. A conditioned network takes
+    `lights` (LIGHT_CHANNELS vectors, `model.light`, a zero vector for none; None: estimated
+    from the photo)."""
+    if network_size % 32:
+        raise ValueError(f"network size {network_size}: expected a multiple of 32")
+    size = network_size or loaded.size
     small = [cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
              if image.shape[:2] != (size, size) else image for image in images]
     small_masks = [cv2.resize(mask, (size, size), interpolation=cv2.INTER_AREA)

@@ -1,5 +1,6 @@
 """train-attention: the attention block learns where the occluders and their shadows are
-from the composite (noshadow) and the inserted object's mask. Dice loss; IoU on val."""
+from the composite (noshadow) and the inserted object's mask (Dice loss; IoU on val) and, with
+its light head, the light the photo shows (`model.light.light_loss`; direction error on val)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from torch import nn
 
 from model.checkpoint import load_model
 from model.config import AttentionConfig
+from model.light import decode_light, direction_errors, field_loss, light_loss
 from model.losses import dice_loss
 from model.metrics import batch_iou
 from model.networks import AttentionNet
@@ -30,7 +32,7 @@ class AttentionTask(SeededTask):
 
     def __init__(self, config: AttentionConfig, runtime: Runtime) -> None:
         super().__init__(config, runtime)
-        network = AttentionNet(config.encoder, config.decoder_width)
+        network = AttentionNet(config.encoder, config.decoder_width, config.light_head)
         init_encoder(network.unet.encoder, config.encoder_weights, config.encoder,
                      "attention encoder")
         self.network = runtime.prepare(network)
@@ -50,20 +52,46 @@ class AttentionTask(SeededTask):
         optimizer = self.optimizers["attention"]
         optimizer.zero_grad(set_to_none=True)
         with self.runtime.autocast():
-            logits = self.step_fn(batch["noshadow"], batch["mask"])
-        loss = dice_loss(logits, self.target(batch))
+            logits, raw, field = self.outputs(self.step_fn, batch)
+        target = self.target(batch)
+        dice = dice_loss(logits, target)
+        terms = {"dice": dice}
+        if raw is not None:
+            terms["light"] = light_loss(raw, batch["light"])
+            evidence = torch.maximum(target.amax(dim=1, keepdim=True), batch["mask"])
+            terms["field"] = field_loss(field, batch["light"], evidence)
+        loss = dice + self.config.light_weight * (terms.get("light", 0.0)
+                                                  + terms.get("field", 0.0))
         loss.backward()
         optimizer.step()
-        return {"dice": loss.detach()}
+        return {name: value.detach() for name, value in terms.items()}
+
+    def outputs(self, network: nn.Module, batch: dict[str, Any]
+                ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """(mask logits, the raw light and the direction field, or None without a light
+        head)."""
+        if self.config.light_head:
+            return network(batch["noshadow"], batch["mask"], with_light=True)
+        return network(batch["noshadow"], batch["mask"]), None, None
 
     def val_sums(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        logits = self.network(batch["noshadow"], batch["mask"]).float()
+        logits, raw, _ = self.outputs(unwrap(self.network), batch)
+        logits = logits.float()
         target = self.target(batch)
         ious = batch_iou(torch.sigmoid(logits) > self.config.attention_threshold, target > 0.5)
         count = torch.tensor(float(len(batch["id"])), device=logits.device)
-        return {"iou_occluder": ious[:, 0].sum(), "iou_occluder_shadow": ious[:, 1].sum(),
+        sums = {"iou_occluder": ious[:, 0].sum(), "iou_occluder_shadow": ious[:, 1].sum(),
                 "iou": ious.mean(1).sum(), "dice": dice_loss(logits, target) * count,
                 "count": count}
+        if raw is not None:
+            estimated, _ = decode_light(raw)
+            errors = direction_errors(estimated, batch["light"])
+            sums.update({"light_loss": light_loss(raw, batch["light"]) * count,
+                         "direction_error": errors.sum(),
+                         "within_30": (errors <= 30).float().sum(),
+                         "direction_error_count": errors.new_tensor(float(len(errors))),
+                         "within_30_count": errors.new_tensor(float(len(errors)))})
+        return sums
 
     def grid(self, batch: dict[str, Any]) -> torch.Tensor:
         network = unwrap(self.network)  # rank 0 alone draws the grid: no DDP forward

@@ -132,3 +132,88 @@ def test_a_light_is_estimated_from_predicted_occluder_shadows():
     assert vector[0] == 1 and vector[1] > 0.9
     none, nothing = estimated_light(occluder, np.zeros_like(shadow))
     assert nothing is None and not none.any()
+
+
+def test_the_light_head_decodes_to_lights_in_range_with_a_confidence():
+    from model.light import LIGHT_CHANNELS, decode_light
+
+    raw = torch.tensor([[4.0, 0.0, 2.0, 0.5, 0.3],     # sure of a direction: straight down
+                        [-4.0, 1.0, 0.0, 0.5, 0.9],    # sure there is none
+                        [0.0, 0.3, -0.4, 3.0, -1.0],   # unsure; elevation, softness past range
+                        [3.0, 0.0, 0.0, -1.0, 0.5]])   # directional, but no direction at all
+    vector, confidence = decode_light(raw)
+    assert vector.shape == (4, LIGHT_CHANNELS)
+    assert torch.all(vector[:, 0] == 1)  # a light is always given
+    assert vector[0, 1:3].tolist() == pytest.approx([0.0, 1.0])
+    assert vector[1, 1:3].tolist() == [0.0, 0.0] and vector[3, 1:3].tolist() == [0.0, 0.0]
+    assert vector[2, 1:3].tolist() == pytest.approx([0.6, -0.8])  # unit length
+    assert torch.all((vector[:, 3] >= 5 / 90) & (vector[:, 3] <= 85 / 90))
+    assert torch.all((vector[:, 4] >= 0) & (vector[:, 4] <= 1))
+    assert torch.all((confidence >= 0) & (confidence <= 1))
+    assert confidence[0] > 0.9 and confidence[1] > 0.9 and confidence[2] < 0.5
+
+
+def test_the_light_loss_and_direction_error_by_hand():
+    from model.light import direction_errors, light_loss
+
+    truth = torch.tensor([[1.0, 1.0, 0.0, 0.5, 0.1],   # a sun to the right
+                          [1.0, 0.0, 0.0, 0.5, 1.0],   # overcast: no direction
+                          [0.0, 0.0, 0.0, 0.0, 0.0]])  # unknown: adds nothing
+    perfect = torch.tensor([[20.0, 1.0, 0.0, 0.5, 0.1], [-20.0, 0.0, 0.0, 0.7, 1.0],
+                            [5.0, 3.0, 3.0, 3.0, 3.0]])
+    assert light_loss(perfect, truth).item() == pytest.approx(0, abs=1e-6)
+    wrong = perfect.clone()
+    wrong[0, 1:3] = torch.tensor([0.0, 1.0])  # 90 degrees off: squared error 2
+    assert light_loss(wrong, truth).item() == pytest.approx(2, abs=1e-5)
+    estimated = torch.tensor([[1.0, 0.0, 1.0, 0.5, 0.1], [1.0, 1.0, 0.0, 0.5, 1.0],
+                              [0.0, 0.0, 0.0, 0.0, 0.0]])
+    assert direction_errors(estimated, truth).tolist() == pytest.approx([90.0])
+    no_direction = estimated.clone()
+    no_direction[0, 1:3] = 0
+    assert direction_errors(no_direction, truth).tolist() == [180.0]
+
+
+def test_the_attention_network_reads_a_light_at_any_size():
+    from model.light import LIGHT_OUTPUTS
+    from model.networks import DIRECTION_BINS, AttentionNet
+
+    network = AttentionNet("resnet18", decoder_width=0.25, light_head=True).eval()
+    assert network.arch["light_head"] is True
+    assert AttentionNet.from_arch(network.arch).light_head is not None
+    for size in (64, 96):
+        image, mask = torch.rand(2, 3, size, size), torch.zeros(2, 1, size, size)
+        with torch.no_grad():
+            logits, raw, field = network(image, mask, with_light=True)
+            assert torch.equal(logits, network(image, mask))
+        assert logits.shape == (2, 2, size, size) and raw.shape == (2, LIGHT_OUTPUTS)
+        assert field.shape == (2, DIRECTION_BINS, size // 16, size // 16)  # stride 16
+    with pytest.raises(ValueError, match="no light head"):
+        AttentionNet("resnet18", decoder_width=0.25)(image, mask, with_light=True)
+
+
+def test_the_direction_field_is_learnt_as_a_soft_class_and_pooled_by_the_evidence():
+    from model.light import FIELD_KAPPA, field_loss
+    from model.networks import DIRECTION_BINS, pooled_direction
+
+    light = torch.tensor([[1.0, 0.0, 1.0, 0.5, 0.1], [1.0, 0.0, 0.0, 0.5, 1.0]])  # down; none
+    down = DIRECTION_BINS // 4  # bin 4 of 16: 90 degrees
+    field = torch.zeros(2, DIRECTION_BINS, 2, 2)
+    evidence = torch.ones(2, 1, 8, 8)
+    flat = field_loss(field, light, evidence)
+    assert flat.item() == pytest.approx(math.log(DIRECTION_BINS), rel=0.05)  # nothing known
+    angles = torch.arange(DIRECTION_BINS) * (2 * math.pi / DIRECTION_BINS)
+    right = field.clone()
+    right[0] = (FIELD_KAPPA * torch.cos(angles - math.pi / 2))[:, None, None]  # the target
+    wrong = field.clone()
+    wrong[0] = (FIELD_KAPPA * torch.cos(angles))[:, None, None]  # 90 degrees off
+    assert field_loss(right, light, evidence) < flat < field_loss(wrong, light, evidence)
+    overcast_only = field_loss(wrong[1:], light[1:], evidence[1:])
+    assert overcast_only.item() == 0  # no direction to learn
+    # the vote: the top cells say down, the bottom ones right; weighted to the top, it says down
+    votes = torch.zeros(1, DIRECTION_BINS, 2, 1)
+    votes[0, down, 0] = votes[0, 0, 1] = 20.0
+    weights = torch.zeros(1, 1, 8, 8)
+    weights[:, :, :4] = 1
+    cos, sin = pooled_direction(votes, weights)[0].tolist()
+    assert math.degrees(math.atan2(sin, cos)) == pytest.approx(90, abs=5)
+    assert 0.9 < math.hypot(cos, sin) <= 1

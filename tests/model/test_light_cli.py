@@ -4,6 +4,7 @@ with an estimated one, evaluate with the true light, and export with the light a
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from dataset_tools.layout import read_image
 from model.cli import app
 
 
@@ -63,21 +65,45 @@ def test_predict_with_a_given_light_writes_it_beside_the_image(conditioned, toy_
     assert (tmp_path / "000012.png").is_file()
 
 
-def test_predict_without_a_light_runs_without_or_estimates_it_when_asked(conditioned,
-                                                                        toy_dataset, tmp_path):
+def test_predict_without_a_light_estimates_it_or_runs_without_with_no_light(conditioned,
+                                                                         toy_dataset, tmp_path):
     image, mask = one_photo(toy_dataset)
     code, output = cli("predict", "--images", image, "--masks", mask, "--out", tmp_path / "a",
                        "--checkpoint", conditioned["sg"], "--device", "cpu", "--save-light")
     assert code == 0, output
+    assert "light: estimated from each photo" in output
     light = json.loads((tmp_path / "a" / "light" / "000012.json").read_text())
-    assert light["source"] == "none" and light["direction_deg"] is None
+    # the attention block's light head (train-attention's default) always gives a light: a
+    # direction, or none (overcast), with an elevation and softness in range and a confidence
+    assert light["source"] == "estimated" and 0 <= light["confidence"] <= 1
+    assert 5 <= light["elevation_deg"] <= 85 and 0 <= light["softness"] <= 1
+    assert light["direction_deg"] is None or 0 <= light["direction_deg"] < 360
     code, output = cli("predict", "--images", image, "--masks", mask, "--out", tmp_path / "b",
                        "--checkpoint", conditioned["sg"], "--device", "cpu", "--save-light",
-                       "--estimate-light")
+                       "--no-light")
     assert code == 0, output
+    assert "estimated" not in output
     light = json.loads((tmp_path / "b" / "light" / "000012.json").read_text())
-    assert light["source"] in ("estimated", "none")
-    assert (light["direction_deg"] is None) == (light["source"] == "none")
+    assert light["source"] == "none" and light["direction_deg"] is None
+
+
+def test_predict_runs_the_network_at_another_size_than_it_was_trained_at(conditioned,
+                                                                        toy_dataset, tmp_path):
+    """The networks are fully convolutional: trained at 64, run at 96 and 128 on a 64-px
+    photo, the output keeps the photo's size; a size that is no multiple of 32 is refused."""
+    image, mask = one_photo(toy_dataset)
+    outputs = {}
+    for size in (0, 96, 128):
+        code, output = cli("predict", "--images", image, "--masks", mask, "--out",
+                           tmp_path / str(size), "--checkpoint", conditioned["sg"], "--device",
+                           "cpu", "--shadow-direction", "45", "--network-size", size)
+        assert code == 0, output
+        outputs[size] = read_image(tmp_path / str(size) / "000012.png", "RGB")
+    assert outputs[96].shape == outputs[128].shape == outputs[0].shape
+    code, output = cli("predict", "--images", image, "--masks", mask, "--out", tmp_path / "x",
+                       "--checkpoint", conditioned["sg"], "--device", "cpu",
+                       "--network-size", "100")
+    assert code == 2 and "--network-size 100" in output
 
 
 def test_a_light_for_a_model_that_takes_none_is_one_line(toy_dataset, tmp_path, monkeypatch):
@@ -107,6 +133,36 @@ def test_evaluate_gives_a_conditioned_model_the_true_light(conditioned, toy_data
     assert code == 0, output
     summary = json.loads((tmp_path / "metrics.json").read_text())
     assert summary["config"]["light"] == "true" and np.isfinite(summary["model"]["LRMSE"])
+
+
+def test_evaluate_scores_the_estimated_light_and_can_flatten_the_object(conditioned,
+                                                                       toy_dataset, tmp_path):
+    code, output = cli("evaluate", "--data", toy_dataset, "--checkpoint", conditioned["sg"],
+                       "--size", "64", "--workers", "0", "--out", tmp_path, "--device", "cpu",
+                       "--light", "estimated", "--flat-object")
+    assert code == 0, output
+    summary = json.loads((tmp_path / "metrics.json").read_text())
+    estimate = summary["light_estimate"]
+    directional = sum(row["true_light_deg"] != "nan" for row in
+                      csv.DictReader((tmp_path / "per_image.csv").open()))
+    assert estimate["count"] == directional > 0
+    assert 0 <= estimate["median_deg"] <= 180 and 0 <= estimate["within_30"] <= 1
+    assert summary["model"]["spill"] >= 0 and summary["identity"]["spill"] == 0
+    code, output = cli("evaluate", "--data", toy_dataset, "--predictions", tmp_path,
+                       "--flat-object", "--out", tmp_path / "x")
+    assert code == 2 and "--flat-object" in output
+
+
+def test_the_object_flattened_to_its_mean_colour():
+    from model.evaluate import flat_object, keep_object
+
+    image = np.zeros((4, 4, 3), np.uint8)
+    image[:2, :2] = [[[10, 20, 30], [30, 40, 50]], [[10, 20, 30], [30, 40, 50]]]
+    mask = np.zeros((4, 4), np.uint8)
+    mask[:2, :2] = 255
+    flat = flat_object(image, mask)
+    assert (flat[:2, :2] == [20, 30, 40]).all() and (flat[2:] == 0).all()
+    assert np.array_equal(keep_object(flat, image, mask), image)
 
 
 @pytest.mark.slow

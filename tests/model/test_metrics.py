@@ -111,3 +111,47 @@ def test_ber_acc_and_iou_by_hand():
     assert metrics.iou(np.zeros((2, 2), bool), np.zeros((2, 2), bool)) == 1.0
     identity = metrics.image_metrics(pred, noshadow, noshadow, region, object_mask)
     assert identity["LBER"] == 1.0 and identity["GBER"] == 0.5
+
+
+def _ground(size: int = 64, level: int = 200) -> np.ndarray:
+    return np.full((size, size, 3), level, np.uint8)
+
+
+def test_edge_width_of_a_hard_and_a_ramped_shadow_by_hand():
+    """A square shadow at half light with a hard edge: its 10-90 % band is empty, width 0; with
+    a linear ramp of 10 pixels from full light to the shadow on each side, the band covers 8 of
+    them (darkening 0.1-0.9 of the peak), so the width is the band's area over the half-
+    darkening contour's length: about 8 px."""
+    noshadow = _ground()
+    hard = noshadow.copy()
+    hard[20:44, 20:44] = 100
+    excluded = np.zeros((64, 64), bool)
+    assert metrics.edge_width(metrics.darkening(hard, noshadow), excluded) == pytest.approx(0)
+    # a ramp: darkening d(x) = 0.5 * clip((distance inside the outer square) / 10, 0, 1)
+    yy, xx = np.mgrid[0:64, 0:64]
+    inside = np.minimum.reduce([xx - 10, 53 - xx, yy - 10, 53 - yy]).astype(np.float32)
+    fraction = np.clip(inside / 10, 0, 1)
+    ramp = (200 * (1 - 0.5 * fraction) + 0.5).astype(np.uint8)
+    soft = np.repeat(ramp[..., None], 3, axis=2)
+    width = metrics.edge_width(metrics.darkening(soft, noshadow), excluded)
+    assert width == pytest.approx(8, rel=0.15)
+    assert math.isnan(metrics.edge_width(metrics.darkening(noshadow, noshadow), excluded))
+
+
+def test_spill_is_the_darkening_added_away_from_the_true_shadow():
+    noshadow = _ground()
+    shadow = noshadow.copy()
+    shadow[20:30, 20:30] = 100  # the true shadow
+    obj = np.zeros((64, 64), bool)
+    obj[10:20, 20:30] = True
+    assert metrics.spill(shadow, noshadow, shadow, obj) == 0  # the truth adds none
+    assert metrics.spill(noshadow, noshadow, shadow, obj) == 0  # nor does identity
+    blob = noshadow.copy()
+    blob[:, :] = 180  # darkens the whole image by 20 gray levels
+    # outside the true shadow dilated by SPILL_DILATE and the object: every pixel 20 darker
+    assert metrics.spill(blob, noshadow, shadow, obj) == pytest.approx(20, abs=0.5)
+    near = noshadow.copy()
+    near[17:33, 17:33] = 150  # darkening within 3 px of the true shadow is not spill
+    assert metrics.spill(near, noshadow, shadow, obj) == 0
+    brighter = np.full_like(noshadow, 230)  # brightening is not darkening
+    assert metrics.spill(brighter, noshadow, shadow, obj) == 0

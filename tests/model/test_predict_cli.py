@@ -31,9 +31,10 @@ def cli(*args) -> tuple[int, str]:
 
 
 def lines(output: str) -> list[str]:
-    """The output's lines but the pretrained model's notice."""
+    """The output's lines but the notices of the pretrained model and the estimated light."""
     return [line for line in output.strip().splitlines()
-            if line.strip() and not line.startswith("using the pretrained model")]
+            if line.strip() and not line.startswith(("using the pretrained model",
+                                                     "light: estimated"))]
 
 
 def one_error(output: str) -> str:
