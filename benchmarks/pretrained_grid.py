@@ -1,7 +1,8 @@
 """A picture of a shadow model on held-out samples: one row per sample, noshadow | prediction |
 ground truth, the object outlined; sun- and area-lit samples first, one per scene photo. A
-light-conditioned model gets two prediction columns: without a light (what predict does
-without --shadow-direction) and given the sample's true light (from its manifest record).
+light-conditioned model gets two prediction columns: with the light it estimates from the
+photo (what predict does without --shadow-direction) and given the sample's true light (from
+its manifest record).
 
     python benchmarks/pretrained_grid.py --data WORK/data --out docs/pretrained_grid.jpg
     python benchmarks/pretrained_grid.py --data DATA --checkpoint runs/.../best.pt --out grid.jpg
@@ -24,7 +25,7 @@ from model.light import light_vector
 from model.pipeline import checkpoint_path, load_pipeline, predict_any_size
 
 LABELS = ("noshadow", "prediction", "ground truth")
-CONDITIONED_LABELS = ("noshadow", "no light", "light given", "ground truth")
+CONDITIONED_LABELS = ("noshadow", "estimated light", "light given", "ground truth")
 
 
 def pick(data: Path, split: str, rows: int) -> list[str]:
@@ -59,6 +60,8 @@ def main() -> None:
     parser.add_argument("--checkpoint", type=Path, default=None)
     parser.add_argument("--rows", type=int, default=6)
     parser.add_argument("--tile", type=int, default=256)
+    parser.add_argument("--network-size", type=int, default=0,
+                        help="run the networks at this size (0: their training size)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     checkpoint = checkpoint_path(args.checkpoint)
@@ -74,12 +77,14 @@ def main() -> None:
     if loaded.pipeline.condition == "light":
         labels = CONDITIONED_LABELS
         records = read_manifest(args.data)
-        runs = [predict_any_size(loaded, read["noshadow"], read["mask"], cpu, lights)
-                for lights in ([light_vector(None)] * len(ids),
+        runs = [predict_any_size(loaded, read["noshadow"], read["mask"], cpu, lights,
+                                 network_size=args.network_size)
+                for lights in (None,
                                [light_vector(label_of(records[sample_id])) for sample_id in ids])]
     else:
         labels = LABELS
-        runs = [predict_any_size(loaded, read["noshadow"], read["mask"], cpu)]
+        runs = [predict_any_size(loaded, read["noshadow"], read["mask"], cpu,
+                                 network_size=args.network_size)]
     tile = args.tile
     rows = []
     for index in range(len(ids)):

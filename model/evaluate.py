@@ -199,18 +199,23 @@ def label_direction(light: np.ndarray) -> float | None:
     return math.degrees(math.atan2(light[2], light[1])) % 360.0
 
 
-def light_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+def light_summary(rows: list[dict[str, Any]], by_kind: bool = True) -> dict[str, Any]:
     """The estimated light's direction against the label's, over the samples whose true
-    light has a direction (`evaluate --light estimated`): an estimate with no direction
-    counts as 180 degrees off."""
+    light has a direction (`evaluate --light estimated`), and per light kind: an estimate
+    with no direction counts as 180 degrees off."""
     errors = [row["light_direction_error_deg"] for row in rows
               if not math.isnan(row["true_light_deg"])]
     errors = [180.0 if math.isnan(error) else error for error in errors]
     if not errors:
         return {"count": 0}
-    return {"count": len(errors), "median_deg": float(np.median(errors)),
-            "mean_deg": float(np.mean(errors)),
-            "within_30": float(np.mean(np.array(errors) <= WITHIN_DEG))}
+    summary = {"count": len(errors), "median_deg": float(np.median(errors)),
+               "mean_deg": float(np.mean(errors)),
+               "within_30": float(np.mean(np.array(errors) <= WITHIN_DEG))}
+    if by_kind:
+        for kind in sorted({row["light"] for row in rows} - {""}):
+            summary[kind] = light_summary([row for row in rows if row["light"] == kind],
+                                          by_kind=False)
+    return summary
 
 
 def flat_object(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
