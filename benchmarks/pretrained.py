@@ -233,7 +233,9 @@ def main() -> None:
              str(attention_out), "--size", "128", "--epochs", "30", *SMALL, *COMMON,
              "--lr", "1e-3", "--max-minutes", str(args.attention_minutes)],
             work / "attention.log")
-    attention = run_dir(attention_out, "attention") / "checkpoints" / "best.pt"
+    trained = list(attention_out.glob("*-attention-*"))
+    attention = (run_dir(attention_out, "attention") / "checkpoints" / "best.pt" if trained
+                 else Path("(train the attention stage first)"))
     base = [str(BIN / "shadow-model"), "train-sg", "--data", str(data), "--attention",
             str(attention), *COMMON]
     sg = [*base, *SG_SMALL]
