@@ -12,7 +12,8 @@ What each module holds, in the order a run meets them:
 - losses: Dice, region-weighted L2, perceptual, GAN; metrics: RMSE, SSIM, BER, IoU (numpy,
   with torch twins for training) and the desoba protocol's definitions; direction: the
   shadow direction error.
-- train: the loop both blocks share; train_attention, train_sg: what each block trains;
+- train: the loop both blocks share; runs: a run's folder, resume and early stop;
+  train_attention, train_sg: what each block trains;
   visuals: their picture grids; checkpoint: save, load, resume; errors: one-line failures.
 - pipeline: a trained pipeline loaded and run at any size; evaluate, predict, export: the
   verbs that use it; pretrained: the shipped model.

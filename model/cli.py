@@ -342,7 +342,9 @@ def evaluate(data: Data,
     from model.runtime import pick_device
 
     with one_line_errors():
-        pretrained = checkpoint is not None and str(checkpoint) == "default"
+        from model.pipeline import DEFAULT_CHECKPOINT
+
+        pretrained = checkpoint is not None and str(checkpoint) == DEFAULT_CHECKPOINT
         if checkpoint is not None:
             checkpoint = _checkpoint(checkpoint)
         config = EvalConfig(data=data, checkpoint=checkpoint, predictions=predictions,

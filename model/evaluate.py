@@ -47,8 +47,6 @@ from model.metrics import (
 )
 from model.pipeline import LoadedPipeline, predict_any_size
 
-HEADLINE = ("GRMSE", "LRMSE", "GSSIM", "LSSIM", "GBER", "LBER", "ACC",
-            "GBER_ratio", "LBER_ratio", "ACC_ratio")
 PREDICTION_SUFFIXES = (".png", ".jpg", ".jpeg")
 DESOBA_CODE = ("bcmi/Object-Shadow-Generation-Dataset-DESOBAv2 eval_result.py, ssim.py, ber.py; "
                "bcmi/Object-Shadow-Generation-Dataset-DESOBA src/models/SGRNet_model.py")

@@ -33,6 +33,7 @@ __all__ = ["CONDITIONS", "LIGHT_CHANNELS", "LIGHT_OUTPUTS", "decode_light", "dir
            "drop_condition", "estimated_light", "field_loss", "given_light", "hint_plane",
            "is_light", "light_inputs", "light_loss", "light_report", "light_vector"]
 LIGHT_CHANNELS = 5
+GIVEN = 0.5  # the "given" channel at or above this: a light is given (it is 0 or 1)
 # The raw light an attention network with a light head reads (model.networks.AttentionNet):
 # [directional logit, cos, sin, elevation / 90, softness].
 LIGHT_OUTPUTS = 5
@@ -86,7 +87,7 @@ def estimated_light(occluder: np.ndarray, occluder_shadow: np.ndarray,
 def _directional(light: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(known, directional) bool (N,) of (N, LIGHT_CHANNELS) light vectors: a light is known,
     and it has a direction (sun, area) rather than none (overcast)."""
-    known = light[:, 0] > 0.5
+    known = light[:, 0] >= GIVEN
     return known, known & (light[:, 1:3].abs().sum(dim=1) > 1e-6)
 
 
@@ -165,7 +166,7 @@ def direction_errors(estimated: torch.Tensor, light: torch.Tensor) -> torch.Tens
 def is_light(vector: np.ndarray) -> bool:
     """Whether a light vector (`light_vector`) carries a light: its "given" channel is set
     (a zero vector is no light)."""
-    return float(vector[0]) >= 0.5
+    return float(vector[0]) >= GIVEN
 
 
 def light_report(vector: np.ndarray) -> dict[str, float | None]:
@@ -197,8 +198,8 @@ def hint_plane(mask: torch.Tensor, light: torch.Tensor) -> torch.Tensor:
     inside = mask[:, 0] > 0.5
     rows = torch.arange(height, device=mask.device).view(1, height, 1).expand(n, height, width)
     foot_row = torch.where(inside, rows, torch.full_like(rows, -1)).amax(dim=1)  # (N, W)
-    given, cos, sin = light[:, 0] > 0.5, light[:, 1].float(), light[:, 2].float()
-    directional = given & ((cos.abs() + sin.abs()) > 1e-6)
+    cos, sin = light[:, 1].float(), light[:, 2].float()
+    directional = _directional(light)[1]
     elevation = (light[:, 3].float() * 90).clamp(*ELEVATION_RANGE_DEG)
     # image length per unit of ground length along the direction, relative to across
     stretch = torch.rsqrt(cos ** 2 + (sin / GROUND_FORESHORTENING) ** 2).clamp(max=1.0)
