@@ -47,10 +47,13 @@ SMALL = ["--encoder", "mobilenet_v2", "--decoder-width", "0.25"]
 SG_SMALL = [*SMALL, "--refine-width", "16", "--betas", "10", "1", "0", "--vgg-weights", "none"]
 # The shipped model takes the light as an input (model/light.py) and also runs without one.
 CONDITION = ["--condition", "light", "--condition-dropout", "0.3"]
-# (protocol, light, network size; 0: the training size) of the evaluations on the test split;
-# the first is the card's headline.
-EVALUATIONS = [("ours", "estimated", 0), ("ours", "none", 0), ("ours", "true", 0),
-               ("desoba", "estimated", 0), ("desoba", "true", 0), ("ours", "true", 256)]
+# (protocol, light, network size; 0: the training size[, the estimate's --min-confidence])
+# of the evaluations on the test split; the first is the card's headline (predict's default:
+# the estimated light, run without one where the estimate is less confident than
+# model.config.MIN_CONFIDENCE); "min 0" uses every estimate: the estimator's own direction error.
+EVALUATIONS = [("ours", "estimated", 0), ("ours", "estimated", 0, 0.0), ("ours", "none", 0),
+               ("ours", "true", 0), ("desoba", "estimated", 0), ("desoba", "true", 0),
+               ("ours", "true", 256)]
 # the model shipped before (stage previous): its card's rows and its old estimate
 PREVIOUS_EVALUATIONS = [("ours", "none", 0), ("ours", "true", 0), ("ours", "estimated", 0),
                         ("desoba", "true", 0)]
@@ -188,20 +191,24 @@ def evaluate(checkpoint: str, data: Path, split: str, out: Path, log: Path,
 
 
 def evaluations(checkpoint: str, data: Path, photo: Path, work: Path, name: str,
-                chosen: list[tuple[str, str, int]]) -> dict:
-    """The `chosen` evaluations of one checkpoint: {protocol: {light[@size]: ...}}, and
-    "photo_shadows_only"."""
+                chosen: list[tuple]) -> dict:
+    """The `chosen` evaluations of one checkpoint: {protocol: {light[@size][ min C]: ...}},
+    and "photo_shadows_only" (the estimated light at the default threshold and at 0)."""
     results: dict = {}
-    for protocol, light, size in chosen:
-        key = f"light {light}" + (f" @{size}" if size else "")
-        tag = f"{name}-{protocol}-{light}" + (f"-{size}" if size else "")
+    for protocol, light, size, *threshold in chosen:
+        extra = ("--min-confidence", str(threshold[0])) if threshold else ()
+        suffix = (f" @{size}" if size else "") + (f" min {threshold[0]:g}" if threshold else "")
+        key = f"light {light}{suffix}"
+        tag = f"{name}-{protocol}-{light}{suffix.replace(' @', '-').replace(' ', '-')}"
         results.setdefault(protocol, {})[key] = evaluate(
             checkpoint, data, "test", work / f"eval-{tag}", work / f"eval-{tag}.log", protocol,
-            light, size)
+            light, size, extra)
     if (photo / "manifest.jsonl").is_file():
-        results["photo_shadows_only"] = evaluate(
-            checkpoint, photo, "train", work / f"eval-{name}-photo",
-            work / f"eval-{name}-photo.log", extra=("--flat-object",))
+        for key, extra in (("photo_shadows_only", ()),
+                           ("photo_shadows_only min 0", ("--min-confidence", "0"))):
+            tag = f"{name}-photo" + ("-min-0" if extra else "")
+            results[key] = evaluate(checkpoint, photo, "train", work / f"eval-{tag}",
+                                    work / f"eval-{tag}.log", extra=("--flat-object", *extra))
     return results
 
 
@@ -304,7 +311,8 @@ def main() -> None:
                 "commands": "python benchmarks/pretrained.py --work WORK",
                 "config": json.loads((final / "config.json").read_text()),
                 "metrics_test_256": {key: summary["final"][key] for key in
-                                     ("ours", "desoba", "photo_shadows_only")},
+                                     ("ours", "desoba", "photo_shadows_only",
+                                      "photo_shadows_only min 0")},
                 "machine": summary["machine"],
                 "licence": "the weights: MIT, as shadowsynth; trained only on renders of "
                 "the assets below, whose licences allow it",

@@ -1,8 +1,8 @@
 """A picture of a shadow model on held-out samples: one row per sample, noshadow | prediction |
 ground truth, the object outlined; sun- and area-lit samples first, one per scene photo. A
 light-conditioned model gets two prediction columns: with the light it estimates from the
-photo (what predict does without --shadow-direction) and given the sample's true light (from
-its manifest record).
+photo (what predict does without --shadow-direction, with its default --min-confidence) and
+given the sample's true light (from its manifest record).
 
     python benchmarks/pretrained_grid.py --data WORK/data --out docs/pretrained_grid.jpg
     python benchmarks/pretrained_grid.py --data DATA --checkpoint runs/.../best.pt --out grid.jpg
@@ -21,6 +21,7 @@ import torch
 from dataset_tools.layout import read_image, sample_path
 from dataset_tools.light_labels import label_of
 from dataset_tools.records import read_manifest
+from model.config import MIN_CONFIDENCE
 from model.light import light_vector
 from model.pipeline import checkpoint_path, load_pipeline, predict_any_size
 
@@ -78,7 +79,8 @@ def main() -> None:
         labels = CONDITIONED_LABELS
         records = read_manifest(args.data)
         runs = [predict_any_size(loaded, read["noshadow"], read["mask"], cpu, lights,
-                                 network_size=args.network_size)
+                                 network_size=args.network_size,
+                                 min_confidence=MIN_CONFIDENCE)
                 for lights in (None,
                                [light_vector(label_of(records[sample_id])) for sample_id in ids])]
     else:

@@ -101,6 +101,10 @@ Validate = Annotated[bool, typer.Option(help="Validate every dataset file first.
 NetworkSize = Annotated[int, typer.Option(
     help="Run the network at this square size, a multiple of 32 (0: the size it was trained "
          "at); its shadow is then resized to the photo.")]
+MinConfidence = Annotated[float, typer.Option(
+    help="With the light estimated from the photo: run without a light where the estimate's "
+         "confidence (0-1, what --save-light writes) is below this (0: always use the "
+         "estimate).")]
 # train-attention's own
 LightHead = Annotated[bool, typer.Option(
     help="Also learn the light the photo shows (direction, elevation, softness, whether it "
@@ -331,6 +335,7 @@ def evaluate(data: Data,
                       "without --shadow-direction): true | estimated | none.")]
                  = EVAL.light,
              network_size: NetworkSize = EVAL.network_size,
+             min_confidence: MinConfidence = EVAL.min_confidence,
              flat_object: Annotated[bool, typer.Option(
                  help="Give the model the inserted object at its mean colour, so that its "
                       "shading shows nothing of the light (what an estimated light then reads "
@@ -351,6 +356,7 @@ def evaluate(data: Data,
                             pred_masks=pred_masks, protocol=protocol, split=split, size=size,
                             batch_size=batch_size, device=device, ber_k=ber_k, out=out,
                             workers=workers, light=light, network_size=network_size,
+                            min_confidence=min_confidence,
                             flat_object=flat_object)
         name = f"{data.resolve().name}-{split}" + ("-desoba" if protocol == "desoba" else "")
         if pretrained:  # never into the installed package
@@ -434,6 +440,7 @@ def predict(images: Annotated[Path, typer.Option(help="Image folder or file.")],
                 help="Refuse images larger than this many pixels, from their header, before "
                      "any is decoded (0: no limit).")] = PREDICT.max_pixels,
             network_size: NetworkSize = PREDICT.network_size,
+            min_confidence: MinConfidence = PREDICT.min_confidence,
             ) -> None:
     from dataset_tools.layout import check_writable
     from model.predict import PredictInterrupted, plan
@@ -458,7 +465,8 @@ def predict(images: Annotated[Path, typer.Option(help="Image folder or file.")],
                                    softness=softness, save_light=save_light,
                                    overwrite=overwrite, lights=lights, sheet=sheet,
                                    format=format, max_pixels=max_pixels,
-                                   network_size=network_size)
+                                   network_size=network_size,
+                                   min_confidence=min_confidence)
             chosen = pick_device(device)
             planned = plan(config)  # every input checked before the model loads
             loaded = _load(checkpoint, attention)

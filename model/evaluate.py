@@ -264,7 +264,8 @@ def evaluate(config: EvalConfig, loaded: LoadedPipeline | None = None,
             predicted = predict_any_size(loaded, inputs, batch["mask"], device,
                                          lights=batch_lights(config, batch)
                                          if loaded.pipeline.condition == "light" else None,
-                                         network_size=config.network_size)
+                                         network_size=config.network_size,
+                                         min_confidence=config.min_confidence)
             predictions = [item.shadow for item in predicted]
             attention = [item.attention for item in predicted]
             used = [item.light for item in predicted]

@@ -27,6 +27,7 @@ from model.light import (
     estimated_light,
     is_light,
     light_report,
+    light_vector,
 )
 from model.networks import AttentionNet, SGNet, ShadowPipeline
 
@@ -140,14 +141,15 @@ class Prediction:
 
 def lights_for(loaded: LoadedPipeline, image: torch.Tensor, mask: torch.Tensor,
                lights: list[np.ndarray | None] | None,
-               options: tuple[float, float]
+               options: tuple[float, float], min_confidence: float = 0.0
                ) -> tuple[torch.Tensor | None, list[dict | None], torch.Tensor | None]:
     """The (N, LIGHT_CHANNELS) lights a conditioned SG network runs with: each given one, or
     one estimated from the photo, or none (a zero vector: unconditioned); with what to report,
     and the attention probabilities when an estimate needed them (the pipeline reuses them).
     The estimate is the attention block's light head's (`model.light.decode_light`, with its
-    confidence) when it has one; an older attention block's is the direction its occluders'
-    shadows point in (`options`: the elevation and softness to assume then)."""
+    confidence) when it has one, and none where that confidence is below `min_confidence`; an
+    older attention block's is the direction its occluders' shadows point in (`options`: the
+    elevation and softness to assume then)."""
     if loaded.pipeline.condition != "light":
         if lights is not None and any(light is not None for light in lights):
             raise ckpt.CheckpointError("this model takes no light (trained without "
@@ -171,9 +173,15 @@ def lights_for(loaded: LoadedPipeline, image: torch.Tensor, mask: torch.Tensor,
                 logits = attention(image, mask)
             probabilities = torch.sigmoid(logits)
         if estimates is not None:
-            vector = estimates[index].astype(np.float32)
+            confidence = float(confidences[index])
+            confident = confidence >= min_confidence
+            vector = (estimates[index].astype(np.float32) if confident
+                      else light_vector(None))
             vectors.append(vector)
-            reports.append({"source": "estimated", "confidence": float(confidences[index]),
+            reports.append({"source": "estimated", "confidence": confidence,
+                            **light_report(vector)} if confident else
+                           {"source": "none", "reason": "the estimate is less confident than "
+                            "--min-confidence", "confidence": confidence,
                             **light_report(vector)})
             continue
         binary = probabilities[index].cpu().numpy() > loaded.pipeline.threshold
@@ -190,14 +198,14 @@ def predict_any_size(loaded: LoadedPipeline, images: list[np.ndarray], masks: li
                      device: torch.device, lights: list[np.ndarray | None] | None = None,
                      light_options: tuple[float, float] = (DEFAULT_ELEVATION_DEG,
                                                            DEFAULT_SOFTNESS),
-                     network_size: int = 0) -> list[Prediction]:
+                     network_size: int = 0, min_confidence: float = 0.0) -> list[Prediction]:
     """Predictions for uint8 RGB images of any sizes (masks their size). The network runs at
     `network_size` x `network_size` (a multiple of 32; 0: its training size; the networks
     are fully convolutional and the light's planes and hint plane are made at that size); the
     factor head's factor (the residual head's residual) is resized to the photo and applied
     to it at full resolution, and the object's pixels are kept. A conditioned network takes
     `lights` (LIGHT_CHANNELS vectors, `model.light`, a zero vector for none; None: estimated
-    from the photo)."""
+    from the photo, and none where the estimate's confidence is below `min_confidence`)."""
     if network_size % 32:
         raise ValueError(f"network size {network_size}: expected a multiple of 32")
     size = network_size or loaded.size
@@ -206,7 +214,8 @@ def predict_any_size(loaded: LoadedPipeline, images: list[np.ndarray], masks: li
     small_masks = [cv2.resize(mask, (size, size), interpolation=cv2.INTER_AREA)
                    if mask.shape[:2] != (size, size) else mask for mask in masks]
     image_tensor, mask_tensor = to_tensor(small, small_masks, device)
-    light, reports, known = lights_for(loaded, image_tensor, mask_tensor, lights, light_options)
+    light, reports, known = lights_for(loaded, image_tensor, mask_tensor, lights, light_options,
+                                       min_confidence)
     shadowed, factors, probabilities = loaded.pipeline.with_factor(image_tensor, mask_tensor,
                                                                    light, known)
     multiply = loaded.pipeline.head == "factor"

@@ -249,7 +249,8 @@ def _predict_chunk(config: PredictConfig, loaded: LoadedPipeline, device: torch.
     images = [image for image, _ in pairs]
     masks = [mask for _, mask in pairs]
     predictions = predict_any_size(loaded, images, masks, device, lights,
-                                   (config.elevation, config.softness), config.network_size)
+                                   (config.elevation, config.softness), config.network_size,
+                                   config.min_confidence)
     rows = []
     for job, image, mask, prediction in zip(chunk, images, masks, predictions, strict=True):
         output, probabilities = prediction.shadow, prediction.attention

@@ -69,7 +69,8 @@ def test_predict_without_a_light_estimates_it_or_runs_without_with_no_light(cond
                                                                          toy_dataset, tmp_path):
     image, mask = one_photo(toy_dataset)
     code, output = cli("predict", "--images", image, "--masks", mask, "--out", tmp_path / "a",
-                       "--checkpoint", conditioned["sg"], "--device", "cpu", "--save-light")
+                       "--checkpoint", conditioned["sg"], "--device", "cpu", "--save-light",
+                       "--min-confidence", "0")
     assert code == 0, output
     assert "light: estimated from each photo" in output
     light = json.loads((tmp_path / "a" / "light" / "000012.json").read_text())
@@ -85,6 +86,31 @@ def test_predict_without_a_light_estimates_it_or_runs_without_with_no_light(cond
     assert "estimated" not in output
     light = json.loads((tmp_path / "b" / "light" / "000012.json").read_text())
     assert light["source"] == "none" and light["direction_deg"] is None
+
+
+def test_predict_runs_without_a_light_where_the_estimate_is_less_confident_than_asked(
+        conditioned, toy_dataset, tmp_path):
+    """--min-confidence 1: every estimate (confidence below 1) falls back to no light, which
+    --save-light says with the estimate's confidence, and the image is --no-light's; a
+    threshold outside [0, 1] is refused in one line."""
+    image, mask = one_photo(toy_dataset)
+    code, output = cli("predict", "--images", image, "--masks", mask, "--out", tmp_path / "a",
+                       "--checkpoint", conditioned["sg"], "--device", "cpu", "--save-light",
+                       "--min-confidence", "1")
+    assert code == 0, output
+    light = json.loads((tmp_path / "a" / "light" / "000012.json").read_text())
+    assert light["source"] == "none" and light["direction_deg"] is None
+    assert "--min-confidence" in light["reason"] and 0 <= light["confidence"] < 1
+    code, output = cli("predict", "--images", image, "--masks", mask, "--out", tmp_path / "b",
+                       "--checkpoint", conditioned["sg"], "--device", "cpu", "--no-light")
+    assert code == 0, output
+    assert np.array_equal(read_image(tmp_path / "a" / "000012.png", "RGB"),
+                          read_image(tmp_path / "b" / "000012.png", "RGB"))
+    code, output = cli("predict", "--images", image, "--masks", mask, "--out", tmp_path / "c",
+                       "--checkpoint", conditioned["sg"], "--device", "cpu",
+                       "--min-confidence", "1.5")
+    assert code == 2 and "--min-confidence" in output, output
+    assert not (tmp_path / "c").exists()
 
 
 def test_predict_runs_the_network_at_another_size_than_it_was_trained_at(conditioned,
