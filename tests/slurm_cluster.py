@@ -148,13 +148,19 @@ class SlurmCluster:
                            f"{timeout_s:.0f} s")
 
     def requeue(self, job: str) -> None:
-        """`scontrol requeue JOB`, as a preemption does; once it is pending again, make it
-        eligible at once (SLURM holds a requeued job back for about two minutes)."""
+        """`scontrol requeue JOB`, as a preemption does; once it is pending again and its old
+        steps have ended, make it eligible at once (SLURM holds a requeued job back for about
+        two minutes, which lets the old steps end: started while they still ran, the requeued
+        job exits 1 at once)."""
+        raw_id = self.run("squeue", "-h", "-j", job, "-o", "%A", check=False).stdout.split()
         self.run("scontrol", "requeue", job)
         deadline = time.monotonic() + 60
         while ("PENDING" not in self.run("squeue", "-h", "-j", job, "-o", "%T",
-                                         check=False).stdout):
+                                         check=False).stdout
+               or (raw_id and subprocess.run(["pgrep", "-f", rf"slurmstepd: \[{raw_id[0]}\."],
+                                             capture_output=True).returncode == 0)):
             if time.monotonic() > deadline:
-                raise TimeoutError(f"job {job} did not go back to pending after a requeue")
+                raise TimeoutError(f"job {job} did not go back to pending after a requeue, "
+                                   "its old steps ended")
             time.sleep(0.2)
         self.run("scontrol", "update", f"JobId={job}", "StartTime=now")
