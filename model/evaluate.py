@@ -29,6 +29,7 @@ from model.direction import (
     shadow_direction,
     summarise,
 )
+from model.light import light_report
 from model.metrics import (
     DESOBA_SSIM_C1,
     DESOBA_SSIM_C2,
@@ -190,13 +191,6 @@ def nan_if_none(value: float | None) -> float:
     return math.nan if value is None else value
 
 
-def label_direction(light: np.ndarray) -> float | None:
-    """A sample's true image direction (degrees) from its light vector; None without one."""
-    if light[0] < 0.5 or abs(light[1]) + abs(light[2]) < 1e-6:
-        return None
-    return math.degrees(math.atan2(light[2], light[1])) % 360.0
-
-
 def light_summary(rows: list[dict[str, Any]], by_kind: bool = True) -> dict[str, Any]:
     """The estimated light's direction against the label's, over the samples whose true
     light has a direction (`evaluate --light estimated`), and per light kind: an estimate
@@ -295,16 +289,16 @@ def evaluate(config: EvalConfig, loaded: LoadedPipeline | None = None,
             found = shadow_direction(inside, predicted_shadow(
                 predictions[index], noshadow, inside, ber_threshold(config.ber_k)))
             model["direction_error_deg"] = angle_error(found, true)
+            true_light = light_report(batch["light"][index])["direction_deg"]
             light_error = math.nan
             if used is not None and config.light == "estimated" and used[index] is not None:
-                light_error = angle_error(used[index].get("direction_deg"),
-                                          label_direction(batch["light"][index]))
+                light_error = angle_error(used[index].get("direction_deg"), true_light)
             rows.append({"id": sample_id, "protocol": config.protocol, **constants,
                          "shadow_pixels": int((smask >= 128).sum()),
                          "light": lights.get(sample_id, ""),
                          "true_direction_deg": math.nan if true is None else true,
                          "truth_edge_width_px": truth_edge,
-                         "true_light_deg": nan_if_none(label_direction(batch["light"][index])),
+                         "true_light_deg": nan_if_none(true_light),
                          "light_direction_error_deg": light_error, **model,
                          **{f"identity_{name}": value for name, value in identity.items()}})
         if progress is not None:

@@ -178,11 +178,10 @@ def lights_for(loaded: LoadedPipeline, image: torch.Tensor, mask: torch.Tensor,
             vector = (estimates[index].astype(np.float32) if confident
                       else light_vector(None))
             vectors.append(vector)
-            reports.append({"source": "estimated", "confidence": confidence,
-                            **light_report(vector)} if confident else
-                           {"source": "none", "reason": "the estimate is less confident than "
-                            "--min-confidence", "confidence": confidence,
-                            **light_report(vector)})
+            source = ({"source": "estimated"} if confident else
+                      {"source": "none", "reason": "the estimate is less confident than "
+                       "--min-confidence"})
+            reports.append({**source, "confidence": confidence, **light_report(vector)})
             continue
         binary = probabilities[index].cpu().numpy() > loaded.pipeline.threshold
         vector, direction = estimated_light(binary[0], binary[1], *options)
