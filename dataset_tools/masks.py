@@ -89,6 +89,22 @@ def region_weight(darkening: np.ndarray, sigma: float = 1.0) -> np.ndarray:
         np.float32)
 
 
+def occluder_shadow_mask(object_index: np.ndarray, occluder_darkening: np.ndarray,
+                         darkening_threshold: float = DARKENING_THRESHOLD,
+                         min_area: int = MIN_AREA, sigma: float = SIGMA,
+                         visible_fraction: float = VISIBLE_FRACTION,
+                         photo_shadow: np.ndarray | None = None) -> np.ndarray:
+    """(H, W) bool `rshadow` of `masks_from_passes` (its arguments): the occluders' visible
+    shadows on the ground, and the photo's own where no rendered object covers them. It needs
+    only the render without the inserted object's effect, so a sample whose scene shows too
+    little of them is known before the second render (`render.sample.plain_problem`)."""
+    shadow = visible_shadow(smooth(occluder_darkening, sigma), object_index == 0,
+                            darkening_threshold, visible_fraction, min_area)
+    if photo_shadow is not None:
+        shadow = shadow | (photo_shadow & (object_index == 0))
+    return shadow
+
+
 def masks_from_passes(object_index: np.ndarray, darkening: np.ndarray,
                       occluder_darkening: np.ndarray,
                       darkening_threshold: float = DARKENING_THRESHOLD,
@@ -124,12 +140,11 @@ def masks_from_passes(object_index: np.ndarray, darkening: np.ndarray,
     region = region_weight(own, sigma=0.0) > 0  # already smoothed
     own_shadow = visible_shadow(own, ~inserted & region, darkening_threshold, visible_fraction,
                                 min_area)
-    occluder_shadow = visible_shadow(smooth(occluder_darkening, sigma), object_index == 0,
-                                     darkening_threshold, visible_fraction, min_area)
+    occluder_shadow = occluder_shadow_mask(object_index, occluder_darkening,
+                                           darkening_threshold, min_area, sigma,
+                                           visible_fraction, photo_shadow)
     if photo_object is not None:
         occluders = occluders | (photo_object & ~inserted)
-    if photo_shadow is not None:
-        occluder_shadow = occluder_shadow | (photo_shadow & (object_index == 0))
     return {"mask": as_mask_image(inserted), "robject": as_mask_image(occluders),
             "rshadow": as_mask_image(occluder_shadow), "smask": as_mask_image(own_shadow),
             "sregion": as_mask_image(region)}

@@ -45,6 +45,11 @@ class MeshExtent:
     box: tuple[float, float, float]  # x, y, z of the normalised mesh, the largest 1
     poses: tuple[StablePose, ...] = ()  # most probable first; none: it stands as modelled
 
+# A worker's stable poses by mesh (`render.blender.meshes.MeshLibrary`): (path, size, mtime in
+# ns, digest of the normalised vertices) -> what `stable_poses` gave for them
+PoseTable = dict[tuple[str, int, int, str], tuple[np.ndarray, tuple[StablePose, ...]]]
+
+
 def spread_points(points: np.ndarray, count: int) -> np.ndarray:
     """`count` of the points (N, 3) spread over them (farthest-point order from the lowest
     one), or all of them when there are no more than that; deterministic."""

@@ -26,7 +26,12 @@ from dataset_tools.layout import (
     write_png,
 )
 from dataset_tools.light_labels import light_label
-from dataset_tools.masks import PHOTO_MASK_PASSES, masks_from_passes, region_weight
+from dataset_tools.masks import (
+    PHOTO_MASK_PASSES,
+    masks_from_passes,
+    occluder_shadow_mask,
+    region_weight,
+)
 from dataset_tools.records import (
     ManifestRecord,
     RecordedLighting,
@@ -72,6 +77,15 @@ from render.poses import MeshExtent
 from render.sampler import SamplingError, needs_scene_cue, sample_scene, sample_seed
 from render.scene_images import read_scene_image
 from render.spec import SceneSpec
+
+
+class Rejected(Exception):
+    """The first render of an attempt already fails a quality check (`plain_problem`): the
+    second is not made. `problem`: (code of `render.sampler.RESAMPLED_CODES`, message)."""
+
+    def __init__(self, problem: tuple[str, str]) -> None:
+        super().__init__(problem[1])
+        self.problem = problem
 
 
 class SampleFailed(RuntimeError):
@@ -272,12 +286,15 @@ def _dilate(mask: np.ndarray, pixels: int = 1) -> np.ndarray:
 
 def render_pair(renderer: Renderer, spec: SceneSpec, photo_rgb: np.ndarray,
                 config: RenderConfig,
-                photo_masks: dict[str, np.ndarray] | None = None) -> RenderedPair:
+                photo_masks: dict[str, np.ndarray] | None = None,
+                cue: bool = False) -> RenderedPair:
     """Render the spec without and with the inserted object's effect on the scene (its cast
     shadow, the ambient light it blocks, its reflections) and composite both onto the photo.
     The inserted object's own pixels come from the second render in both images (its
     self-shadowing must not differ), so the pair differs only where its shadow falls.
-    `photo_masks` (`sample_photo_masks`) join robject and rshadow."""
+    `photo_masks` (`sample_photo_masks`) join robject and rshadow. Raises Rejected when the
+    first render already fails `plain_problem` (`cue`: the sample must show an occluder's
+    shadow), and the second render is not made."""
     photo_masks = photo_masks or {}
     size, settings = spec.size, config.render
     contrast = spec.photo.tone_contrast
@@ -296,17 +313,32 @@ def render_pair(renderer: Renderer, spec: SceneSpec, photo_rgb: np.ndarray,
         renderer.set_samples(settings.first_render_samples, settings.adaptive_threshold)
     renderer.set_inserted_affects_scene(False)
     plain = renderer.render()
-    renderer.set_inserted_affects_scene(True)
-    region = shadow_region(spec) if settings.border_shadow_render else (0, 0, size, size)
-    if settings.tuned:
-        renderer.set_samples(settings.samples, settings.adaptive_threshold)
-    cast = renderer.render(region)
 
     def split(passes: Any) -> GroundSplit:
         return split_ground(passes.combined, passes.direct, passes.ambient, passes.object_alpha,
                             *references)
 
-    before, after = split(plain), split(cast)
+    before = split(plain)
+    factor_plain = ground_factor(before.direct, before.ambient, settings.sun_blur,
+                                 settings.ambient_blur)
+    # Stored as float16 in passes/ID.npz: derive the masks from the stored precision so that
+    # `masks_from_passes` on the saved file gives exactly the written masks.
+    occluder_darkening = np.where(plain.object_index == 0, 1.0 - luminance(factor_plain),
+                                  0.0).astype(np.float16).astype(np.float32)
+    photo_flags = {key: mask > 0 for key, mask in photo_masks.items()}
+    problem = plain_problem(
+        plain.object_index == INSERTED_INDEX,
+        occluder_shadow_mask(plain.object_index, occluder_darkening, config.darkening_threshold,
+                             visible_fraction=config.shadow_visible_fraction,
+                             photo_shadow=photo_flags.get("photo_shadow")), config, cue)
+    if problem is not None:
+        raise Rejected(problem)
+    renderer.set_inserted_affects_scene(True)
+    region = shadow_region(spec) if settings.border_shadow_render else (0, 0, size, size)
+    if settings.tuned:
+        renderer.set_samples(settings.samples, settings.adaptive_threshold)
+    cast = renderer.render(region)
+    after = split(cast)
     x0, y0, x1, y1 = region
     inside = (slice(y0, y1), slice(x0, x1))
     # The cast render holds only its region, and there only its objects and the ground the
@@ -317,8 +349,6 @@ def render_pair(renderer: Renderer, spec: SceneSpec, photo_rgb: np.ndarray,
     use_after = (in_region & after.ground)[..., None]
     after.direct = np.where(use_after, after.direct, before.direct)
     after.ambient = np.where(use_after, after.ambient, before.ambient)
-    factor_plain = ground_factor(before.direct, before.ambient, settings.sun_blur,
-                                 settings.ambient_blur)
     factor_shadow = factor_plain.copy()  # outside the region both stay exactly equal
     factor_shadow[inside] = ground_factor(after.direct, after.ambient, settings.sun_blur,
                                           settings.ambient_blur)[inside]
@@ -327,16 +357,11 @@ def render_pair(renderer: Renderer, spec: SceneSpec, photo_rgb: np.ndarray,
 
     noshadow_linear = composite(photo_linear, objects_plain, factor_plain)
     shadow_linear = composite(photo_linear, after.objects, factor_shadow)
-    # Stored as float16 in passes/ID.npz: derive the masks from the stored precision so that
-    # `masks_from_passes` on the saved file gives exactly the written masks.
     own_darkening = darkening(shadow_linear, noshadow_linear).astype(np.float16).astype(
-        np.float32)
-    occluder_darkening = np.where(plain.object_index == 0, 1.0 - luminance(factor_plain),
-                                  0.0).astype(np.float16).astype(np.float32)
+        np.float32)  # as stored, like occluder_darkening
     masks = masks_from_passes(plain.object_index, own_darkening, occluder_darkening,
                               config.darkening_threshold,
-                              visible_fraction=config.shadow_visible_fraction,
-                              **{key: mask > 0 for key, mask in photo_masks.items()})
+                              visible_fraction=config.shadow_visible_fraction, **photo_flags)
     # The pair differs only in `sregion`: below a just-perceptible darkening (mostly noise)
     # the shadow image keeps the noshadow pixel, fading in above it.
     keep = region_weight(own_darkening)[..., None]
@@ -371,24 +396,35 @@ def object_surely_too_small(spec: SceneSpec, config: RenderConfig) -> tuple[str,
     return None
 
 
-def quality_problem(pair: RenderedPair, config: RenderConfig,
-                    cue: bool = False) -> tuple[str, str] | None:
-    """Why a rendered pair is rejected, as (a code of `render.sampler.RESAMPLED_CODES`, message),
-    or None.
+def plain_problem(inserted: np.ndarray, occluder_shadow: np.ndarray, config: RenderConfig,
+                  cue: bool = False) -> tuple[str, str] | None:
+    """The rejections of `quality_problem` that the first render decides alone, from the
+    (H, W) bool masks `mask` (the inserted object seen) and `rshadow` (`occluder_shadow_mask`).
     `cue`: the sample must show an occluder's shadow (`render.sampler.needs_scene_cue`)."""
-    pixels = pair.object_index.size
-    object_fraction = np.count_nonzero(pair.masks["mask"]) / pixels
-    shadow_fraction = np.count_nonzero(pair.masks["smask"]) / pixels
+    pixels = inserted.size
+    object_fraction = np.count_nonzero(inserted) / pixels
     if object_fraction < config.checks.min_object_fraction:
         return ("object_too_small",
                 f"inserted object too small or hidden ({object_fraction:.2%} of the image)")
-    if shadow_fraction < config.checks.min_shadow_fraction:
-        return ("shadow_too_small",
-                f"own shadow too small or hidden ({shadow_fraction:.2%} of the image)")
-    cue_fraction = np.count_nonzero(pair.masks["rshadow"]) / pixels
+    cue_fraction = np.count_nonzero(occluder_shadow) / pixels
     if cue and cue_fraction < config.checks.min_occluder_shadow_fraction:
         return ("no_scene_cue", f"occluder shadows too small or hidden to show the light's "
                 f"direction ({cue_fraction:.2%} of the image)")
+    return None
+
+
+def quality_problem(pair: RenderedPair, config: RenderConfig,
+                    cue: bool = False) -> tuple[str, str] | None:
+    """Why a rendered pair is rejected, as (a code of `render.sampler.RESAMPLED_CODES`, message),
+    or None: `plain_problem` (which `render_pair` has checked before its second render), then
+    the inserted object's own shadow. `cue` as for `plain_problem`."""
+    problem = plain_problem(pair.masks["mask"] > 0, pair.masks["rshadow"] > 0, config, cue)
+    if problem is not None:
+        return problem
+    shadow_fraction = np.count_nonzero(pair.masks["smask"]) / pair.object_index.size
+    if shadow_fraction < config.checks.min_shadow_fraction:
+        return ("shadow_too_small",
+                f"own shadow too small or hidden ({shadow_fraction:.2%} of the image)")
     return None
 
 
@@ -435,9 +471,14 @@ def make_sample(renderer: Renderer, photos: PhotoCache, catalog: Catalog, config
         if problem is not None:  # rejected after rendering too: skip the render
             resampled.append(ResampledAttempt(attempt, *problem))
             continue
-        pair = render_pair(renderer, spec, photo, config,
-                           sample_photo_masks(hints, spec, photos))
-        problem = quality_problem(pair, config, needs_scene_cue(config.checks, hints, spec.light))
+        cue = needs_scene_cue(config.checks, hints, spec.light)
+        try:
+            pair = render_pair(renderer, spec, photo, config,
+                               sample_photo_masks(hints, spec, photos), cue)
+        except Rejected as rejected:
+            resampled.append(ResampledAttempt(attempt, *rejected.problem))
+            continue
+        problem = quality_problem(pair, config, cue)
         if problem is not None:
             resampled.append(ResampledAttempt(attempt, *problem))
             continue

@@ -4,6 +4,7 @@ with their materials; PLY, STL and OFF through trimesh), checked, normalised (la
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 from collections import OrderedDict
@@ -18,13 +19,14 @@ import numpy as np
 from render.assets import BadAsset
 from render.blender.passes import tag_material
 from render.mesh_checks import (
+    MAX_FACES,
     check_mesh_file,
     check_shape,
     load_mesh_arrays,
     normalising_transform,
     validate_geometry,
 )
-from render.poses import MeshExtent, stable_poses
+from render.poses import MeshExtent, PoseTable, stable_poses
 
 VERTEX_COLORS = "vertex_colors"  # color attribute of meshes that bring their own (PLY)
 
@@ -70,15 +72,18 @@ def _mesh_arrays(mesh: bpy.types.Mesh) -> tuple[np.ndarray, np.ndarray]:
 class MeshLibrary:
     """Imported meshes by path, the `cache_size` most recently used kept (their Blender meshes
     have a fake user, so purging orphans after a sample keeps them); a mesh that failed is
-    remembered and fails again at once."""
+    remembered and fails again at once. The stable poses of every mesh imported stay after
+    its eviction (a few kilobytes each; finding them was 90 % of a re-import's time) in
+    `poses`, which a worker hands on to the next (`render.worker.Retired`)."""
 
-    def __init__(self, scene: bpy.types.Scene, max_faces: int = 1_000_000,
-                 cache_size: int = 48) -> None:
+    def __init__(self, scene: bpy.types.Scene, max_faces: int = MAX_FACES,
+                 cache_size: int = 48, poses: PoseTable | None = None) -> None:
         self.scene = scene
         self.max_faces = max_faces
         self.cache_size = cache_size
         self.meshes: OrderedDict[str, LoadedMesh] = OrderedDict()
         self.bad_meshes: dict[str, BadAsset] = {}
+        self.poses: PoseTable = dict(poses or {})
         # Faces of imported meshes without a material get this one (kept when orphans are
         # purged after each sample, although no mesh may use it yet).
         self.default_material = tag_material(bpy.data.materials.new("default"))
@@ -141,11 +146,21 @@ class MeshLibrary:
         mesh.vertices.foreach_set("co", normalised.ravel())
         mesh.update()
         mesh.use_fake_user = True
-        hull_points, poses = stable_poses(normalised.astype(np.float64))
+        hull_points, poses = self._stable_poses(path, normalised)
         box = (float(extent[0]), float(extent[1]), float(extent[2]))
         return LoadedMesh(mesh, MeshExtent(box, poses), hull_points,
                           has_materials=any(m is not None for m in mesh.materials),
                           warnings=warnings)
+
+    def _stable_poses(self, path: Path, normalised: np.ndarray) -> tuple[np.ndarray, tuple]:
+        """`render.poses.stable_poses` of an imported mesh's normalised vertices, remembered
+        (a file changed on disk, or imported differently, is a new key)."""
+        status = path.stat()
+        key = (str(path), status.st_size, status.st_mtime_ns,
+               hashlib.blake2b(normalised.tobytes(), digest_size=16).hexdigest())
+        if key not in self.poses:
+            self.poses[key] = stable_poses(normalised.astype(np.float64))
+        return self.poses[key]
 
     def _run_importer(self, path: Path) -> list[bpy.types.Object]:
         """The objects Blender's OBJ or glTF importer makes of a file (glTF's +y up becomes z

@@ -32,8 +32,9 @@ from render.geometry import (
     object_matrix,
     sun_direction,
 )
+from render.mesh_checks import MAX_FACES
 from render.panorama import Environment
-from render.poses import IDENTITY_ROTATION, MeshExtent, posed_box
+from render.poses import IDENTITY_ROTATION, MeshExtent, PoseTable, posed_box
 from render.spec import ObjectSpec, SceneSpec
 
 GROUND_SIZE = 400.0
@@ -54,7 +55,8 @@ class BlenderScene:
     Meshes come from `self.meshes`, a `MeshLibrary` (imported once per worker)."""
 
     def __init__(self, settings: RenderSettings, size: int, scratch: Path,
-                 max_faces: int = 1_000_000, cache_size: int = 48) -> None:
+                 max_faces: int = MAX_FACES, cache_size: int = 48,
+                 poses: PoseTable | None = None) -> None:
         _silence_blender()
         bpy.ops.wm.read_factory_settings(use_empty=True)
         self.settings = settings
@@ -65,7 +67,7 @@ class BlenderScene:
         self.scene = bpy.context.scene
         self._configure_cycles()
         self._build_static_scene()
-        self.meshes = MeshLibrary(self.scene, max_faces, cache_size)
+        self.meshes = MeshLibrary(self.scene, max_faces, cache_size, poses)
 
     def load_mesh(self, path: str) -> MeshExtent:
         """`MeshLibrary.load`: the mesh's normalised extent and stable poses. Raises BadAsset."""

@@ -3,6 +3,7 @@ key, the occluder-shadow requirement (`QualityChecks.scene_cue`) and its rejecti
 
 import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -112,3 +113,36 @@ def test_embedded_photos_all_have_sidecars_with_lights():
         assert hints.panorama is not None or hints.ground_polygon, photo.name
         data = json.loads(photo.with_suffix(".json").read_text())
         assert "sun" not in data.get("lights", {}) or data["lights"]["sun"] >= 0
+
+
+def test_the_first_render_decides_the_object_and_cue_checks_before_the_shadow():
+    from render.config import RenderConfig
+    from render.sample import RenderedPair, plain_problem, quality_problem
+
+    config = RenderConfig(out=Path("data"), checks=QualityChecks(min_object_fraction=0.01,
+                                                                 min_shadow_fraction=0.01,
+                                                                 min_occluder_shadow_fraction=0.01))
+    size = 100
+    inserted = np.zeros((size, size), bool)
+    cue = np.zeros((size, size), bool)
+    assert plain_problem(inserted, cue, config)[0] == "object_too_small"
+    inserted[:10, :10] = True  # 1 % of the image
+    assert plain_problem(inserted, cue, config) is None  # no cue asked for
+    assert plain_problem(inserted, cue, config, cue=True)[0] == "no_scene_cue"
+    cue[50:60, :10] = True
+    assert plain_problem(inserted, cue, config, cue=True) is None
+
+    def pair(smask_pixels: int) -> RenderedPair:
+        smask = np.zeros((size, size), np.uint8)
+        smask.flat[:smask_pixels] = 255
+        masks = {"mask": np.where(inserted, 255, 0).astype(np.uint8), "smask": smask,
+                 "rshadow": np.zeros((size, size), np.uint8)}
+        return RenderedPair(noshadow=None, shadow=None, masks=masks,
+                            object_index=inserted.astype(np.uint8), darkening=None,
+                            occluder_darkening=None, lighting=None, region=(0, 0, size, size),
+                            seconds={})
+
+    # the pair's own checks come in the same order: a missing cue before a small shadow
+    assert quality_problem(pair(10), config, cue=True)[0] == "no_scene_cue"
+    assert quality_problem(pair(10), config)[0] == "shadow_too_small"
+    assert quality_problem(pair(100), config) is None

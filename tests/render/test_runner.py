@@ -308,3 +308,37 @@ def test_an_output_folder_with_a_link_out_of_it_is_refused(tmp_path):
     with pytest.raises(RunError, match="train/shadow: a symbolic link to .*elsewhere"):
         run(config, QUIET)
     assert not any(outside.iterdir())
+
+
+def test_workers_hand_on_their_stable_poses_and_samples_stay_the_same(rendered, tmp_path):
+    """A worker retiring after every sample hands its meshes' poses to the next one (which then
+    skips finding them): the same samples, byte for byte, as one worker that renders all."""
+    from render.runner import build_catalog
+    from render.worker import Rendered, WorkerPool
+
+    config, _ = rendered
+    out = tmp_path / "handed_on"
+    config_one = dataclasses.replace(config, out=out, count=3, restart_every=1)
+    catalog, _ = build_catalog(config_one, QUIET)
+    pool = WorkerPool(config_one, catalog, workers=1)
+
+    class Indices:
+        def __init__(self):
+            self.left = [0, 1, 2]
+
+        def take(self):
+            return self.left.pop(0) if self.left else None
+
+        def remaining(self):
+            return len(self.left)
+
+        def tick(self):
+            pass
+
+    outcomes = list(pool.run(Indices()))
+    assert all(isinstance(outcome, Rendered) for outcome in outcomes), outcomes
+    assert pool.poses and all(len(key) == 4 for key in pool.poses)
+    records = read_manifest(config.out)
+    for outcome in outcomes:
+        record = outcome.record
+        assert files_of(out, record) == files_of(config.out, records[record.id])
