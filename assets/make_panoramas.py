@@ -78,8 +78,8 @@ SUN_FRACTION = 0.1  # HDR sun pixels: above this fraction of the peak luminance
 BLENDER_ORIGINALS = {"interior.exr": "hotel_room",
                      "forest.exr": "ninomaru_teien"}
 
-# Light weights (render.hints.LIGHT_KINDS) for the places the earlier single views did not
-# cover; the others reuse the lights their view's sidecar had, checked by eye then.
+# Light weights (dataset_tools.light_labels.LIGHT_KINDS) for the places the earlier single
+# views did not cover; the others reuse the lights their view's sidecar had, checked by eye then.
 SUNNY = {"sun": 1}
 SUNNY_SKY = {"sun": 1, "overcast": 0.3}
 OVERCAST = {"overcast": 1}

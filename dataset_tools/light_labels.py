@@ -28,6 +28,8 @@ import numpy as np
 from dataset_tools.camera import ground_direction_angle, ground_point
 
 SOFT_LIMIT_DEG = 60.0  # angular diameter at which a sun or area light counts as softest
+LIGHT_KINDS = ("sun", "area", "overcast")  # every light the renderer makes and a label names
+DIRECTIONAL_KINDS = ("sun", "area")  # the lights whose shadows point somewhere
 DIRECTIONAL_MAX = 0.9  # the softness of such a light; 1 is the overcast sky's
 
 

@@ -75,6 +75,7 @@ def check_encoder(encoder: str) -> None:
 
 
 CONDITIONS = ("none", "light")  # what the SG network can take beside the image (model/light.py)
+HEADS = ("factor", "residual")  # what the SG network predicts (model.networks.SGNet)
 # evaluate --light: a conditioned model gets each sample's true light (its manifest label), the
 # light estimated from the photo (as predict does without --shadow-direction), or none
 LIGHTS = ("true", "estimated", "none")
@@ -172,7 +173,7 @@ class SGConfig(TrainConfig):
         super().__post_init__()
         choose("--discriminator", self.discriminator, ("srgan", "patchgan"))
         choose("--gan-mode", self.gan_mode, ("vanilla", "lsgan"))
-        choose("--head", self.head, ("factor", "residual"))
+        choose("--head", self.head, HEADS)
         choose("--condition", self.condition, CONDITIONS)
         expect(0 <= self.condition_dropout < 1, "--condition-dropout", self.condition_dropout,
                "a share in [0, 1)")

@@ -19,7 +19,6 @@ import numpy as np
 
 from dataset_tools.directions import angle_difference, pair_directions
 
-DIRECTIONAL_LIGHTS = ("sun", "area")
 WITHIN_DEG = 30.0
 
 

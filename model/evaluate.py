@@ -19,11 +19,11 @@ from rich.table import Table
 from torch.utils.data import DataLoader
 
 from dataset_tools.layout import DatasetError, read_image, write_json, write_text
+from dataset_tools.light_labels import DIRECTIONAL_KINDS
 from dataset_tools.settings import to_json
 from model.config import EvalConfig
 from model.data import NoteOnce, ShadowARDataset, collate, list_split
 from model.direction import (
-    DIRECTIONAL_LIGHTS,
     WITHIN_DEG,
     angle_error,
     shadow_direction,
@@ -310,7 +310,7 @@ def evaluate(config: EvalConfig, loaded: LoadedPipeline | None = None,
                                                       "true_light_deg",
                                                       "direction_error_deg", *constants)
              and not name.startswith("identity_")]
-    directional = [row for row in rows if row["light"] in (*DIRECTIONAL_LIGHTS, "")]
+    directional = [row for row in rows if row["light"] in (*DIRECTIONAL_KINDS, "")]
     summary = {
         "data": str(config.data), "split": config.split,
         "checkpoint": None if config.checkpoint is None else str(config.checkpoint),

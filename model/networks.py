@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from model.config import HEADS
 from model.light import CONDITIONS, LIGHT_CHANNELS, light_inputs
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -32,6 +33,8 @@ class InputNorm(nn.Module):
 
 
 def check_input(image: torch.Tensor, *masks: torch.Tensor) -> None:
+    """ValueError naming the shapes unless `image` is (N, 3, H, W) and each mask (N, 1, H, W),
+    H and W multiples of 32 (the encoders' stride): what the pipeline is called with."""
     if image.ndim != 4 or image.shape[1] != 3:
         raise ValueError(f"expected an image of shape (N, 3, H, W), got {tuple(image.shape)}")
     for mask in masks:
@@ -43,7 +46,6 @@ def check_input(image: torch.Tensor, *masks: torch.Tensor) -> None:
 
 
 DECODER_CHANNELS = (256, 128, 64, 32, 16)  # smp.Unet's default, the article's width
-HEADS = ("factor", "residual")
 
 
 def decoder_channels(width: float) -> tuple[int, ...]:
@@ -190,7 +192,8 @@ def shadow_factor(logits: torch.Tensor) -> torch.Tensor:
     tanh(logits) below, so the factor lies in [0, 1 + FACTOR_LEAK] and zero logits are the
     identity with a live gradient. A one-sided hinge (factor <= 1 exactly) let Adam's first
     steps push every pixel under the hinge, where nothing learns again; a sigmoid started
-    near 1 learns too slowly from its saturated start. `compose` clamps the factor to 1."""
+    near 1 learns too slowly from its saturated start. `ShadowPipeline.with_factor` clamps
+    the factor to 1."""
     matte = torch.tanh(logits)
     return 1 - torch.where(logits >= 0, matte, FACTOR_LEAK * matte)
 
@@ -371,6 +374,7 @@ class ShadowPipeline(nn.Module):
         black (1 where it is). `light` (N, LIGHT_CHANNELS) reaches a conditioned SG network;
         an unconditioned one ignores it. `probabilities`: the attention block's, when the
         caller has them already (the light estimate needs them first)."""
+        check_input(image, mask)
         if probabilities is None:
             probabilities = torch.sigmoid(self.attention(image, mask))
         binary = (probabilities > self.threshold).to(image.dtype)

@@ -21,6 +21,7 @@ from dataset_tools import settings
 from dataset_tools.masks import DARKENING_THRESHOLD, VISIBLE_FRACTION
 from dataset_tools.settings import IDENTITY
 from dataset_tools.split import TEST_FRACTION
+from render.mesh_checks import MAX_FACES
 
 ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
 DEFAULT_SCENES = ASSETS_DIR / "real" / "scenes"  # real photos with sidecars (assets/README.md)
@@ -29,7 +30,6 @@ PROCEDURAL_SCENES = ASSETS_DIR / "scenes"  # 6 tiny procedural textures: fast te
 PROCEDURAL_MODELS = ASSETS_DIR / "models"  # 8 procedural meshes
 
 Device = Literal["cpu", "cuda", "optix"]
-LIGHT_KINDS = ("sun", "area", "overcast")
 AREA_SHAPES = ("rectangle", "disk")
 
 
@@ -321,7 +321,7 @@ class RenderConfig:
         VISIBLE_FRACTION, "share of the sample's peak darkening a pixel of smask/rshadow "
         "must reach (the half-shadow line a person outlines); 0 keeps all above "
         "darkening_threshold", True, probability=True)
-    max_faces: int = _doc(1_000_000, "meshes with more faces are skipped", True,
+    max_faces: int = _doc(MAX_FACES, "meshes with more faces are skipped", True,
                           domain=Domain(1, 100_000_000))
     render: RenderSettings = _table(RenderSettings, "fields")
     ranges: SamplingRanges = _table(SamplingRanges, True)

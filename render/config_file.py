@@ -20,10 +20,10 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from dataset_tools.light_labels import LIGHT_KINDS
 from render.config import (
     AREA_SHAPES,
     FILE_FIELDS,
-    LIGHT_KINDS,
     RenderConfig,
     setting_problem,
 )

@@ -21,6 +21,7 @@ import numpy as np
 
 from dataset_tools.directions import estimate_shadow_direction
 from dataset_tools.layout import DatasetError
+from dataset_tools.light_labels import LIGHT_KINDS
 from render.assets import SIDECAR_MASK_KEYS, BadAsset, read_json_asset
 from render.panorama import is_equirectangular
 from render.photo_masks import read_instance_mask
@@ -30,7 +31,6 @@ from render.spec import PhotoSpec
 SIDECAR_SUFFIX = ".json"
 KEYS = ("horizon_row", "camera", "shadow_direction_deg", "sun", "ground_polygon", "lights",
         *SIDECAR_MASK_KEYS, "panorama")
-LIGHT_KINDS = ("sun", "area", "overcast")  # render.config.LightRanges.weights' keys
 CAMERA_KEYS = ("pitch_deg", "fov_deg", "height_m")
 SUN_KEYS = ("azimuth_deg", "elevation_deg")
 PANORAMA_KEYS = ("sun", "ground")

@@ -15,6 +15,7 @@ from render.assets import BadAsset
 from render.ply import read_ply_strips
 
 MAX_MESH_BYTES = 512 * 1024 * 1024
+MAX_FACES = 1_000_000  # the default limit (--max-faces): meshes with more faces are skipped
 MAX_COORDINATE = float(np.finfo(np.float32).max)  # Blender stores coordinates as float32
 # The shape rule (`check_shape`), in units of the mesh's size (its largest dimension):
 FLAT_THICKNESS = 0.005  # vertices within this of one plane: a flat mesh (sheet, decal, plate)

@@ -15,6 +15,7 @@ import numpy as np
 
 from dataset_tools.camera import ground_point
 from dataset_tools.layout import INSERTED_INDEX
+from dataset_tools.light_labels import DIRECTIONAL_KINDS
 from dataset_tools.records import ResampledAttempt
 from render.assets import BadAsset
 from render.config import (
@@ -44,7 +45,6 @@ from render.hints import (
 from render.panorama import ground_region, world_sun_azimuth
 from render.poses import IDENTITY_ROTATION, MeshExtent
 from render.spec import (
-    DIRECTIONAL_KINDS,
     CameraSpec,
     LightSpec,
     MaterialSpec,

@@ -12,8 +12,6 @@ from dataclasses import asdict, dataclass
 
 from render.poses import IDENTITY_ROTATION
 
-DIRECTIONAL_KINDS = ("sun", "area")  # the lights whose shadows point somewhere
-
 
 @dataclass(frozen=True)
 class CameraSpec:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
@@ -56,3 +58,14 @@ def test_pipeline_output_ranges():
     assert shadow.shape == (2, 3, 64, 64) and probabilities.shape == (2, 2, 64, 64)
     assert 0 <= float(shadow.min()) and float(shadow.max()) <= 1
     assert 0 <= float(probabilities.min()) and float(probabilities.max()) <= 1
+
+
+@pytest.mark.parametrize(("image_shape", "mask_shape", "says"), [
+    ((2, 3, 64, 64), (2, 1, 32, 64), "masks of shape (2, 1, 64, 64)"),
+    ((2, 4, 64, 64), (2, 1, 64, 64), "(N, 3, H, W)"),
+    ((1, 3, 48, 64), (1, 1, 48, 64), "multiples of 32"),
+])
+def test_the_pipeline_names_a_wrong_input_shape(image_shape, mask_shape, says):
+    pipeline = ShadowPipeline(AttentionNet(), SGNet()).eval()
+    with torch.no_grad(), pytest.raises(ValueError, match=f".*{re.escape(says)}"):
+        pipeline(torch.rand(image_shape), torch.rand(mask_shape))
