@@ -46,8 +46,9 @@ class MeshExtent:
     poses: tuple[StablePose, ...] = ()  # most probable first; none: it stands as modelled
 
 # A worker's stable poses by mesh (`render.blender.meshes.MeshLibrary`): (path, size, mtime in
-# ns, digest of the normalised vertices) -> what `stable_poses` gave for them
-PoseTable = dict[tuple[str, int, int, str], tuple[np.ndarray, tuple[StablePose, ...]]]
+# ns, digest of the normalised vertices) -> `hull_poses` of them (the hull points, up to
+# megabytes for a smooth mesh, are found again: qhull takes milliseconds)
+PoseTable = dict[tuple[str, int, int, str], tuple[StablePose, ...]]
 
 
 def spread_points(points: np.ndarray, count: int) -> np.ndarray:
@@ -72,26 +73,33 @@ def posed_box(points: np.ndarray, rotation: tuple[float, ...] | np.ndarray) -> t
     return np.array([-(low[0] + high[0]) / 2, -(low[1] + high[1]) / 2, -low[2]]), high - low
 
 
-def stable_poses(vertices: np.ndarray) -> tuple[np.ndarray, tuple[StablePose, ...]]:
-    """(hull points (H, 3), poses) of a normalised mesh's vertices (V, 3), z up: the points
-    whose box is the mesh's box in any pose (its convex hull's vertices), and the ways it can
-    rest on the ground, most probable first (at most MAX_POSES). The poses are trimesh's
-    (`trimesh.poses.compute_stable_poses`) on the hull of POSE_HULL_POINTS spread hull points,
-    with the centre of mass of the hull (uniform density: meshes are rarely watertight); a pose
-    lower than MIN_POSED_HEIGHT (it would lie almost flat on the ground) is dropped, and a flat
-    mesh has none (it is used only upright, see `check_shape`)."""
+def pose_hull(vertices: np.ndarray) -> tuple[np.ndarray, bool]:
+    """(points, whether poses can be found on them) of a normalised mesh's vertices (V, 3):
+    the points whose box is the mesh's box in any pose, its convex hull's vertices, or the
+    vertices themselves for a flat mesh or one qhull refuses (then no poses)."""
     import trimesh
-    from trimesh.poses import compute_stable_poses
 
     vertices = np.asarray(vertices, dtype=np.float64)
     if flatness(vertices)[0] < FLAT_THICKNESS:
-        return vertices, ()
+        return vertices, False
     try:
         points = np.asarray(trimesh.convex.convex_hull(vertices).vertices, dtype=np.float64)
     except Exception:  # qhull refuses degenerate input
-        return vertices, ()
+        return vertices, False
     if len(points) < 4:
-        return vertices, ()
+        return vertices, False
+    return points, True
+
+
+def hull_poses(points: np.ndarray) -> tuple[StablePose, ...]:
+    """The stable poses on `pose_hull`'s points, most probable first (at most MAX_POSES):
+    trimesh's (`trimesh.poses.compute_stable_poses`) on the hull of POSE_HULL_POINTS spread
+    points, with the centre of mass of the hull (uniform density: meshes are rarely
+    watertight); a pose lower than MIN_POSED_HEIGHT (it would lie almost flat on the ground)
+    is dropped."""
+    import trimesh
+    from trimesh.poses import compute_stable_poses
+
     try:
         with warnings.catch_warnings():  # sliver faces of a hull make trimesh warn, harmlessly
             warnings.simplefilter("ignore", RuntimeWarning)
@@ -99,10 +107,10 @@ def stable_poses(vertices: np.ndarray) -> tuple[np.ndarray, tuple[StablePose, ..
             centre = np.asarray(hull.center_mass, dtype=np.float64)
             inside = np.einsum("ij,ij->i", centre - hull.triangles_center, hull.face_normals)
             if hull.volume <= 0 or not np.all(inside < 0):  # compute_stable_poses would not end
-                return points, ()
+                return ()
             transforms, probabilities = compute_stable_poses(hull, center_mass=centre)
     except Exception:  # a degenerate hull: no poses, the mesh stands as it is
-        return points, ()
+        return ()
     poses = []
     for transform, probability in zip(transforms, probabilities, strict=True):
         rotation = transform[:3, :3]
@@ -110,4 +118,12 @@ def stable_poses(vertices: np.ndarray) -> tuple[np.ndarray, tuple[StablePose, ..
         if extent[2] >= MIN_POSED_HEIGHT and probability > 0:
             poses.append(StablePose(tuple(float(value) for value in rotation.ravel()),
                                     float(probability), tuple(float(value) for value in extent)))
-    return points, tuple(poses[:MAX_POSES])
+    return tuple(poses[:MAX_POSES])
+
+
+def stable_poses(vertices: np.ndarray) -> tuple[np.ndarray, tuple[StablePose, ...]]:
+    """(hull points (H, 3), poses) of a normalised mesh's vertices (V, 3), z up: `pose_hull`'s
+    points and the ways the mesh can rest on the ground (`hull_poses`); a flat mesh has none
+    (it is used only upright, see `check_shape`)."""
+    points, usable = pose_hull(vertices)
+    return points, hull_poses(points) if usable else ()

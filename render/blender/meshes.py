@@ -26,7 +26,7 @@ from render.mesh_checks import (
     normalising_transform,
     validate_geometry,
 )
-from render.poses import MeshExtent, PoseTable, stable_poses
+from render.poses import MeshExtent, PoseTable, hull_poses, pose_hull
 
 VERTEX_COLORS = "vertex_colors"  # color attribute of meshes that bring their own (PLY)
 
@@ -73,7 +73,7 @@ class MeshLibrary:
     """Imported meshes by path, the `cache_size` most recently used kept (their Blender meshes
     have a fake user, so purging orphans after a sample keeps them); a mesh that failed is
     remembered and fails again at once. The stable poses of every mesh imported stay after
-    its eviction (a few kilobytes each; finding them was 90 % of a re-import's time) in
+    its eviction (a few kilobytes each; finding them was two thirds of a re-import's time) in
     `poses`, which a worker hands on to the next (`render.worker.Retired`)."""
 
     def __init__(self, scene: bpy.types.Scene, max_faces: int = MAX_FACES,
@@ -153,14 +153,15 @@ class MeshLibrary:
                           warnings=warnings)
 
     def _stable_poses(self, path: Path, normalised: np.ndarray) -> tuple[np.ndarray, tuple]:
-        """`render.poses.stable_poses` of an imported mesh's normalised vertices, remembered
-        (a file changed on disk, or imported differently, is a new key)."""
+        """`render.poses.stable_poses` of an imported mesh's normalised vertices, the poses
+        remembered (a file changed on disk, or imported differently, is a new key)."""
         status = path.stat()
         key = (str(path), status.st_size, status.st_mtime_ns,
                hashlib.blake2b(normalised.tobytes(), digest_size=16).hexdigest())
+        points, usable = pose_hull(normalised.astype(np.float64))
         if key not in self.poses:
-            self.poses[key] = stable_poses(normalised.astype(np.float64))
-        return self.poses[key]
+            self.poses[key] = hull_poses(points) if usable else ()
+        return points, self.poses[key]
 
     def _run_importer(self, path: Path) -> list[bpy.types.Object]:
         """The objects Blender's OBJ or glTF importer makes of a file (glTF's +y up becomes z

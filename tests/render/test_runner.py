@@ -310,35 +310,61 @@ def test_an_output_folder_with_a_link_out_of_it_is_refused(tmp_path):
     assert not any(outside.iterdir())
 
 
+class Indices:
+    """The indices a WorkerPool is fed, in this order (render.worker.Tasks)."""
+
+    def __init__(self, indices: list[int]):
+        self.left = list(indices)
+
+    def take(self):
+        return self.left.pop(0) if self.left else None
+
+    def remaining(self):
+        return len(self.left)
+
+    def tick(self):
+        pass
+
+
+def render_in_order(config, indices: list[int]) -> tuple[list, object]:
+    """(the Rendered outcomes of `indices` rendered one after another by one worker, the pool)."""
+    from render.catalog import build_catalog
+    from render.output import prepare_output
+    from render.worker import Rendered, WorkerPool
+
+    prepare_output(config, clear=False)
+    catalog, _ = build_catalog(config, QUIET)
+    pool = WorkerPool(config, catalog, workers=1)
+    outcomes = list(pool.run(Indices(indices)))
+    assert all(isinstance(outcome, Rendered) for outcome in outcomes), outcomes
+    return outcomes, pool
+
+
 def test_workers_hand_on_their_stable_poses_and_samples_stay_the_same(rendered, tmp_path):
     """A worker retiring after every sample hands its meshes' poses to the next one (which then
     skips finding them): the same samples, byte for byte, as one worker that renders all."""
-    from render.runner import build_catalog
-    from render.worker import Rendered, WorkerPool
-
     config, _ = rendered
     out = tmp_path / "handed_on"
-    config_one = dataclasses.replace(config, out=out, count=3, restart_every=1)
-    catalog, _ = build_catalog(config_one, QUIET)
-    pool = WorkerPool(config_one, catalog, workers=1)
-
-    class Indices:
-        def __init__(self):
-            self.left = [0, 1, 2]
-
-        def take(self):
-            return self.left.pop(0) if self.left else None
-
-        def remaining(self):
-            return len(self.left)
-
-        def tick(self):
-            pass
-
-    outcomes = list(pool.run(Indices()))
-    assert all(isinstance(outcome, Rendered) for outcome in outcomes), outcomes
+    outcomes, pool = render_in_order(
+        dataclasses.replace(config, out=out, count=3, restart_every=1), [0, 1, 2])
     assert pool.poses and all(len(key) == 4 for key in pool.poses)
     records = read_manifest(config.out)
     for outcome in outcomes:
         record = outcome.record
         assert files_of(out, record) == files_of(config.out, records[record.id])
+
+
+def test_a_sample_does_not_depend_on_what_its_worker_rendered_before(tmp_path):
+    """The embedded defaults at 64 px, production settings: sample 110 rendered after sample
+    109 in one worker, and first in another, byte for byte (with Cycles' persistent data on,
+    its noise differed)."""
+    from render.config import RenderConfig, RenderSettings
+
+    def config(out):
+        return RenderConfig(out=out, count=111, size=64, workers=1,
+                            render=RenderSettings(threads=1))
+
+    after, _ = render_in_order(config(tmp_path / "after"), [109, 110])
+    first, _ = render_in_order(config(tmp_path / "first"), [110])
+    assert files_of(tmp_path / "after", after[1].record) == \
+        files_of(tmp_path / "first", first[0].record)
