@@ -180,7 +180,7 @@ class Environment:
     sRGB-decoded (the same for every sample of it, `key`), raised to `gamma` (1 / the
     sample's tone contrast, as `photo_to_scene` decodes its photo) and times `strength`.
     The renderer uploads `decoded` once per key and sets gamma and strength per sample, so an
-    image's pixels never change (Cycles' persistent data would keep the old ones)."""
+    image's pixels never change."""
 
     key: str
     decoded: np.ndarray = field(repr=False)  # (width / 2, width, 3) float32, the panorama's frame

@@ -287,14 +287,15 @@ def _dilate(mask: np.ndarray, pixels: int = 1) -> np.ndarray:
 def render_pair(renderer: Renderer, spec: SceneSpec, photo_rgb: np.ndarray,
                 config: RenderConfig,
                 photo_masks: dict[str, np.ndarray] | None = None,
-                cue: bool = False) -> RenderedPair:
+                cue: bool | None = None) -> RenderedPair:
     """Render the spec without and with the inserted object's effect on the scene (its cast
     shadow, the ambient light it blocks, its reflections) and composite both onto the photo.
     The inserted object's own pixels come from the second render in both images (its
     self-shadowing must not differ), so the pair differs only where its shadow falls.
-    `photo_masks` (`sample_photo_masks`) join robject and rshadow. Raises Rejected when the
-    first render already fails `plain_problem` (`cue`: the sample must show an occluder's
-    shadow), and the second render is not made."""
+    `photo_masks` (`sample_photo_masks`) join robject and rshadow. With `cue` given (whether
+    the sample must show an occluder's shadow), raises Rejected when the first render already
+    fails `plain_problem`, and the second render is not made; without it (a benchmark's
+    renders), it always renders both."""
     photo_masks = photo_masks or {}
     size, settings = spec.size, config.render
     contrast = spec.photo.tone_contrast
@@ -326,7 +327,7 @@ def render_pair(renderer: Renderer, spec: SceneSpec, photo_rgb: np.ndarray,
     occluder_darkening = np.where(plain.object_index == 0, 1.0 - luminance(factor_plain),
                                   0.0).astype(np.float16).astype(np.float32)
     photo_flags = {key: mask > 0 for key, mask in photo_masks.items()}
-    problem = plain_problem(
+    problem = None if cue is None else plain_problem(
         plain.object_index == INSERTED_INDEX,
         occluder_shadow_mask(plain.object_index, occluder_darkening, config.darkening_threshold,
                              visible_fraction=config.shadow_visible_fraction,

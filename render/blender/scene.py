@@ -103,8 +103,8 @@ class BlenderScene:
         # Not Cycles' persistent data: with it a sample's noise depended on what its worker had
         # rendered before (sample 110 of the defaults at 64 px differed after sample 109 from
         # the same sample rendered first; 3 of 4 samples of a 30-sample run differed from the
-        # same samples in another order), and without it the renders were no slower
-        # (docs/benchmarks.md). Each render now syncs the scene afresh.
+        # same samples in another order). Each render now syncs the scene afresh, which costs
+        # about 10 % of the wall time (docs/benchmarks.md).
         scene.render.use_persistent_data = False
         scene.render.use_border = False
         scene.render.use_crop_to_border = False
@@ -242,11 +242,12 @@ class BlenderScene:
         world = bpy.data.worlds.new("environment")
         world.lightgroup = AMBIENT_GROUP
         world.use_fake_user = True  # kept by `purge` while the uniform world is the scene's
-        # No importance map: with persistent data Cycles kept a map from an earlier sample
-        # (samples then depended on what the worker rendered before: 49 of 120 files differed
-        # between two runs of the same 60 samples), and rebuilding it at the automatic 1024 px
-        # each sample cost 2.8x the render time. The sky is smooth at 256x128 and the sun is a
-        # lamp of its own, so plain sampling of the world is enough (docs/benchmarks.md).
+        # No importance map: with persistent data (now off) Cycles kept a map from an earlier
+        # sample (samples then depended on what the worker rendered before: 49 of 120 files
+        # differed between two runs of the same 60 samples), and rebuilding it at the
+        # automatic 1024 px each sample cost 2.8x the render time. The sky is smooth at
+        # 256x128 and the sun is a lamp of its own, so plain sampling of the world is enough
+        # (docs/benchmarks.md).
         world.cycles.sampling_method = "NONE"
         self.environment_world = world
         nodes, links = world.node_tree.nodes, world.node_tree.links
@@ -285,8 +286,8 @@ class BlenderScene:
         links.new(texture.outputs["Color"], self.environment_gamma.inputs["Color"])
         links.new(self.environment_gamma.outputs["Color"], nodes["Background"].inputs["Color"])
         self.environment_strength = nodes["Background"].inputs["Strength"]
-        # one image per panorama, its pixels never changed (Cycles' persistent data keeps the
-        # pixels of an image it has seen, and may take a new datablock for a freed one)
+        # one image per panorama, uploaded once, its pixels never changed (Cycles' persistent
+        # data, now off, kept the pixels of an image it had seen)
         self.environment_images: dict[str, Any] = {}
 
     def _set_environment(self, environment: Environment | None, yaw_deg: float) -> None:
@@ -416,8 +417,8 @@ class BlenderScene:
 
     def purge(self) -> None:
         """Free what the last sample left: Blender's orphan data, then Python's reference cycles
-        (left to the collector's own schedule they piled up: 427 -> 507 MiB from 50 to 500
+        (left to the collector's own schedule they piled up: 427 -> 506 MiB from 50 to 500
         samples once poses were no longer recomputed, whose allocations had set it off;
-        collected after every sample, 408 -> 420 MiB)."""
+        collected after every sample, 411 -> 420 MiB; docs/benchmarks.md)."""
         bpy.data.orphans_purge(do_local_ids=True, do_linked_ids=True, do_recursive=True)
         gc.collect()
