@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dataset_tools.errors import UsageError
 from dataset_tools.layout import (
     KINDS,
     MANIFEST,
@@ -113,8 +114,9 @@ def import_shadow_ar(source: Path, target: Path, gray_threshold: float = GRAY_TH
     return result
 
 
-class PrefixError(ValueError):
-    """Merge prefixes that cannot work (the CLI's argument error); the message names them."""
+class PrefixError(UsageError):
+    """Merge prefixes that cannot work (an argument error, exit code 2); the message names
+    them."""
 
 
 def merge_ids(sources: list[Path], prefixes: list[str] | None = None
@@ -128,12 +130,12 @@ def merge_ids(sources: list[Path], prefixes: list[str] | None = None
     for prefix in prefixes:
         problem = id_problem(prefix)
         if problem:
-            raise PrefixError(f"prefix {prefix!r} {problem} (it starts every merged id)"
+            raise PrefixError(f"--prefix {prefix!r}: {problem} (it starts every merged id)"
                               + ("" if given else "; the default is the folder's name: give "
                                                   "one --prefix per source"))
     repeated = sorted({prefix for prefix in prefixes if prefixes.count(prefix) > 1})
     if repeated:
-        raise PrefixError(f"prefix {repeated[0]!r} is given to two sources; each source "
+        raise PrefixError(f"--prefix {repeated[0]!r}: given to two sources; each source "
                           "needs its own --prefix")
     plans: list[dict[str, tuple[str, str]]] = []
     owners: dict[str, str] = {}

@@ -23,6 +23,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from dataset_tools.errors import ShadowsynthError
+
 RGB_KINDS = ("noshadow", "shadow")
 # smask: the inserted object's visible cast shadow (what a person would outline); sregion: every
 # pixel where shadow differs from noshadow (smask plus the faint ambient-occlusion halo around
@@ -45,11 +47,15 @@ TMP_SUFFIX = ".partial"
 Tick = Callable[[], None] | None  # a progress callback of the long verbs, once per sample
 
 
-class DatasetError(RuntimeError):
+class DatasetError(ShadowsynthError, RuntimeError):
     """A problem with one file of a dataset; the message names the file."""
 
-    def __init__(self, path: Path | str, reason: str) -> None:
-        super().__init__(f"{path}: {reason}")
+    def __init__(self, path: Path | str = "", reason: str = "", *,
+                 message: str | None = None) -> None:
+        if message is not None:  # re-raised by torch's DataLoader (dataset_tools.errors)
+            super().__init__(message=message)
+        else:
+            super().__init__(f"{path}: {reason}")
         self.path = str(path)
         self.reason = reason
 
@@ -61,14 +67,20 @@ DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 class DiskFullError(DatasetError):
     """A write that failed because the file system is full; the message names the file."""
 
-    def __init__(self, path: Path | str) -> None:
-        super().__init__(path, "no space left on device")
-        self.args = (f"no space left on device writing {path}",)
+    def __init__(self, path: Path | str = "", *, message: str | None = None) -> None:
+        super().__init__(path, "no space left on device", message=message)
+        if message is None:
+            self.args = (f"no space left on device writing {path}",)
 
 
 def is_disk_full(error: BaseException) -> bool:
     return isinstance(error, DiskFullError) or (
         isinstance(error, OSError) and error.errno in DISK_FULL_ERRNOS)
+
+
+def sample_id(index: int) -> str:
+    """The id of a rendered dataset's sample `index`: six digits."""
+    return f"{index:06d}"
 
 
 # What a sample id (and a part of one, a merge prefix) may be: letters, digits, "_", "-" and

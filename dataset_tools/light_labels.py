@@ -21,11 +21,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, Protocol
 
 import numpy as np
 
-from dataset_tools.camera import ground_direction_angle, ground_point
+from dataset_tools.camera import Camera, ground_direction_angle, ground_point
 
 SOFT_LIMIT_DEG = 60.0  # angular diameter at which a sun or area light counts as softest
 LIGHT_KINDS = ("sun", "area", "overcast")  # every light the renderer makes and a label names
@@ -50,62 +51,78 @@ class LightLabel:
                    float(data["elevation_deg"]), float(data["softness"]))
 
 
-@dataclass(frozen=True)
-class _Camera:
-    height: float
-    pitch_deg: float
-    fov_deg: float
+class Light(Protocol):
+    """What a label reads of a light (`render.spec.LightSpec` is one; so is a manifest's
+    recorded light, `recorded_scene`)."""
+
+    kind: str  # a LIGHT_KINDS name
+    azimuth_deg: float
+    elevation_deg: float
+    angle_deg: float  # sun: angular diameter
+    size: float  # area: side or diameter, metres
+    distance: float  # area: from the inserted object's foot to the light's centre
 
 
-def angular_diameter_deg(light: Mapping[str, Any]) -> float:
+def angular_diameter_deg(light: Light) -> float:
     """The light's angular diameter seen from the inserted object's foot (sun, area)."""
-    if light.get("kind", "sun") == "area":
-        return math.degrees(2 * math.atan2(0.5 * float(light["size"]),
-                                           float(light["distance"])))
-    return float(light.get("angle_deg", 0.0))
+    if light.kind == "area":
+        return math.degrees(2 * math.atan2(0.5 * light.size, light.distance))
+    return light.angle_deg
 
 
-def softness(light: Mapping[str, Any]) -> float:
-    if light.get("kind", "sun") == "overcast":
+def softness(light: Light) -> float:
+    if light.kind == "overcast":
         return 1.0
     return DIRECTIONAL_MAX * min(angular_diameter_deg(light), SOFT_LIMIT_DEG) / SOFT_LIMIT_DEG
 
 
-def light_label(spec: Mapping[str, Any]) -> LightLabel:
-    """The label of a scene spec (`render.spec.SceneSpec.to_json()`; datasets made before
-    area lights name the light `sun`)."""
-    light = spec.get("light") or spec["sun"]
-    if light.get("kind", "sun") == "overcast":
+def scene_light_label(camera: Camera, size: int, light: Light, foot: np.ndarray) -> LightLabel:
+    """The label of a scene: its camera, image side, light and the inserted object's foot, a
+    ground point (x, y)."""
+    if light.kind == "overcast":
         return LightLabel(None, 90.0, 1.0)
-    inserted = next(obj for obj in spec["objects"] if obj["role"] == "inserted")
-    direction = _direction_from(spec, light, np.array([inserted["x"], inserted["y"]]))
-    return LightLabel(round(direction, 3), float(light["elevation_deg"]),
-                      round(softness(light), 4))
+    direction = _direction_from(camera, size, light, foot)
+    return LightLabel(round(direction, 3), float(light.elevation_deg), round(softness(light), 4))
 
 
-def _camera(spec: Mapping[str, Any]) -> _Camera:
-    return _Camera(**{key: float(spec["camera"][key]) for key in ("height", "pitch_deg",
-                                                                 "fov_deg")})
-
-
-def _direction_from(spec: Mapping[str, Any], light: Mapping[str, Any],
-                    foot: np.ndarray) -> float:
+def _direction_from(camera: Camera, size: int, light: Light, foot: np.ndarray) -> float:
     """The image angle of the ground direction away from `light`'s azimuth, from the ground
     point `foot` (x, y)."""
-    azimuth = math.radians(float(light["azimuth_deg"]))
+    azimuth = math.radians(light.azimuth_deg)
     away = np.array([[math.sin(azimuth), -math.cos(azimuth)]])  # -(the light's x, y)
-    return float(ground_direction_angle(_camera(spec), int(spec["size"]), foot, away)[0])
+    return float(ground_direction_angle(camera, size, foot, away)[0])
+
+
+def recorded_scene(spec: Mapping[str, Any]) -> tuple[Camera, int, Light, np.ndarray]:
+    """The camera, image side, light and inserted object's foot (x, y) of a scene spec as a
+    manifest records it (`render.spec.SceneSpec.to_json()`; datasets made before area lights
+    name the light `sun` and give no kind). The one place that reads the spec's JSON."""
+    light = dict(spec.get("light") or spec["sun"])
+    light.setdefault("kind", "sun")
+    recorded_light = SimpleNamespace(**{**{"angle_deg": 0.0, "size": 0.0, "distance": 0.0,
+                                           "azimuth_deg": 0.0, "elevation_deg": 90.0},
+                                        **light})
+    camera = SimpleNamespace(**{key: float(spec["camera"][key])
+                                for key in ("height", "pitch_deg", "fov_deg")})
+    inserted = next(obj for obj in spec["objects"] if obj["role"] == "inserted")
+    foot = np.array([float(inserted["x"]), float(inserted["y"])])
+    return camera, int(spec["size"]), recorded_light, foot
+
+
+def light_label(spec: Mapping[str, Any]) -> LightLabel:
+    """The label of a scene spec as a manifest records it (`recorded_scene`)."""
+    return scene_light_label(*recorded_scene(spec))
 
 
 def sun_direction_at(spec: Mapping[str, Any], pixel: np.ndarray) -> float | None:
     """The image angle of the sun's shadows cast from the ground seen at `pixel` (x, y) of the
-    sample: where the photo's own shadows there point when they agree with the light. None
-    unless the light is a sun, or above the horizon."""
-    light = spec.get("light") or spec["sun"]
-    if light.get("kind", "sun") != "sun":
+    sample (a recorded spec, as `light_label`): where the photo's own shadows there point when
+    they agree with the light. None unless the light is a sun, or above the horizon."""
+    camera, size, light, _ = recorded_scene(spec)
+    if light.kind != "sun":
         return None
-    point = ground_point(_camera(spec), int(spec["size"]), float(pixel[0]), float(pixel[1]))
-    return None if point is None else _direction_from(spec, light, point[:2])
+    point = ground_point(camera, size, float(pixel[0]), float(pixel[1]))
+    return None if point is None else _direction_from(camera, size, light, point[:2])
 
 
 def label_of(record: Any) -> LightLabel | None:

@@ -97,7 +97,7 @@ def occluder_shadow_mask(object_index: np.ndarray, occluder_darkening: np.ndarra
     """(H, W) bool `rshadow` of `masks_from_passes` (its arguments): the occluders' visible
     shadows on the ground, and the photo's own where no rendered object covers them. It needs
     only the render without the inserted object's effect, so a sample whose scene shows too
-    little of them is known before the second render (`render.sample.plain_problem`)."""
+    little of them is known before the second render (`render.quality.plain_problem`)."""
     shadow = visible_shadow(smooth(occluder_darkening, sigma), object_index == 0,
                             darkening_threshold, visible_fraction, min_area)
     if photo_shadow is not None:

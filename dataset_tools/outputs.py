@@ -71,6 +71,20 @@ def owned_paths(root: Path) -> list[Path]:
     return paths
 
 
+def layout_folders(out: Path) -> list[Path]:
+    """The folders of the layout that a run writes into."""
+    return [out / PASSES_DIR, out / SHARDS_DIR, out / CLAIMS_DIR,
+            *(out / split for split in SPLITS),
+            *(out / split / kind for split in SPLITS for kind in KINDS)]
+
+
+def owned_name(name: str) -> bool:
+    """Whether a top-level entry of a render run's OUT is one the layout owns (a folder or
+    file the run writes, a lock, a killed write's temporary file)."""
+    layout = {*SPLITS, PASSES_DIR, SHARDS_DIR, CLAIMS_DIR, DATASET_JSON, MANIFEST}
+    return name in layout or (name.startswith(".") and name.endswith((TMP_SUFFIX, LOCK_SUFFIX)))
+
+
 def looks_like_output(root: Path) -> bool:
     """Whether `root` was written by shadowsynth (it has dataset.json, shard manifests or a
     *.partial file), not made by hand (a hand-made folder may have passes/ and no manifest):

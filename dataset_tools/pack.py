@@ -36,8 +36,10 @@ from dataset_tools.layout import (
     size_mismatch,
     write_json,
 )
+from dataset_tools.options import Domain, check_fields, option
 from dataset_tools.outputs import clear_dataset, prepare_output
 from dataset_tools.pack_format import (
+    CODECS,
     END_OF_ARCHIVE,
     INDEX,
     PACK_KEY,
@@ -59,12 +61,19 @@ _UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 
 
 @dataclass(frozen=True)
 class PackConfig:
-    dataset: Path
-    out: Path
-    shard_size: int  # cap on each tar file, bytes
-    codec: str = "webp"  # a key of pack_format.CODECS
-    quality: int = 90
-    overwrite: bool = False
+    dataset: Path = option(help="Dataset folder", argument=True)
+    out: Path = option(help="Folder for the shards", argument=True)
+    shard_size: int = option(60_000_000, "Cap on each tar file: 60MB, 500KB, 1GB, 64MiB",
+                             parser=lambda text: parse_size(text), metavar="SIZE",
+                             default_text="60MB")
+    codec: str = option("webp", "Codec of noshadow: webp, jpeg (lossy) or png (lossless)",
+                        choices=tuple(CODECS))
+    quality: int = option(90, "WebP/JPEG quality", domain=Domain(1, 100))
+    overwrite: bool = option(False, "Replace what a non-empty OUT holds of shards or a "
+                                    "dataset (its old files go)")
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
 
 @dataclass
@@ -76,8 +85,11 @@ class _Totals:
     clipped: int = 0
 
 
-def parse_size(text: str) -> int:
-    """"60MB" -> 60_000_000, "500KB", "1GB", "64MiB" -> 2**26, "1024" -> bytes."""
+def parse_size(text: str | int) -> int:
+    """"60MB" -> 60_000_000, "500KB", "1GB", "64MiB" -> 2**26, "1024" -> bytes (a number of
+    bytes, the default, as it is)."""
+    if isinstance(text, int):
+        return text
     number = text.strip().lower().rstrip("bikmg ")
     unit = text.strip().lower()[len(number):].strip()
     try:

@@ -80,7 +80,7 @@ class ResampledAttempt:
 @dataclass(frozen=True)
 class RecordedLighting:
     """A record's `lighting`: the light of the sample matched to its photo
-    (`render.sample.lighting_for`). The light's kind is not kept here but read from the spec
+    (`render.lighting.lighting_for`). The light's kind is not kept here but read from the spec
     (`ManifestRecord.light_kind`); the JSON repeats it as "kind" (`repeats_kind`; lines written
     before it did, do not). None: not recorded."""
 

@@ -22,13 +22,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from dataset_tools.errors import ShadowsynthError
 from dataset_tools.layout import atomic_write
 
 FORMAT = "shadowsynth-checkpoint-1"
 ZIP_MAGIC = b"PK\x03\x04"  # how every file torch.save writes begins
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(ShadowsynthError, RuntimeError):
     """A checkpoint that is missing, unreadable or of another architecture."""
 
 

@@ -1,5 +1,6 @@
-"""One frozen configuration per `shadow-model` verb; the CLI fills them and every run writes
-its resolved configuration as JSON next to its outputs."""
+"""One frozen configuration per `shadow-model` verb. Each option is declared once, on the field
+it fills (dataset_tools.options: default, help, domain or choices); the CLI is built from these
+fields, and every run writes its resolved configuration as JSON next to its outputs."""
 
 from __future__ import annotations
 
@@ -7,30 +8,15 @@ import json
 import math
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+from dataset_tools.errors import UsageError
+from dataset_tools.layout import SPLITS
 from dataset_tools.masks import GRAY_THRESHOLD
+from dataset_tools.options import Domain, Rule, check_fields, option
 from dataset_tools.settings import from_json
-
-
-class ConfigError(ValueError):
-    """Options that cannot work together, or a run folder that is not one; the message names
-    the option (the CLI: one line, exit code 1)."""
-
-
-class OptionValueError(ConfigError):
-    """An argument error: one option's value outside its domain (a NaN or negative rate, zero
-    workers' steps, an unknown encoder, a device this machine lacks) or options that do not go
-    together; the message names the option and what is expected. The CLI prints one line and
-    exits 2 (`model.cli`)."""
-
-
-def expect(ok: bool, option: str, value: Any, expected: str) -> None:
-    """OptionValueError "OPTION VALUE: expected EXPECTED" unless ok."""
-    if not ok:
-        raise OptionValueError(f"{option} {value}: expected {expected}")
 
 
 def default_workers() -> int:
@@ -43,162 +29,188 @@ def default_workers() -> int:
     return max(1, min(4, cores))
 
 
-def choose(option: str, value: str, choices: tuple[str, ...]) -> None:
-    expect(value in choices, option, repr(value), f"one of {', '.join(choices)}")
-
-
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")  # the --device values every verb takes
-
-
-def check_device(device: str) -> None:
-    """The --device syntax; whether this machine has it is `model.runtime.pick_device`'s."""
-    expect(DEVICE_PATTERN.fullmatch(device) is not None, "--device", repr(device),
-           "auto, cpu, cuda or cuda:N")
-
-
-def check_batch_size(batch_size: int) -> None:
-    expect(batch_size >= 1, "--batch-size", batch_size, "at least 1")
-
-
-def check_workers(workers: int) -> None:
-    expect(workers >= 0, "--workers", workers, "0 (load in this process) or more")
-
-
-def check_encoder(encoder: str) -> None:
-    """A segmentation-models-pytorch encoder name (it is installed with the model extra)."""
-    from segmentation_models_pytorch.encoders import encoders
-
-    expect(encoder in encoders, "--encoder", repr(encoder),
-           f"a segmentation-models-pytorch encoder such as resnet18, resnet34, mobilenet_v2 "
-           f"(all {len(encoders)}: python -c \"import segmentation_models_pytorch as smp; "
-           f"print(smp.encoders.get_encoder_names())\")")
-
-
+DEVICE = Rule(lambda value: DEVICE_PATTERN.fullmatch(value) is not None,
+              "auto, cpu, cuda or cuda:N")
 CONDITIONS = ("none", "light")  # what the SG network can take beside the image (model/light.py)
 HEADS = ("factor", "residual")  # what the SG network predicts (model.networks.SGNet)
 # evaluate --light: a conditioned model gets each sample's true light (its manifest label), the
 # light estimated from the photo (as predict does without --shadow-direction), or none
 LIGHTS = ("true", "estimated", "none")
+PROTOCOLS = ("ours", "desoba")
+PREDICT_FORMATS = ("same", "png", "jpg")
+JPEG_QUALITY = 95  # predict's JPEG outputs (a JPEG input, or --format jpg)
+AT_LEAST_0 = Domain(0.0)
+RATE = Domain(0.0, open_low=True)
+# predict's and evaluate's default --min-confidence: on the val renders of the shipped model
+# (docs/benchmarks.md) estimates at least this confident were 14 degrees off at the median and
+# gave 3 % of overcast samples a direction (22 % without it)
+MIN_CONFIDENCE = 0.5
 
 
-def check_width(width: float) -> None:
-    expect(0 < width <= 4, "--decoder-width", width, "a factor in (0, 4]")
+def _is_encoder(name: str) -> bool:
+    from segmentation_models_pytorch.encoders import encoders  # the model extra installs it
+
+    return name in encoders
+
+
+# The options more than one verb takes, each declared once here.
+def device_option(default: str = "auto") -> str:
+    return option(default, "auto | cpu | cuda | cuda:N", domain=DEVICE)
+
+
+def batch_option(default: int, least: int = 1) -> int:
+    return option(default, "Batch size per process" + (" (batch norm: at least 2)" if least > 1
+                                                       else ""),
+                  domain=Rule(lambda value: value >= least, f"at least {least}"))
+
+
+def workers_option() -> int:
+    return option(help="DataLoader worker processes (default: 4, or the usable CPU cores when "
+                       "fewer)", factory=default_workers, domain=AT_LEAST_0,
+                  default_text="4 or the cores")
+
+
+def encoder_option(default: str) -> str:
+    return option(default, "U-Net encoder: any segmentation-models-pytorch encoder name "
+                  "(resnet18, mobilenet_v2, ...); ImageNet weights load for ResNets only",
+                  domain=Rule(_is_encoder, "a segmentation-models-pytorch encoder such as "
+                              "resnet18, resnet34, mobilenet_v2 (all: python -c \"import "
+                              "segmentation_models_pytorch as smp; "
+                              "print(smp.encoders.get_encoder_names())\")"))
+
+
+def width_option() -> float:
+    return option(1.0, "U-Net decoder channels x this factor (1 = 256, 128, 64, 32, 16)",
+                  domain=Domain(0.0, 4.0, open_low=True))
+
+
+def network_size_option() -> int:
+    return option(0, "Run the network at this square size, a multiple of 32 (0: the size it "
+                  "was trained at); its shadow is then resized to the photo",
+                  domain=Rule(lambda size: size == 0 or (size > 0 and size % 32 == 0),
+                              "0 (the training size) or a positive multiple of 32"))
+
+
+def min_confidence_option() -> float:
+    return option(MIN_CONFIDENCE, "With the light estimated from the photo: run without a "
+                  "light where the estimate's confidence (0-1, what --save-light writes) is "
+                  "below this (0: always use the estimate)", domain=Domain(0.0, 1.0))
+
+
+def attention_option(help: str) -> Path | None:
+    return option(None, help, names="--attention")
+
+
+def check_device(device: str) -> None:
+    """The --device syntax; whether this machine has it is `model.runtime.pick_device`'s."""
+    if not DEVICE.test(device):
+        raise UsageError(f"--device {device!r}: expected {DEVICE.expected}")
+
+
+MULTIPLE_OF_32 = Rule(lambda size: size > 0 and size % 32 == 0, "a positive multiple of 32")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """What both training verbs share."""
 
-    data: Path
-    out: Path = Path("runs")
-    size: int = 256  # network input, square
-    batch_size: int = 16
-    epochs: int = 100
-    lr: float = 2e-4
+    data: Path  # the dataset or shards (the verb's --data, which --resume does without)
+    out: Path = option(Path("runs"), "Runs go to OUT/NNNNN-KIND-DATASET/")
+    size: int = option(256, "Square network input size (multiple of 32)", domain=MULTIPLE_OF_32)
+    batch_size: int = batch_option(16, least=2)
+    epochs: int = option(100, "Epochs in all (on --resume, the run's own unless given)",
+                         domain=Domain(1))
+    lr: float = option(2e-4, "Learning rate (Adam)", domain=RATE)
     weight_decay: float = 0.0
-    workers: int = field(default_factory=default_workers)
-    seed: int = 0
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-    amp: bool = True  # bf16 autocast on CUDA; ignored on CPU
+    workers: int = workers_option()
+    seed: int = option(0, "Seed of init, data order and augmentation")
+    device: str = device_option()
+    amp: bool = option(True, "bf16 autocast on CUDA (ignored on CPU)")
     channels_last: bool = True  # on CUDA
-    compile: bool = False  # torch.compile the networks
-    augment: bool = True
-    val_fraction: float = 0.1  # carved from train/ (grouped by scene) when there is no val/
-    encoder_weights: str = "auto"  # auto | imagenet | none | PATH
-    validate_data: bool = True
+    compile: bool = option(False, "torch.compile the trained network")
+    augment: bool = option(True, "albumentations augmentation")
+    val_fraction: float = option(
+        0.1, "Share of train/ scenes held out for choosing the best epoch when there is no val/",
+        domain=Domain(0.0, 1.0, open_high=True))
+    encoder_weights: str = option(
+        "auto", "auto (ImageNet from the torch/HF cache when present, else random init with a "
+        "warning) | imagenet (required) | none | PATH")
+    validate_data: bool = option(True, "Validate every dataset file first")
     image_every: int = 1  # epochs between TensorBoard/PNG image grids
-    log_every: int = 50  # steps between stats.jsonl lines (and NaN checks)
-    max_steps_per_epoch: int = 0  # 0 = the whole train split (a debugging/benchmark cap)
-    max_minutes: float = 0.0  # wall-clock budget (0 = none): see model.train.TimeBudget
+    log_every: int = option(50, "Steps between stats.jsonl lines (and NaN checks)",
+                            domain=Domain(1))
+    max_steps_per_epoch: int = option(
+        0, "Cap on steps per epoch (0: the whole train split; a debugging or benchmark cap)",
+        names="--max-steps-per-epoch", domain=AT_LEAST_0)
+    max_minutes: float = option(
+        0.0, "Wall-clock budget: train as many epochs (up to --epochs) as fit, estimated from "
+        "the first epoch, with the learning-rate schedule fitted to them (0: no budget; "
+        "model.train.TimeBudget)", domain=AT_LEAST_0)
 
     def __post_init__(self) -> None:
-        expect(self.size > 0 and not self.size % 32, "--size", self.size,
-               "a positive multiple of 32")
-        expect(self.batch_size >= 2, "--batch-size", self.batch_size, "at least 2 (batch norm)")
-        expect(0 <= self.val_fraction < 1, "--val-fraction", self.val_fraction, "[0, 1)")
-        expect(math.isfinite(self.lr) and self.lr > 0, "--lr", self.lr, "a positive rate")
-        expect(self.epochs >= 1, "--epochs", self.epochs, "at least 1")
-        check_workers(self.workers)
-        check_device(self.device)
-        expect(self.log_every >= 1, "--log-every", self.log_every, "at least 1 step")
-        expect(self.max_steps_per_epoch >= 0, "--max-steps-per-epoch",
-               self.max_steps_per_epoch, "0 (no cap) or more")
-        expect(math.isfinite(self.max_minutes) and self.max_minutes >= 0, "--max-minutes",
-               self.max_minutes, "0 (no budget) or more minutes")
+        check_fields(self)
 
 
 @dataclass(frozen=True)
 class AttentionConfig(TrainConfig):
     """train-attention: U-Net(resnet34) RGB + object mask -> occluder, occluder-shadow masks."""
 
-    encoder: str = "resnet34"  # any segmentation-models-pytorch encoder
-    decoder_width: float = 1.0  # U-Net decoder channels x this (1 = 256, 128, 64, 32, 16)
-    attention_threshold: float = 0.5  # probability at which val IoU and grids binarise masks
-    light_head: bool = True  # also learn the light the photo shows (model.networks.LightHead)
-    light_weight: float = 1.0  # weight of the light head's loss beside the Dice loss
+    KIND: ClassVar[str] = "attention"  # run folders NNNNN-attention-DATASET
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_width(self.decoder_width)
-        check_encoder(self.encoder)
-        expect(self.light_weight >= 0, "--light-weight", self.light_weight, "at least 0")
+    encoder: str = encoder_option("resnet34")
+    decoder_width: float = width_option()
+    attention_threshold: float = 0.5  # probability at which val IoU and grids binarise masks
+    light_head: bool = option(
+        True, "Also learn the light the photo shows (direction, elevation, softness, whether "
+        "it has a direction) from each sample's light label: what predict uses when given no "
+        "--shadow-direction (model.networks.LightHead)")
+    light_weight: float = option(1.0, "Weight of the light head's loss beside the Dice loss",
+                                 domain=AT_LEAST_0)
 
 
 @dataclass(frozen=True)
 class SGConfig(TrainConfig):
     """train-sg: U-Net(resnet18) + 4 refinement blocks, trained as a GAN."""
 
-    attention: Path | None = None  # attention checkpoint; None = ground-truth masks only
-    gt_mask_prob: float = 0.0  # chance per sample of ground-truth instead of predicted masks
-    encoder: str = "resnet18"  # any segmentation-models-pytorch encoder
-    decoder_width: float = 1.0  # U-Net decoder channels x this (1 = 256, 128, 64, 32, 16)
-    refine_width: int = 64  # channels of the 4 refinement blocks
-    head: str = "factor"  # factor (noshadow x a factor in [0, 1]) | residual (the article's)
-    factor_weight: float = 10.0  # factor head: weight of the factor's squared error (pair's)
-    condition: str = "none"  # none | light: the light (direction, elevation, softness) as input
-    condition_dropout: float = 0.3  # with --condition light: share of samples trained without
-    hint: bool = True  # with --condition light: also the light's hard-shadow hint plane
-    discriminator: str = "srgan"  # srgan | patchgan
-    conditional: bool = True  # discriminator also sees noshadow + masks (article: False)
-    gan_mode: str = "vanilla"  # vanilla (BCE) | lsgan
-    betas: tuple[float, float, float] = (10.0, 1.0, 0.01)  # L2, perceptual, adversarial
-    region_weight: float = 1.0  # weight of the dilated smask in the L2 loss (1 = plain L2)
+    KIND: ClassVar[str] = "sg"
+
+    attention: Path | None = attention_option(
+        "Attention checkpoint; without it G trains on ground-truth masks")
+    gt_mask_prob: float = option(0.0, "Chance per sample of ground-truth masks instead of "
+                                 "predicted", domain=Domain(0.0, 1.0))
+    encoder: str = encoder_option("resnet18")
+    decoder_width: float = width_option()
+    refine_width: int = option(64, "Channels of the 4 refinement blocks", domain=Domain(1))
+    head: str = option("factor", "factor: shadow = noshadow x a predicted factor in [0, 1] | "
+                       "residual: the article's added residual", choices=HEADS)
+    factor_weight: float = option(
+        10.0, "Factor head: weight of the squared error between the predicted factor and the "
+        "pair's (shadow / noshadow)", domain=AT_LEAST_0)
+    condition: str = option(
+        "none", "none | light: feed the light (image direction, elevation, softness, and its "
+        "hard-shadow hint plane) into the SG network", choices=CONDITIONS)
+    condition_dropout: float = option(
+        0.3, "with --condition light: share of training samples that go without their light, "
+        "so that one network serves with and without a given light",
+        domain=Domain(0.0, 1.0, open_high=True))
+    hint: bool = option(True, "with --condition light: also give the hard shadow the object "
+                        "mask casts under the light (a projected silhouette) as an input plane")
+    discriminator: str = option("srgan", "srgan | patchgan", choices=("srgan", "patchgan"))
+    conditional: bool = option(True, "D also sees noshadow and the masks (the article: not)")
+    gan_mode: str = option("vanilla", "vanilla (BCE) | lsgan", choices=("vanilla", "lsgan"))
+    betas: tuple[float, float, float] = option(
+        (10.0, 1.0, 0.01), "Weights of L2, perceptual, adversarial", domain=AT_LEAST_0)
+    region_weight: float = option(
+        1.0, "L2 weight of the dilated shadow region (1 = plain L2; e.g. 6)", domain=Domain(1.0))
     region_dilate: int = 7  # pixels of dilation of smask for the weighted region
-    vgg_weights: str = "auto"  # auto (off when not found) | imagenet | random | none | PATH
-    d_lr: float = 2e-4
+    vgg_weights: str = option(
+        "auto", "VGG16 for the perceptual loss: auto (off when no weights are found) | "
+        "imagenet | random | none | PATH")
+    d_lr: float = option(2e-4, "Discriminator learning rate", domain=RATE)
     attention_threshold: float = 0.5  # attention masks binarised at this probability
-    gan_warmup_epochs: int = 0  # epochs with β3 = 0 (reconstruction only)
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        choose("--discriminator", self.discriminator, ("srgan", "patchgan"))
-        choose("--gan-mode", self.gan_mode, ("vanilla", "lsgan"))
-        choose("--head", self.head, HEADS)
-        choose("--condition", self.condition, CONDITIONS)
-        expect(0 <= self.condition_dropout < 1, "--condition-dropout", self.condition_dropout,
-               "a share in [0, 1)")
-        check_width(self.decoder_width)
-        check_encoder(self.encoder)
-        expect(self.refine_width >= 1, "--refine-width", self.refine_width, ">= 1")
-        expect(self.factor_weight >= 0, "--factor-weight", self.factor_weight, ">= 0")
-        expect(self.region_weight >= 1, "--region-weight", self.region_weight, ">= 1")
-        expect(math.isfinite(self.d_lr) and self.d_lr > 0, "--d-lr", self.d_lr,
-               "a positive rate")
-        expect(0 <= self.gt_mask_prob <= 1, "--gt-mask-prob", self.gt_mask_prob,
-               "a chance in [0, 1]")
-        expect(self.gan_warmup_epochs >= 0, "--gan-warmup-epochs", self.gan_warmup_epochs,
-               "0 or more")
-        expect(all(math.isfinite(beta) and beta >= 0 for beta in self.betas), "--betas",
-               " ".join(map(str, self.betas)), "three weights >= 0")
-
-
-PROTOCOLS = ("ours", "desoba")
-
-
-# predict's and evaluate's default --min-confidence: on the val renders of the shipped model
-# (docs/benchmarks.md) estimates at least this confident were 14 degrees off at the median and
-# gave 3 % of overcast samples a direction (22 % without it)
-MIN_CONFIDENCE = 0.5
+    gan_warmup_epochs: int = option(0, "First epochs without the adversarial term",
+                                    domain=AT_LEAST_0)
 
 
 @dataclass(frozen=True)
@@ -206,119 +218,134 @@ class EvalConfig:
     """evaluate: a checkpoint's predictions, or a folder of any method's, scored under one
     protocol (docs/architecture.md, "Evaluation protocols")."""
 
-    data: Path
-    checkpoint: Path | None = None  # SG checkpoint; or predictions
-    predictions: Path | None = None  # folder of ID.png / ID.jpg predicted images
-    pred_masks: Path | None = None  # with predictions: the method's own shadow masks
-    protocol: str = "ours"  # ours | desoba (the DESOBA/DESOBAv2 evaluation code)
-    split: str = "test"
-    size: int = 256  # metrics at size x size; the model runs at its own size (upsampled)
-    batch_size: int = 16
-    device: str = "auto"
+    data: Path = option(help="Shadow-AR dataset folder")
+    checkpoint: Path | None = option(
+        None, "SG checkpoint (.pt/.safetensors), or default: the pretrained model; or "
+        "--predictions")
+    predictions: Path | None = option(
+        None, "Folder of predicted images named by the dataset's ids (.png/.jpg), from any "
+        "method; scored without a checkpoint")
+    attention: Path | None = attention_option("Attention checkpoint, if the SG one holds none")
+    pred_masks: Path | None = option(
+        None, "with --predictions and --protocol desoba: the method's own predicted shadow "
+        "masks (ID.png) for GBER/LBER, as DESOBAv2 scores them (default: gray(|pred - "
+        "noshadow|) > 127.5*k)")
+    protocol: str = option(
+        "ours", "ours | desoba (the DESOBA/DESOBAv2 evaluation code: zero-padded SSIM with "
+        "C1=0.01^2, C2=0.03^2 on 0-255 data, BER over every pixel; 256x256 only)",
+        choices=PROTOCOLS)
+    split: str = option("test", "train | val | test", choices=SPLITS)
+    size: int = option(256, "Metrics are computed at SIZE x SIZE (the model runs at its "
+                       "training size, or --network-size; its shadow is resized)",
+                       domain=Domain(1))
+    batch_size: int = batch_option(16)
+    device: str = device_option()
     # gray level 0-255 of |shadow - noshadow| that is shadow where a sample has no smask
     gray_threshold: float = GRAY_THRESHOLD
-    ber_k: float = 0.1  # fixed BER threshold (model.metrics.ber_threshold)
-    out: Path | None = None  # folder for metrics.json and per_image.csv
-    workers: int = field(default_factory=default_workers)
-    light: str = "none"  # a conditioned model's light: true | estimated | none (LIGHTS)
-    network_size: int = 0  # the model runs at this square size (0: its training size)
-    flat_object: bool = False  # the object's pixels at their mean colour in the model's input
-    min_confidence: float = MIN_CONFIDENCE  # an estimate less confident: no light
+    ber_k: float = option(0.1, "Fixed BER threshold 127.5*k on gray(|pred - noshadow|)",
+                          domain=RATE)
+    out: Path | None = option(None, "Folder for metrics.json, per_image.csv (default: next to "
+                              "the checkpoint's run, or next to --predictions)")
+    workers: int = workers_option()
+    light: str = option(
+        "none", "A light-conditioned model runs with each sample's true light (from the "
+        "manifest), the light estimated from the photo, or none (as predict without "
+        "--shadow-direction): true | estimated | none", choices=LIGHTS)
+    network_size: int = network_size_option()
+    flat_object: bool = option(
+        False, "Give the model the inserted object at its mean colour, so that its shading "
+        "shows nothing of the light (what an estimated light then reads comes from the rest "
+        "of the photo); scored on the shadow, the object as rendered")
+    min_confidence: float = min_confidence_option()
 
     def __post_init__(self) -> None:
-        choose("--protocol", self.protocol, PROTOCOLS)
-        check_min_confidence(self.min_confidence)
+        check_fields(self)
         if self.flat_object and self.checkpoint is None:
-            raise OptionValueError("--flat-object changes a checkpoint's input; it does not "
-                                   "apply to --predictions")
-        choose("--light", self.light, LIGHTS)
-        check_network_size(self.network_size)
+            raise UsageError("--flat-object changes a checkpoint's input; it does not apply to "
+                             "--predictions")
         if (self.checkpoint is None) == (self.predictions is None):
-            raise OptionValueError("give either --checkpoint or --predictions")
+            raise UsageError("give either --checkpoint or --predictions")
         if self.pred_masks is not None and self.predictions is None:
-            raise OptionValueError("--pred-masks goes with --predictions")
+            raise UsageError("--pred-masks goes with --predictions")
         if self.pred_masks is not None and self.protocol != "desoba":
-            raise OptionValueError("--pred-masks is read by --protocol desoba only")
-        expect(self.size > 0, "--size", self.size, "a positive size")
+            raise UsageError("--pred-masks is read by --protocol desoba only")
         if self.protocol == "desoba" and self.size != 256:
-            raise OptionValueError(f"--size {self.size}: the desoba protocol is defined at 256x256")
-        check_batch_size(self.batch_size)
-        check_workers(self.workers)
-        check_device(self.device)
-        expect(math.isfinite(self.ber_k) and self.ber_k > 0, "--ber-k", self.ber_k,
-               "a positive factor")
-
-
-PREDICT_FORMATS = ("same", "png", "jpg")
-JPEG_QUALITY = 95  # predict's JPEG outputs (a JPEG input, or --format jpg)
-
-
-def check_network_size(size: int) -> None:
-    expect(size == 0 or (size > 0 and size % 32 == 0), "--network-size", size,
-           "0 (the training size) or a positive multiple of 32")
-
-
-def check_min_confidence(value: float) -> None:
-    expect(0 <= value <= 1, "--min-confidence", value, "a confidence in [0, 1]")
+            raise UsageError(f"--size {self.size}: the desoba protocol is defined at 256x256")
 
 
 @dataclass(frozen=True)
 class PredictConfig:
-    images: Path
-    masks: Path
-    out: Path
-    checkpoint: Path
-    device: str = "auto"
-    batch_size: int = 8
-    save_shadow_mask: bool = False
-    save_attention: bool = False
-    save_matte: bool = False  # the shadow factor as a 16-bit PNG under OUT/matte/
-    shadow_direction: float | None = None  # a conditioned model's light; None: see below
-    estimate_light: bool = True  # without a direction: the light read from the photo (else none)
-    elevation: float = 45.0  # degrees, with a given or estimated direction
-    softness: float = 0.03  # [0, 1], likewise (model/light.py: a 2-degree sun)
-    save_light: bool = False  # the light the model ran with as JSON under OUT/light/
+    images: Path = option(help="Image folder or file")
+    masks: Path = option(help="Object masks: folder (same stems) or file")
+    out: Path = option(help="Output folder")
+    checkpoint: Path | None = option(
+        None, "SG checkpoint (.pt/.safetensors); default: the pretrained model shipped with "
+        "shadowsynth")
+    attention: Path | None = attention_option("Attention checkpoint, if the SG one holds none")
+    device: str = device_option()
+    batch_size: int = batch_option(8)
+    save_shadow_mask: bool = option(False, "Also write shadow_mask/NAME.png (where the "
+                                    "prediction darkened)")
+    save_attention: bool = option(False, "Also write the attention masks under attention/")
+    save_matte: bool = option(False, "Also write matte/NAME.png: the shadow factor as 16-bit "
+                              "RGB (65535 = unchanged); multiply the photo by it")
+    shadow_direction: float | None = option(
+        None, "A light-conditioned model (the pretrained one is): the image direction the "
+        "shadow should point in from the object's foot, degrees (0 = right, 90 = down, "
+        "clockwise). Without it the light is estimated from the photo (or none with "
+        "--no-light)", domain=Rule(math.isfinite, "degrees"))
+    estimate_light: bool = option(
+        True, "without --shadow-direction: estimate the light (direction, elevation, softness) "
+        "from the photo with the attention block's light head, or run without a light "
+        "(--no-light)", names="--estimate-light/--no-light")
+    elevation: float = option(45.0, "With a light: its elevation above the ground, degrees "
+                              "(0-90]", domain=Domain(0.0, 90.0, open_low=True))
+    softness: float = option(0.03, "With a light: its softness in [0, 1] (a clear sun about "
+                             "0.01, a lamp 0.1-0.7, overcast 1; model/light.py)",
+                             domain=Domain(0.0, 1.0))
+    save_light: bool = option(False, "Also write light/NAME.json: the light the model ran "
+                              "with (given, estimated or none)")
     ber_k: float = 0.1
-    overwrite: bool = False
-    lights: Path | None = None  # JSON or CSV: a light per image (model/light_file.py)
-    sheet: Path | None = None  # a before/after contact sheet (.jpg or .png) of the first images
-    format: str = "same"  # outputs: the input's own format | png | jpg (PREDICT_FORMATS)
+    overwrite: bool = option(False, "Replace existing outputs")
+    lights: Path | None = option(
+        None, "A light per image: a JSON object or CSV (image,direction,elevation,softness) "
+        "naming images by file name or stem (docs/predict.md); an image it does not name gets "
+        "--shadow-direction's light, or none")
+    sheet: Path | None = option(
+        None, "Also write a before/after contact sheet (input | shadowed | matte) of the "
+        "first images to this .jpg or .png file",
+        domain=Rule(lambda path: path.suffix.lower() in (".jpg", ".jpeg", ".png"),
+                    "a .jpg or .png file"))
+    format: str = option("same", f"Output format: same (the input's own; JPEG at quality "
+                         f"{JPEG_QUALITY}) | png | jpg", choices=PREDICT_FORMATS)
     # images above this many pixels are refused from their header (0: no limit); 50 MP lets
     # a 48 MP phone photo through and keeps a run near 3 GB (float copies of the photo)
-    max_pixels: int = 50_000_000
-    network_size: int = 0  # the model runs at this square size (0: its training size)
-    min_confidence: float = MIN_CONFIDENCE  # an estimate less confident: no light
+    max_pixels: int = option(50_000_000, "Refuse images larger than this many pixels, from "
+                             "their header, before any is decoded (0: no limit)",
+                             domain=AT_LEAST_0)
+    network_size: int = network_size_option()
+    min_confidence: float = min_confidence_option()
 
     def __post_init__(self) -> None:
-        check_network_size(self.network_size)
-        check_min_confidence(self.min_confidence)
-        expect(0 < self.elevation <= 90, "--elevation", self.elevation, "degrees in (0, 90]")
-        expect(0 <= self.softness <= 1, "--softness", self.softness, "a value in [0, 1]")
-        expect(self.shadow_direction is None or math.isfinite(self.shadow_direction),
-               "--shadow-direction", self.shadow_direction, "degrees")
-        check_batch_size(self.batch_size)
-        check_device(self.device)
-        choose("--format", self.format, PREDICT_FORMATS)
-        expect(self.max_pixels >= 0, "--max-pixels", self.max_pixels, "0 (no limit) or more")
-        if self.sheet is not None:
-            expect(self.sheet.suffix.lower() in (".jpg", ".jpeg", ".png"), "--sheet",
-                   self.sheet, "a .jpg or .png file")
+        check_fields(self)
 
 
 @dataclass(frozen=True)
 class ExportConfig:
-    checkpoint: Path
-    out: Path
-    format: str = "onnx"  # onnx | torchscript
-    size: int = 0  # 0 = the model's training size
-    opset: int = 17
+    checkpoint: Path = option(help="SG checkpoint (.pt/.safetensors), or default: the "
+                              "pretrained model")
+    out: Path = option(help="Graph file to write")
+    attention: Path | None = attention_option("Attention checkpoint, if the SG one holds none")
+    format: str = option("onnx", "onnx | torchscript", choices=("onnx", "torchscript"))
+    size: int = option(0, "Input size (0: the training size)",
+                       domain=Rule(lambda size: size >= 0 and not size % 32,
+                                   "0 or a positive multiple of 32"))
+    opset: int = option(17, "ONNX opset", domain=Rule(lambda opset: opset >= 7,
+                                                      "an ONNX opset, 7 or later"))
     tolerance: float = 1e-3
 
     def __post_init__(self) -> None:
-        choose("--format", self.format, ("onnx", "torchscript"))
-        expect(self.size >= 0 and not self.size % 32, "--size", self.size,
-               "0 or a positive multiple of 32")
-        expect(self.opset >= 7, "--opset", self.opset, "an ONNX opset, 7 or later")
+        check_fields(self)
 
 
 def load_config(cls: type, path: Path) -> Any:

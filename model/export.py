@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from dataset_tools.errors import ShadowsynthError
 from dataset_tools.layout import write_json
 from dataset_tools.settings import to_json
 from dataset_tools.toy import toy_sample
@@ -30,7 +31,7 @@ INPUTS = {"image": "(N, 3, S, S) float32 in [0, 1]", "mask": "(N, 1, S, S) float
                    "elevation / 90, softness (model.light); zeros for none"}
 
 
-class ExportError(RuntimeError):
+class ExportError(ShadowsynthError, RuntimeError):
     """The exported graph does not reproduce PyTorch's outputs."""
 
 

@@ -12,7 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from model.config import HEADS
+from dataset_tools.settings import defaults
+from model.config import HEADS, SGConfig
 from model.light import CONDITIONS, LIGHT_CHANNELS, light_inputs
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -198,6 +199,9 @@ def shadow_factor(logits: torch.Tensor) -> torch.Tensor:
     return 1 - torch.where(logits >= 0, matte, FACTOR_LEAK * matte)
 
 
+SG = defaults(SGConfig)  # the network's defaults are train-sg's
+
+
 class SGNet(nn.Module):
     """U-Net on image + mask + occluder + occluder-shadow masks (6 channels) -> a coarse
     output; 4 BN-ReLU-Conv refinement blocks on (inputs, coarse output) -> a refined one.
@@ -213,8 +217,9 @@ class SGNet(nn.Module):
     its hard-shadow hint plane unless `hint` is off (`model.light.light_inputs`); None (or a
     zero vector) runs the network unconditioned."""
 
-    def __init__(self, encoder: str = "resnet18", width: int = 64, head: str = "residual",
-                 decoder_width: float = 1.0, condition: str = "none", hint: bool = True) -> None:
+    def __init__(self, encoder: str = SG.encoder, width: int = SG.refine_width,
+                 head: str = SG.head, decoder_width: float = SG.decoder_width,
+                 condition: str = SG.condition, hint: bool = SG.hint) -> None:
         super().__init__()
         if head not in HEADS:
             raise ValueError(f"unknown SG head {head!r}: expected one of {', '.join(HEADS)}")

@@ -243,11 +243,3 @@ def predict_any_size(loaded: LoadedPipeline, images: list[np.ndarray], masks: li
             factor = np.where(photo > 0, result / np.maximum(photo, 1e-6), 1.0).clip(0, 1)
         results.append(Prediction(result, attention_map, factor.astype(np.float32), report))
     return results
-
-
-def run_any_size(loaded: LoadedPipeline, images: list[np.ndarray], masks: list[np.ndarray],
-                 device: torch.device) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """`predict_any_size`'s shadowed images (H, W, 3) uint8 and attention probabilities
-    (H, W, 2) float32."""
-    predictions = predict_any_size(loaded, images, masks, device)
-    return [item.shadow for item in predictions], [item.attention for item in predictions]

@@ -5,6 +5,7 @@ complete epoch and the command that resumes it)."""
 from __future__ import annotations
 
 import dataclasses
+import re
 import shlex
 import shutil
 import signal
@@ -15,42 +16,37 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from model.config import (
-    AttentionConfig,
-    ConfigError,
-    OptionValueError,
-    SGConfig,
-    TrainConfig,
-    load_config,
-)
+from dataset_tools.errors import ShadowsynthError, Stopped, UsageError
+from model.config import AttentionConfig, TrainConfig, load_config
 
 
-class RunInterrupted(Exception):
+class RunInterrupted(Stopped):
     """Ctrl-C ended the run; `message` says what is saved and how to resume (None on the
     ranks other than the main one, which say nothing)."""
 
     def __init__(self, message: str | None) -> None:
         super().__init__(message or "interrupted")
-        self.message = message
+        self.line = message
 
 
-def train_run(kind: str, new_config: Callable[..., TrainConfig], data: Path | None,
-              epochs: int | None, resume: Path | None,
+def train_run(config_class: type[TrainConfig], new_config: Callable[..., TrainConfig],
+              data: Path | None, epochs: int | None, resume: Path | None,
               given: dict[str, Any] | None = None) -> Path | None:
-    """A new run of `kind` with the config new_config(data=..., epochs=...) gives (the verb's
-    config class with its other options bound), or the run in `resume` continued with its own
-    config.json, which the options in `given` (config field -> value the command line gave)
-    must match. Returns the best checkpoint on the main rank, None on the others."""
+    """A new run of `config_class` (AttentionConfig or SGConfig) with the config
+    new_config(data=..., epochs=...) gives (the class with the verb's other options bound), or
+    the run in `resume` continued with its own config.json, which the options in `given`
+    (config field -> value the command line gave) must match. Returns the best checkpoint on
+    the main rank, None on the others."""
     from dataset_tools.layout import check_writable
     from dataset_tools.settings import to_json
     from model.runtime import start, stop
-    from model.train import check_dataset, fit, new_run_dir
+    from model.train import check_dataset, fit
 
-    config_class = AttentionConfig if kind == "attention" else SGConfig
+    kind = config_class.KIND
     resume_command = f"shadow-model train-{kind} --resume {{run}}"
     if resume is not None:
         if not (resume / "config.json").is_file():
-            raise ConfigError(f"--resume {resume}: not a run folder (no config.json)")
+            raise ShadowsynthError(f"--resume {resume}: not a run folder (no config.json)")
         config = load_config(config_class, resume / "config.json")
         if data is not None and data.resolve() != config.data.resolve():
             warnings.warn(f"--data {data} is ignored: --resume continues on the run's own "
@@ -64,7 +60,7 @@ def train_run(kind: str, new_config: Callable[..., TrainConfig], data: Path | No
             config = dataclasses.replace(config, epochs=epochs)
             resume_command += f" --epochs {epochs}"  # config.json keeps the run's own
     elif data is None:
-        raise OptionValueError("--data DATASET is needed (or --resume RUN_DIR to continue a run)")
+        raise UsageError("--data DATASET is needed (or --resume RUN_DIR to continue a run)")
     else:
         config = (new_config(data=data) if epochs is None  # the dataclass's default
                   else new_config(data=data, epochs=epochs))
@@ -75,7 +71,7 @@ def train_run(kind: str, new_config: Callable[..., TrainConfig], data: Path | No
         with _terminate_as_exit():
             if resume is None and config.validate_data and runtime.main:
                 check_dataset(config.data)
-            if kind == "attention":
+            if config_class is AttentionConfig:
                 from model.train_attention import AttentionTask as Task
             else:
                 from model.train_sg import SGTask as Task
@@ -105,6 +101,19 @@ def train_run(kind: str, new_config: Callable[..., TrainConfig], data: Path | No
     return best if runtime.main else None
 
 
+def new_run_dir(out: Path, kind: str, data: Path) -> Path:
+    """out/NNNNN-kind-dataset, numbered after the highest existing run (as NVlabs/edm); the
+    dataset is named by its folder (for shards named by a pattern or a list, theirs)."""
+    out.mkdir(parents=True, exist_ok=True)
+    numbers = [int(match.group(1)) for path in out.iterdir()
+               if (match := re.match(r"(\d{5})-", path.name))]
+    folder = data if data.is_dir() else Path(str(data).split(",")[0]).parent
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", folder.resolve().name) or "data"
+    run_dir = out / f"{max(numbers, default=-1) + 1:05d}-{kind}-{name}"
+    run_dir.mkdir()
+    return run_dir
+
+
 def _same(ours: Any, theirs: Any) -> bool:
     if isinstance(ours, Path) or isinstance(theirs, Path):
         return ours is not None and theirs is not None and \
@@ -121,7 +130,7 @@ RUNTIME_OPTIONS = ("device", "workers", "max_minutes", "validate_data", "log_eve
 
 
 def refuse_conflicts(config: TrainConfig, given: dict[str, Any], run_dir: Path) -> None:
-    """OptionValueError (an argument error) naming the first option in `given` whose value
+    """UsageError (an argument error) naming the first option in `given` whose value
     differs from the resumed run's config: --resume takes every option from the run's
     config.json, so a different one would be silently ignored."""
     for name, value in given.items():
@@ -129,12 +138,11 @@ def refuse_conflicts(config: TrainConfig, given: dict[str, Any], run_dir: Path) 
             continue
         option = _flag(name)
         shown = " ".join(map(str, value)) if isinstance(value, tuple | list) else value
-        raise OptionValueError(f"{option} {shown}: the resumed run {run_dir} has "
-                               f"{getattr(config, name)} (its config.json); --resume continues "
-                               "with the run's own options (only --epochs and how it runs, "
-                               f"{', '.join(_flag(name) for name in RUNTIME_OPTIONS)}, may "
-                               "change), so "
-                               f"drop {option} or start a new run")
+        raise UsageError(f"{option} {shown}: the resumed run {run_dir} has "
+                         f"{getattr(config, name)} (its config.json); --resume continues with "
+                         "the run's own options (only --epochs and how it runs, "
+                         f"{', '.join(_flag(name) for name in RUNTIME_OPTIONS)}, may change), "
+                         f"so drop {option} or start a new run")
 
 
 def _flag(name: str) -> str:
@@ -171,13 +179,14 @@ def _remove_if_no_checkpoint(run_dir: Path) -> bool:
 def _interrupted_line(error: KeyboardInterrupt, run_dir: Path | None, removed: bool,
                       epochs: int, resume_command: str) -> str:
     """What Ctrl-C leaves: the last complete epoch and how to resume, or that nothing is."""
-    from model.train import Interrupted
+    from model.train import StoppedAfterEpoch
 
     last = None if run_dir is None else run_dir / "checkpoints" / "last.pt"
     if last is None or not last.is_file():
         where = f"; removed {run_dir}" if removed else ""
         return f"interrupted before the first epoch was complete: nothing to resume{where}"
-    done = (f"epoch {error.epoch} of {epochs} is complete" if isinstance(error, Interrupted)
+    stopped = isinstance(error, StoppedAfterEpoch)
+    done = (f"epoch {error.epoch} of {epochs} is complete" if stopped
             and error.epoch else "the last complete epoch is saved")
     command = resume_command.format(run=shlex.quote(str(run_dir)))
     return f"interrupted: {done} ({last}); resume with: {command}"

@@ -75,19 +75,20 @@ class Runtime:
 
 def pick_device(spec: str) -> torch.device:
     """"auto" = CUDA when available, else CPU; or an explicit "cpu", "cuda", "cuda:N"
-    (`model.config.check_device`); OptionValueError (exit code 2) for a device this machine
+    (`model.config.check_device`); UsageError (exit code 2) for a device this machine
     lacks."""
-    from model.config import OptionValueError, check_device
+    from dataset_tools.errors import UsageError
+    from model.config import check_device
 
     check_device(spec)
     if spec == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(spec)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise OptionValueError(f"--device {spec}: no CUDA device is available here "
+        raise UsageError(f"--device {spec}: no CUDA device is available here "
                                "(--device cpu, or auto)")
     if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
-        raise OptionValueError(f"--device {spec}: this machine has "
+        raise UsageError(f"--device {spec}: this machine has "
                                f"{torch.cuda.device_count()} CUDA device(s), cuda:0 to "
                                f"cuda:{torch.cuda.device_count() - 1}")
     return device

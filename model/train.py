@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -31,7 +30,7 @@ from model.shards import ShardSample, ShardStream, is_shard_source, shard_train_
 console = Console(stderr=True, soft_wrap=True)
 
 
-class Interrupted(KeyboardInterrupt):
+class StoppedAfterEpoch(KeyboardInterrupt):
     """Ctrl-C (SIGINT) during fit: `epoch` epochs are complete, the last of them in
     `checkpoint` (None when no epoch is)."""
 
@@ -64,19 +63,6 @@ class SeededTask:
     def __init__(self, config: TrainConfig, runtime: Runtime) -> None:
         self.config, self.runtime = config, runtime
         torch.manual_seed(config.seed)
-
-
-def new_run_dir(out: Path, kind: str, data: Path) -> Path:
-    """out/NNNNN-kind-dataset, numbered after the highest existing run (as NVlabs/edm); the
-    dataset is named by its folder (for shards named by a pattern or a list, theirs)."""
-    out.mkdir(parents=True, exist_ok=True)
-    numbers = [int(match.group(1)) for path in out.iterdir()
-               if (match := re.match(r"(\d{5})-", path.name))]
-    folder = data if data.is_dir() else Path(str(data).split(",")[0]).parent
-    name = re.sub(r"[^A-Za-z0-9_.-]", "_", folder.resolve().name) or "data"
-    run_dir = out / f"{max(numbers, default=-1) + 1:05d}-{kind}-{name}"
-    run_dir.mkdir()
-    return run_dir
 
 
 def check_dataset(root: Path) -> None:
@@ -207,7 +193,7 @@ def _finite(values: dict[str, float], where: str) -> None:
                                 "checkpoint (lower --lr, or check the data)")
 
 
-def validate(task: Task, loader: DataLoader | None, runtime: Runtime,
+def validation_metrics(task: Task, loader: DataLoader | None, runtime: Runtime,
              note: Callable[[dict[str, Any]], None] | None = None) -> dict[str, float]:
     """Mean of the task's per-sample sums over the val split, reduced over ranks."""
     if loader is None:
@@ -332,7 +318,7 @@ def fit(task: Task, config: TrainConfig, runtime: Runtime, run_dir: Path,
                     progress.advance(bar)
                 for scheduler in task.schedulers.values():
                     scheduler.step()
-                metrics = validate(task, val_loader, runtime, note)
+                metrics = validation_metrics(task, val_loader, runtime, note)
                 _finite(metrics, f"validation after epoch {epoch + 1}")
                 out_of_time = budget.after_epoch(epoch + 1, task.schedulers)  # before the save
                 score = metrics.get(f"val/{task.score_name}")
@@ -366,7 +352,8 @@ def fit(task: Task, config: TrainConfig, runtime: Runtime, run_dir: Path,
                 if out_of_time:
                     break
     except KeyboardInterrupt:
-        raise Interrupted(completed, checkpoints / "last.pt" if completed else None) from None
+        raise StoppedAfterEpoch(completed,
+                                checkpoints / "last.pt" if completed else None) from None
     finally:
         if log:
             log.close()

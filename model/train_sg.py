@@ -176,7 +176,7 @@ class SGTask(SeededTask):
 
     def val_sums(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         """Sums over the batch; LRMSE (nan for a sample without a shadow) sums over the
-        samples that have one, and "lrmse_count" counts them, for validate()'s mean."""
+        samples that have one, and "lrmse_count" counts them, for validation_metrics()'s mean."""
         prediction = self.predict(batch)
         target, region = batch["shadow"].float(), batch["smask"].float()
         local_rmse = batch_rmse(target, prediction, region)

@@ -12,6 +12,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from dataset_tools.errors import ShadowsynthError
+
 # torchvision's file names (torch hub cache) and smp's Hugging Face repositories.
 TORCHVISION_FILES = {
     "resnet18": ("resnet18-f37072fd.pth", "resnet18-5c106cde.pth"),
@@ -25,7 +27,7 @@ HF_REPOS = {"resnet18": "smp-hub/resnet18.imagenet", "resnet34": "smp-hub/resnet
 _warned: set[str] = set()
 
 
-class WeightsError(RuntimeError):
+class WeightsError(ShadowsynthError, RuntimeError):
     """Weights asked for explicitly are absent or do not fit; the message says what to do."""
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from dataset_tools.errors import ShadowsynthError
 from dataset_tools.records import DatasetInfo, read_manifest
 from dataset_tools.split import GROUPINGS, SplitRule, assign_groups
 from render.assets import BadAsset, declares_panorama, find_meshes, find_scenes
@@ -17,14 +18,9 @@ from render.hints import PhotoHints, read_hints, sidecar_path
 from render.poses import PERSON_CATEGORIES, UPRIGHT_CATEGORIES
 
 
-class RunError(RuntimeError):
-    """The run cannot start or go on; the message is one line for the user. `exit_code`: 2
-    when what the user gave is refused (an argument, a folder), 1 when the run itself fails
-    (its Blender workers cannot start)."""
-
-    def __init__(self, message: str, exit_code: int = 2) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
+class RunError(ShadowsynthError, RuntimeError):
+    """The run cannot start or go on (a folder it cannot use, workers that cannot start); the
+    message is one line naming the path. Exit code 1."""
 
 
 @dataclass(frozen=True)

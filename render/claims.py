@@ -16,9 +16,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from dataset_tools.layout import sample_id
 from dataset_tools.outputs import CLAIMS_DIR
 from dataset_tools.records import parse_line
-from render.sample import sample_id
 
 CLAIM_TIMEOUT_S = 600.0  # a claim not refreshed this long is stale (its run died elsewhere)
 HEARTBEAT_S = 60.0  # how often a run refreshes the claims it holds

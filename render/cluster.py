@@ -22,6 +22,7 @@ from rich.console import Console
 
 from dataset_tools.gather import SHARDS_DIR, SUBMISSION, shard_command
 from dataset_tools.layout import write_json
+from dataset_tools.options import Domain, option
 from render.config import RenderConfig
 
 EXECUTORS = ("none", "local", "slurm")
@@ -34,13 +35,22 @@ SUBMIT_OPTIONS = ("--executor", "--jobs", "--partition", "--time", "--cpus-per-t
 
 @dataclass(frozen=True)
 class Resources:
-    """What each task of the array asks the scheduler for."""
+    """Where the run goes (`executor`) and what each task of its array asks the scheduler
+    for."""
 
-    jobs: int  # tasks in the array = shards of the run
-    partition: str | None = None  # SLURM partition; None: the cluster's default
-    time_min: int = 1440  # wall-time limit of each task, minutes
-    cpus_per_task: int = 2
-    mem_gb: float = 4.0
+    executor: str = option(
+        "none", "none: render here; slurm: submit one job array of --jobs tasks, task I "
+        "renders --shard I/JOBS (through submitit; logs in OUT/.submitit); local: the same "
+        "array as local processes, waited for. Then: shadow-dataset gather OUT",
+        choices=EXECUTORS)
+    jobs: int = option(1, "tasks in the job array (= shards)", domain=Domain(1))
+    partition: str | None = option(None, "SLURM partition (default: the cluster's)")
+    time_min: int = option(1440, "wall-time limit of each task, minutes", names="--time",
+                           domain=Domain(1))
+    cpus_per_task: int = option(2, "CPU cores of each task (give --threads the same number)",
+                                domain=Domain(1))
+    mem_gb: float = option(4.0, "memory of each task, GB", names="--mem",
+                           domain=Domain(0.1))
 
 
 def task_command(argv: Sequence[str]) -> list[str]:

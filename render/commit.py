@@ -26,6 +26,7 @@ from dataset_tools.layout import (
     SPLITS,
     TMP_SUFFIX,
     passes_path,
+    sample_id,
     write_json,
 )
 from dataset_tools.records import (
@@ -41,7 +42,6 @@ from dataset_tools.records import (
 )
 from render.claims import CLAIMS_DIR, Claims, locked
 from render.config import RenderConfig
-from render.sample import sample_id
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from dataset_tools.errors import UsageError
 from dataset_tools.light_labels import LIGHT_KINDS
 from render.config import (
     AREA_SHAPES,
@@ -31,7 +32,7 @@ from render.config import (
 WEIGHT_KEYS = {"weights": LIGHT_KINDS, "shape_weights": AREA_SHAPES}
 
 
-class ConfigFileError(ValueError):
+class ConfigFileError(UsageError):
     """A config file that cannot be used; the message names the file and the key."""
 
 

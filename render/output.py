@@ -24,14 +24,10 @@ import os
 import tempfile
 from pathlib import Path
 
-from dataset_tools.gather import SHARDS_DIR
+from dataset_tools.errors import UsageError
 from dataset_tools.layout import (
     DATASET_JSON,
-    KINDS,
     MANIFEST,
-    PASSES_DIR,
-    SPLITS,
-    TMP_SUFFIX,
     DatasetError,
     is_disk_full,
     iter_samples,
@@ -39,7 +35,13 @@ from dataset_tools.layout import (
     refuse_overlap,
     refuse_special_file,
 )
-from dataset_tools.outputs import CLAIMS_DIR, LOCK_SUFFIX, clear_dataset
+from dataset_tools.outputs import (
+    CLAIMS_DIR,
+    LOCK_SUFFIX,
+    clear_dataset,
+    layout_folders,
+    owned_name,
+)
 from dataset_tools.records import DatasetInfo
 from render.catalog import RunError
 from render.claims import Claims, locked
@@ -93,13 +95,13 @@ def _check_output(config: RenderConfig) -> None:
     out = config.out
     try:
         refuse_overlap(out, [config.scenes, config.models])
-    except DatasetError as error:
-        raise RunError(str(error)) from None
+    except DatasetError as error:  # an output inside its input: the command line's fault
+        raise UsageError(str(error)) from None
     if not _is_folder_or_missing(out):
         raise RunError(f"{out}: cannot write the output folder: it exists and is not a folder")
     if not out.exists():
         return
-    for folder in _layout_folders(out):
+    for folder in layout_folders(out):
         if not _is_folder_or_missing(folder):
             raise RunError(f"{folder}: cannot write here: a file, not a folder")
     for name in (DATASET_JSON, MANIFEST):
@@ -108,7 +110,7 @@ def _check_output(config: RenderConfig) -> None:
         except DatasetError as error:
             raise RunError(str(error)) from None
     if config.overwrite:
-        if not is_dataset(out) and any(not _owned(name) for name in os.listdir(out)):
+        if not is_dataset(out) and any(not owned_name(name) for name in os.listdir(out)):
             raise RunError(f"{out}: not a dataset (no {DATASET_JSON}, {MANIFEST} or sample) "
                            "and not empty; --overwrite empties only a dataset folder: give "
                            "--out an empty or new folder")
@@ -172,20 +174,6 @@ def clear_for_overwrite(out: Path) -> int:
                 raise
             raise RunError(f"{error.filename or out}: cannot remove it for --overwrite "
                            f"({error.strerror or error})") from None
-
-
-def _layout_folders(out: Path) -> list[Path]:
-    """The folders of the layout that a run writes into."""
-    return [out / PASSES_DIR, out / SHARDS_DIR, out / CLAIMS_DIR,
-            *(out / split for split in SPLITS),
-            *(out / split / kind for split in SPLITS for kind in KINDS)]
-
-
-def _owned(name: str) -> bool:
-    """Whether a top-level entry of OUT is one the layout owns (a folder or file the run
-    writes, a lock, a killed write's temporary file)."""
-    layout = {*SPLITS, PASSES_DIR, SHARDS_DIR, CLAIMS_DIR, DATASET_JSON, MANIFEST}
-    return name in layout or (name.startswith(".") and name.endswith((TMP_SUFFIX, LOCK_SUFFIX)))
 
 
 def _is_folder_or_missing(path: Path) -> bool:

@@ -26,7 +26,7 @@ from rich.progress import (
 )
 
 from dataset_tools.gather import shard_manifest_path
-from dataset_tools.layout import DATASET_JSON, MANIFEST, is_disk_full
+from dataset_tools.layout import DATASET_JSON, MANIFEST, is_disk_full, sample_id
 from dataset_tools.records import ManifestRecord, read_manifest, read_records
 from render.catalog import Catalog, RunError, build_catalog
 from render.claims import CLAIMS_DIR, Claims, ManifestView, SampleQueue, locked
@@ -43,7 +43,6 @@ from render.commit import (
 )
 from render.config import RenderConfig
 from render.output import clear_for_overwrite, prepare_output
-from render.sample import sample_id
 from render.sampler import resampled_label
 from render.worker import (
     Crashed,
@@ -152,10 +151,10 @@ def _run(config: RenderConfig, console: Console, stop: _StopRequest,
 def _run_steps(config: RenderConfig, console: Console, stop: _StopRequest,
                shard: ShardLog | None, summary: RunSummary) -> RunSummary:
     """`_run` itself; a full disk anywhere raises out of it (`_run` notes the file)."""
-    mine = [
+    shard_indices = [
         index for index in range(config.count) if index % config.shard_count == config.shard_index
     ]
-    summary.requested = len(mine)
+    summary.requested = len(shard_indices)
     prepare_output(config, clear=False)  # refusals; --overwrite clears after the scan
     manifest = config.out / MANIFEST if shard is None else \
         shard_manifest_path(config.out, config.shard_index, config.shard_count)
@@ -173,7 +172,8 @@ def _run_steps(config: RenderConfig, console: Console, stop: _StopRequest,
     except KeyboardInterrupt:
         if config.overwrite:  # nothing removed yet: the folder stays as it was
             return summary
-        summary.already_done = len(set(mine) & {record.index for record in finish().values()})
+        finished = {record.index for record in finish().values()}
+        summary.already_done = len(set(shard_indices) & finished)
         return summary
     finally:
         stop.raising = False
@@ -185,15 +185,15 @@ def _run_steps(config: RenderConfig, console: Console, stop: _StopRequest,
         removed = remove_partials(config.out, claims, None if shard is None else manifest)
         if removed:
             console.print(f"removed {removed} partial files left by an interrupted run")
-        news = ManifestView(manifest)  # before `done`: no line falls in between
+        manifest_view = ManifestView(manifest)  # before `done`: no line falls in between
         listed = read_manifest(config.out)
         if shard is not None:
             listed.update(read_records(manifest))
         done = set() if config.overwrite else {
             record.index for record in complete_records(config.out, listed.values()).values()}
-        todo = [index for index in mine if index not in done]
-        summary.already_done = len(mine) - len(todo)
-        queue = SampleQueue(todo, claims, news)
+        todo = [index for index in shard_indices if index not in done]
+        summary.already_done = len(shard_indices) - len(todo)
+        queue = SampleQueue(todo, claims, manifest_view)
         if shard is None or config.overwrite or not (config.out / DATASET_JSON).exists():
             with locked(config.out / MANIFEST):  # a shard writes only the settings it needs
                 write_dataset_json(config, read_manifest(config.out))
@@ -230,7 +230,7 @@ def _render(config: RenderConfig, catalog: Catalog, queue: SampleQueue,
         pool = WorkerPool(config, catalog, min(config.workers, queue.remaining()))
         try:  # a full disk stops the run as Ctrl-C does: what is complete stays
             for outcome in pool.run(queue, stop=lambda: bool(stop) or bool(summary.disk_full)):
-                _account(outcome, summary, console, config, queue.claims, manifest)
+                _record_outcome(outcome, summary, console, config, queue.claims, manifest)
                 elapsed = time.perf_counter() - start
                 progress.update(
                     task,
@@ -238,10 +238,10 @@ def _render(config: RenderConfig, catalog: Catalog, queue: SampleQueue,
                     rate=f"{summary.rendered / max(elapsed, 1e-9):.2f} samples/s",
                 )
         except WorkerStartError as error:
-            raise RunError(str(error), exit_code=1) from None  # not the user's input
+            raise RunError(str(error)) from None
 
 
-def _account(outcome: Outcome, summary: RunSummary, console: Console, config: RenderConfig,
+def _record_outcome(outcome: Outcome, summary: RunSummary, console: Console, config: RenderConfig,
              claims: Claims, manifest: Path) -> None:
     """Commit a rendered sample, or remove what an unfinished one left; count it."""
     identifier = sample_id(outcome.index)

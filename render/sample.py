@@ -1,4 +1,5 @@
-"""One sample: sample a spec, render the pair, composite, derive masks, write the files.
+"""One sample: sample a spec, render the pair, composite, derive masks, write the files (the
+light: render.lighting; the photos: render.photos; the checks: render.quality).
 
 Runs inside a worker process that owns a `render.blender.BlenderScene`; the scene is passed in,
 so this module itself never imports bpy.
@@ -6,11 +7,8 @@ so this module itself never imports bpy.
 
 from __future__ import annotations
 
-import math
 import time
-from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -19,73 +17,48 @@ import numpy as np
 
 from dataset_tools.layout import (
     INSERTED_INDEX,
-    DatasetError,
     passes_path,
+    sample_id,
     sample_path,
     write_npz,
     write_png,
 )
-from dataset_tools.light_labels import light_label
+from dataset_tools.light_labels import scene_light_label
 from dataset_tools.masks import (
-    PHOTO_MASK_PASSES,
     masks_from_passes,
     occluder_shadow_mask,
     region_weight,
 )
 from dataset_tools.records import (
     ManifestRecord,
-    RecordedLighting,
     ResampledAttempt,
     generator_name,
 )
-from render.assets import SIDECAR_MASK_KEYS, BadAsset
 from render.catalog import Catalog
 from render.composite import (
-    GROUND_ALBEDO,
     GroundSplit,
-    ambient_tint,
-    area_light_ground,
     composite,
-    crop_mask,
     darkening,
     ground_factor,
     luminance,
     photo_to_scene,
-    polygon_irradiance,
     scene_to_photo,
     split_ground,
-    unshadowed_ground,
 )
 from render.config import RenderConfig
 from render.geometry import (
-    area_light_polygon,
-    ground_points,
-    inserted_foot,
-    projected_box,
     shadow_region,
 )
-from render.hints import PhotoHints
+from render.lighting import Lighting, lighting_for, unshadowed_references, with_environment
 from render.panorama import (
     Environment,
-    environment_map,
-    horizontal_irradiance,
-    mask_view_of_panorama,
     scene_photo,
 )
-from render.photo_masks import read_instance_mask
+from render.photos import PhotoCache, sample_photo_masks
 from render.poses import MeshExtent
+from render.quality import Rejected, object_surely_too_small, plain_problem, quality_problem
 from render.sampler import SamplingError, needs_scene_cue, sample_scene, sample_seed
-from render.scene_images import read_scene_image
 from render.spec import SceneSpec
-
-
-class Rejected(Exception):
-    """The first render of an attempt already fails a quality check (`plain_problem`): the
-    second is not made. `problem`: (code of `render.sampler.RESAMPLED_CODES`, message)."""
-
-    def __init__(self, problem: tuple[str, str]) -> None:
-        super().__init__(problem[1])
-        self.problem = problem
 
 
 class SampleFailed(RuntimeError):
@@ -99,27 +72,6 @@ class SampleFailed(RuntimeError):
         super().__init__(f"sample {index}: {len(resampled)} attempts rejected, last: {last}")
         self.resampled = resampled
         self.bad_assets = bad_assets
-
-
-@dataclass(frozen=True)
-class Lighting:
-    """The light of one sample matched to its photo (`lighting_for`). `strength` is what
-    Blender's light takes: the sun's irradiance (W/m^2), the area light's power (W), 0 when
-    overcast; `radiance` is the area light's emitted radiance. Its kind is the spec's."""
-
-    level: float  # radiance of a white horizontal surface in full light at the object's foot
-    ambient_rgb: tuple[float, float, float]  # the world's radiance
-    strength: float
-    radiance: float | None = None
-    # with `RenderSettings.environment = "panorama"`: the panorama as the world's radiance
-    # (`render.panorama.Environment`), whose irradiance on the ground is pi x ambient_rgb;
-    # None: a uniform world of ambient_rgb
-    environment: Environment | None = field(default=None, repr=False)
-
-    def recorded(self) -> RecordedLighting:
-        """As the manifest records it."""
-        return RecordedLighting(level=self.level, ambient_rgb=self.ambient_rgb,
-                                strength=self.strength, radiance=self.radiance)
 
 
 class Renderer(Protocol):
@@ -148,135 +100,6 @@ class RenderedPair:
     # the photo's own objects and shadows in this sample, PHOTO_MASK_PASSES -> (H, W) uint8
     # instance values (`sample_photo_masks`), stored so in passes/ID.npz
     photo_masks: dict[str, np.ndarray] = field(default_factory=dict)
-
-
-class PhotoCache:
-    """The scene photos and the photos' own masks (sidecar `object_mask`/`shadow_mask`) a
-    worker read last, `capacity` of them: every attempt and sample on a photo reads its files
-    once."""
-
-    def __init__(self, capacity: int = 8) -> None:
-        self.capacity = capacity
-        self.images: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
-
-    def _cached(self, key: tuple[str, str], load: Callable[[], np.ndarray]) -> np.ndarray:
-        if key in self.images:
-            self.images.move_to_end(key)
-            return self.images[key]
-        image = load()
-        self.images[key] = image
-        while len(self.images) > self.capacity:
-            self.images.popitem(last=False)
-        return image
-
-    def get(self, path: str) -> np.ndarray:
-        """The photo at `path`, (H, W, 3) uint8 RGB. Raises BadAsset."""
-        return self._cached(("photo", path), lambda: _read_photo(path))
-
-    def mask(self, path: str, width: int, height: int) -> np.ndarray:
-        """A photo's own mask at `path` (`read_instance_mask`). Raises BadAsset."""
-        return self._cached(("mask", path),
-                            lambda: read_instance_mask(Path(path), width, height))
-
-
-def _read_photo(path: str) -> np.ndarray:
-    try:
-        image = read_scene_image(Path(path))
-    except DatasetError as error:
-        raise BadAsset(path, error.reason) from None
-    if min(image.shape[:2]) < 16:
-        raise BadAsset(path, f"image is only {image.shape[1]}x{image.shape[0]} pixels")
-    return image
-
-
-def sample_photo_masks(hints: PhotoHints | None, spec: SceneSpec,
-                       photos: PhotoCache) -> dict[str, np.ndarray]:
-    """The masks of the photo's own objects and shadows that its sidecar names, as
-    `PHOTO_MASK_PASSES` -> (spec.size, spec.size) uint8 instance values in the sample (an
-    object and its shadow share a value, `render.photo_masks`): cropped, flipped and scaled as
-    the photo is (each instance as `crop_mask` does a mask), or cut from a panorama's masks as
-    its view is (`render.panorama.mask_view_of_panorama`). Empty without a sidecar or masks."""
-    if hints is None:
-        return {}
-    names = dict(zip(SIDECAR_MASK_KEYS, PHOTO_MASK_PASSES, strict=True))
-    view = spec.photo.view
-
-    def in_sample(mask: np.ndarray) -> np.ndarray:
-        if view is not None:
-            return mask_view_of_panorama(mask, view.yaw_deg, spec.camera, spec.size)
-        instances = np.zeros((spec.size, spec.size), dtype=np.uint8)
-        for value in np.unique(mask[mask > 0]).tolist():
-            instances[crop_mask(mask == value, spec.photo, spec.size)] = value
-        return instances
-
-    return {names[key]: in_sample(photos.mask(path, hints.width, hints.height))
-            for key, path in hints.mask_paths.items()}
-
-def _scaled(color: tuple[float, ...], factor: float) -> tuple[float, float, float]:
-    red, green, blue = (float(channel * factor) for channel in color)
-    return red, green, blue
-
-
-def lighting_for(spec: SceneSpec, photo_linear: np.ndarray) -> Lighting:
-    """The light's strength and the ambient colour, matched to the photo.
-
-    A white horizontal surface in full light at the inserted object's foot gets radiance
-    `level` (set from the photo's mean luminance); where the direct light is blocked it keeps
-    `ambient_fraction` of that."""
-    level = float(np.clip(2.5 * luminance(photo_linear).mean(), 0.25, 1.2))
-    tint = ambient_tint(photo_linear)
-    light = spec.light
-    if light.kind == "overcast":
-        return Lighting(level, _scaled(tint, level * light.sky_level), strength=0.0)
-    fraction = light.ambient_fraction
-    ambient = _scaled(tint, fraction * level)
-    direct_irradiance = math.pi * (1.0 - fraction) * level  # on a horizontal surface
-    if light.kind == "sun":
-        strength = direct_irradiance / math.sin(math.radians(light.elevation_deg))
-        return Lighting(level, ambient, strength)
-    foot = inserted_foot(spec)
-    polygon = area_light_polygon(light, foot)
-    radiance = direct_irradiance / float(polygon_irradiance(foot[None], polygon)[0])
-    area = light.size ** 2 if light.shape == "rectangle" else math.pi * light.size ** 2 / 4
-    return Lighting(level, ambient, strength=radiance * math.pi * area,
-                    radiance=radiance)
-
-
-def with_environment(lighting: Lighting, panorama_rgb: np.ndarray, spec: SceneSpec) -> Lighting:
-    """`lighting` with the panorama itself as the world: its environment (decoded as the
-    sample's photo is) scaled so that the ground's ambient irradiance (luminance) is the
-    matched ambient's, pi x ambient_rgb; ambient_rgb becomes the environment's own irradiance
-    / pi, its colour the sky's."""
-    unscaled = Environment(spec.photo.path, environment_map(panorama_rgb),
-                           gamma=1.0 / spec.photo.tone_contrast, strength=1.0)
-    irradiance = horizontal_irradiance(unscaled.radiance())
-    wanted = math.pi * float(luminance(np.asarray(lighting.ambient_rgb, np.float32)))
-    scale = wanted / max(float(luminance(irradiance.astype(np.float32))), 1e-9)
-    ambient = tuple(float(value) for value in irradiance * scale / math.pi)
-    return replace(lighting, ambient_rgb=ambient,
-                   environment=replace(unscaled, strength=scale))
-
-
-AREA_REFERENCE_STEP = 2  # pixels per evaluation of the area light's unshadowed ground
-
-
-def unshadowed_references(spec: SceneSpec, lighting: Lighting) -> tuple[np.ndarray,
-                                                                        np.ndarray]:
-    """(direct, ambient) radiance of the unshadowed ground, each (3,) or (H, W, 3)."""
-    light = spec.light
-    ambient = GROUND_ALBEDO * np.asarray(lighting.ambient_rgb, dtype=np.float32)
-    if light.kind == "sun":
-        return unshadowed_ground(lighting.strength, light.color, light.elevation_deg,
-                                 lighting.ambient_rgb)
-    if light.kind == "overcast":
-        return np.zeros(3, dtype=np.float32), ambient
-    # The irradiance is smooth on the ground: computed on a grid AREA_REFERENCE_STEP times
-    # coarser (Lambert's formula per pixel is costly) and interpolated.
-    polygon = area_light_polygon(light, inserted_foot(spec))
-    coarse = max(1, spec.size // AREA_REFERENCE_STEP)
-    direct = area_light_ground(float(lighting.radiance or 0.0), light.color,
-                               ground_points(spec.camera, coarse), polygon)
-    return cv2.resize(direct, (spec.size, spec.size), interpolation=cv2.INTER_LINEAR), ambient
 
 
 def _dilate(mask: np.ndarray, pixels: int = 1) -> np.ndarray:
@@ -376,63 +199,6 @@ def render_pair(renderer: Renderer, spec: SceneSpec, photo_rgb: np.ndarray,
         photo_masks=photo_masks)
 
 
-BOX_MARGIN = 2  # pixels around the projected box that an object's mask may still reach
-
-
-def object_surely_too_small(spec: SceneSpec, config: RenderConfig) -> tuple[str, str] | None:
-    """The rejection `quality_problem` would give after rendering, known before it: the
-    inserted object's mask lies inside its projected box (`render.geometry.projected_box`,
-    `BOX_MARGIN` pixels wider, cut to the image), so a box under `min_object_fraction` of the
-    image is a mask under it too. The same attempts are rejected, so the same samples are
-    made, without their render (the manifest's reason names the box instead of the mask)."""
-    size = spec.size
-    box = projected_box(spec.inserted, spec.camera, size)
-    if not np.all(np.isfinite(box)):
-        return None
-    x0, y0, x1, y1 = np.clip(box + [-BOX_MARGIN, -BOX_MARGIN, BOX_MARGIN, BOX_MARGIN], 0, size)
-    fraction = float((x1 - x0) * (y1 - y0)) / (size * size)
-    if fraction < config.checks.min_object_fraction:
-        return ("object_too_small", f"inserted object too small: at most {fraction:.2%} of the "
-                "image, its projected box (not rendered)")
-    return None
-
-
-def plain_problem(inserted: np.ndarray, occluder_shadow: np.ndarray, config: RenderConfig,
-                  cue: bool = False) -> tuple[str, str] | None:
-    """The rejections of `quality_problem` that the first render decides alone, from the
-    (H, W) bool masks `mask` (the inserted object seen) and `rshadow` (`occluder_shadow_mask`).
-    `cue`: the sample must show an occluder's shadow (`render.sampler.needs_scene_cue`)."""
-    pixels = inserted.size
-    object_fraction = np.count_nonzero(inserted) / pixels
-    if object_fraction < config.checks.min_object_fraction:
-        return ("object_too_small",
-                f"inserted object too small or hidden ({object_fraction:.2%} of the image)")
-    cue_fraction = np.count_nonzero(occluder_shadow) / pixels
-    if cue and cue_fraction < config.checks.min_occluder_shadow_fraction:
-        return ("no_scene_cue", f"occluder shadows too small or hidden to show the light's "
-                f"direction ({cue_fraction:.2%} of the image)")
-    return None
-
-
-def quality_problem(pair: RenderedPair, config: RenderConfig,
-                    cue: bool = False) -> tuple[str, str] | None:
-    """Why a rendered pair is rejected, as (a code of `render.sampler.RESAMPLED_CODES`, message),
-    or None: `plain_problem` (which `render_pair` has checked before its second render), then
-    the inserted object's own shadow. `cue` as for `plain_problem`."""
-    problem = plain_problem(pair.masks["mask"] > 0, pair.masks["rshadow"] > 0, config, cue)
-    if problem is not None:
-        return problem
-    shadow_fraction = np.count_nonzero(pair.masks["smask"]) / pair.object_index.size
-    if shadow_fraction < config.checks.min_shadow_fraction:
-        return ("shadow_too_small",
-                f"own shadow too small or hidden ({shadow_fraction:.2%} of the image)")
-    return None
-
-
-def sample_id(index: int) -> str:
-    return f"{index:06d}"
-
-
 def write_sample(out: Path, split: str, identifier: str, pair: RenderedPair) -> None:
     """All files of a sample, each atomically; the manifest line (written by the caller after
     this returns) is what marks the sample done."""
@@ -500,7 +266,10 @@ def make_sample(renderer: Renderer, photos: PhotoCache, catalog: Catalog, config
             hints=hints.kinds if hints is not None else [],
             seed=seed, attempt=attempt, spec=spec.to_json(),
             lighting=pair.lighting.recorded(),
-            light_label=light_label(spec.to_json()).to_json(), shadow_region=list(pair.region),
+            light_label=scene_light_label(
+                spec.camera, spec.size, spec.light,
+                np.array([spec.inserted.x, spec.inserted.y])).to_json(),
+            shadow_region=list(pair.region),
             areas={kind: int(np.count_nonzero(mask)) for kind, mask in pair.masks.items()},
             resampled=resampled, bad_assets=bad_assets, warnings=sorted(set(warnings)),
             timings={**pair.seconds, "total": time.perf_counter() - start},

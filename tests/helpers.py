@@ -12,15 +12,11 @@ from pathlib import Path
 import numpy as np
 
 from dataset_tools.layout import sample_path, write_png
-from render.config import (
-    PROCEDURAL_MODELS,
-    PROCEDURAL_SCENES,
-    QualityChecks,
-    RenderConfig,
-    RenderSettings,
-)
+from render.config import ASSETS_DIR, QualityChecks, RenderConfig, RenderSettings
 
 ROOT = Path(__file__).resolve().parent.parent  # the repository
+PROCEDURAL_SCENES = ASSETS_DIR / "scenes"  # 6 tiny procedural textures: fast tests
+PROCEDURAL_MODELS = ASSETS_DIR / "models"  # 8 procedural meshes
 
 
 def make_dataset(root: Path, ids=("a", "b"), split: str = "train", size: int = 16) -> None:

@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 
 from dataset_tools.gather import shard_manifest_path
+from dataset_tools.layout import sample_id
 from dataset_tools.records import ManifestRecord, read_manifest
 from dataset_tools.validate import validate_dataset
 from render.claims import CLAIMS_DIR, Claims
-from render.sample import sample_id
 from tests.helpers import ROOT, TINY_ARGS
 from tests.helpers import run_cli as dataset_cli
 from tests.slurm_cluster import SlurmCluster, missing_binaries

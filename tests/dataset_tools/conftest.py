@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from dataset_tools.cli import app
-from dataset_tools.entry import run
+from dataset_tools.commands import run_app as run
 
 
 @pytest.fixture

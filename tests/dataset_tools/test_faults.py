@@ -13,8 +13,15 @@ from typer.testing import CliRunner
 from dataset_tools.cli import app
 from dataset_tools.records import DatasetInfo
 from dataset_tools.validate import validate_dataset
-from render.config import PROCEDURAL_SCENES
-from tests.helpers import files, fill_disk, make_dataset, one_line, run_cli, with_manifest
+from tests.helpers import (
+    PROCEDURAL_SCENES,
+    files,
+    fill_disk,
+    make_dataset,
+    one_line,
+    run_cli,
+    with_manifest,
+)
 
 
 def cli(*args: object) -> tuple[int, str]:

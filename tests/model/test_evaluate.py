@@ -214,7 +214,7 @@ def test_a_checkpoint_and_a_folder_of_its_predictions_score_alike(toy256, tmp_pa
     from dataset_tools.layout import write_png
     from model.config import EvalConfig
     from model.evaluate import batches, evaluate
-    from model.pipeline import LoadedPipeline, run_any_size
+    from model.pipeline import LoadedPipeline, predict_any_size
 
     loaded, cpu = LoadedPipeline(DarkenLowerHalf(), 256, 0.5), torch.device("cpu")
     config = EvalConfig(toy256, checkpoint=Path("stand-in.pt"), protocol="desoba", workers=0)
@@ -222,9 +222,9 @@ def test_a_checkpoint_and_a_folder_of_its_predictions_score_alike(toy256, tmp_pa
     assert "IoU_occluder" in summary["model"] and summary["predictions"] is None
     assert summary["model"]["GRMSE"] > summary["identity"]["GRMSE"]
     for batch in batches(config):
-        outputs, _ = run_any_size(loaded, batch["noshadow"], batch["mask"], cpu)
+        outputs = predict_any_size(loaded, batch["noshadow"], batch["mask"], cpu)
         for sample_id, output in zip(batch["id"], outputs, strict=True):
-            write_png(tmp_path / "pred" / f"{sample_id}.png", output)
+            write_png(tmp_path / "pred" / f"{sample_id}.png", output.shadow)
     from_files, _ = evaluate(dataclasses.replace(config, checkpoint=None,
                                                  predictions=tmp_path / "pred"))
     assert from_files["identity"] == summary["identity"]

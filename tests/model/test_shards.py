@@ -159,7 +159,7 @@ def test_bad_shards_give_one_line_naming_the_file(shards, tmp_path):
 
 
 def test_a_run_from_a_shard_pattern_is_named_after_the_shards_folder(tmp_path):
-    from model.train import new_run_dir
+    from model.runs import new_run_dir
 
     (tmp_path / "packed").mkdir()
     pattern = tmp_path / "packed" / "shard-{000000..000003}.tar"

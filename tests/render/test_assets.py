@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 
 from render.assets import BadAsset, find_meshes, find_scenes
-from render.config import PROCEDURAL_MODELS as DEFAULT_MODELS
-from render.config import PROCEDURAL_SCENES as DEFAULT_SCENES
 from render.mesh_checks import check_mesh_file, load_mesh_arrays, normalising_transform
+from tests.helpers import PROCEDURAL_MODELS as DEFAULT_MODELS
+from tests.helpers import PROCEDURAL_SCENES as DEFAULT_SCENES
 
 
 def test_embedded_assets_are_found():

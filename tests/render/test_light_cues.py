@@ -117,7 +117,8 @@ def test_embedded_photos_all_have_sidecars_with_lights():
 
 def test_the_first_render_decides_the_object_and_cue_checks_before_the_shadow():
     from render.config import RenderConfig
-    from render.sample import RenderedPair, plain_problem, quality_problem
+    from render.quality import plain_problem, quality_problem
+    from render.sample import RenderedPair
 
     config = RenderConfig(out=Path("data"), checks=QualityChecks(min_object_fraction=0.01,
                                                                  min_shadow_fraction=0.01,

@@ -50,7 +50,7 @@ import numpy as np
 from pathlib import Path
 from render.blender import BlenderScene
 from render.config import LightRanges, QualityChecks, RenderSettings, SamplingRanges
-from render.sample import lighting_for, unshadowed_references
+from render.lighting import lighting_for, unshadowed_references
 from render.sampler import SamplingError, sample_scene
 ranges = SamplingRanges(lights=LightRanges(weights={{"sun": 0.0, "area": 1.0, "overcast": 0.0}}))
 models = Path({str(ROOT / "assets" / "models")!r})

@@ -366,8 +366,8 @@ def test_a_panorama_renders_views_lit_by_its_sun_that_validate(tmp_path):
     from dataset_tools.records import read_manifest
     from dataset_tools.validate import validate_dataset
     from render.geometry import projected_box
+    from render.quality import BOX_MARGIN
     from render.runner import run
-    from render.sample import BOX_MARGIN
     from tests.helpers import ROOT, tiny_config
     from tests.render.test_runner import files_of
 
@@ -452,7 +452,7 @@ def test_the_environment_keeps_the_matched_ambient_irradiance():
     environment is scaled so that the ground's irradiance luminance is the matched ambient's
     (pi x ambient_rgb), its colour the panorama sky's."""
     from render.composite import luminance
-    from render.sample import Lighting, with_environment
+    from render.lighting import Lighting, with_environment
 
     flat = np.full((64, 128, 3), 0.5, np.float32)
     assert horizontal_irradiance(flat) == pytest.approx([0.5 * math.pi] * 3, rel=1e-3)
@@ -552,7 +552,7 @@ def test_the_panorama_as_environment_lights_the_object_from_where_its_sky_is_bri
 def test_an_object_whose_box_is_too_small_is_rejected_before_rendering():
     import dataclasses
 
-    from render.sample import object_surely_too_small
+    from render.quality import object_surely_too_small
 
     spec = next(spec for seed in range(20) for spec in [_try(seed, SUNNY)] if spec)
     config = RenderConfig(out=None)

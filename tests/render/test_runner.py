@@ -21,12 +21,12 @@ from dataset_tools.layout import KINDS, read_image, sample_path
 from dataset_tools.light_labels import light_label
 from dataset_tools.masks import masks_from_passes
 from dataset_tools.records import read_manifest
-from render.config import PROCEDURAL_MODELS as DEFAULT_MODELS
-from render.config import PROCEDURAL_SCENES as DEFAULT_SCENES
 from render.geometry import projected_box
 from render.runner import RunError, run
 from render.sampler import sample_seed
 from render.spec import SceneSpec
+from tests.helpers import PROCEDURAL_MODELS as DEFAULT_MODELS
+from tests.helpers import PROCEDURAL_SCENES as DEFAULT_SCENES
 from tests.helpers import TINY_ARGS, TINY_RENDER_ARGS, tiny_config
 
 pytestmark = pytest.mark.blender
@@ -262,16 +262,17 @@ def test_worker_crash_is_retried_then_recorded_and_the_run_goes_on(tmp_path):
 
 
 def test_arguments_and_unusable_folders_exit_non_zero(tmp_path):
+    """An unusable folder is exit code 1, a bad argument 2 (docs/errors.md)."""
     blocker = tmp_path / "file.txt"
     blocker.write_text("x")
     process = cli("--out", str(blocker / "out"), "-n", "1", *TINY_ARGS)
     output, _ = process.communicate(timeout=60)
-    assert process.returncode == 2 and "cannot write the output folder" in output
+    assert process.returncode == 1 and "cannot write the output folder" in output
     empty = tmp_path / "empty"
     empty.mkdir()
     process = cli("--out", str(tmp_path / "o"), "--scenes", str(empty), *TINY_RENDER_ARGS)
     output, _ = process.communicate(timeout=60)
-    assert process.returncode == 2 and "no scene images found" in output
+    assert process.returncode == 1 and "no scene images found" in output
     process = cli("--out", str(tmp_path / "o"), "--shard", "3/2", *TINY_ARGS)
     output, _ = process.communicate(timeout=60)
     assert process.returncode == 2 and "shard" in output
