@@ -4,7 +4,7 @@
     python benchmarks/train_shards.py --samples 512 --size 128 --json out.json
 
 A toy dataset (dataset_tools/toy.py) is packed (`shadow-dataset pack`, WebP noshadow) and
-unpacked again, so both sources hold the same pixels. For each source, model.train.loaders
+unpacked again, so both sources hold the same pixels. For each source, model.loaders.loaders
 builds the loaders (the start-up: the shard catalog or the folder listing), then the loader
 runs one epoch alone (decoding + augmentation); then the attention block trains, data loading
 included, one epoch on each source in turn; the reported rate is the median over the epochs.
@@ -28,8 +28,8 @@ from dataset_tools.pack import PackConfig, pack_dataset, parse_size
 from dataset_tools.pack_reader import unpack_shards
 from dataset_tools.toy import make_toy_dataset
 from model.config import AttentionConfig
+from model.loaders import loaders
 from model.runtime import Runtime
-from model.train import loaders
 from model.train_attention import AttentionTask
 
 
@@ -59,7 +59,7 @@ class Source:
 
 
 def prepare(data: Path, args: argparse.Namespace, runtime: Runtime) -> Source:
-    """model.train.loaders and a fresh attention task on `data`; times the loaders' start-up
+    """model.loaders.loaders and a fresh attention task on `data`; times the loaders' start-up
     and one loader-only epoch (decoding and augmentation)."""
     config = AttentionConfig(data=data, size=args.size, batch_size=args.batch,
                              workers=args.workers, val_fraction=0.0, encoder_weights="none",

@@ -28,10 +28,10 @@ from dataset_tools.toy import make_toy_dataset
 from model.checkpoint import save
 from model.config import AttentionConfig, SGConfig
 from model.data import ShadowARDataset, collate, list_split
+from model.loaders import loaders
 from model.losses import PerceptualLoss, dice_loss
 from model.networks import AttentionNet, SGNet, ShadowPipeline, make_discriminator
 from model.runtime import Runtime, start
-from model.train import loaders
 from model.train_attention import AttentionTask
 from model.train_sg import SGTask
 

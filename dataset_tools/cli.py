@@ -33,7 +33,8 @@ def warn_unparsable(*manifests: Path) -> None:
 
 
 def refuse_existing_file(path: Path, overwrite: bool) -> None:
-    """Stop (`fail`) when the output file `path` exists and --overwrite was not given."""
+    """A ShadowsynthError (exit code 1) when the output file `path` exists and --overwrite was
+    not given."""
     if path.exists() and not overwrite:
         raise ShadowsynthError(f"{path}: exists; use --overwrite to overwrite it")
 

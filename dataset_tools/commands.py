@@ -30,8 +30,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress
 
-from dataset_tools.errors import EXIT_FAILED, EXIT_USAGE, ShadowsynthError, UsageError
-from dataset_tools.options import OPTION, expected, flag_name, shown
+from dataset_tools.errors import EXIT_FAILED, EXIT_USAGE, ShadowsynthError, Stopped, UsageError
+from dataset_tools.options import OPTION, refusal
 from dataset_tools.settings import field_default
 
 console = Console(stderr=True, soft_wrap=True)  # every message of the three commands
@@ -49,8 +49,12 @@ def say(message: str) -> None:
 
 
 def stop(error: ShadowsynthError) -> NoReturn:
-    """The one way a verb stops on an error: "error: MESSAGE" on stderr, its exit code."""
-    console.print(f"[red]error[/]: {escape(str(error))}", highlight=False)
+    """The one way a verb stops on an error: "error: MESSAGE" on stderr (a stop by a signal:
+    its MESSAGE alone, which says what is complete and how to go on), its exit code."""
+    if isinstance(error, Stopped):
+        say(str(error))
+    else:
+        console.print(f"[red]error[/]: {escape(str(error))}", highlight=False)
     raise typer.Exit(error.exit_code)
 
 
@@ -192,11 +196,10 @@ def verb(app: typer.Typer, name: str | None = None, *, configs: tuple[type, ...]
                               if getattr(context.get_parameter_source(name), "name", None)
                               in source)
             with error_path():
-                for key, value in values.items():
-                    wanted = expected(fields[key], value)
-                    if wanted is not None:
-                        raise UsageError(f"{flag_name(fields[key])} {shown(value)}: "
-                                         f"expected {wanted}")
+                for key, value in values.items():  # before the config's own checks
+                    error = refusal(fields[key], value)
+                    if error is not None:
+                        raise error
                 body(Options(values, owners, given), **own_values)
 
         command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
@@ -217,16 +220,16 @@ def run_app(app: typer.Typer) -> None:
     """Run a typer app as a console script and exit with its code; a bad option or value on
     the command line is one line on stderr ("error: ...", exit code 2), as every other error
     is, instead of typer's boxed panel."""
+    args = sys.argv[1:]
+    if not args and app.info.no_args_is_help:  # no arguments: the help, as asked
+        args = ["--help"]
     try:
-        code = app(standalone_mode=False)
+        code = app(args=args, standalone_mode=False)
     except typer.Abort:
         print("aborted", file=sys.stderr)
         sys.exit(EXIT_FAILED)
     except typer.TyperException as error:  # typer's own click exceptions
         message = error.format_message().strip()
-        if type(error).__name__ == "NoArgsIsHelpError":  # no arguments: the help, as asked
-            print(message)
-            sys.exit(0)
         context = getattr(error, "ctx", None)
         where = f" (see '{context.command_path} --help')" if context is not None else ""
         print(f"error: {' '.join(message.split())}{where}", file=sys.stderr)

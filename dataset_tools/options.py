@@ -147,11 +147,19 @@ def shown(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
+def refusal(item: dataclasses.Field, value: Any) -> UsageError | None:
+    """UsageError "--OPTION VALUE: expected WHAT" when `value` is outside the domain or choices
+    `item` declares; None when it is one of its values."""
+    wanted = expected(item, value)
+    if wanted is None:
+        return None
+    return UsageError(f"{flag_name(item)} {shown(value)}: expected {wanted}")
+
+
 def check_fields(config: Any) -> None:
-    """UsageError "--OPTION VALUE: expected WHAT" for the first field of the dataclass
-    instance `config` whose value is outside its declared domain or choices."""
+    """The `refusal` of the first field of the dataclass instance `config` whose value is
+    outside its declared domain or choices, raised."""
     for item in dataclasses.fields(config):
-        value = getattr(config, item.name)
-        wanted = expected(item, value)
-        if wanted is not None:
-            raise UsageError(f"{flag_name(item)} {shown(value)}: expected {wanted}")
+        error = refusal(item, getattr(config, item.name))
+        if error is not None:
+            raise error

@@ -13,11 +13,10 @@ What each module holds, in the order a run meets them:
 - losses: Dice, region-weighted L2, perceptual, GAN; metrics: RMSE, SSIM, BER, IoU (numpy,
   with torch twins for training) and the desoba protocol's definitions; direction: the
   shadow direction error.
-- train: the loop both blocks share; runs: a run's life (its numbered folder, resume, what
-  Ctrl-C leaves);
-  train_attention, train_sg: what each block trains;
-  visuals: their picture grids; checkpoint: save, load, resume; errors: a run's failure
-  (the hierarchy and exit codes: dataset_tools.errors).
+- train: the loop both blocks share; loaders, stats_log: its data and its log; runs: a run's
+  life (its numbered folder, resume, what Ctrl-C leaves); train_attention, train_sg: what each
+  block trains; visuals: their picture grids; checkpoint: save, load, resume; errors: a
+  run's failure (the hierarchy and exit codes: dataset_tools.errors).
 - pipeline: a trained pipeline loaded and run at any size; evaluate, predict, export: the
   verbs that use it; pretrained: the shipped model.
 """

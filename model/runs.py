@@ -39,8 +39,9 @@ def train_run(config_class: type[TrainConfig], new_config: Callable[..., TrainCo
     the main rank, None on the others."""
     from dataset_tools.layout import check_writable
     from dataset_tools.settings import to_json
+    from model.loaders import check_dataset
     from model.runtime import start, stop
-    from model.train import check_dataset, fit
+    from model.train import fit
 
     kind = config_class.KIND
     resume_command = f"shadow-model train-{kind} --resume {{run}}"

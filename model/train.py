@@ -1,10 +1,10 @@
-"""The training loop both blocks share: run directory, data, epochs, logging, validation,
-checkpoints and resume. What is trained and how one step goes is a Task (train_attention.py,
-train_sg.py)."""
+"""The training loop both blocks share (`fit`): epochs, validation, the time budget,
+checkpoints, resume and the exported weights. What is trained and how one step goes is a Task
+(train_attention.py, train_sg.py); the data is model.loaders', the log model.stats_log's, a
+run's folder model.runs'."""
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable
@@ -12,22 +12,20 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import torch
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from torch import nn
 from torch.utils.data import DataLoader
 
-from dataset_tools.layout import DISK_FULL_ERRNOS, DiskFullError, copy_file, write_text
-from dataset_tools.pack_format import sample_key
+from dataset_tools.commands import console
+from dataset_tools.layout import copy_file
 from dataset_tools.settings import to_json
 from model import checkpoint as ckpt
 from model.config import TrainConfig
-from model.data import EpochSampler, NoteOnce, ShadowARDataset, collate, train_val_samples
+from model.data import NoteOnce
 from model.errors import TrainingError
+from model.loaders import loaders
 from model.runtime import Runtime
-from model.shards import ShardSample, ShardStream, is_shard_source, shard_train_val
-
-console = Console(stderr=True, soft_wrap=True)
+from model.stats_log import StatsLog
 
 
 class StoppedAfterEpoch(KeyboardInterrupt):
@@ -63,127 +61,6 @@ class SeededTask:
     def __init__(self, config: TrainConfig, runtime: Runtime) -> None:
         self.config, self.runtime = config, runtime
         torch.manual_seed(config.seed)
-
-
-def check_dataset(root: Path) -> None:
-    """`shadow-dataset validate` before training; shards are checked as they are read
-    (model/shards.py: index sizes, sample counts, checksums)."""
-    from dataset_tools.validate import validate_dataset
-
-    if is_shard_source(root):
-        return
-    report = validate_dataset(root)
-    if not report.valid:  # a Problem's str() starts with its severity: "error: PATH: ..."
-        first = (f"{report.errors[0].path}: {report.errors[0].message}" if report.errors
-                 else f"{root}: no complete samples")
-        more = f" (and {len(report.errors) - 1} more)" if len(report.errors) > 1 else ""
-        raise TrainingError(f"dataset fails validation: {first}{more}; "
-                            f"run `shadow-dataset validate {root}` for the full list")
-
-
-class StatsLog:
-    """stats.jsonl lines and TensorBoard scalars/images (rank 0 only). `resumed`: (epoch,
-    step) of the checkpoint a resumed run starts from; what the killed run logged after it
-    (part of the next epoch) is dropped from both."""
-
-    def __init__(self, run_dir: Path, resumed: tuple[int, int] | None = None) -> None:
-        self.path = run_dir / "stats.jsonl"
-        self.images = run_dir / "images"
-        self.tensorboard = None
-        if resumed is not None:
-            drop_lines_after(self.path, resumed[0])
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-
-            purge = None if resumed is None else resumed[1] + 1  # hides events from that step
-            self.tensorboard = SummaryWriter(str(run_dir / "tensorboard"), purge_step=purge)
-        except ImportError:
-            console.print("[yellow]warning[/]: tensorboard is not installed; "
-                          "only stats.jsonl is written")
-
-    def write(self, record: dict[str, Any], step: int) -> None:
-        try:
-            with open(self.path, "a", encoding="utf-8") as stream:
-                stream.write(json.dumps(record, sort_keys=True) + "\n")
-        except OSError as error:  # a write error carries no file name: give it this one
-            if error.errno in DISK_FULL_ERRNOS:
-                raise DiskFullError(self.path) from None
-            raise
-        if self.tensorboard is not None:
-            for key, value in record.items():
-                if "/" in key and isinstance(value, float | int):
-                    self.tensorboard.add_scalar(key, value, step)
-
-    def image(self, grid: torch.Tensor, epoch: int, step: int) -> None:
-        from dataset_tools.layout import write_png
-
-        pixels = (grid.clamp(0, 1) * 255 + 0.5).byte().permute(1, 2, 0).cpu().numpy()
-        write_png(self.images / f"epoch_{epoch:04d}.png", pixels)
-        if self.tensorboard is not None:
-            self.tensorboard.add_image("samples", grid.clamp(0, 1), step)
-
-    def close(self) -> None:
-        if self.tensorboard is not None:
-            self.tensorboard.close()
-
-
-def drop_lines_after(path: Path, epoch: int) -> None:
-    """Rewrite stats.jsonl (atomically) keeping the lines of epochs 1..`epoch`: a killed run
-    logged part of the epoch its checkpoint does not hold. Torn lines go too."""
-    if not path.is_file():
-        return
-    kept = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(record, dict) and record.get("epoch", 0) <= epoch:
-            kept.append(line + "\n")
-    write_text(path, "".join(kept))
-
-
-def loaders(config: TrainConfig, runtime: Runtime) -> tuple[DataLoader, DataLoader | None,
-                                                             EpochSampler | ShardStream]:
-    """Train and val loaders, and what fit calls set_epoch on: from a Shadow-AR folder
-    (EpochSampler over a map-style dataset) or from packed shards (model/shards.py)."""
-    shards = is_shard_source(config.data)
-    split = shard_train_val if shards else train_val_samples
-    train_items, val_items = split(config.data, config.val_fraction, config.seed)
-    per_rank = -(-len(train_items) // runtime.world)
-    batch_size = min(config.batch_size, per_rank)
-    if batch_size < config.batch_size and runtime.main:
-        console.print(f"[yellow]warning[/]: {len(train_items)} training samples; batch size "
-                      f"lowered from {config.batch_size} to {batch_size}")
-    if batch_size < 2:
-        raise TrainingError(f"{config.data}: {len(train_items)} training samples per process; "
-                            "at least 2 are needed (batch norm)")
-    options = {"num_workers": config.workers, "collate_fn": collate,
-               "pin_memory": runtime.device.type == "cuda",
-               # a ShardStream's epoch reaches its workers only when they start again
-               "persistent_workers": config.workers > 0 and not shards}
-    if shards:
-        def stream(items: list[ShardSample], train: bool) -> ShardStream:
-            return ShardStream(items, config.size, train and config.augment, config.seed, train,
-                               runtime.rank, runtime.world, batch_size, drop_last=train)
-
-        train_stream = stream(train_items, True)
-        train = DataLoader(train_stream, batch_size=batch_size, drop_last=True, **options)
-        val = (DataLoader(stream(val_items, False), batch_size=batch_size, **options)
-               if val_items else None)
-        return train, val, train_stream
-    keys = [sample_key(ref.split, ref.id) for ref in train_items]
-    sampler = EpochSampler(len(train_items), config.seed, True, runtime.rank, runtime.world,
-                           keys)
-    train = DataLoader(ShadowARDataset(train_items, config.size, config.augment),
-                       batch_size=batch_size, sampler=sampler, drop_last=True, **options)
-    val = None
-    if val_items:
-        val_sampler = EpochSampler(len(val_items), config.seed, False, runtime.rank,
-                                   runtime.world)
-        val = DataLoader(ShadowARDataset(val_items, config.size), batch_size=batch_size,
-                         sampler=val_sampler, **options)
-    return train, val, sampler
 
 
 def _finite(values: dict[str, float], where: str) -> None:

@@ -1,12 +1,14 @@
 """Settings of one render run: frozen dataclasses, filled from a TOML config file and the CLI
 (render.config_file), kept resolved in dataset.json.
 
-Every field's `metadata["help"]` is the comment `render-dataset --print-config` writes; a
-`(min, max)` tuple is a range sampled uniformly; `metadata["probability"]` marks a value in
-[0, 1]; `metadata["weights"]` marks a table of non-negative weights; `metadata["domain"]` is
-the `Domain` every value (both ends of a range) must lie in, and `metadata["choices"]` the
-names a text setting may take. `setting_problem` checks a value against them: the config
-file (render.config_file) and the command line (render.cli) both refuse with it.
+Every setting is declared once (dataset_tools.options): `option` for one the command line
+sets too, `_setting` for one only the config file sets. Its help is `--help`'s text and the
+comment `render-dataset --print-config` writes; a `(min, max)` tuple is a range sampled
+uniformly; `metadata["probability"]` marks a value in [0, 1]; `metadata["weights"]` a table
+of non-negative weights; `metadata["domain"]` is the `Domain` every value (both ends of a
+range) must lie in, and `metadata["choices"]` the names a text setting may take. The config
+file refuses a value outside them with `setting_problem`, the command line with the same
+domain (dataset_tools.commands.verb).
 """
 
 from __future__ import annotations
@@ -51,10 +53,13 @@ def _shard_field(default: Any, identity: bool) -> Any:
     return field(default=default, metadata={IDENTITY: identity})
 
 
+IN_FILE = "in_file"  # metadata key: a top-level field the config file sets (FILE_FIELDS)
+
+
 def _nested(cls: type, identity: bool | str) -> Any:
-    """A nested table of settings: all of it decides what samples look like (True), or each
-    of its fields says ("fields")."""
-    return field(default_factory=cls, metadata={IDENTITY: identity})
+    """A nested table of settings, which the config file sets: all of it decides what samples
+    look like (True), or each of its fields says ("fields")."""
+    return field(default_factory=cls, metadata={IDENTITY: identity, IN_FILE: True})
 
 
 def _pitch(default: tuple[float, float], domain: Domain) -> Any:
@@ -284,9 +289,10 @@ class RenderConfig:
                           identity=True)
     count: int = option(20, "samples in the dataset", names=("-n", "--count"), identity=False,
                         domain=Domain(1))
-    size: int = option(256, "image side in pixels", identity=True, domain=Domain(16, 4096))
+    size: int = option(256, "image side in pixels", identity=True, in_file=True,
+                       domain=Domain(16, 4096))
     seed: int = option(0, "global seed; sample i's seed derives from (seed, i) only",
-                       identity=True)
+                       identity=True, in_file=True)
     workers: int = option(1, "parallel Blender processes", identity=False, domain=Domain(1))
     shard_index: int = _shard_field(0, False)
     shard_count: int = _shard_field(1, False)
@@ -298,16 +304,16 @@ class RenderConfig:
                                 "memory flat)", identity=False, domain=Domain(1))
     test_fraction: float = option(
         TEST_FRACTION, "share of scene photos whose samples go to test/", identity=True,
-        probability=True, domain=Domain(0.0, 0.9))
+        in_file=True, probability=True, domain=Domain(0.0, 0.9))
     darkening_threshold: float = option(
         DARKENING_THRESHOLD, "relative darkening (0-1) that counts as shadow in smask and "
-        "rshadow", identity=True, probability=True)
+        "rshadow", identity=True, in_file=True, probability=True)
     shadow_visible_fraction: float = option(
         VISIBLE_FRACTION, "share of the sample's peak darkening a pixel of smask/rshadow "
         "must reach (0.5: the half-shadow line a person outlines); 0 keeps all above "
-        "darkening_threshold", identity=True, probability=True)
+        "darkening_threshold", identity=True, in_file=True, probability=True)
     max_faces: int = option(MAX_FACES, "meshes with more faces are skipped", identity=True,
-                            domain=Domain(1, 100_000_000))
+                            in_file=True, domain=Domain(1, 100_000_000))
     render: RenderSettings = _nested(RenderSettings, "fields")
     ranges: SamplingRanges = _nested(SamplingRanges, True)
     checks: QualityChecks = _nested(QualityChecks, True)
@@ -341,6 +347,6 @@ def field_of(cls: type, name: str) -> dataclasses.Field:
     return cls.__dataclass_fields__[name]  # type: ignore[attr-defined]
 
 
-# What a config file may set: these top-level fields and the nested tables.
-FILE_FIELDS = ("size", "seed", "test_fraction", "darkening_threshold",
-               "shadow_visible_fraction", "max_faces", "render", "ranges", "checks")
+# What a config file may set: the top-level fields and nested tables that say so (IN_FILE).
+FILE_FIELDS = tuple(item.name for item in dataclasses.fields(RenderConfig)
+                    if item.metadata.get(IN_FILE))

@@ -108,7 +108,7 @@ def interrupt_validation_at(monkeypatch, call: int) -> None:
     """Ctrl-C (a KeyboardInterrupt in the main thread) during the `call`-th validation."""
     import model.train
 
-    real, calls = model.train.validate, []
+    real, calls = model.train.validation_metrics, []
 
     def validate(*args, **kwargs):
         calls.append(1)
@@ -116,7 +116,7 @@ def interrupt_validation_at(monkeypatch, call: int) -> None:
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(model.train, "validate", validate)
+    monkeypatch.setattr(model.train, "validation_metrics", validate)
 
 
 @pytest.mark.slow

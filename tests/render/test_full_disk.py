@@ -61,7 +61,7 @@ def test_a_full_disk_stops_the_run_in_one_line_and_keeps_the_complete_samples(tm
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr and "failed" not in result.stderr, result.stderr
-    assert lines[-1].startswith(f"no space left on device writing {out}/"), result.stderr
+    assert lines[-1].startswith(f"error: no space left on device writing {out}/"), result.stderr
     assert "000002" in lines[-1] and "; 2 of 4 samples complete in " in lines[-1]
     assert "; free space and resume with: render-dataset --out" in lines[-1]
     assert sorted(read_manifest(out)) == ["000000", "000001"]
