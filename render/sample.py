@@ -251,14 +251,15 @@ def make_sample(renderer: Renderer, photos: PhotoCache, catalog: Catalog, config
             continue
         identifier = sample_id(index)
         scenes_root, photo_path = Path(catalog.scenes_root), Path(spec.photo.path)
-        scene = (photo_path.relative_to(scenes_root).as_posix()
-                 if photo_path.is_relative_to(scenes_root) else str(photo_path))
-        groups = ManifestRecord(identifier, scene=scene, inserted_mesh=spec.inserted.mesh_id)
+        scene_photo = (photo_path.relative_to(scenes_root).as_posix()
+                       if photo_path.is_relative_to(scenes_root) else str(photo_path))
+        groups = ManifestRecord(identifier, scene=scene_photo,
+                                inserted_mesh=spec.inserted.mesh_id)
         split = catalog.rule.split_of(groups)  # the one place a sample's split is decided
         write_sample(Path(config.out), split, identifier, pair)
         warnings = [w for obj in spec.objects for w in renderer.mesh_warnings(obj.mesh_path)]
         return ManifestRecord(
-            identifier, index=index, split=split, scene=scene,
+            identifier, index=index, split=split, scene=scene_photo,
             inserted_mesh=spec.inserted.mesh_id,
             occluder_meshes=[obj.mesh_id for obj in spec.occluders],
             occluders=len(spec.occluders),

@@ -107,8 +107,8 @@ def worker_main(config: RenderConfig, catalog: Catalog, conn: Connection,
         from render.blender import BlenderScene  # bpy is imported here, in the child only
         from render.sample import PhotoCache, SampleFailed, make_sample
 
-        scene = BlenderScene(config.render, config.size, scratch, max_faces=config.max_faces,
-                             poses=poses)
+        renderer = BlenderScene(config.render, config.size, scratch,
+                                max_faces=config.max_faces, poses=poses)
         photos = PhotoCache()
         conn.send(Ready())
         crash_index = int(os.environ.get("SHADOWSYNTH_TEST_CRASH_INDEX", "-1"))  # tests only
@@ -119,7 +119,7 @@ def worker_main(config: RenderConfig, catalog: Catalog, conn: Connection,
             if index == crash_index:
                 os._exit(70)
             try:
-                conn.send(Rendered(index, make_sample(scene, photos, catalog, config, index)))
+                conn.send(Rendered(index, make_sample(renderer, photos, catalog, config, index)))
             except SampleFailed as error:
                 conn.send(Failed(index, str(error), error.resampled, error.bad_assets))
             except Exception as error:  # one broken sample must not end the run
@@ -127,9 +127,9 @@ def worker_main(config: RenderConfig, catalog: Catalog, conn: Connection,
                     if is_disk_full(error) else None
                 conn.send(Raised(index, f"{type(error).__name__}: {error}",
                                  None if full is None else str(full)))
-            scene.clear()
-            scene.purge()
-        conn.send(Retired(scene.meshes.poses))
+            renderer.clear()
+            renderer.purge()
+        conn.send(Retired(renderer.meshes.poses))
     except KeyboardInterrupt:  # Ctrl-C, or the pool's stop: a file being written is removed
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second one must not cut the cleanup
     except (EOFError, BrokenPipeError):
