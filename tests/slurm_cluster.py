@@ -17,6 +17,7 @@ from pathlib import Path
 DAEMONS = ("munged", "slurmctld", "slurmd")
 CLIENTS = ("sbatch", "squeue", "scontrol", "scancel", "sinfo", "srun")
 START_S = 30.0  # how long the daemons get to show the node idle
+SETTLE_S = 3.0  # after a requeued job's old steps end, before it may start again
 
 
 def missing_binaries() -> list[str]:
@@ -163,4 +164,7 @@ class SlurmCluster:
                 raise TimeoutError(f"job {job} did not go back to pending after a requeue, "
                                    "its old steps ended")
             time.sleep(0.2)
+        # slurmd keeps refusing the killed job's id for a moment after its steps end ("Job N
+        # already killed, do not launch batch job": the requeued task then exits 1 at once)
+        time.sleep(SETTLE_S)
         self.run("scontrol", "update", f"JobId={job}", "StartTime=now")
