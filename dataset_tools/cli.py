@@ -72,8 +72,8 @@ def _check_reports(dataset: Path, files: tuple[Path | None, ...] = (),
 def _check_dataset_output(out: Path, *inputs: Path) -> None:
     """Before any work, for a verb that writes a whole folder: `out` can be a folder (not a
     file, a device or a path under a file) and is apart from its inputs (it is not, holds
-    none and lies inside none: `layout.refuse_overlap`); otherwise one line naming it, exit
-    code 1."""
+    none and lies inside none: `layout.refuse_overlap`, exit code 2); otherwise one line
+    naming it, exit code 1."""
     from dataset_tools.layout import refuse_overlap
 
     _check_outputs(folders=(out,))

@@ -23,7 +23,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from dataset_tools.errors import ShadowsynthError
+from dataset_tools.errors import ShadowsynthError, UsageError
 
 RGB_KINDS = ("noshadow", "shadow")
 # smask: the inserted object's visible cast shadow (what a person would outline); sregion: every
@@ -199,17 +199,17 @@ def overlap(output: Path, source: Path) -> str | None:
 
 
 def refuse_overlap(output: Path, inputs: Iterable[Path | None], inside_ok: bool = False) -> None:
-    """DatasetError naming `output` when it is, or holds, one of `inputs` (None = not
-    given), or lies inside one unless `inside_ok`: an output never replaces or mixes with an
-    input, even with --overwrite."""
+    """UsageError (the command line's: exit code 2) naming `output` when it is, or holds, one
+    of `inputs` (None = not given), or lies inside one unless `inside_ok`: an output never
+    replaces or mixes with an input, even with --overwrite."""
     for source in inputs:
         if source is None:
             continue
         how = overlap(output, source)
         if how is None or (how == "lies inside" and inside_ok):
             continue
-        raise DatasetError(output, f"the output folder {how} the input {source}; "
-                                   "choose an output folder apart from the inputs")
+        raise UsageError(f"{output}: the output folder {how} the input {source}; choose an "
+                         "output folder apart from the inputs")
 
 
 def check_writable(path: Path, folder: bool = True) -> None:

@@ -102,16 +102,6 @@ def _checkpoint(value: Path | None) -> Path:
     return checkpoint_path(value)
 
 
-def _refuse_overlap(output: Path, inputs: list[Path | None], inside_ok: bool) -> None:
-    """dataset_tools.layout.refuse_overlap as an argument error (exit code 2)."""
-    from dataset_tools.layout import DatasetError, refuse_overlap
-
-    try:
-        refuse_overlap(output, inputs, inside_ok=inside_ok)
-    except DatasetError as error:
-        raise UsageError(str(error)) from None
-
-
 @verb(app, configs=(EvalConfig,), help="""Metrics of docs/architecture.md (GRMSE, LRMSE, GSSIM,
 LSSIM, GBER, LBER, ACC, attention IoU) on one split at --size (256x256 by default; a checkpoint
 runs at its training size and its predictions are upsampled), the identity baseline beside
@@ -125,7 +115,7 @@ Examples:
       --checkpoint runs/00001-sg-demo/checkpoints/best.pt
   shadow-model evaluate --data demo --predictions results/ --protocol desoba""")
 def evaluate(options: Options) -> None:
-    from dataset_tools.layout import check_writable, count_samples
+    from dataset_tools.layout import check_writable, count_samples, refuse_overlap
     from model.evaluate import RESULT_FILES, summary_table, write_results
     from model.evaluate import evaluate as run
     from model.pipeline import DEFAULT_CHECKPOINT
@@ -149,7 +139,7 @@ def evaluate(options: Options) -> None:
     check_writable(target)  # before any work, both files included
     for result in RESULT_FILES:
         check_writable(target / result, folder=False)
-    _refuse_overlap(target, [data, predictions, config.pred_masks], inside_ok=True)
+    refuse_overlap(target, [data, predictions, config.pred_masks], inside_ok=True)
     chosen = pick_device(config.device) if checkpoint is not None else None
     loaded = _load(checkpoint, config.attention) if checkpoint is not None else None
     total = count_samples(data, config.split)
@@ -168,7 +158,7 @@ size (the network runs at its size; only the shadow is upsampled). Keeps file na
 
 Example: shadow-model predict --images photos/ --masks masks/ --out shadowed/""")
 def predict(options: Options) -> None:
-    from dataset_tools.layout import check_writable
+    from dataset_tools.layout import check_writable, refuse_overlap
     from model.predict import PredictInterrupted, plan
     from model.predict import predict as run
     from model.runtime import pick_device
@@ -180,7 +170,7 @@ def predict(options: Options) -> None:
         check_writable(out)  # before any work
         # the folders are listed, not walked: an output folder inside one is never read
         inputs = [config.images, config.masks, config.lights]
-        _refuse_overlap(out, inputs, inside_ok=True)
+        refuse_overlap(out, inputs, inside_ok=True)
         if sheet is not None:
             _check_sheet(sheet, inputs, config.overwrite)
         config = dataclasses.replace(config, checkpoint=_checkpoint(config.checkpoint))

@@ -24,7 +24,6 @@ import os
 import tempfile
 from pathlib import Path
 
-from dataset_tools.errors import UsageError
 from dataset_tools.layout import (
     DATASET_JSON,
     MANIFEST,
@@ -93,10 +92,7 @@ def check_output(config: RenderConfig) -> None:
 
 def _check_output(config: RenderConfig) -> None:
     out = config.out
-    try:
-        refuse_overlap(out, [config.scenes, config.models])
-    except DatasetError as error:  # an output inside its input: the command line's fault
-        raise UsageError(str(error)) from None
+    refuse_overlap(out, [config.scenes, config.models])  # UsageError: the command line's
     if not _is_folder_or_missing(out):
         raise RunError(f"{out}: cannot write the output folder: it exists and is not a folder")
     if not out.exists():

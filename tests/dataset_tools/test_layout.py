@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from dataset_tools.errors import UsageError
 from dataset_tools.layout import (
     DatasetError,
     atomic_write,
@@ -50,11 +51,11 @@ def test_overlap_between_an_output_folder_and_its_inputs(tmp_path: Path) -> None
     alias = tmp_path / "alias"
     alias.symlink_to(photos)
     assert overlap(alias, photos) == "is"  # links resolved
-    with pytest.raises(DatasetError, match="is the input"):
+    with pytest.raises(UsageError, match="is the input"):
         refuse_overlap(photos, [None, photos])
-    with pytest.raises(DatasetError, match="holds the input"):
+    with pytest.raises(UsageError, match="holds the input"):
         refuse_overlap(photos, [photos / "masks"])
-    with pytest.raises(DatasetError, match="lies inside the input"):
+    with pytest.raises(UsageError, match="lies inside the input"):
         refuse_overlap(photos / "out", [photos])
     refuse_overlap(photos / "out", [photos], inside_ok=True)
     refuse_overlap(tmp_path / "elsewhere", [photos, None])

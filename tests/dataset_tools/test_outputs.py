@@ -136,7 +136,7 @@ def test_an_output_that_is_or_holds_or_lies_in_an_input_is_refused(tmp_path, sha
               tmp_path / "shards", "is")]
     for args, out, how in cases:
         code, output = shadow_dataset(*args)
-        assert code == 1 and one_line(output).startswith(
+        assert code == 2 and one_line(output).startswith(
             f"error: {out}: the output folder {how} the input"), (args, output)
     assert {path: files(path) for path in before} == before
 
