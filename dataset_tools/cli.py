@@ -19,7 +19,7 @@ from dataset_tools.pack import PackConfig
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Check and derive files of Shadow-AR datasets (train/ val/ test/ x "
                        "noshadow shadow mask robject rshadow [smask sregion]).")
-DatasetFolder = Annotated[Path, typer.Argument(help="Dataset folder.")]
+DatasetFolder = Annotated[Path, typer.Argument(help="Dataset folder.", metavar="DATASET")]
 
 
 def warn_unparsable(*manifests: Path) -> None:
@@ -326,7 +326,8 @@ folder's name), so real and synthetic data can be trained together. Manifests ar
 Example: shadow-dataset merge synthetic/ shadowar/ combined/""")
 def merge(
     options: Options,
-    folders: Annotated[list[Path], typer.Argument(help="Two or more datasets, then OUT.")],
+    folders: Annotated[list[Path], typer.Argument(help="Two or more datasets, then OUT.",
+                                                  metavar="FOLDER")],
     prefix: Annotated[list[str] | None, typer.Option(
         help="Id prefix per source: letters, digits, '_', '-' and '.' ('.' and '-' not "
              "first, no '..').")] = None,
@@ -398,7 +399,8 @@ Examples:
   shadow-dataset unpack shards/shard-000000.tar shards/shard-000001.tar out""")
 def unpack(
     options: Options,
-    paths: Annotated[list[Path], typer.Argument(help="Shard folder or tar files, then OUT.")],
+    paths: Annotated[list[Path], typer.Argument(help="Shard folder or tar files, then OUT.",
+                                                metavar="PATH")],
     overwrite: Annotated[bool, typer.Option(
         help="Replace the dataset in a non-empty OUT (its old files go).")] = False,
 ) -> None:
@@ -424,7 +426,8 @@ never started) is named with the command that re-runs just it; exit code 1 then.
 Example: shadow-dataset gather data""")
 def gather(
     options: Options,
-    dataset: Annotated[Path, typer.Argument(help="The run's output folder (--out).")],
+    dataset: Annotated[Path, typer.Argument(help="The run's output folder (--out).",
+                                            metavar="DATASET")],
 ) -> None:
     import shlex
 

@@ -31,7 +31,7 @@ from rich.markup import escape
 from rich.progress import Progress
 
 from dataset_tools.errors import EXIT_FAILED, EXIT_USAGE, ShadowsynthError, Stopped, UsageError
-from dataset_tools.options import OPTION, refusal
+from dataset_tools.options import OPTION, Domain, domain_of, flag_name, refusal
 from dataset_tools.settings import field_default
 
 console = Console(stderr=True, soft_wrap=True)  # every message of the three commands
@@ -133,15 +133,22 @@ def option_fields(cls: type) -> Iterator[tuple[type, dataclasses.Field, Any]]:
 
 
 def _sentence(item: dataclasses.Field) -> str:
-    """The field's help as a sentence: a capital (unless it starts with a value, one of its
-    choices or its default, or a name such as `smask/rshadow`) and a full stop. A config file
-    shows the same text as its comment."""
+    """The field's help as `--help` shows it: a capital (unless it starts with a value, one of
+    its choices or its default, or a name such as `smask/rshadow`), a full stop, the range of
+    a number and a default `default_text` gives. A config file shows the help as its comment."""
     text = item.metadata["help"]
-    first = re.match(r"[a-z]+(?=[ ,;:]|$)", text)
+    first = re.match(r"[a-z][a-z-]*(?=[ ,;:]|$)", text)
     values = {*(item.metadata.get("choices") or ()), str(field_default(item))}
     if first is not None and first.group() not in values:
         text = text[0].upper() + text[1:]
-    return text if text.endswith((".", "?", "!")) else text + "."
+    text = text if text.endswith((".", "?", "!")) else text + "."
+    domain = domain_of(item)
+    if isinstance(domain, Domain):
+        text += f" Range {domain}."
+    flag = item.metadata[OPTION]
+    if flag.default_text is not None:  # typer would put it in parentheses
+        text += f"  [default: {flag.default_text}]"
+    return text
 
 
 def _cli_type(hint: Any) -> Any:
@@ -160,10 +167,24 @@ def _parameter(item: dataclasses.Field, hint: Any) -> inspect.Parameter:
                                    show_default=False)
     else:
         info = typer.Option(*flag.names, help=help_text, metavar=flag.metavar,
-                            parser=flag.parser, show_default=flag.default_text or True)
+                            show_default=flag.default_text is None)
+    if flag.parser is not None:  # text, parsed by `verb` inside the error path
+        hint, default = str, flag.default_text or str(default)
     return inspect.Parameter(item.name, inspect.Parameter.KEYWORD_ONLY,
                              default=inspect.Parameter.empty if default is dataclasses.MISSING
                              else default, annotation=Annotated[_cli_type(hint), info])
+
+
+def _parsed(item: dataclasses.Field, value: Any) -> Any:
+    """An option's value as its field takes it: text through the flag's parser (a ValueError
+    is the option's UsageError)."""
+    parser = item.metadata[OPTION].parser
+    if parser is None or not isinstance(value, str):
+        return value
+    try:
+        return parser(value)
+    except ValueError as error:
+        raise UsageError(f"{flag_name(item)} {value!r}: {error}") from None
 
 
 def verb(app: typer.Typer, name: str | None = None, *, configs: tuple[type, ...] = (),
@@ -196,6 +217,7 @@ def verb(app: typer.Typer, name: str | None = None, *, configs: tuple[type, ...]
                               if getattr(context.get_parameter_source(name), "name", None)
                               in source)
             with error_path():
+                values = {key: _parsed(fields[key], value) for key, value in values.items()}
                 for key, value in values.items():  # before the config's own checks
                     error = refusal(fields[key], value)
                     if error is not None:

@@ -3,7 +3,7 @@
 
 A failure the user can act on raises a `ShadowsynthError` subclass whose message is one line
 naming the file or the option; the command prints `error: MESSAGE` on stderr and exits with
-the error's `exit_code` (`dataset_tools.verbs.run_verb`, the one error path). Anything else is
+the error's `exit_code` (`dataset_tools.commands.error_path`, the one error path). Anything else is
 a bug and keeps its traceback.
 """
 

@@ -135,7 +135,9 @@ def flag_name(item: dataclasses.Field) -> str:
     flag = item.metadata.get(OPTION)
     if flag is None or flag.argument:
         return item.name.upper() if flag is not None else item.name
-    return flag.names[0].split("/")[0] if flag.names else "--" + item.name.replace("_", "-")
+    names = [name.split("/")[0] for name in flag.names]
+    return next((name for name in names if name.startswith("--")),
+                names[0] if names else "--" + item.name.replace("_", "-"))
 
 
 def shown(value: Any) -> str:

@@ -95,9 +95,9 @@ def parse_size(text: str | int) -> int:
     try:
         value = float(number) * _UNITS[unit]
     except (ValueError, KeyError):
-        raise ValueError(f"expected a size like 60MB, 500KB, 1GB or 64MiB, got {text!r}") from None
+        raise ValueError("expected a size like 60MB, 500KB, 1GB or 64MiB") from None
     if not 1 <= value < math.inf:  # also NaN
-        raise ValueError(f"a size must be a positive number of bytes, got {text!r}")
+        raise ValueError("expected a positive number of bytes")
     return int(value)
 
 

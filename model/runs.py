@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from dataset_tools.errors import ShadowsynthError, Stopped, UsageError
+from dataset_tools.options import OPTION, flag_name, shown
 from model.config import AttentionConfig, TrainConfig, load_config
 
 
@@ -134,20 +135,26 @@ def refuse_conflicts(config: TrainConfig, given: dict[str, Any], run_dir: Path) 
     """UsageError (an argument error) naming the first option in `given` whose value
     differs from the resumed run's config: --resume takes every option from the run's
     config.json, so a different one would be silently ignored."""
+    fields = {item.name: item for item in dataclasses.fields(config)}
     for name, value in given.items():
-        if not hasattr(config, name) or _same(value, getattr(config, name)):
+        if name not in fields or _same(value, getattr(config, name)):
             continue
-        option = _flag(name)
-        shown = " ".join(map(str, value)) if isinstance(value, tuple | list) else value
-        raise UsageError(f"{option} {shown}: the resumed run {run_dir} has "
-                         f"{getattr(config, name)} (its config.json); --resume continues with "
-                         "the run's own options (only --epochs and how it runs, "
-                         f"{', '.join(_flag(name) for name in RUNTIME_OPTIONS)}, may change), "
-                         f"so drop {option} or start a new run")
+        item, theirs = fields[name], getattr(config, name)
+        typed = _as_typed(item, value)
+        runtime = ", ".join(flag_name(fields[other]) for other in RUNTIME_OPTIONS
+                            if OPTION in fields[other].metadata)
+        raise UsageError(f"{typed}: the resumed run {run_dir} has {_as_typed(item, theirs)} "
+                         "(its config.json); --resume continues with the run's own options "
+                         f"(only --epochs and how it runs, {runtime}, may change), so drop "
+                         f"{flag_name(item)} or start a new run")
 
 
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
+def _as_typed(item: dataclasses.Field, value: Any) -> str:
+    """An option's value as the command line writes it: `--no-amp`, `--betas 10 1 0`."""
+    flag = flag_name(item)
+    if isinstance(value, bool):
+        return flag if value else "--no-" + flag.removeprefix("--")
+    return f"{flag} {shown(value)}"
 
 
 @contextmanager

@@ -310,8 +310,8 @@ class RenderConfig:
         "rshadow", identity=True, in_file=True, probability=True)
     shadow_visible_fraction: float = option(
         VISIBLE_FRACTION, "share of the sample's peak darkening a pixel of smask/rshadow "
-        "must reach (0.5: the half-shadow line a person outlines); 0 keeps all above "
-        "darkening_threshold", identity=True, in_file=True, probability=True)
+        "must reach (0.5: the half-shadow line a person outlines); 0 keeps all above the "
+        "darkening threshold", identity=True, in_file=True, probability=True)
     max_faces: int = option(MAX_FACES, "meshes with more faces are skipped", identity=True,
                             in_file=True, domain=Domain(1, 100_000_000))
     render: RenderSettings = _nested(RenderSettings, "fields")

@@ -419,8 +419,8 @@ def test_resume_refuses_an_option_that_differs_from_the_run(toy_dataset, tmp_pat
     code, output = run(model_app, "train-attention", "--resume", run_dir, "--epochs", "2",
                        "--size", "96")
     line = one_error_line(output)
-    assert code == 2 and line.startswith(f"error: --size 96: the resumed run {run_dir} has 64"), \
-        output
+    assert code == 2 and line.startswith(
+        f"error: --size 96: the resumed run {run_dir} has --size 64"), output
     assert ckpt.load(run_dir / "checkpoints" / "last.pt")["epoch"] == 1
     # the options on how a run executes may change: a new time budget, the log interval
     code, output = run(model_app, "train-attention", "--resume", run_dir, "--epochs", "2",
