@@ -109,24 +109,39 @@ def domain_of(item: dataclasses.Field) -> Domain | Rule | None:
     return domain
 
 
-def expected(item: dataclasses.Field, value: Any) -> str | None:
-    """What the setting `item` expects, in words, when `value` (of the field's type; a range or
-    a tuple as a tuple) is not one of its values; None when it is (or None is given)."""
+def violation(item: dataclasses.Field, value: Any) -> Domain | Rule | tuple[str, ...] | None:
+    """What `value` (of the field's type; a range or a tuple as a tuple) breaks of what the
+    setting `item` declares: its Domain (some number outside it), its Rule, or its choices;
+    None when it is one of its values (or None is given). The one check of every setting's
+    value, for the command line and the config file alike."""
     if value is None:
         return None
     domain = domain_of(item)
     if isinstance(domain, Rule) and not domain.test(value):
-        return domain.expected
+        return domain
     if isinstance(domain, Domain) and isinstance(value, int | float | tuple) \
             and not isinstance(value, bool):
         values = value if isinstance(value, tuple) else (value,)
         if not all(number in domain for number in values):
-            if len(values) == 1:
-                return domain.expected()
-            return f"numbers {domain}" if domain.high == math.inf else f"numbers in {domain}"
+            return domain
     choices = item.metadata.get("choices")
     if choices is not None and value not in choices:
-        return f"one of {', '.join(choices)}"
+        return tuple(choices)
+    return None
+
+
+def expected(item: dataclasses.Field, value: Any) -> str | None:
+    """What the setting `item` expects, in words, when `value` is not one of its values
+    (`violation`); None when it is."""
+    broken = violation(item, value)
+    if isinstance(broken, Rule):
+        return broken.expected
+    if isinstance(broken, Domain):
+        if not isinstance(value, tuple) or len(value) == 1:
+            return broken.expected()
+        return f"numbers {broken}" if broken.high == math.inf else f"numbers in {broken}"
+    if broken is not None:
+        return f"one of {', '.join(broken)}"
     return None
 
 

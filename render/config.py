@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from dataset_tools import settings
 from dataset_tools.masks import DARKENING_THRESHOLD, VISIBLE_FRACTION
-from dataset_tools.options import Domain, domain_of, option
+from dataset_tools.options import Domain, Rule, option, violation
 from dataset_tools.settings import IDENTITY
 from dataset_tools.split import TEST_FRACTION
 from render.mesh_checks import MAX_FACES
@@ -329,17 +329,16 @@ class RenderConfig:
 def setting_problem(item: dataclasses.Field, value: Any) -> str | None:
     """Why `value` (already of the field's type; a range as a (min, max) tuple) is not a
     value of the setting `item`, in the config file's words ("must lie in [1, 65536], got
-    -1"), or None; the domains are the command line's too (dataset_tools.options)."""
-    domain = domain_of(item)
-    if isinstance(domain, Domain) and isinstance(value, int | float | tuple) \
-            and not isinstance(value, bool):
+    -1"), or None; the check is the command line's (`dataset_tools.options.violation`)."""
+    broken = violation(item, value)
+    if isinstance(broken, Domain):
         values = value if isinstance(value, tuple) else (value,)
-        if not all(number in domain for number in values):
-            shown = f"[{', '.join(map(str, values))}]" if isinstance(value, tuple) else value
-            return f"must lie in {domain}, got {shown}"
-    choices = item.metadata.get("choices")
-    if choices is not None and value not in choices:
-        return f"must be one of {', '.join(choices)}, got {value!r}"
+        shown = f"[{', '.join(map(str, values))}]" if isinstance(value, tuple) else value
+        return f"must lie in {broken}, got {shown}"
+    if isinstance(broken, Rule):
+        return f"expected {broken.expected}, got {value!r}"
+    if broken is not None:
+        return f"must be one of {', '.join(broken)}, got {value!r}"
     return None
 
 
