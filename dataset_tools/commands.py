@@ -66,7 +66,7 @@ def _warning_line(message, category, filename, lineno, file=None, line=None) -> 
 def error_path() -> Iterator[None]:
     """Known failures become one line and their exit code (dataset_tools.errors); a write that
     finds the disk full is one too (exit code 1); anything else keeps its traceback."""
-    from dataset_tools.layout import is_disk_full
+    from dataset_tools.layout import DiskFullError, is_disk_full
 
     warnings.showwarning = _warning_line
     try:
@@ -76,7 +76,7 @@ def error_path() -> Iterator[None]:
     except OSError as error:
         if not is_disk_full(error):
             raise
-        stop(ShadowsynthError(f"no space left on device writing {error.filename}"))
+        stop(DiskFullError(error.filename))
 
 
 def progress(on: Console | None = None) -> Progress:

@@ -85,11 +85,8 @@ class _Totals:
     clipped: int = 0
 
 
-def parse_size(text: str | int) -> int:
-    """"60MB" -> 60_000_000, "500KB", "1GB", "64MiB" -> 2**26, "1024" -> bytes (a number of
-    bytes, the default, as it is)."""
-    if isinstance(text, int):
-        return text
+def parse_size(text: str) -> int:
+    """"60MB" -> 60_000_000, "500KB", "1GB", "64MiB" -> 2**26, "1024" -> bytes."""
     number = text.strip().lower().rstrip("bikmg ")
     unit = text.strip().lower()[len(number):].strip()
     try:

@@ -45,8 +45,8 @@ def _train(config_class: type[TrainConfig], options: Options, data: Path | None,
     from model.runs import RunInterrupted, train_run
 
     values = options.of(config_class)
-    epochs = values.pop("epochs") if "epochs" in options.given else None
-    values.pop("epochs", None)
+    epochs = values.pop("epochs")  # the default unless given: a resumed run keeps its own
+    epochs = epochs if "epochs" in options.given else None
     try:
         best = train_run(config_class, lambda **more: config_class(**values, **more), data,
                          epochs, resume, {name: options.values[name] for name in options.given
