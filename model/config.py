@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 from dataset_tools.errors import UsageError
 from dataset_tools.layout import SPLITS
 from dataset_tools.masks import GRAY_THRESHOLD
-from dataset_tools.options import Domain, Rule, check_fields, option
+from dataset_tools.options import Domain, Rule, check_fields, option, refusal
 from dataset_tools.settings import from_json
 
 
@@ -99,13 +99,15 @@ def min_confidence_option() -> float:
 
 
 def attention_option(help: str) -> Path | None:
-    return option(None, help, names="--attention")
+    return option(None, help)
 
 
 def check_device(device: str) -> None:
-    """The --device syntax; whether this machine has it is `model.runtime.pick_device`'s."""
-    if not DEVICE.test(device):
-        raise UsageError(f"--device {device!r}: expected {DEVICE.expected}")
+    """The --device syntax (the `device_option` field's refusal); whether this machine has it
+    is `model.runtime.pick_device`'s."""
+    error = refusal(TrainConfig.__dataclass_fields__["device"], device)
+    if error is not None:
+        raise error
 
 
 MULTIPLE_OF_32 = Rule(lambda size: size > 0 and size % 32 == 0, "a positive multiple of 32")
