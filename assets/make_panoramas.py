@@ -15,6 +15,8 @@ heading of column x = 360 x / W clockwise (0 at the left edge), elevation of row
 - 1k equirectangular HDRIs (Radiance .hdr, Blender's .exr): kept at 1024x512 and tone-mapped
   once with render.scene_images.tone_map (the photo the renderer would show).
 - Tone-mapped 8-bit equirectangular previews (1560x780 PNG): resized to 1024x512 (INTER_AREA).
+- Poly Haven's own tone-mapped 8-bit equirectangular JPEGs (2k: 2048x1024), kept as they are:
+  sharp enough to draw the shadows of posts and people (`assets/annotate_panorama.py`).
 - Cube maps (OpenGL convention, as make_real_assets.render_cubemap reads them: the yaw-0 view
   looks along -z, x to its right, y up) resampled to equirectangular by `cube_to_equirect`.
   A face of S pixels spans 90 degrees, so W = 4 S keeps the face centres' density; 512 px faces
@@ -71,6 +73,7 @@ SHADERCITY_HUMUS_OLD = ("mfecane/shadercity", "0a497b70d121ab1336efe3d7335e4b951
 THREEJS_COPY = ("Sensor-Guided-Living/vr", "3c2eee04509680648cf248282efd316ea69f046d")
 BEVY = ("bevyengine/bevy", "4805ca792c3e94eef07afd6fa9a2712f388c9a67")
 REVELRY = ("revelryengine/sample-environments", "078af0152cf2da88154e9be7e809ea1360adb487")
+THREEJS_MANUAL = ("machfe/threejs_project", "a5656ba0dc25c6d65beae408a7efb650055e2179")
 SATURATED = 250  # an 8-bit pixel whose every channel reaches this is clipped (a sun disc)
 SUN_FRACTION = 0.1  # HDR sun pixels: above this fraction of the peak luminance
 
@@ -166,7 +169,8 @@ VIEW_LIGHTS = {
 
 # name -> (kind, source, path, sun, lights (None: VIEW_LIGHTS), replaced views). kind: "cube_png" /
 # "cube_jpg" (folder of six faces), "hdr" (Radiance), "exr" (Blender's studio light, path =
-# file name), "preview" (8-bit equirect PNG). Poly Haven names are the `pano_ph_` suffix.
+# file name), "preview" (8-bit equirect PNG), "jpg" (8-bit equirect JPEG, kept at its size).
+# Poly Haven names are the `pano_ph_` suffix.
 PANORAMAS: dict[str, tuple] = {}
 
 
@@ -208,9 +212,16 @@ _ph_hdr("venice_sunset", DREI, "hdri/venice_sunset_1k.hdr", "hdr")
 # (Left out, their single views kept: palermo_square, pillars, quattro_canti, roofless_ruins,
 # urban_alley_01 and Humus' LarnacaCastle are sunny, but their 8-bit sun is not one blob that
 # can be told from a sunlit wall or cloud.)
-for _name in ("rhodes_memorial", "san_giuseppe_bridge", "tears_of_steel_bridge", "the_lost_city",
+for _name in ("rhodes_memorial", "san_giuseppe_bridge", "the_lost_city",
               "ulmer_muenster", "crystal_falls", "venetian_crossroads", "the_sky_is_on_fire"):
     _ph_cube(_name, "disc")
+# -- sunny outdoor, Poly Haven's 2k 8-bit JPEG (the clipped sun disc): the railing posts' and
+# the lamp post's shadows are 4-6 px wide there (2-3 px in the 512 px cube map it replaced,
+# which was also the mirror image of the published panorama)
+PANORAMAS["pano_ph_tears_of_steel_bridge"] = (
+    "jpg", THREEJS_MANUAL,
+    "manual/examples/resources/images/equirectangularmaps/tears_of_steel_bridge_2k.jpg", "disc",
+    None, ("ph_tears_of_steel_bridge",))
 # -- overcast or shaded outdoor (shaded alleys, covered terraces, dappled forest floors: their
 # views' sidecars gave overcast light first, so the panorama keeps those lights, the sun left
 # out) -------------------------------------------------------------------------------------------
@@ -377,6 +388,11 @@ def load(mirrors: Mirrors, kind: str, source, path: str) -> tuple[np.ndarray, np
     if kind == "preview":
         image = mirrors.image(source, path)
         return cv2.resize(image, (1024, 512), interpolation=cv2.INTER_AREA), None, image.shape[1]
+    if kind == "jpg":
+        image = mirrors.image(source, path)
+        if image.shape[1] != 2 * image.shape[0]:
+            raise RuntimeError(f"{path}: not a 2:1 panorama ({image.shape[1]}x{image.shape[0]})")
+        return image, None, image.shape[1]
     if kind == "hdr":
         data = np.frombuffer(mirrors.blob(source, path), np.uint8)
         bgr = cv2.imdecode(data, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_COLOR)
@@ -429,7 +445,8 @@ def source_text(name: str, kind: str, source, path: str) -> tuple[str, str, str]
     what = {"cube_png": "512 px cube map made from the Poly Haven HDRI",
             "hdr": "1k equirectangular HDRI from Poly Haven",
             "preview": "Poly Haven's 8-bit preview of the HDRI (generate.js fetches "
-                       "cdn.polyhaven.com/asset_img/primary/<name>.png)"}[kind]
+                       "cdn.polyhaven.com/asset_img/primary/<name>.png)",
+            "jpg": "Poly Haven's 2k tone-mapped JPEG of the HDRI"}[kind]
     suffix = "/" if kind == "cube_png" else ""
     return f"{where}{suffix} ({what} https://polyhaven.com/a/{hdri})", POLYHAVEN, CC0
 
@@ -441,7 +458,8 @@ def changes_text(kind: str, size: int, width: int, sun_mode) -> str:
                         f"equirectangular panorama",
             "hdr": "tone-mapped to 8-bit sRGB (render.scene_images.tone_map), 1024x512",
             "exr": "tone-mapped to 8-bit sRGB (render.scene_images.tone_map), 1024x512",
-            "preview": f"resized {size}x{size // 2} -> 1024x512"}[kind]
+            "preview": f"resized {size}x{size // 2} -> 1024x512",
+            "jpg": f"kept at {size}x{size // 2} (8-bit as published)"}[kind]
     sun = {"hdr": "sun = centroid of the HDR's brightest blob",
            "disc": "sun = centroid of the clipped sun disc", None: "no sun"}.get(
         sun_mode if isinstance(sun_mode, str) or sun_mode is None else "",

@@ -413,7 +413,7 @@ everything from git mirrors of the source repositories at the commits pinned in 
 (`source` column: `owner/repo@commit:path`). `provenance.json` holds the same table.
 
 Notes
-- 102 of the photos are whole 360° panoramas (`scenes/pano_*.jpg`, equirectangular, 2:1, with a
+- {panoramas} of the photos are whole 360° panoramas (`scenes/pano_*.jpg`, equirectangular, 2:1, with a
   panorama sidecar, docs/sidecars.md): every rendered sample is a random view of one, lit by the
   panorama's own sun where it has one. `python assets/make_panoramas.py --mirrors DIR` rebuilds
   them (also run by this script). Poly Haven HDRIs (CC0) come as 1k `.hdr` copies
