@@ -96,10 +96,12 @@ def photo_shadow_agreement(root: Path, located: dict[str, str],
     show real shadows; per sample with object-shadow pairs, the difference between their
     direction (`estimate_shadow_direction`'s mean) and the light label's (drawn from the inserted
     object's foot); per pair, between its direction and the sun's from its own foot
-    (`sun_direction_at`: perspective turns a direction across the image)."""
+    (`sun_direction_at`: perspective turns a direction across the image), over all of them
+    and per real pair (the scene and the pair's instance value: which annotation disagrees)."""
     sun_lit = with_shadows = 0
     label_differences: list[float] = []
     foot_differences: list[float] = []
+    by_pair: dict[str, list[float]] = {}
     for sample_id in located:
         record = manifest.get(sample_id)
         if record is None or record.spec is None or record.light_kind != "sun":
@@ -120,10 +122,11 @@ def photo_shadow_agreement(root: Path, located: dict[str, str],
         label = label_of(record)
         if estimate is not None and label is not None and label.direction_deg is not None:
             label_differences.append(angle_difference(estimate, label.direction_deg))
-        for _, foot, angle, _ in pairs:
+        for value, foot, angle, _ in pairs:
             expected = sun_direction_at(record.spec, foot)
             if expected is not None:
                 foot_differences.append(angle_difference(angle, expected))
+                by_pair.setdefault(f"{record.scene} #{value}", []).append(foot_differences[-1])
 
     def agreement(differences: list[float]) -> dict[str, Any]:
         if not differences:
@@ -132,7 +135,8 @@ def photo_shadow_agreement(root: Path, located: dict[str, str],
                 "within": float(np.mean(np.array(differences) <= AGREE_DEG))}
 
     return {"sun_lit": sun_lit, "with_photo_shadows": with_shadows, "within_deg": AGREE_DEG,
-            "label": agreement(label_differences), "per_pair": agreement(foot_differences)}
+            "label": agreement(label_differences), "per_pair": agreement(foot_differences),
+            "by_pair": {key: agreement(by_pair[key]) for key in sorted(by_pair)}}
 
 
 def _summary(values: list[float]) -> dict[str, float]:
@@ -322,6 +326,10 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
                 lines.append(f"  {what}: median {row['median_deg']:.1f} deg, "
                              f"{row['within']:.0%} within {real['within_deg']:.0f} deg "
                              f"({row['count']} {'samples' if key == 'label' else 'pairs'})")
+        for name, row in real["by_pair"].items():
+            lines.append(f"    {name}: median {row['median_deg']:.1f} deg, "
+                         f"{row['within']:.0%} within {real['within_deg']:.0f} deg "
+                         f"({row['count']} views)")
     coverage = summary["panorama_views"]
     if coverage["panoramas"]:
         sectors = coverage["per_panorama"].values()

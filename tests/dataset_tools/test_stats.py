@@ -124,6 +124,9 @@ def test_the_photos_own_shadows_are_compared_with_the_sun(tmp_path):
     assert pairs["count"] == 2 and pairs["within"] == 0.5
     assert pairs["median_deg"] == pytest.approx(90.0, abs=8.0)  # 0 and 180, each within 8
     assert result["label"]["count"] == 2
+    assert list(result["by_pair"]) == ["pano.jpg #4"]  # the one real pair, seen twice
+    assert result["by_pair"]["pano.jpg #4"] == pairs
     shown = run_cli("stats", str(root))
     text = shown.stdout + shown.stderr
     assert "photo's own shadows: 2 of 3 sun-lit samples (67%)" in text
+    assert "pano.jpg #4: median" in text and "(2 views)" in text
