@@ -184,6 +184,9 @@ def split_ground(combined: np.ndarray, direct: np.ndarray, ambient: np.ndarray,
     pure = (object_alpha < 1e-3) & (ground_alpha > 1e-3)
     inverse = np.where(pure, 1.0 / np.maximum(ground_alpha, 1e-6), 0.0)[..., None]
     # Filled as ratios to the unshadowed radiance, which may vary per pixel (an area light).
+    # In float32 throughout, as the passes are (float64 doubled the fill's time).
+    direct_reference = np.asarray(direct_reference, dtype=np.float32)
+    ambient_reference = np.asarray(ambient_reference, dtype=np.float32)
     total = np.broadcast_to(direct_reference + ambient_reference, combined[..., :3].shape)
     ratio_direct = _fill(direct[..., :3] * inverse / total, pure, direct_reference / total)
     ratio_ambient = _fill(ambient[..., :3] * inverse / total, pure, ambient_reference / total)
