@@ -413,19 +413,20 @@ everything from git mirrors of the source repositories at the commits pinned in 
 (`source` column: `owner/repo@commit:path`). `provenance.json` holds the same table.
 
 Notes
-- {panoramas} of the photos are whole 360° panoramas (`scenes/pano_*.jpg`, equirectangular, 2:1, with a
-  panorama sidecar, docs/sidecars.md): every rendered sample is a random view of one, lit by the
-  panorama's own sun where it has one. `python assets/make_panoramas.py --mirrors DIR` rebuilds
-  them (also run by this script). Poly Haven HDRIs (CC0) come as 1k `.hdr` copies
+- {panoramas} of the photos are whole 360° panoramas (`scenes/pano_*.jpg`, equirectangular, 2:1,
+  with a panorama sidecar, docs/sidecars.md): every rendered sample is a random view of one, lit
+  by the panorama's own sun where it has one. `python assets/make_panoramas.py --mirrors DIR`
+  rebuilds them (also run by this script). Poly Haven HDRIs (CC0) come as 1k `.hdr` copies
   (`pmndrs/drei-assets`, `gkjohnson/3d-demo-data` "HDRIs from Polyhaven",
   `VikramTiwari/waymo-open-data-visualization` and the three.js copy in
-  `Sensor-Guided-Living/vr` under their Poly Haven names, `bevyengine/bevy` whose CREDITS.md says
-  "from HDRIHaven (CC0 license)", Blender's bundled studio lights whose `license.txt` says CC0),
-  tone-mapped once to 8-bit at 1024x512; as 512 px cube maps (`mfecane/shadercity`, resampled to
-  1024x512); or as Poly Haven's own 8-bit previews (`revelryengine/sample-environments`, each
-  folder's README: "provided by polyhaven", resized to 1024x512). Emil Persson's (Humus) cube
-  maps (CC BY 3.0; only those whose bundled `readme.txt` grants it; older Humus maps carry a
-  non-commercial notice) are resampled to 2048x1024 from 2048 px faces, 1024x512 from 512 px.
+  `Sensor-Guided-Living/vr` under their Poly Haven names, `bevyengine/bevy` whose CREDITS.md
+  says "from HDRIHaven (CC0 license)", Blender's bundled studio lights whose `license.txt` says
+  CC0), tone-mapped once to 8-bit at 1024x512; as 512 px cube maps (`mfecane/shadercity`,
+  resampled to 1024x512); or as Poly Haven's own 8-bit previews
+  (`revelryengine/sample-environments`, each folder's README: "provided by polyhaven", resized
+  to 1024x512). Emil Persson's (Humus) cube maps (CC BY 3.0; only those whose bundled
+  `readme.txt` grants it; older Humus maps carry a non-commercial notice) are resampled to
+  2048x1024 from 2048 px faces, 1024x512 from 512 px.
 - The other photos are single pinhole views: night and dusk panoramas (`*_night`,
   `ph_hansaplatz`, `ph_rathaus`, `ph_shanghai_bund`, `ph_neuer_zollhof`, `ph_preller_drive`,
   `ph_viale_giuseppe_garibaldi`, `ph_kloppenheim_04`, `ph_blaubeuren_church_square`), and sunny
