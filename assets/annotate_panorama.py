@@ -163,9 +163,7 @@ def sun_shadow_direction(hints, yaw: float, camera: CameraSpec, size: int,
     spec = {"size": size, "camera": {"height": camera.height, "pitch_deg": camera.pitch_deg,
                                      "fov_deg": camera.fov_deg},
             "light": {"kind": "sun", "azimuth_deg": world_sun_azimuth(sun.sun_azimuth_deg, yaw),
-                      "elevation_deg": sun.sun_elevation_deg},
-            # a recorded spec names its inserted object; here it stands at the foot asked about
-            "objects": [{"role": "inserted", "x": float(foot[0]), "y": float(foot[1])}]}
+                      "elevation_deg": sun.sun_elevation_deg}}
     return sun_direction_at(spec, foot)
 
 

@@ -53,7 +53,7 @@ class LightLabel:
 
 class Light(Protocol):
     """What a label reads of a light (`render.spec.LightSpec` is one; so is a manifest's
-    recorded light, `recorded_scene`)."""
+    recorded light, `recorded_view`)."""
 
     kind: str  # a LIGHT_KINDS name
     azimuth_deg: float
@@ -93,10 +93,10 @@ def _direction_from(camera: Camera, size: int, light: Light, foot: np.ndarray) -
     return float(ground_direction_angle(camera, size, foot, away)[0])
 
 
-def recorded_scene(spec: Mapping[str, Any]) -> tuple[Camera, int, Light, np.ndarray]:
-    """The camera, image side, light and inserted object's foot (x, y) of a scene spec as a
-    manifest records it (`render.spec.SceneSpec.to_json()`; datasets made before area lights
-    name the light `sun` and give no kind). The one place that reads the spec's JSON."""
+def recorded_view(spec: Mapping[str, Any]) -> tuple[Camera, int, Light]:
+    """The camera, image side and light of a scene spec as a manifest records it
+    (`render.spec.SceneSpec.to_json()`; datasets made before area lights name the light `sun`
+    and give no kind): all a direction at a pixel needs, objects or not."""
     light = dict(spec.get("light") or spec["sun"])
     light.setdefault("kind", "sun")
     recorded_light = SimpleNamespace(**{**{"angle_deg": 0.0, "size": 0.0, "distance": 0.0,
@@ -104,9 +104,14 @@ def recorded_scene(spec: Mapping[str, Any]) -> tuple[Camera, int, Light, np.ndar
                                         **light})
     camera = SimpleNamespace(**{key: float(spec["camera"][key])
                                 for key in ("height", "pitch_deg", "fov_deg")})
+    return camera, int(spec["size"]), recorded_light
+
+
+def recorded_scene(spec: Mapping[str, Any]) -> tuple[Camera, int, Light, np.ndarray]:
+    """`recorded_view` and the inserted object's foot (x, y): with it, the one place that
+    reads the spec's JSON."""
     inserted = next(obj for obj in spec["objects"] if obj["role"] == "inserted")
-    foot = np.array([float(inserted["x"]), float(inserted["y"])])
-    return camera, int(spec["size"]), recorded_light, foot
+    return *recorded_view(spec), np.array([float(inserted["x"]), float(inserted["y"])])
 
 
 def light_label(spec: Mapping[str, Any]) -> LightLabel:
@@ -116,9 +121,10 @@ def light_label(spec: Mapping[str, Any]) -> LightLabel:
 
 def sun_direction_at(spec: Mapping[str, Any], pixel: np.ndarray) -> float | None:
     """The image angle of the sun's shadows cast from the ground seen at `pixel` (x, y) of the
-    sample (a recorded spec, as `light_label`): where the photo's own shadows there point when
-    they agree with the light. None unless the light is a sun, or above the horizon."""
-    camera, size, light, _ = recorded_scene(spec)
+    sample (a recorded spec; its camera, size and light suffice): where the photo's own
+    shadows there point when they agree with the light. None unless the light is a sun, or
+    above the horizon."""
+    camera, size, light = recorded_view(spec)
     if light.kind != "sun":
         return None
     point = ground_point(camera, size, float(pixel[0]), float(pixel[1]))

@@ -125,8 +125,9 @@ def photo_shadow_agreement(root: Path, located: dict[str, str],
         for value, foot, angle, _ in pairs:
             expected = sun_direction_at(record.spec, foot)
             if expected is not None:
-                foot_differences.append(angle_difference(angle, expected))
-                by_pair.setdefault(f"{record.scene} #{value}", []).append(foot_differences[-1])
+                difference = angle_difference(angle, expected)
+                foot_differences.append(difference)
+                by_pair.setdefault(f"{record.scene} #{value}", []).append(difference)
 
     def agreement(differences: list[float]) -> dict[str, Any]:
         if not differences:

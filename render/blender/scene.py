@@ -63,7 +63,6 @@ class BlenderScene:
         self.settings = settings
         self.size = size
         self.scratch = scratch
-        self._frozen = False  # `purge` froze the survivors of the first sample
         self.instances: list[bpy.types.Object] = []
         self.sample_materials: list[bpy.types.Material] = []
         self.scene = bpy.context.scene
@@ -426,6 +425,5 @@ class BlenderScene:
         all of it took 70 ms a sample."""
         bpy.data.orphans_purge(do_local_ids=True, do_linked_ids=True, do_recursive=True)
         gc.collect()
-        if not self._frozen:
+        if not gc.get_freeze_count():  # the process's first sample
             gc.freeze()
-            self._frozen = True
