@@ -2,7 +2,8 @@
 ground truth, the object outlined; sun- and area-lit samples first, one per scene photo. A
 light-conditioned model gets two prediction columns: with the light it estimates from the
 photo (what predict does without --shadow-direction, with its default --min-confidence) and
-given the sample's true light (from its manifest record).
+given the sample's true light (from its manifest record). --crisp adds a column: the last
+prediction redrawn with predict's --crisp outline.
 
     python benchmarks/pretrained_grid.py --data WORK/data --out docs/pretrained_grid.jpg
     python benchmarks/pretrained_grid.py --data DATA --checkpoint runs/.../best.pt --out grid.jpg
@@ -63,6 +64,8 @@ def main() -> None:
     parser.add_argument("--tile", type=int, default=256)
     parser.add_argument("--network-size", type=int, default=0,
                         help="run the networks at this size (0: their training size)")
+    parser.add_argument("--crisp", action="store_true",
+                        help="add the last prediction column again with predict's --crisp")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     checkpoint = checkpoint_path(args.checkpoint)
@@ -78,15 +81,17 @@ def main() -> None:
     if loaded.pipeline.condition == "light":
         labels = CONDITIONED_LABELS
         records = read_manifest(args.data)
-        runs = [predict_any_size(loaded, read["noshadow"], read["mask"], cpu, lights,
-                                 network_size=args.network_size,
-                                 min_confidence=MIN_CONFIDENCE)
-                for lights in (None,
-                               [light_vector(label_of(records[sample_id])) for sample_id in ids])]
+        given = [light_vector(label_of(records[sample_id])) for sample_id in ids]
+        settings = [(None, False), (given, False)] + [(given, True)] * args.crisp
     else:
         labels = LABELS
-        runs = [predict_any_size(loaded, read["noshadow"], read["mask"], cpu,
-                                 network_size=args.network_size)]
+        settings = [(None, False)] + [(None, True)] * args.crisp
+    if args.crisp:
+        labels = (*labels[:-1], f"{labels[-2]}, crisp", labels[-1])
+    runs = [predict_any_size(loaded, read["noshadow"], read["mask"], cpu, lights,
+                             network_size=args.network_size, min_confidence=MIN_CONFIDENCE,
+                             crisp=crisp)
+            for lights, crisp in settings]
     tile = args.tile
     rows = []
     for index in range(len(ids)):

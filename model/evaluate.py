@@ -259,7 +259,8 @@ def evaluate(config: EvalConfig, loaded: LoadedPipeline | None = None,
                                          lights=batch_lights(config, batch)
                                          if loaded.pipeline.condition == "light" else None,
                                          network_size=config.network_size,
-                                         min_confidence=config.min_confidence)
+                                         min_confidence=config.min_confidence,
+                                         crisp=config.crisp)
             predictions = [item.shadow for item in predicted]
             attention = [item.attention for item in predicted]
             used = [item.light for item in predicted]

@@ -250,7 +250,7 @@ def _predict_chunk(config: PredictConfig, loaded: LoadedPipeline, device: torch.
     masks = [mask for _, mask in pairs]
     predictions = predict_any_size(loaded, images, masks, device, lights,
                                    (config.elevation, config.softness), config.network_size,
-                                   config.min_confidence)
+                                   config.min_confidence, config.crisp)
     rows = []
     for job, image, mask, prediction in zip(chunk, images, masks, predictions, strict=True):
         output, probabilities = prediction.shadow, prediction.attention
