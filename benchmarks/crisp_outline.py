@@ -1,6 +1,6 @@
-"""What `--crisp` buys and costs for the shipped model, on renders it never saw (issue 30).
+"""What `--crisp` buys and costs for the shipped model, on scenes and meshes it never trained on.
 
-    cd benchmarks && python crisp_outline.py --work /tmp/crisp           # 400 samples, ~20 min
+    cd benchmarks && python crisp_outline.py --work /tmp/crisp           # 400 samples, ~10 min
     python crisp_outline.py --work /tmp/crisp --samples 60                 # a quick look
 
 The shipped model's test split holds out panoramas/photos and meshes: `benchmarks/pretrained.py`

@@ -4,8 +4,9 @@
     python factor_filters.py --sun 2 --overcast 1 --area 0 --reference-samples 256   # quicker
 
 Renders default samples (`render-dataset` with the embedded defaults), picks some of each
-light kind, renders each once at --reference-samples spp (both renders) and then with the
-shadow render at fewer samples per pixel, smoothing the factor's two parts (direct light,
+light kind, renders each once at --reference-samples spp (both renders) with its factor
+unfiltered (what every filter should converge to), and then with the shadow render at fewer
+samples per pixel, smoothing the factor's two parts (direct light,
 ambient light: `render.composite.ground_factor`) by each filter in turn: the production
 Gaussians, none, a bilateral filter (edge-preserving), and Open Image Denoise, the neural
 denoiser Blender ships (called through its C API from the library inside the bpy wheel; left
@@ -21,6 +22,7 @@ import ctypes
 import dataclasses
 import json
 import multiprocessing as mp
+import queue as queue_module
 import tempfile
 import time
 from collections import defaultdict
@@ -113,7 +115,10 @@ def _measure(specs: list[dict], reference_samples: int, queue: mp.Queue) -> None
     denoise = Denoiser(library) if library.exists() else None
     config = RenderConfig(out=Path(tempfile.mkdtemp()), count=1, size=256)
     scene = BlenderScene(config.render, config.size, Path(tempfile.mkdtemp()))
-    photos, production = PhotoCache(), render.sample.ground_factor
+    photos = PhotoCache()
+
+    def unfiltered(direct: np.ndarray, ambient: np.ndarray, *_: float) -> np.ndarray:
+        return (direct + ambient).astype(np.float32)
 
     def at(spp: int, first: int | None = None) -> RenderConfig:
         return dataclasses.replace(config, render=dataclasses.replace(
@@ -137,7 +142,8 @@ def _measure(specs: list[dict], reference_samples: int, queue: mp.Queue) -> None
         photo = photos.get(spec.photo.path)
         for obj in spec.objects:
             scene.load_mesh(obj.mesh_path)
-        render.sample.ground_factor = production
+        # the reference unfiltered: what every filter should converge to
+        render.sample.ground_factor = unfiltered
         slow = render_pair(scene, spec, photo, at(reference_samples, reference_samples))
         inside, occluders = slow.masks["smask"] > 0, slow.masks["rshadow"] > 0
         for name, spp, direct_filter, ambient_filter in VARIANTS:
@@ -192,7 +198,13 @@ def main() -> None:
     queue = context.Queue()
     child = context.Process(target=_measure, args=(specs, options.reference_samples, queue))
     child.start()
-    result = queue.get()
+    while True:
+        try:
+            result = queue.get(timeout=10)
+            break
+        except queue_module.Empty:
+            if not child.is_alive():
+                raise SystemExit(f"the measuring process died (exit {child.exitcode})") from None
     child.join()
     if options.json:
         options.json.write_text(json.dumps(result, indent=1))

@@ -145,19 +145,24 @@ def crisp_factor(factor: np.ndarray, keep: np.ndarray) -> np.ndarray:
     """(H, W, 3) factor (photo x factor = shadowed; 1 = unchanged) -> the same shadow with a
     crisp outline and one darkness: inside the half-peak contour of its darkening (outside
     `keep`, (H, W) bool: the object), the mean darkening there per channel; outside, none; the
-    contour softened by CRISP_SIGMA pixels per 256. A network trained with L1 on uncertain
-    shadows predicts their mean, a blob whose wide rim darkens the ground around the shadow;
-    its half-peak contour is the outline it is most sure of (docs/benchmarks.md measures what
-    this buys and costs)."""
+    contour softened by CRISP_SIGMA pixels per 256 of the photo's longer side, over the
+    ground only (a shadow that meets the object stays dark up to it). A network trained with
+    L1 on uncertain shadows predicts their mean, a blob whose wide rim darkens the ground
+    around the shadow; its half-peak contour is the outline it is most sure of
+    (docs/benchmarks.md measures what this buys and costs)."""
     darkening = 1.0 - factor.astype(np.float32)
     level = darkening.mean(axis=2)
     level[keep] = 0.0
     candidates = level[level > DARKENING_THRESHOLD]
     if candidates.size < CRISP_MIN_PIXELS:
         return factor
-    core = level >= CRISP_FRACTION * float(np.percentile(candidates, 99))
+    core = level >= max(CRISP_FRACTION * float(np.percentile(candidates, 99)),
+                        DARKENING_THRESHOLD)
     sigma = CRISP_SIGMA * max(factor.shape[:2]) / 256
-    edge = cv2.GaussianBlur(core.astype(np.float32), (0, 0), sigma)
+    # blurred over the ground only: where the shadow meets the object it stays as dark
+    ground = (~keep).astype(np.float32)
+    edge = cv2.GaussianBlur(core * ground, (0, 0), sigma) / np.maximum(
+        cv2.GaussianBlur(ground, (0, 0), sigma), 1e-6)
     result = 1.0 - edge[..., None] * darkening[core].mean(axis=0)
     result[keep] = 1.0
     return np.clip(result, 0.0, 1.0).astype(np.float32)
@@ -283,8 +288,8 @@ def predict_any_size(loaded: LoadedPipeline, images: list[np.ndarray], masks: li
         result = _shadowed(result, image, keep)
         if not multiply:
             factor = np.where(photo > 0, result / np.maximum(photo, 1e-6), 1.0).clip(0, 1)
-        if crisp:
-            factor = crisp_factor(factor, keep)
+        if crisp and (crisped := crisp_factor(factor, keep)) is not factor:
+            factor = crisped
             result = _shadowed(photo * factor, image, keep)
         results.append(Prediction(result, attention_map, factor.astype(np.float32), report))
     return results

@@ -4,6 +4,8 @@ darkening around it, at any photo size; a factor without a shadow stays as it is
 
 from __future__ import annotations
 
+import json
+
 import cv2
 import numpy as np
 import pytest
@@ -54,6 +56,20 @@ def test_a_blob_gets_a_crisp_edge_and_no_darkening_around_it(size):
     assert spill(after, photo, truth, obj) < 0.05 * spill(before, photo, truth, obj)
 
 
+def test_a_shadow_that_meets_the_object_stays_dark_up_to_it():
+    obj = np.zeros((256, 256), bool)
+    obj[100:156, 60:100] = True
+    shadow = np.zeros((256, 256), np.float32)
+    shadow[130:156, 100:200] = 1.0  # from the object's right side to the right
+    factor = np.repeat((1.0 - 0.5 * cv2.GaussianBlur(shadow, (0, 0), 6))[..., None], 3, axis=2)
+    factor[obj] = 1.0
+    crisp = crisp_factor(factor, obj)
+    darkness = 1.0 - crisp.mean(axis=2)
+    inside = darkness[140:146, 120:140].mean()
+    assert inside > 0.3
+    assert darkness[140:146, 100:102].mean() > 0.9 * inside  # no lighter seam at the object
+
+
 def test_a_factor_without_a_shadow_is_left_as_it_is():
     factor, _, obj = blob(128, darkness=0.04)  # below the darkening that counts as shadow
     assert crisp_factor(factor, obj) is factor
@@ -88,11 +104,17 @@ def test_predict_and_evaluate_take_crisp(toy_dataset, tmp_path):
     assert np.array_equal(crisp[inside], image[inside]) and not np.array_equal(crisp, plain)
     darkened = lambda result: (image.astype(int) - result).mean(axis=2) > 1  # noqa: E731
     near = cv2.dilate(darkened(plain).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
-    assert not np.any(darkened(crisp) & ~near)
-    code, output = cli("evaluate", "--data", toy_dataset, "--checkpoint", "default", "--size",
-                       "64", "--workers", "0", "--out", tmp_path / "eval", "--device", "cpu",
-                       "--crisp")
-    assert code == 0, output
+    assert darkened(crisp).any() and not np.any(darkened(crisp) & ~near)
+    spills = []
+    for name, extra in (("eval", ()), ("eval-crisp", ("--crisp",))):
+        code, output = cli("evaluate", "--data", toy_dataset, "--checkpoint", "default",
+                           "--size", "64", "--workers", "0", "--out", tmp_path / name,
+                           "--device", "cpu", *extra)
+        assert code == 0, output
+        summary = json.loads((tmp_path / name / "metrics.json").read_text())
+        assert summary["config"]["crisp"] is bool(extra)
+        spills.append(summary["model"]["spill"])
+    assert spills[1] != spills[0]  # the crisp shadows were scored, not the network's own
     code, output = cli("evaluate", "--data", toy_dataset, "--predictions", tmp_path / "crisp",
                        "--crisp", "--out", tmp_path / "x")
     assert code == 2 and "--crisp" in output, output
