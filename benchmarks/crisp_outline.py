@@ -24,11 +24,11 @@ import argparse
 import json
 import math
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 from machine_info import machine
+from pretrained import run
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -68,11 +68,6 @@ def held_out_assets(target: Path) -> tuple[Path, Path]:
     return scenes_out, models_out
 
 
-def run(command: list[str], log: Path) -> None:
-    with log.open("a") as stream:
-        subprocess.run(command, stdout=stream, stderr=subprocess.STDOUT, check=True)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, required=True, help="folder for data and results")
@@ -81,12 +76,13 @@ def main() -> None:
     work = options.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
     print(f"machine: {machine()}", flush=True)
-    data, log = work / "data", work / "log.txt"
+    data, logs = work / "data", work / "logs"
+    logs.mkdir(exist_ok=True)
     if not (data / "manifest.jsonl").is_file():
         scenes, models = held_out_assets(work / "assets")
         run([str(BIN / "render-dataset"), "--scenes", str(scenes), "--models", str(models),
              "--out", str(data), "-n", str(options.samples), "--workers", "2",
-             "--test-fraction", "0.9"], log)
+             "--test-fraction", "0.9"], logs / "render.log")
     results = {}
     for light in LIGHTS:
         for crisp in (False, True):
@@ -95,7 +91,8 @@ def main() -> None:
             if not (out / "metrics.json").is_file():
                 run([str(BIN / "shadow-model"), "evaluate", "--data", str(data), "--checkpoint",
                      "default", "--split", "test", "--light", light, "--out", str(out),
-                     "--device", "cpu", *(["--crisp"] if crisp else [])], log)
+                     "--device", "cpu", *(["--crisp"] if crisp else [])],
+                    logs / f"{out.name}.log")
             results[name] = json.loads((out / "metrics.json").read_text())
     (work / "summary.json").write_text(json.dumps(results, indent=1))
     first = next(iter(results.values()))

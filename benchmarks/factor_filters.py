@@ -22,7 +22,6 @@ import ctypes
 import dataclasses
 import json
 import multiprocessing as mp
-import queue as queue_module
 import tempfile
 import time
 from collections import defaultdict
@@ -30,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 from machine_info import machine
-from render_speed import production_rate
+from render_speed import production_rate, spawned
 
 # name, shadow-render spp, (filter, sigma px, parameter) of the direct part, of the ambient part.
 # The production default is the first row: Gaussian sigma 0.7 and 3 px (RenderSettings).
@@ -99,6 +98,13 @@ class Denoiser:
         return output
 
 
+def rmse(image: np.ndarray, reference: np.ndarray, where: np.ndarray) -> float | None:
+    """RMSE (0-255) of uint8 `image` against `reference` over the (H, W) bool `where`; None
+    where it is empty."""
+    difference = image.astype(float) - reference.astype(float)
+    return float(np.sqrt((difference[where] ** 2).mean())) if where.any() else None
+
+
 def _measure(specs: list[dict], reference_samples: int, queue: mp.Queue) -> None:
     """Runs in a spawned process: imports bpy."""
     import bpy
@@ -162,10 +168,6 @@ def _measure(specs: list[dict], reference_samples: int, queue: mp.Queue) -> None
             render.sample.ground_factor = factor
             fast = render_pair(scene, spec, photo, at(spp))
 
-            def rmse(image: np.ndarray, reference: np.ndarray, where: np.ndarray) -> float:
-                difference = image.astype(float) - reference.astype(float)
-                return float(np.sqrt((difference[where] ** 2).mean())) if where.any() else None
-
             rows.append(dict(variant=name, kind=spec.light.kind,
                              shadow=rmse(fast.shadow, slow.shadow, inside),
                              occluders=rmse(fast.noshadow, slow.noshadow, occluders),
@@ -194,18 +196,7 @@ def main() -> None:
         if wanted.get(kind, 0) > 0:
             wanted[kind] -= 1
             specs.append(record.spec)
-    context = mp.get_context("spawn")
-    queue = context.Queue()
-    child = context.Process(target=_measure, args=(specs, options.reference_samples, queue))
-    child.start()
-    while True:
-        try:
-            result = queue.get(timeout=10)
-            break
-        except queue_module.Empty:
-            if not child.is_alive():
-                raise SystemExit(f"the measuring process died (exit {child.exitcode})") from None
-    child.join()
+    result = spawned("factor filters", _measure, specs, options.reference_samples)
     if options.json:
         options.json.write_text(json.dumps(result, indent=1))
     if not result["oidn"]:

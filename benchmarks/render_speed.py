@@ -25,7 +25,9 @@ import queue as queue_module
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from machine_info import machine
@@ -128,10 +130,12 @@ def _child(task: str, args: dict, queue: mp.Queue) -> None:
     queue.put(result)
 
 
-def in_child(task: str, **args) -> dict:
+def spawned(name: str, target: Callable[..., None], *args: Any) -> Any:
+    """Run target(*args, queue) in a spawned process (where bpy may be imported) and return
+    what it puts on the queue; RuntimeError naming the step when the process dies first."""
     context = mp.get_context("spawn")
     queue = context.Queue()
-    process = context.Process(target=_child, args=(task, args, queue))
+    process = context.Process(target=target, args=(*args, queue))
     process.start()
     while True:
         try:
@@ -140,9 +144,13 @@ def in_child(task: str, **args) -> dict:
         except queue_module.Empty:  # check that the child still lives
             if not process.is_alive():
                 raise RuntimeError(
-                    f"benchmark step {task!r} died (exit {process.exitcode})") from None
+                    f"benchmark step {name!r} died (exit {process.exitcode})") from None
     process.join()
     return result
+
+
+def in_child(task: str, **args) -> dict:
+    return spawned(task, _child, task, args)
 
 
 def measure_set(options: argparse.Namespace, work: Path, scenes: Path | None, cores: int,

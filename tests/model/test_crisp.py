@@ -82,14 +82,8 @@ def test_predict_and_evaluate_take_crisp(toy_dataset, tmp_path):
     photo's, the shadow lies where the plain prediction darkens; evaluate --crisp scores it,
     and refuses it with --predictions (there is no factor to redraw)."""
     pytest.importorskip("segmentation_models_pytorch")
-    from typer.testing import CliRunner
-
     from dataset_tools.layout import read_image
-    from model.cli import app
-
-    def cli(*args) -> tuple[int, str]:
-        result = CliRunner().invoke(app, [str(arg) for arg in args])
-        return result.exit_code, result.output
+    from tests.model.test_predict_cli import cli
 
     photo = toy_dataset / "test" / "noshadow" / "000012.png"
     mask = toy_dataset / "test" / "mask" / "000012.png"
