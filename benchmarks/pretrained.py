@@ -16,6 +16,10 @@ attention, final, photo, previous and ship:
             perceptual term, against the small configuration at equal time
   final     train-sg, the chosen configuration (light-conditioned: --condition light) for
             FINAL_MINUTES at 128 px
+  fine      train-sg fine-tuned at 256 px from the final stage's model (or --base) for
+            FINE_MINUTES per variant (FINE_VARIANTS: the squared errors alone, and with the
+            spill term and the adversarial term), each judged on the val split with the true
+            light; the one `choose` picks is what `ship` ships
   photo     the photo-shadows-only test set: PHOTO_SAMPLES views of the test split's sunny
             panoramas whose own shadows are masked, sun light only, no rendered occluder, the
             test split's meshes (`evaluate --flat-object` then hides the object's shading)
@@ -27,6 +31,8 @@ attention, final, photo, previous and ship:
 
     python benchmarks/pretrained.py --work /tmp/pretrained            # the default stages
     python benchmarks/pretrained.py --work /tmp/pretrained --stages ab
+    python benchmarks/pretrained.py --work /tmp/pretrained --base model.safetensors \
+        --stages data,fine,photo,previous,ship      # fine-tune a model trained before
 
 Logs and a summary JSON go to WORK; the machine is printed first."""
 
@@ -44,7 +50,8 @@ from machine_info import machine
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 SMALL = ["--encoder", "mobilenet_v2", "--decoder-width", "0.25"]
-SG_SMALL = [*SMALL, "--refine-width", "16", "--betas", "10", "1", "0", "--vgg-weights", "none"]
+SG_ARCH = [*SMALL, "--refine-width", "16", "--vgg-weights", "none"]
+SG_SMALL = [*SG_ARCH, "--betas", "10", "1", "0"]
 # The shipped model takes the light as an input (model/light.py) and also runs without one.
 CONDITION = ["--condition", "light", "--condition-dropout", "0.3"]
 # (protocol, light, network size; 0: the training size[, the estimate's --min-confidence])
@@ -56,7 +63,7 @@ EVALUATIONS = [("ours", "estimated", 0), ("ours", "estimated", 0, 0.0), ("ours",
                ("ours", "true", 256)]
 # the model shipped before (stage previous): its card's rows and its old estimate
 PREVIOUS_EVALUATIONS = [("ours", "none", 0), ("ours", "true", 0), ("ours", "estimated", 0),
-                        ("desoba", "true", 0)]
+                        ("desoba", "true", 0), ("ours", "true", 256)]
 COMMON = ["--encoder-weights", "none", "--batch-size", "16", "--device", "cpu"]
 SAMPLES, ATTENTION_MINUTES, AB_MINUTES, FINAL_MINUTES = 3500, 20.0, 3.0, 45.0
 PHOTO_SAMPLES = 120
@@ -68,6 +75,16 @@ occluders = [0, 0]
 weights = { sun = 1.0, area = 0.0, overcast = 0.0 }
 """
 SIZE_MINUTES = 6.0
+FINE_MINUTES = 28.0
+# stage fine: at 256 px from the 128-px model, at half its learning rate; "l2" keeps its
+# losses, "spill+adv" adds the L1 on darkening outside the shadow (--spill-weight) and the
+# article's adversarial term (beta 0.01), both aimed at the blob's tails and soft edge
+FINE = ["--size", "256", "--lr", "1e-4", "--epochs", "30"]
+FINE_VARIANTS = {"l2": ["--betas", "10", "1", "0"],
+                 "spill+adv": ["--betas", "10", "1", "0.01", "--spill-weight", "1"]}
+# stage fine's choice, on val with the true light: "spill+adv" unless its LRMSE is more than
+# FINE_TOLERANCE above "l2"'s or it does not lower both the edge width and the spill
+FINE_TOLERANCE = 1.05
 ARTICLE = ["--encoder", "resnet18", "--decoder-width", "1", "--refine-width", "64"]
 # The article's networks with the random-VGG perceptual term (the old default), against the
 # small configuration at the same wall-clock time. A run stops at the first epoch end past its
@@ -190,6 +207,16 @@ def evaluate(checkpoint: str, data: Path, split: str, out: Path, log: Path,
                                               "light_estimate", "count", "model_size")}
 
 
+def fine_choice(val: dict[str, dict]) -> str:
+    """The variant stage fine ships (FINE_TOLERANCE's rule) from each variant's val
+    evaluation (`evaluate`'s summary)."""
+    plain, tuned = val["l2"], val["spill+adv"]
+    lrmse = [item["model"]["LRMSE"] for item in (plain, tuned)]
+    sharper = tuned["edge"]["median_px"] < plain["edge"]["median_px"]
+    tidier = tuned["model"]["spill"] < plain["model"]["spill"]
+    return "spill+adv" if lrmse[1] <= FINE_TOLERANCE * lrmse[0] and sharper and tidier else "l2"
+
+
 def evaluations(checkpoint: str, data: Path, photo: Path, work: Path, name: str,
                 chosen: list[tuple]) -> dict:
     """The `chosen` evaluations of one checkpoint: {protocol: {light[@size][ min C]: ...}},
@@ -220,6 +247,10 @@ def main() -> None:
     parser.add_argument("--attention-minutes", type=float, default=ATTENTION_MINUTES)
     parser.add_argument("--final-minutes", type=float, default=FINAL_MINUTES)
     parser.add_argument("--final-epochs", type=int, default=30)
+    parser.add_argument("--fine-minutes", type=float, default=FINE_MINUTES)
+    parser.add_argument("--base", type=Path, help="a model (.pt or .safetensors with its "
+                        "attention network) from an earlier run of the attention and final "
+                        "stages on the same split, which stage fine starts from instead")
     args = parser.parse_args()
     stages = args.stages.split(",")
     work = args.work.resolve()
@@ -242,6 +273,7 @@ def main() -> None:
             work / "attention.log")
     trained = list(attention_out.glob("*-attention-*"))
     attention = (run_dir(attention_out, "attention") / "checkpoints" / "best.pt" if trained
+                 else args.base.resolve() if args.base
                  else Path("(train the attention stage first)"))
     base = [str(BIN / "shadow-model"), "train-sg", "--data", str(data), "--attention",
             str(attention), *COMMON]
@@ -275,6 +307,32 @@ def main() -> None:
         run([*sg, *CONDITION, "--out", str(final_out), "--size", "128", "--head", "factor",
              "--epochs", str(args.final_epochs), "--max-minutes", str(args.final_minutes)],
             work / "final.log")
+    fine_runs = {name: runs / f"fine-{name}" for name in FINE_VARIANTS}
+    if "fine" in stages:
+        if not list(final_out.glob("*-sg-*")) and args.base is None:
+            sys.exit("stage fine starts from the final stage's model or --base: neither here")
+        start = (run_dir(final_out, "sg") / "checkpoints" / "best.pt"
+                 if list(final_out.glob("*-sg-*")) else args.base.resolve())
+        val = {}
+        for name, options in FINE_VARIANTS.items():
+            out = fine_runs[name]
+            if not list(out.glob("*-sg-*")):
+                run([*base, *SG_ARCH, *CONDITION, *FINE, *options, "--head", "factor",
+                     "--init", str(start), "--out", str(out), "--max-minutes",
+                     str(args.fine_minutes)], work / f"fine-{name}.log")
+            checkpoint = run_dir(out, "sg") / "checkpoints" / "best.pt"
+            val[name] = evaluate(str(checkpoint), data, "val", work / f"eval-fine-{name}-val",
+                                 work / f"eval-fine-{name}-val.log", light="true")
+            print(name, "val", val[name]["model"], val[name]["edge"], flush=True)
+        summary["fine"] = {"start": str(start), "minutes": args.fine_minutes,
+                           "variants": {name: {"run": str(run_dir(fine_runs[name], "sg")),
+                                               "options": FINE_VARIANTS[name],
+                                               "val_best": best_metrics(
+                                                   run_dir(fine_runs[name], "sg")),
+                                               "val_true_light": val[name]}
+                                        for name in FINE_VARIANTS},
+                           "chosen": fine_choice(val)}
+        summary_path.write_text(json.dumps(summary, indent=1))
     photo = work / "photo"
     if "photo" in stages and not (photo / "manifest.jsonl").is_file():
         scenes, models = photo_assets(data, work / "photo_assets")
@@ -287,11 +345,12 @@ def main() -> None:
                                           PREVIOUS_EVALUATIONS)
         summary_path.write_text(json.dumps(summary, indent=1))
     if "ship" in stages:
-        final = run_dir(final_out, "sg")
+        chosen = summary.get("fine", {}).get("chosen")
+        final = run_dir(fine_runs[chosen] if chosen else final_out, "sg")
         checkpoint = final / "checkpoints" / "best.pt"
         summary["final"] = {"run": str(final), "val": best_metrics(final),
-                            "attention_val": best_attention(run_dir(attention_out,
-                                                                    "attention")),
+                            **({"attention_val": best_attention(run_dir(
+                                attention_out, "attention"))} if trained else {}),
                             **evaluations(str(checkpoint), data, photo, work, "final",
                                           EVALUATIONS)}
         article = runs / "size-article+vgg"

@@ -212,7 +212,16 @@ class SGConfig(TrainConfig):
         (10.0, 1.0, 0.01), "Weights of L2, perceptual, adversarial", domain=AT_LEAST_0)
     region_weight: float = option(
         1.0, "L2 weight of the dilated shadow region (1 = plain L2; e.g. 6)", domain=Domain(1.0))
-    region_dilate: int = 7  # pixels of dilation of smask for the weighted region
+    region_dilate: int = 7  # pixels of dilation of smask for the weighted region (and spill)
+    spill_weight: float = option(
+        0.0, "Weight of the mean darkening the SG network adds outside the shadow region "
+        "dilated by 7 px (an L1 term: it trims a blob's faint tails, which a squared error "
+        "barely sees; 0: off)", domain=AT_LEAST_0)
+    init: Path | None = option(
+        None, "Start the SG network (and D, where the checkpoint holds one) from a checkpoint's "
+        "weights instead of random init: fine-tuning (a run's .pt, a .safetensors, or default: "
+        "the pretrained model); its architecture options must match this run's",
+        metavar="CHECKPOINT")
     vgg_weights: str = option(
         "auto", "VGG16 for the perceptual loss: auto (off when no weights are found) | "
         "imagenet | random | none | PATH")

@@ -123,3 +123,17 @@ def factor_l2(factor: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) 
     """Mean squared error between a predicted factor and `factor_target`'s, over weighted
     pixels (an L1 here stalled at the identity: most pixels' target is exactly 1)."""
     return (weight * (factor - target).square()).sum() / weight.sum().clamp_min(1.0)
+
+
+def spill_l1(output: torch.Tensor, noshadow: torch.Tensor, smask: torch.Tensor,
+             dilate: int, min_value: float = FACTOR_MIN_VALUE) -> torch.Tensor:
+    """Mean darkening (1 - output / noshadow, at least 0) over the pixels outside smask
+    dilated by `dilate` pixels where noshadow is bright enough for a ratio: what a rendered
+    pair says is exactly 1 there. An L1, so that the faint wide tails of a blob cost as much
+    per unit as its core (a squared error hardly sees them). output, noshadow (N, 3, H, W),
+    smask (N, 1, H, W)."""
+    region = F.max_pool2d(smask.float(), 2 * dilate + 1, stride=1, padding=dilate) \
+        if dilate else smask.float()
+    weight = (1 - region) * (noshadow.float() >= min_value)
+    darkening = (1 - output.float() / noshadow.float().clamp_min(min_value)).clamp_min(0)
+    return (weight * darkening).sum() / weight.sum().clamp_min(1.0)

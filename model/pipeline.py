@@ -56,7 +56,7 @@ class LoadedPipeline:
     attention_threshold: float  # probability at which the attention masks are binarised
 
 
-def _weights(path: Path) -> tuple[dict, dict, dict]:
+def checkpoint_weights(path: Path) -> tuple[dict, dict, dict]:
     """(models: name -> state dict, archs, config) from a .pt checkpoint or .safetensors."""
     if path.suffix == ".safetensors":
         if not path.is_file():
@@ -92,16 +92,17 @@ def _attention(models: dict, archs: dict, path: Path) -> AttentionNet:
 
 
 def load_attention(path: Path) -> AttentionNet:
-    """The attention network of an attention or SG checkpoint (.pt/.safetensors), in eval
-    mode."""
-    models, archs, _ = _weights(path)
+    """The attention network of an attention or SG checkpoint (.pt/.safetensors, or
+    "default": the pretrained model's), in eval mode."""
+    path = checkpoint_path(path)
+    models, archs, _ = checkpoint_weights(path)
     return _attention(models, archs, path)
 
 
 def load_pipeline(path: Path, attention: Path | None = None) -> LoadedPipeline:
     """The pipeline of an SG checkpoint; `attention` replaces (or supplies) its attention
     network from an attention checkpoint."""
-    models, archs, config = _weights(path)
+    models, archs, config = checkpoint_weights(path)
     if "sg" not in models:
         raise ckpt.CheckpointError(f"{path}: holds no SG network (kind "
                                    f"{next(iter(archs.values()), {}).get('kind')}); "

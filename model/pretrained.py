@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from dataset_tools.layout import atomic_write, write_json
-from model.pipeline import _weights
+from model.pipeline import checkpoint_weights
 
 CARD = "card.json"
 INFERENCE = ("sg", "attention")  # what predict runs; the discriminator stays in the run
@@ -20,7 +20,7 @@ def write_pretrained(checkpoint: Path, weights: Path, card: dict[str, Any]) -> i
     `weights` and `card` as card.json beside it; returns the weights' size in bytes."""
     from safetensors.torch import save_file
 
-    models, archs, config = _weights(checkpoint)
+    models, archs, config = checkpoint_weights(checkpoint)
     tensors = {f"{name}.{key}": (value.half() if value.is_floating_point() else value)
                .detach().cpu().contiguous()
                for name, state in models.items() if name in INFERENCE

@@ -20,11 +20,12 @@ from model.losses import (
     factor_l2,
     factor_target,
     region_weights,
+    spill_l1,
     weighted_l2,
 )
 from model.metrics import batch_rmse
 from model.networks import SGNet, make_discriminator
-from model.pipeline import load_attention
+from model.pipeline import checkpoint_path, checkpoint_weights, load_attention
 from model.runtime import Runtime, unwrap
 from model.train import SeededTask
 from model.visuals import image_grid, mask_rows
@@ -62,6 +63,26 @@ def factor_loss(coarse: torch.Tensor, refined: torch.Tensor, noshadow: torch.Ten
     return sum(factor_l2(output.float() / scale, wanted, weight) for output in (coarse, refined))
 
 
+def start_from(init: Path, generator: nn.Module, discriminator: nn.Module,
+               discriminator_arch: dict[str, Any], main: bool) -> None:
+    """Load --init's SG weights into `generator` (its architecture must match) and its
+    discriminator's into `discriminator` where it holds one of the same kind, else D starts
+    from random init (said on the main process)."""
+    path = checkpoint_path(init)
+    models, archs, _ = checkpoint_weights(path)
+    if "sg" not in models:
+        raise ckpt.CheckpointError(f"{path}: holds no SG network to start from (--init takes "
+                                   "a train-sg checkpoint or the pretrained model)")
+    ckpt.load_model(generator, {key: value.float() if value.is_floating_point() else value
+                                for key, value in models["sg"].items()},
+                    archs["sg"], path)
+    if "discriminator" in models and archs.get("discriminator") == discriminator_arch:
+        discriminator.load_state_dict(models["discriminator"])
+    elif main:
+        print(f"--init {init}: the SG network from {path}; the discriminator starts from "
+              "random init (the checkpoint holds none of this kind)", flush=True)
+
+
 class SGTask(SeededTask):
     """The SG block as a Task for fit(): a D step, then a G step on b1 L2 + b2 perceptual
     + b3 adversarial; the best checkpoint is the one with the lowest LRMSE on val."""
@@ -81,10 +102,16 @@ class SGTask(SeededTask):
                           "inference feeds it predicted ones (the article's flaw)", stacklevel=2)
         generator = SGNet(config.encoder, config.refine_width, config.head,
                           config.decoder_width, config.condition, config.hint)
-        init_encoder(generator.unet.encoder, config.encoder_weights, config.encoder, "SG encoder")
+        discriminator = make_discriminator(config.discriminator, config.conditional)
+        if config.init is not None:
+            start_from(config.init, generator, discriminator,
+                       {"kind": config.discriminator, "conditional": config.conditional},
+                       runtime.main)
+        else:
+            init_encoder(generator.unet.encoder, config.encoder_weights, config.encoder,
+                         "SG encoder")
         self.generator = runtime.prepare(generator)
-        self.discriminator = runtime.prepare(make_discriminator(config.discriminator,
-                                                                config.conditional))
+        self.discriminator = runtime.prepare(discriminator)
         self.forward_g = torch.compile(self.generator) if config.compile else self.generator
         self.perceptual = perceptual_loss(config, runtime.main)
         if self.perceptual is not None:
@@ -154,6 +181,11 @@ class SGTask(SeededTask):
             factor = factor_loss(coarse, refined, batch["noshadow"], target)
             loss_g = loss_g + self.config.factor_weight * factor
             losses["factor"] = factor.detach()
+        if self.config.spill_weight > 0:
+            spill = sum(spill_l1(output, batch["noshadow"], batch["smask"],
+                                 self.config.region_dilate) for output in (coarse, refined))
+            loss_g = loss_g + self.config.spill_weight * spill
+            losses["spill"] = spill.detach()
         if adversarial_on:
             discriminator = unwrap(self.discriminator)  # no DDP hooks: D is frozen here
             discriminator.requires_grad_(False)

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from model.losses import GANLoss, dice_loss, region_weights, weighted_l2
+from model.losses import GANLoss, dice_loss, region_weights, spill_l1, weighted_l2
 
 
 def test_dice_loss_exact_values():
@@ -37,6 +37,26 @@ def test_region_weighted_l2_and_gan_targets():
     assert float(gan(torch.full((2, 1), 50.0), True)) == pytest.approx(0.0, abs=1e-6)
     assert float(gan(torch.zeros(2, 1), False)) == pytest.approx(math.log(2))
     assert float(GANLoss("lsgan")(torch.full((2, 1), 0.5), True)) == pytest.approx(0.25)
+
+
+
+def test_spill_counts_darkening_outside_the_dilated_region_only():
+    noshadow = torch.full((1, 3, 8, 8), 0.5)
+    smask = torch.zeros(1, 1, 8, 8)
+    smask[0, 0, 1, 1] = 1  # dilated by 1: the 3x3 block at rows/columns 0-2
+    output = noshadow.clone()
+    output[..., 1, 1] = 0.1  # inside the shadow: not spill
+    output[..., 2, 2] = 0.25  # inside the dilated region: not spill
+    output[..., 6, 6] = 0.25  # outside: darkened by half
+    output[..., 7, 7] = 0.9  # outside but brighter: not darkening
+    # 64 - 9 = 55 pixels outside, per channel; one of them darkened by 0.5
+    assert float(spill_l1(output, noshadow, smask, 1)) == pytest.approx(0.5 / 55)
+    assert float(spill_l1(noshadow, noshadow, smask, 1)) == 0.0
+    # without dilation the pixel at (2, 2) counts too; a pixel too dark for a ratio never does
+    assert float(spill_l1(output, noshadow, smask, 0)) == pytest.approx(1.0 / 63)
+    dark = noshadow.clone()
+    dark[..., 6, 6] = 0.0
+    assert float(spill_l1(output, dark, smask, 1)) == 0.0
 
 
 def test_perceptual_loss_equals_piq_content_loss_on_vgg16_relu3_3():

@@ -27,6 +27,7 @@ from model.cli import app  # noqa: E402
 from model.config import AttentionConfig, SGConfig  # noqa: E402
 from model.data import ShadowARDataset, collate, list_split  # noqa: E402
 from model.errors import TrainingError  # noqa: E402
+from model.pipeline import PRETRAINED, checkpoint_weights  # noqa: E402
 from model.runtime import Runtime  # noqa: E402
 from model.train import fit  # noqa: E402
 from model.train_attention import AttentionTask  # noqa: E402
@@ -144,6 +145,46 @@ def trained(toy_dataset, tmp_path_factory) -> dict[str, Path]:
     assert list((run / "tensorboard").glob("events.*"))
     assert json.loads((run / "config.json").read_text())["attention"] == str(attention)
     return {"attention": attention, "sg": run / "checkpoints" / "best.pt", "run": run}
+
+
+
+def test_init_fine_tunes_from_a_checkpoint_with_the_spill_term(trained, toy_dataset, tmp_path,
+                                                                capsys):
+    common = {"data": toy_dataset, "out": tmp_path, "vgg_weights": "none",
+              "attention": trained["attention"], **TINY}
+    stored = ckpt.load(trained["sg"])["models"]
+    task = SGTask(SGConfig(init=trained["sg"], **common), CPU)
+    for name, network in (("sg", task.generator), ("discriminator", task.discriminator)):
+        state = network.state_dict()
+        assert all(torch.equal(state[key], value) for key, value in stored[name].items()), name
+    # the exported weights hold no discriminator: G from them, D from random init (said)
+    exported = trained["run"] / "checkpoints" / "best.safetensors"
+    task = SGTask(SGConfig(init=exported, **common), CPU)
+    assert "discriminator starts from random init" in capsys.readouterr().out
+    state = task.generator.state_dict()
+    assert all(torch.equal(state[key], value) for key, value in stored["sg"].items())
+    with pytest.raises(ckpt.CheckpointError, match="does not match"):
+        SGTask(SGConfig(init=trained["sg"], refine_width=8, **common), CPU)
+    # the pretrained model, both networks, under its own architecture options (its card's)
+    card = json.loads((ROOT / "model" / "pretrained" / "card.json").read_text())["config"]
+    arch = {key: card[key] for key in ("encoder", "decoder_width", "refine_width", "head",
+                                       "condition", "hint")}
+    task = SGTask(SGConfig(**{**common, "attention": Path("default")}, init=Path("default"),
+                           **arch), CPU)
+    shipped = checkpoint_weights(PRETRAINED)[0]
+    state = task.generator.state_dict()
+    assert all(torch.equal(state[key], value.float() if value.is_floating_point() else value)
+               for key, value in shipped["sg"].items())
+    code, output = cli("train-sg", "--data", toy_dataset, "--out", tmp_path / "cli", "--size",
+                       "64", "--batch-size", "4", "--epochs", "1", "--workers", "0", "--device",
+                       "cpu", "--attention", trained["attention"], "--vgg-weights", "none",
+                       "--init", trained["sg"], "--spill-weight", "1", "--log-every", "1")
+    assert code == 0, output
+    run = next((tmp_path / "cli").glob("*-sg-toy"))
+    lines = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
+    assert all(line["train/spill"] >= 0 for line in lines if "train/spill" in line)
+    assert any("train/spill" in line for line in lines)
+    assert json.loads((run / "config.json").read_text())["init"] == str(trained["sg"])
 
 
 def test_evaluate_writes_metrics_with_the_identity_baseline(trained, toy_dataset, tmp_path):
