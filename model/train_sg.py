@@ -64,10 +64,10 @@ def factor_loss(coarse: torch.Tensor, refined: torch.Tensor, noshadow: torch.Ten
 
 
 def start_from(init: Path, generator: nn.Module, discriminator: nn.Module,
-               discriminator_arch: dict[str, Any], main: bool) -> None:
+               discriminator_arch: dict[str, Any], say: bool) -> None:
     """Load --init's SG weights into `generator` (its architecture must match) and its
     discriminator's into `discriminator` where it holds one of the same kind, else D starts
-    from random init (said on the main process)."""
+    from random init (said where `say`: on the main process of a run with a D term)."""
     path = checkpoint_path(init)
     models, archs, _ = checkpoint_weights(path)
     if "sg" not in models:
@@ -78,7 +78,7 @@ def start_from(init: Path, generator: nn.Module, discriminator: nn.Module,
                     archs["sg"], path)
     if "discriminator" in models and archs.get("discriminator") == discriminator_arch:
         discriminator.load_state_dict(models["discriminator"])
-    elif main:
+    elif say:
         print(f"--init {init}: the SG network from {path}; the discriminator starts from "
               "random init (the checkpoint holds none of this kind)", flush=True)
 
@@ -106,7 +106,7 @@ class SGTask(SeededTask):
         if config.init is not None:
             start_from(config.init, generator, discriminator,
                        {"kind": config.discriminator, "conditional": config.conditional},
-                       runtime.main)
+                       runtime.main and config.betas[2] > 0)
         else:
             init_encoder(generator.unet.encoder, config.encoder_weights, config.encoder,
                          "SG encoder")

@@ -159,7 +159,7 @@ def test_init_fine_tunes_from_a_checkpoint_with_the_spill_term(trained, toy_data
         assert all(torch.equal(state[key], value) for key, value in stored[name].items()), name
     # the exported weights hold no discriminator: G from them, D from random init (said)
     exported = trained["run"] / "checkpoints" / "best.safetensors"
-    task = SGTask(SGConfig(init=exported, **common), CPU)
+    task = SGTask(SGConfig(init=exported, betas=(10.0, 1.0, 0.01), **common), CPU)
     assert "discriminator starts from random init" in capsys.readouterr().out
     state = task.generator.state_dict()
     assert all(torch.equal(state[key], value) for key, value in stored["sg"].items())
