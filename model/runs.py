@@ -58,6 +58,9 @@ def train_run(config_class: type[TrainConfig], new_config: Callable[..., TrainCo
                                   if name not in RUNTIME_OPTIONS}, resume)
         config = dataclasses.replace(config, **{name: value for name, value in given.items()
                                                 if name in RUNTIME_OPTIONS})
+        if getattr(config, "init", None) is not None and \
+                (resume / "checkpoints" / "last.pt").is_file():
+            config = dataclasses.replace(config, init=None)  # last.pt has the weights
         if epochs is not None and epochs != config.epochs:
             config = dataclasses.replace(config, epochs=epochs)
             resume_command += f" --epochs {epochs}"  # config.json keeps the run's own

@@ -175,16 +175,22 @@ def test_init_fine_tunes_from_a_checkpoint_with_the_spill_term(trained, toy_data
     state = task.generator.state_dict()
     assert all(torch.equal(state[key], value.float() if value.is_floating_point() else value)
                for key, value in shipped["sg"].items())
+    start = shutil.copy(trained["sg"], tmp_path / "start.pt")
     code, output = cli("train-sg", "--data", toy_dataset, "--out", tmp_path / "cli", "--size",
                        "64", "--batch-size", "4", "--epochs", "1", "--workers", "0", "--device",
                        "cpu", "--attention", trained["attention"], "--vgg-weights", "none",
-                       "--init", trained["sg"], "--spill-weight", "1", "--log-every", "1")
+                       "--init", start, "--spill-weight", "1", "--log-every", "1")
     assert code == 0, output
     run = next((tmp_path / "cli").glob("*-sg-toy"))
     lines = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
     assert all(line["train/spill"] >= 0 for line in lines if "train/spill" in line)
     assert any("train/spill" in line for line in lines)
-    assert json.loads((run / "config.json").read_text())["init"] == str(trained["sg"])
+    assert json.loads((run / "config.json").read_text())["init"] == str(start)
+    # a resumed run takes its weights from last.pt: the --init file is no longer needed
+    Path(start).unlink()
+    code, output = cli("train-sg", "--resume", run, "--epochs", "2")
+    assert code == 0, output
+    assert ckpt.load(run / "checkpoints" / "last.pt")["epoch"] == 2
 
 
 def test_evaluate_writes_metrics_with_the_identity_baseline(trained, toy_dataset, tmp_path):
