@@ -318,10 +318,11 @@ def main() -> None:
              str(PHOTO_SAMPLES), "--workers", "2", "--threads", "1"], work / "photo.log")
     fine_runs = {name: runs / f"fine-{name}" for name in FINE_VARIANTS}
     if "fine" in stages:
-        if not list(final_out.glob("*-sg-*")) and args.base is None:
+        finals = list(final_out.glob("*-sg-*"))
+        if not finals and args.base is None:
             sys.exit("stage fine starts from the final stage's model or --base: neither here")
-        start = (run_dir(final_out, "sg") / "checkpoints" / "best.pt"
-                 if list(final_out.glob("*-sg-*")) else args.base.resolve())
+        start = (run_dir(final_out, "sg") / "checkpoints" / "best.pt" if finals
+                 else args.base.resolve())
         val = {}
         for name, options in FINE_VARIANTS.items():
             out = fine_runs[name]

@@ -21,12 +21,16 @@ def dice_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = 1.0) -> t
     return 1 - ((2 * intersection + eps) / (total + eps)).mean()
 
 
+def dilated(smask: torch.Tensor, dilate: int) -> torch.Tensor:
+    """(N, 1, H, W) smask dilated by `dilate` pixels (a square of side 2 * dilate + 1)."""
+    return F.max_pool2d(smask, 2 * dilate + 1, stride=1, padding=dilate) if dilate else smask
+
+
 def region_weights(smask: torch.Tensor, weight: float, dilate: int) -> torch.Tensor:
     """(N, 1, H, W): 1 everywhere, `weight` on smask dilated by `dilate` pixels."""
     if weight == 1.0:
         return torch.ones_like(smask)
-    region = F.max_pool2d(smask, 2 * dilate + 1, stride=1, padding=dilate) if dilate else smask
-    return 1 + (weight - 1) * region
+    return 1 + (weight - 1) * dilated(smask, dilate)
 
 
 def weighted_l2(prediction: torch.Tensor, target: torch.Tensor,
@@ -132,8 +136,6 @@ def spill_l1(output: torch.Tensor, noshadow: torch.Tensor, smask: torch.Tensor,
     pair says is exactly 1 there. An L1, so that the faint wide tails of a blob cost as much
     per unit as its core (a squared error hardly sees them). output, noshadow (N, 3, H, W),
     smask (N, 1, H, W)."""
-    region = F.max_pool2d(smask.float(), 2 * dilate + 1, stride=1, padding=dilate) \
-        if dilate else smask.float()
-    weight = (1 - region) * (noshadow.float() >= min_value)
+    weight = (1 - dilated(smask.float(), dilate)) * (noshadow.float() >= min_value)
     darkening = (1 - output.float() / noshadow.float().clamp_min(min_value)).clamp_min(0)
     return (weight * darkening).sum() / weight.sum().clamp_min(1.0)

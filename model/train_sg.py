@@ -63,6 +63,11 @@ def factor_loss(coarse: torch.Tensor, refined: torch.Tensor, noshadow: torch.Ten
     return sum(factor_l2(output.float() / scale, wanted, weight) for output in (coarse, refined))
 
 
+def discriminator_arch(config: SGConfig) -> dict[str, Any]:
+    """What a checkpoint records of the discriminator, and what loading one checks."""
+    return {"kind": config.discriminator, "conditional": config.conditional}
+
+
 def start_from(init: Path, generator: nn.Module, discriminator: nn.Module,
                discriminator_arch: dict[str, Any], say: bool) -> None:
     """Load --init's SG weights into `generator` (its architecture must match) and its
@@ -73,9 +78,7 @@ def start_from(init: Path, generator: nn.Module, discriminator: nn.Module,
     if "sg" not in models:
         raise ckpt.CheckpointError(f"{path}: holds no SG network to start from (--init takes "
                                    "a train-sg checkpoint or the pretrained model)")
-    ckpt.load_model(generator, {key: value.float() if value.is_floating_point() else value
-                                for key, value in models["sg"].items()},
-                    archs["sg"], path)
+    ckpt.load_model(generator, models["sg"], archs["sg"], path)  # copied in G's dtype
     if "discriminator" in models and archs.get("discriminator") == discriminator_arch:
         discriminator.load_state_dict(models["discriminator"])
     elif say:
@@ -104,8 +107,7 @@ class SGTask(SeededTask):
                           config.decoder_width, config.condition, config.hint)
         discriminator = make_discriminator(config.discriminator, config.conditional)
         if config.init is not None:
-            start_from(config.init, generator, discriminator,
-                       {"kind": config.discriminator, "conditional": config.conditional},
+            start_from(config.init, generator, discriminator, discriminator_arch(config),
                        runtime.main and config.betas[2] > 0)
         else:
             init_encoder(generator.unet.encoder, config.encoder_weights, config.encoder,
@@ -231,8 +233,7 @@ class SGTask(SeededTask):
         models["discriminator"] = unwrap(self.discriminator)
         archs = {name: network.arch for name, network in models.items()
                  if hasattr(network, "arch")}
-        archs["discriminator"] = {"kind": self.config.discriminator,
-                                  "conditional": self.config.conditional}
+        archs["discriminator"] = discriminator_arch(self.config)
         return {"models": {name: network.state_dict() for name, network in models.items()},
                 "archs": archs}
 
@@ -246,6 +247,6 @@ class SGTask(SeededTask):
         ckpt.load_model(unwrap(self.generator), checkpoint["models"]["sg"],
                         checkpoint["archs"]["sg"], path)
         stored = checkpoint["archs"]["discriminator"]
-        if stored != {"kind": self.config.discriminator, "conditional": self.config.conditional}:
+        if stored != discriminator_arch(self.config):
             raise ckpt.CheckpointError(f"{path}: discriminator {stored} differs from this run's")
         unwrap(self.discriminator).load_state_dict(checkpoint["models"]["discriminator"])

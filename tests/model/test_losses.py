@@ -39,7 +39,6 @@ def test_region_weighted_l2_and_gan_targets():
     assert float(GANLoss("lsgan")(torch.full((2, 1), 0.5), True)) == pytest.approx(0.25)
 
 
-
 def test_spill_counts_darkening_outside_the_dilated_region_only():
     noshadow = torch.full((1, 3, 8, 8), 0.5)
     smask = torch.zeros(1, 1, 8, 8)
