@@ -249,8 +249,9 @@ class RenderSettings:
         domain=Domain(0.0, 1.0))
     device: Device = option("cpu", "Cycles device: cpu, cuda or optix", identity=False,
                             choices=("cpu", "cuda", "optix"))
-    threads: int = option(0, "render threads per worker, 0 = all cores (give --cpus-per-task "
-                          "the same number)", identity=False, domain=Domain(0, 1024))
+    threads: int = option(0, "render threads per worker, 0 = the cores shared among the "
+                          "workers (give --cpus-per-task the same number)", identity=False,
+                          domain=Domain(0, 1024))
     light_tree: bool = _setting(False, "Cycles light tree (a handful of lights: it only costs)",
                                 True)
     ground_reach: float = _setting(
@@ -258,7 +259,9 @@ class RenderSettings:
         "shadow (the factor is 1 elsewhere); 0 shades all of it", True,
         domain=Domain(0.0, 100.0))
     border_shadow_render: bool = _setting(
-        True, "render the shadow variant only in the box its shadow can reach", True)
+        True, "render the shadow variant only in the box its shadow can reach, and (with "
+        "ground_reach > 0) the first render only in the box of the objects and their ground",
+        True)
     sun_blur: float = _setting(
         0.7, "Gaussian sigma (px) on the direct-light part of the ground factor, 0 = off",
         True, domain=Domain(0.0, 100.0))
@@ -293,7 +296,9 @@ class RenderConfig:
                        domain=Domain(16, 4096))
     seed: int = option(0, "global seed; sample i's seed derives from (seed, i) only",
                        identity=True, in_file=True)
-    workers: int = option(1, "parallel Blender processes", identity=False, domain=Domain(1))
+    workers: int = option(0, "parallel Blender processes, 0 = one per core (each with one "
+                          "render thread), no more than the memory holds at 1 GiB each",
+                          identity=False, domain=Domain(0))
     shard_index: int = _shard_field(0, False)
     shard_count: int = _shard_field(1, False)
     overwrite: bool = option(

@@ -130,8 +130,26 @@ def inserted_foot(spec: SceneSpec) -> np.ndarray:
 def shadow_region(spec: SceneSpec, margin: int = 3) -> tuple[int, int, int, int]:
     """Pixel box (x0, y0, x1, y1), end exclusive, that holds every pixel the inserted object's
     shadow can touch (the projection of `shadow_points`) plus a margin."""
-    uv, depth = project(spec.camera, spec.size,
-                        shadow_points(spec.inserted, spec.light, foot=inserted_foot(spec)))
+    return _pixel_box(spec, shadow_points(spec.inserted, spec.light, foot=inserted_foot(spec)),
+                      margin)
+
+
+def camera_region(spec: SceneSpec, reach_factor: float, margin: int = 3) -> tuple[int, int,
+                                                                                   int, int]:
+    """Pixel box (x0, y0, x1, y1), end exclusive, that holds everything a render with ground
+    patches (`ground_patches` at `reach_factor` > 0) shows: the objects' boxes and the patches,
+    plus a margin. Elsewhere such a render is empty, so rendering only this box gives the
+    same pixels."""
+    points = [object_corners(obj) for obj in spec.objects]
+    for polygon in ground_patches(spec, reach_factor):
+        points.append(np.column_stack([polygon, np.zeros(len(polygon))]))
+    return _pixel_box(spec, np.concatenate(points), margin)
+
+
+def _pixel_box(spec: SceneSpec, points: np.ndarray, margin: int) -> tuple[int, int, int, int]:
+    """The box of the world `points`' projections plus `margin`, clipped to the frame; the
+    whole frame when one lies behind the camera."""
+    uv, depth = project(spec.camera, spec.size, points)
     if np.any(depth <= 1e-6) or not np.all(np.isfinite(uv)):
         return 0, 0, spec.size, spec.size
     x0, y0 = np.floor(uv.min(axis=0)).astype(int) - margin

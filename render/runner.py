@@ -53,6 +53,7 @@ from render.worker import (
     Rendered,
     WorkerPool,
     WorkerStartError,
+    worker_count,
 )
 
 
@@ -227,7 +228,8 @@ def _render(config: RenderConfig, catalog: Catalog, queue: SampleQueue,
     )
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task("render", total=queue.remaining(), rate="")
-        pool = WorkerPool(config, catalog, min(config.workers, queue.remaining()))
+        pool = WorkerPool(config, catalog, min(worker_count(config.workers),
+                                                  queue.remaining()))
         try:  # a full disk stops the run as Ctrl-C does: what is complete stays
             for outcome in pool.run(queue, stop=lambda: bool(stop) or bool(summary.disk_full)):
                 _record_outcome(outcome, summary, console, config, queue.claims, manifest)

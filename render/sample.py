@@ -47,6 +47,7 @@ from render.composite import (
 )
 from render.config import RenderConfig
 from render.geometry import (
+    camera_region,
     shadow_region,
 )
 from render.lighting import Lighting, lighting_for, unshadowed_references, with_environment
@@ -136,7 +137,11 @@ def render_pair(renderer: Renderer, spec: SceneSpec, photo_rgb: np.ndarray,
     if settings.tuned:
         renderer.set_samples(settings.first_render_samples, settings.adaptive_threshold)
     renderer.set_inserted_affects_scene(False)
-    plain = renderer.render()
+    # With ground patches the render is empty outside the objects and the patches: rendering
+    # only their box gives the same pixels, 16 % faster (docs/benchmarks.md).
+    plain = renderer.render(camera_region(spec, settings.ground_reach)
+                            if settings.border_shadow_render and settings.ground_reach > 0
+                            else None)
 
     def split(passes: Any) -> GroundSplit:
         return split_ground(passes.combined, passes.direct, passes.ambient, passes.object_alpha,

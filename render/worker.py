@@ -9,6 +9,7 @@ workers and reports, once they are gone, which samples they finished and which t
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing as mp
 import os
 import shutil
@@ -17,6 +18,7 @@ import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
@@ -98,17 +100,75 @@ def _scratch_root() -> str | None:
     return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
 
 
+def allowed_cpus() -> set[int]:
+    """The CPUs this process may run on (SLURM's and taskset's limits included)."""
+    if hasattr(os, "sched_getaffinity"):
+        return os.sched_getaffinity(0)
+    return set(range(os.cpu_count() or 1))
+
+
+WORKER_MEMORY_BYTES = 1 << 30  # a worker's share of memory for --workers 0 (480 MiB at 256 px)
+
+
+def worker_count(workers: int) -> int:
+    """`workers`, or for 0 one per allowed CPU, each rendering with one thread (on 2 cores two
+    such workers took 0.82x the wall time of one with both: the Python part of a sample runs
+    beside the other's render; docs/benchmarks.md), no more than the available memory holds
+    at WORKER_MEMORY_BYTES each."""
+    if workers:
+        return workers
+    count = len(allowed_cpus())
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    count = min(count, int(line.split()[1]) * 1024 // WORKER_MEMORY_BYTES)
+    except (OSError, ValueError, IndexError):
+        pass
+    return max(1, count)
+
+
+def worker_threads(threads: int, workers: int) -> int:
+    """Render threads of each of `workers` workers: `threads`, or for 0 the allowed CPUs shared
+    among them (a single worker keeps 0: Blender then takes them all)."""
+    if threads or workers <= 1:
+        return threads
+    return max(1, len(allowed_cpus()) // workers)
+
+
+@contextmanager
+def task_threads(threads: int) -> Iterator[None]:
+    """Size Blender's task pool to `threads` (0: leave it to the CPUs this process may use).
+    The pool (TBB) counts the process's allowed CPUs once, when Blender starts, and makes a
+    thread per CPU; with fewer render threads than CPUs, its idle threads spin on sched_yield
+    while Cycles renders: a 1-thread worker on 2 cores burnt 1.9 CPU-seconds a render second,
+    pinned 1.0, at the same wall time (docs/benchmarks.md). So Blender starts inside this
+    block with the process allowed only `threads` CPUs; afterwards it may run on all of them
+    again, the pool keeps its size."""
+    allowed = allowed_cpus()
+    narrowed = hasattr(os, "sched_setaffinity") and 0 < threads < len(allowed)
+    if narrowed:
+        os.sched_setaffinity(0, sorted(allowed)[:threads])
+    try:
+        yield
+    finally:
+        if narrowed:
+            os.sched_setaffinity(0, allowed)
+
+
 def worker_main(config: RenderConfig, catalog: Catalog, conn: Connection,
                 poses: PoseTable | None = None) -> None:
     """Entry point of a spawned worker: owns one Blender scene, answers index messages.
     `poses`: the stable poses earlier workers found."""
     scratch = Path(tempfile.mkdtemp(prefix="shadowsynth-", dir=_scratch_root()))
     try:
-        from render.blender import BlenderScene  # bpy is imported here, in the child only
         from render.sample import PhotoCache, SampleFailed, make_sample
 
-        renderer = BlenderScene(config.render, config.size, scratch,
-                                max_faces=config.max_faces, poses=poses)
+        with task_threads(config.render.threads):
+            from render.blender import BlenderScene  # bpy is imported here, in the child only
+
+            renderer = BlenderScene(config.render, config.size, scratch,
+                                    max_faces=config.max_faces, poses=poses)
         photos = PhotoCache()
         conn.send(Ready())
         crash_index = int(os.environ.get("SHADOWSYNTH_TEST_CRASH_INDEX", "-1"))  # tests only
@@ -176,9 +236,10 @@ class WorkerPool:
 
     def __init__(self, config: RenderConfig, catalog: Catalog, workers: int,
                  retries: int = 1) -> None:
-        self.config = config
-        self.catalog = catalog
         self.size = max(1, workers)
+        self.config = dataclasses.replace(config, render=dataclasses.replace(
+            config.render, threads=worker_threads(config.render.threads, self.size)))
+        self.catalog = catalog
         self.retries = retries
         self.context = mp.get_context("spawn")
         self.workers: list[_Worker] = []

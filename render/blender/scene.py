@@ -65,6 +65,7 @@ class BlenderScene:
         self.scratch = scratch
         self.instances: list[bpy.types.Object] = []
         self.sample_materials: list[bpy.types.Material] = []
+        self.frozen = False  # gc.freeze() done (`purge`)
         self.scene = bpy.context.scene
         self._configure_cycles()
         self._build_static_scene()
@@ -422,8 +423,10 @@ class BlenderScene:
         collected after every sample, 411 -> 420 MiB; docs/benchmarks.md). What outlives the
         first sample (modules, Blender's types, the caches' own structures) is frozen out of
         later collections, which then look only at what a sample made: a full collection over
-        all of it took 70 ms a sample."""
+        all of it took 70 ms a sample. Whether that is done is this object's flag, not
+        `gc.get_freeze_count()`, which walks every frozen object (10 ms a call)."""
         bpy.data.orphans_purge(do_local_ids=True, do_linked_ids=True, do_recursive=True)
         gc.collect()
-        if not gc.get_freeze_count():  # the process's first sample
+        if not self.frozen:  # the process's first sample
             gc.freeze()
+            self.frozen = True
