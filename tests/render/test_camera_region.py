@@ -15,8 +15,6 @@ from render.geometry import camera_region, ground_patches, object_corners
 from tests.helpers import ROOT
 from tests.render.test_spec import drawable
 
-pytestmark = pytest.mark.blender
-
 
 def test_camera_region_holds_the_objects_and_their_patches():
     for spec in drawable(range(20)):
@@ -34,6 +32,7 @@ def test_camera_region_holds_the_objects_and_their_patches():
         assert 0 <= x0 < x1 <= spec.size and 0 <= y0 < y1 <= spec.size
 
 
+@pytest.mark.blender
 def test_the_first_render_in_its_camera_region_gives_the_same_pixels(tmp_path):
     script = f"""
 import json, sys

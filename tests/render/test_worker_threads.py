@@ -1,0 +1,70 @@
+"""How many workers and threads a run uses, and that a worker's Blender keeps no more task
+threads than it renders with (an idle one spins on sched_yield while Cycles renders)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from render.worker import allowed_cpus, task_threads, worker_count, worker_threads
+from tests.helpers import ROOT
+
+CPUS = len(allowed_cpus())
+
+
+def test_threads_are_shared_among_workers_unless_given():
+    assert worker_threads(3, 2) == 3  # given: kept
+    assert worker_threads(0, 1) == 0  # one worker: Blender takes every CPU
+    assert worker_threads(0, 2) == max(1, CPUS // 2)
+    assert worker_threads(0, 4 * CPUS) == 1  # never below one
+
+
+def test_workers_default_to_one_per_cpu_within_memory():
+    assert worker_count(5) == 5
+    assert 1 <= worker_count(0) <= CPUS
+
+
+@pytest.mark.skipif(CPUS < 2 or not hasattr(os, "sched_setaffinity"),
+                    reason="needs 2 CPUs and CPU affinity")
+def test_task_threads_narrows_the_cpus_while_blender_starts_then_restores_them():
+    before = allowed_cpus()
+    with task_threads(1):
+        assert len(allowed_cpus()) == 1 and allowed_cpus() <= before
+    assert allowed_cpus() == before
+    with task_threads(0):  # 0 and "all of them" change nothing
+        assert allowed_cpus() == before
+    with task_threads(CPUS):
+        assert allowed_cpus() == before
+
+
+SCRIPT = """
+import json, os, sys
+from pathlib import Path
+import numpy as np  # its BLAS threads start here, outside the block, in both runs
+from render.config import RenderSettings
+from render.worker import task_threads
+narrow = sys.argv[1] == "1"
+with task_threads(1 if narrow else 0):
+    from render.blender import BlenderScene
+    scene = BlenderScene(RenderSettings(samples=1, first_render_samples=1, threads=1), 16,
+                         Path(sys.argv[2]))
+scene.render()
+sys.stderr.write("RESULT" + json.dumps(len(os.listdir("/proc/self/task"))) + "\\n")
+"""
+
+
+@pytest.mark.blender
+@pytest.mark.skipif(CPUS < 2 or not os.path.isdir("/proc/self/task"),
+                    reason="needs 2 CPUs and Linux's /proc")
+def test_a_one_thread_worker_has_fewer_blender_threads(tmp_path):
+    counts = {}
+    for narrow in ("0", "1"):
+        process = subprocess.run([sys.executable, "-c", SCRIPT, narrow, str(tmp_path)],
+                                 capture_output=True, text=True, timeout=300, cwd=ROOT)
+        assert process.returncode == 0, process.stderr[-2000:]
+        counts[narrow] = json.loads(process.stderr.split("RESULT", 1)[1])
+    assert counts["1"] < counts["0"], counts
