@@ -47,8 +47,8 @@ class Resources:
     partition: str | None = option(None, "SLURM partition (default: the cluster's)")
     time_min: int = option(1440, "wall-time limit of each task, minutes", names="--time",
                            domain=Domain(1))
-    cpus_per_task: int = option(2, "CPU cores of each task (give --threads the same number)",
-                                domain=Domain(1))
+    cpus_per_task: int = option(2, "CPU cores of each task (with --workers 0, the default, "
+                                "a task starts one worker per --threads of them)", domain=Domain(1))
     mem_gb: float = option(4.0, "memory of each task, GB", names="--mem",
                            domain=Domain(0.1))
 
@@ -105,7 +105,10 @@ def submit(config: RenderConfig, command: list[str], kind: str,
     """Submit one array of resources.jobs tasks, task I rendering shard I/jobs with `config`;
     records the submission in OUT/manifests/submission.json (gather names missing shards from
     it). Returns submitit's jobs, one per task."""
-    config = dataclasses.replace(config, shard_index=0, shard_count=resources.jobs)
+    # --workers 0: one per --threads of the CPUs the task is given, not of the node's CPUs
+    workers = config.workers or max(1, resources.cpus_per_task // max(config.render.threads, 1))
+    config = dataclasses.replace(config, shard_index=0, shard_count=resources.jobs,
+                                 workers=workers)
     config.out.mkdir(parents=True, exist_ok=True)
     write_json(config.out / SHARDS_DIR / SUBMISSION, {
         "command": command, "total": config.count, "shards": resources.jobs,

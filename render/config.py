@@ -296,8 +296,8 @@ class RenderConfig:
                        domain=Domain(16, 4096))
     seed: int = option(0, "global seed; sample i's seed derives from (seed, i) only",
                        identity=True, in_file=True)
-    workers: int = option(0, "parallel Blender processes, 0 = one per core (each with one "
-                          "render thread), no more than the memory holds at 1 GiB each",
+    workers: int = option(0, "parallel Blender processes, 0 = one per core (one per --threads "
+                          "cores), no more than the memory holds at 1 GiB each",
                           identity=False, domain=Domain(0))
     shard_index: int = _shard_field(0, False)
     shard_count: int = _shard_field(1, False)

@@ -228,7 +228,7 @@ def _render(config: RenderConfig, catalog: Catalog, queue: SampleQueue,
     )
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task("render", total=queue.remaining(), rate="")
-        pool = WorkerPool(config, catalog, min(worker_count(config.workers),
+        pool = WorkerPool(config, catalog, min(worker_count(config.workers, config.render.threads),
                                                   queue.remaining()))
         try:  # a full disk stops the run as Ctrl-C does: what is complete stays
             for outcome in pool.run(queue, stop=lambda: bool(stop) or bool(summary.disk_full)):

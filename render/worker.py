@@ -10,6 +10,7 @@ workers and reports, once they are gone, which samples they finished and which t
 from __future__ import annotations
 
 import dataclasses
+import math
 import multiprocessing as mp
 import os
 import shutil
@@ -107,33 +108,76 @@ def allowed_cpus() -> set[int]:
     return set(range(os.cpu_count() or 1))
 
 
+def usable_cpus() -> int:
+    """How many CPUs a run may keep busy: the allowed ones, no more than a SLURM task's
+    SLURM_CPUS_PER_TASK (a node that does not bind tasks to their CPUs allows them all) or a
+    container's CPU quota (cgroup v2 `cpu.max`, v1 `cpu.cfs_quota_us`), which the allowed
+    CPUs do not show."""
+    count = len(allowed_cpus())
+    slurm = os.environ.get("SLURM_CPUS_PER_TASK", "")
+    if slurm.isdigit() and int(slurm) > 0:
+        count = min(count, int(slurm))
+    quota = _cgroup_limit(("cpu.max",), ("cpu/cpu.cfs_quota_us", "cpu/cpu.cfs_period_us"))
+    if quota is not None:
+        count = min(count, max(1, math.ceil(quota)))
+    return count
+
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def _cgroup_limit(v2: tuple[str, ...], v1: tuple[str, ...]) -> float | None:
+    """A cgroup limit of this process's container: `v2` (one file under /sys/fs/cgroup: "max"
+    or a value, or "quota period"), else `v1` (one value file, or quota and period files);
+    None without a limit or a readable file."""
+    root = CGROUP_ROOT
+    try:
+        if (root / v2[0]).is_file():
+            fields = (root / v2[0]).read_text(encoding="ascii").split()
+            if not fields or fields[0] == "max":
+                return None
+            return float(fields[0]) / (float(fields[1]) if len(fields) > 1 else 1.0)
+        values = [float((root / name).read_text(encoding="ascii").split()[0]) for name in v1]
+    except (OSError, ValueError, IndexError, ZeroDivisionError):
+        return None
+    if values[0] <= 0 or values[0] >= 2**60:  # v1 says "none" with -1 or a huge number
+        return None
+    return values[0] / (values[1] if len(values) > 1 else 1.0)
+
+
 WORKER_MEMORY_BYTES = 1 << 30  # a worker's share of memory for --workers 0 (480 MiB at 256 px)
 
 
-def worker_count(workers: int) -> int:
-    """`workers`, or for 0 one per allowed CPU, each rendering with one thread (on 2 cores two
-    such workers took 0.82x the wall time of one with both: the Python part of a sample runs
-    beside the other's render; docs/benchmarks.md), no more than the available memory holds
-    at WORKER_MEMORY_BYTES each."""
+def worker_count(workers: int, threads: int = 0) -> int:
+    """`workers`, or for 0 one per `threads` (1 for 0) of the usable CPUs (`usable_cpus`): on
+    2 cores two 1-thread workers took 0.82x the wall time of one with both, the Python part
+    of a sample running beside the other's render (docs/benchmarks.md); no more than the
+    available memory (the container's limit included) holds at WORKER_MEMORY_BYTES each."""
     if workers:
         return workers
-    count = len(allowed_cpus())
+    count = usable_cpus() // max(threads, 1)
+    memory = [_cgroup_limit(("memory.max",), ("memory/memory.limit_in_bytes",))]
     try:
         with open("/proc/meminfo", encoding="ascii") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    count = min(count, int(line.split()[1]) * 1024 // WORKER_MEMORY_BYTES)
+            memory += [int(line.split()[1]) * 1024 for line in meminfo
+                       if line.startswith("MemAvailable:")]
     except (OSError, ValueError, IndexError):
         pass
+    for limit in memory:
+        if limit is not None:
+            count = min(count, int(limit // WORKER_MEMORY_BYTES))
     return max(1, count)
 
 
 def worker_threads(threads: int, workers: int) -> int:
-    """Render threads of each of `workers` workers: `threads`, or for 0 the allowed CPUs shared
-    among them (a single worker keeps 0: Blender then takes them all)."""
-    if threads or workers <= 1:
+    """Render threads of each of `workers` workers: `threads`, or for 0 the usable CPUs shared
+    among them (a single worker that may use every allowed CPU keeps 0: Blender takes them)."""
+    if threads:
         return threads
-    return max(1, len(allowed_cpus()) // workers)
+    usable = usable_cpus()
+    if workers <= 1 and usable == len(allowed_cpus()):
+        return 0
+    return max(1, usable // workers)
 
 
 @contextmanager

@@ -10,7 +10,15 @@ import sys
 
 import pytest
 
-from render.worker import allowed_cpus, task_threads, worker_count, worker_threads
+import render.worker as worker_module
+from render.worker import (
+    WORKER_MEMORY_BYTES,
+    allowed_cpus,
+    task_threads,
+    usable_cpus,
+    worker_count,
+    worker_threads,
+)
 from tests.helpers import ROOT
 
 CPUS = len(allowed_cpus())
@@ -24,8 +32,37 @@ def test_threads_are_shared_among_workers_unless_given():
 
 
 def test_workers_default_to_one_per_cpu_within_memory():
-    assert worker_count(5) == 5
+    assert worker_count(5) == 5 and worker_count(5, threads=2) == 5  # given: kept
     assert 1 <= worker_count(0) <= CPUS
+    assert worker_count(0, threads=CPUS) == 1  # one worker takes them all
+    assert worker_count(0, threads=4 * CPUS) == 1
+
+
+def test_slurm_and_container_limits_count(monkeypatch, tmp_path):
+    monkeypatch.setattr(worker_module, "CGROUP_ROOT", tmp_path)  # no limits there
+    monkeypatch.delenv("SLURM_CPUS_PER_TASK", raising=False)
+    assert usable_cpus() == CPUS
+    unlimited = worker_count(0)
+    monkeypatch.setenv("SLURM_CPUS_PER_TASK", "1")
+    assert usable_cpus() == 1 and worker_count(0) == 1
+    assert worker_threads(0, 1) == 1  # a single worker no longer takes every allowed CPU
+    monkeypatch.delenv("SLURM_CPUS_PER_TASK")
+    (tmp_path / "cpu.max").write_text("max 100000\n")
+    assert usable_cpus() == CPUS
+    (tmp_path / "cpu.max").write_text("50000 100000\n")  # half a CPU: one
+    assert usable_cpus() == 1
+    (tmp_path / "cpu.max").unlink()
+    (tmp_path / "cpu").mkdir()  # cgroup v1: quota and period
+    (tmp_path / "cpu" / "cpu.cfs_quota_us").write_text("-1\n")
+    (tmp_path / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
+    assert usable_cpus() == CPUS
+    (tmp_path / "cpu" / "cpu.cfs_quota_us").write_text("100000\n")
+    assert usable_cpus() == 1
+    (tmp_path / "memory.max").write_text(f"{WORKER_MEMORY_BYTES}\n")  # memory for one worker
+    (tmp_path / "cpu" / "cpu.cfs_quota_us").write_text("-1\n")
+    assert worker_count(0) == 1
+    (tmp_path / "memory.max").write_text("bad\n")  # unreadable: no limit
+    assert worker_count(0) == unlimited
 
 
 @pytest.mark.skipif(CPUS < 2 or not hasattr(os, "sched_setaffinity"),
