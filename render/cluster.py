@@ -24,6 +24,7 @@ from dataset_tools.gather import SHARDS_DIR, SUBMISSION, shard_command
 from dataset_tools.layout import write_json
 from dataset_tools.options import Domain, option
 from render.config import RenderConfig
+from render.worker import worker_memory
 
 EXECUTORS = ("none", "local", "slurm")
 LOG_DIR = ".submitit"  # OUT/.submitit/JOB/: submitit's pickles and the tasks' logs
@@ -105,8 +106,11 @@ def submit(config: RenderConfig, command: list[str], kind: str,
     """Submit one array of resources.jobs tasks, task I rendering shard I/jobs with `config`;
     records the submission in OUT/manifests/submission.json (gather names missing shards from
     it). Returns submitit's jobs, one per task."""
-    # --workers 0: one per --threads of the CPUs the task is given, not of the node's CPUs
-    workers = config.workers or max(1, resources.cpus_per_task // max(config.render.threads, 1))
+    # --workers 0: one per --threads of the CPUs the task is given, not of the node's CPUs,
+    # within the memory it is given
+    workers = config.workers or max(1, min(
+        resources.cpus_per_task // max(config.render.threads, 1),
+        int(resources.mem_gb * (1 << 30) // worker_memory(config.size))))
     config = dataclasses.replace(config, shard_index=0, shard_count=resources.jobs,
                                  workers=workers)
     config.out.mkdir(parents=True, exist_ok=True)

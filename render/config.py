@@ -250,8 +250,8 @@ class RenderSettings:
     device: Device = option("cpu", "Cycles device: cpu, cuda or optix", identity=False,
                             choices=("cpu", "cuda", "optix"))
     threads: int = option(0, "render threads per worker, 0 = the cores shared among the "
-                          "workers (give --cpus-per-task the same number)", identity=False,
-                          domain=Domain(0, 1024))
+                          "workers (a job array's task runs one worker per --threads of its "
+                          "--cpus-per-task)", identity=False, domain=Domain(0, 1024))
     light_tree: bool = _setting(False, "Cycles light tree (a handful of lights: it only costs)",
                                 True)
     ground_reach: float = _setting(
@@ -297,7 +297,7 @@ class RenderConfig:
     seed: int = option(0, "global seed; sample i's seed derives from (seed, i) only",
                        identity=True, in_file=True)
     workers: int = option(0, "parallel Blender processes, 0 = one per core (one per --threads "
-                          "cores), no more than the memory holds at 1 GiB each",
+                          "cores), no more than the memory holds (1 GiB each up to 512 px)",
                           identity=False, domain=Domain(0))
     shard_index: int = _shard_field(0, False)
     shard_count: int = _shard_field(1, False)

@@ -228,8 +228,8 @@ def _render(config: RenderConfig, catalog: Catalog, queue: SampleQueue,
     )
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task("render", total=queue.remaining(), rate="")
-        pool = WorkerPool(config, catalog, min(worker_count(config.workers, config.render.threads),
-                                                  queue.remaining()))
+        workers = worker_count(config.workers, config.render.threads, config.size)
+        pool = WorkerPool(config, catalog, min(workers, queue.remaining()))
         try:  # a full disk stops the run as Ctrl-C does: what is complete stays
             for outcome in pool.run(queue, stop=lambda: bool(stop) or bool(summary.disk_full)):
                 _record_outcome(outcome, summary, console, config, queue.claims, manifest)

@@ -138,21 +138,24 @@ def _cgroup_limit(v2: tuple[str, ...], v1: tuple[str, ...]) -> float | None:
                 return None
             return float(fields[0]) / (float(fields[1]) if len(fields) > 1 else 1.0)
         values = [float((root / name).read_text(encoding="ascii").split()[0]) for name in v1]
+        if values[0] <= 0 or values[0] >= 2**60:  # v1 says "none" with -1 or a huge number
+            return None
+        return values[0] / (values[1] if len(values) > 1 else 1.0)
     except (OSError, ValueError, IndexError, ZeroDivisionError):
         return None
-    if values[0] <= 0 or values[0] >= 2**60:  # v1 says "none" with -1 or a huge number
-        return None
-    return values[0] / (values[1] if len(values) > 1 else 1.0)
 
 
-WORKER_MEMORY_BYTES = 1 << 30  # a worker's share of memory for --workers 0 (480 MiB at 256 px)
+def worker_memory(size: int) -> int:
+    """Bytes a worker is given for --workers 0 at `size` x `size` images: 1 GiB up to 512 px,
+    then 0.5 GiB and 2 KiB a pixel (a worker held 480 MiB at 256 px, 406 MiB at 64)."""
+    return max(1 << 30, (1 << 29) + 2048 * size * size)
 
 
-def worker_count(workers: int, threads: int = 0) -> int:
+def worker_count(workers: int, threads: int = 0, size: int = 256) -> int:
     """`workers`, or for 0 one per `threads` (1 for 0) of the usable CPUs (`usable_cpus`): on
     2 cores two 1-thread workers took 0.82x the wall time of one with both, the Python part
     of a sample running beside the other's render (docs/benchmarks.md); no more than the
-    available memory (the container's limit included) holds at WORKER_MEMORY_BYTES each."""
+    available memory (the container's limit included) holds at `worker_memory(size)` each."""
     if workers:
         return workers
     count = usable_cpus() // max(threads, 1)
@@ -165,7 +168,7 @@ def worker_count(workers: int, threads: int = 0) -> int:
         pass
     for limit in memory:
         if limit is not None:
-            count = min(count, int(limit // WORKER_MEMORY_BYTES))
+            count = min(count, int(limit // worker_memory(size)))
     return max(1, count)
 
 
@@ -181,34 +184,50 @@ def worker_threads(threads: int, workers: int) -> int:
 
 
 @contextmanager
-def task_threads(threads: int) -> Iterator[None]:
+def task_threads(threads: int, slot: int = 0) -> Iterator[None]:
     """Size Blender's task pool to `threads` (0: leave it to the CPUs this process may use).
     The pool (TBB) counts the process's allowed CPUs once, when Blender starts, and makes a
     thread per CPU; with fewer render threads than CPUs, its idle threads spin on sched_yield
     while Cycles renders: a 1-thread worker on 2 cores burnt 1.9 CPU-seconds a render second,
     pinned 1.0, at the same wall time (docs/benchmarks.md). So Blender starts inside this
-    block with the process allowed only `threads` CPUs; afterwards it may run on all of them
-    again, the pool keeps its size."""
+    block with the process allowed only `threads` CPUs (worker `slot`'s share of them, so that
+    workers starting together do not share one); afterwards every thread of the process, those
+    started inside the block too, may run on all of them again, and the pool keeps its size."""
     allowed = allowed_cpus()
     narrowed = hasattr(os, "sched_setaffinity") and 0 < threads < len(allowed)
     if narrowed:
-        os.sched_setaffinity(0, sorted(allowed)[:threads])
+        ordered = sorted(allowed)
+        start = slot * threads % len(ordered)
+        os.sched_setaffinity(0, (ordered + ordered)[start:start + threads])
     try:
         yield
     finally:
         if narrowed:
-            os.sched_setaffinity(0, allowed)
+            for thread in _threads():
+                try:
+                    os.sched_setaffinity(thread, allowed)
+                except OSError:  # a thread that ended meanwhile
+                    pass
+
+
+def _threads() -> list[int]:
+    """This process's thread ids (its own pid, the main thread's, where /proc is missing)."""
+    try:
+        return [int(name) for name in os.listdir("/proc/self/task")]
+    except OSError:
+        return [0]
 
 
 def worker_main(config: RenderConfig, catalog: Catalog, conn: Connection,
-                poses: PoseTable | None = None) -> None:
+                poses: PoseTable | None = None, slot: int = 0) -> None:
     """Entry point of a spawned worker: owns one Blender scene, answers index messages.
-    `poses`: the stable poses earlier workers found."""
+    `poses`: the stable poses earlier workers found; `slot`: which of the pool's workers it
+    is (`task_threads`)."""
     scratch = Path(tempfile.mkdtemp(prefix="shadowsynth-", dir=_scratch_root()))
     try:
         from render.sample import PhotoCache, SampleFailed, make_sample
 
-        with task_threads(config.render.threads):
+        with task_threads(config.render.threads, slot):
             from render.blender import BlenderScene  # bpy is imported here, in the child only
 
             renderer = BlenderScene(config.render, config.size, scratch,
@@ -290,12 +309,15 @@ class WorkerPool:
         self.start_failures = 0  # consecutive deaths before "ready"
         self.stopping: Callable[[], bool] = lambda: False  # a stop was requested
         self.poses: PoseTable = {}  # what retired workers found, for the next ones
+        self.spawned = 0  # workers started so far (a new one's slot)
 
     def _spawn(self) -> _Worker:
         parent, child = self.context.Pipe()
         process = self.context.Process(target=worker_main,
-                                       args=(self.config, self.catalog, child, self.poses),
+                                       args=(self.config, self.catalog, child, self.poses,
+                                             self.spawned),
                                        daemon=True)
+        self.spawned += 1
         process.start()
         child.close()
         worker = _Worker(process, parent)

@@ -187,6 +187,10 @@ class BlenderScene:
         self.area = bpy.data.objects.new("area", bpy.data.lights.new("area", "AREA"))
         for light in (self.sun, self.area):
             light.lightgroup = DIRECT_GROUP
+            # Never seen by the camera (a panorama's view can look up at a low sun's disc or
+            # at the lamp): the photo is the background, and the render shows only the objects
+            # and their ground (`render.geometry.camera_region`).
+            light.visible_camera = False
             scene.collection.objects.link(light)
 
         camera_data = bpy.data.cameras.new("camera")

@@ -12,16 +12,27 @@ import pytest
 
 import render.worker as worker_module
 from render.worker import (
-    WORKER_MEMORY_BYTES,
     allowed_cpus,
     task_threads,
     usable_cpus,
     worker_count,
+    worker_memory,
     worker_threads,
 )
 from tests.helpers import ROOT
 
 CPUS = len(allowed_cpus())
+
+
+@pytest.fixture(autouse=True)
+def no_limits(monkeypatch, tmp_path):
+    """The machine's own SLURM job or container limits, if any, out of the way: the tests set
+    theirs."""
+    limits = tmp_path / "cgroup"
+    limits.mkdir()
+    monkeypatch.setattr(worker_module, "CGROUP_ROOT", limits)
+    monkeypatch.delenv("SLURM_CPUS_PER_TASK", raising=False)
+    return limits
 
 
 def test_threads_are_shared_among_workers_unless_given():
@@ -38,9 +49,8 @@ def test_workers_default_to_one_per_cpu_within_memory():
     assert worker_count(0, threads=4 * CPUS) == 1
 
 
-def test_slurm_and_container_limits_count(monkeypatch, tmp_path):
-    monkeypatch.setattr(worker_module, "CGROUP_ROOT", tmp_path)  # no limits there
-    monkeypatch.delenv("SLURM_CPUS_PER_TASK", raising=False)
+def test_slurm_and_container_limits_count(monkeypatch, no_limits):
+    tmp_path = no_limits
     assert usable_cpus() == CPUS
     unlimited = worker_count(0)
     monkeypatch.setenv("SLURM_CPUS_PER_TASK", "1")
@@ -58,9 +68,11 @@ def test_slurm_and_container_limits_count(monkeypatch, tmp_path):
     assert usable_cpus() == CPUS
     (tmp_path / "cpu" / "cpu.cfs_quota_us").write_text("100000\n")
     assert usable_cpus() == 1
-    (tmp_path / "memory.max").write_text(f"{WORKER_MEMORY_BYTES}\n")  # memory for one worker
+    (tmp_path / "memory.max").write_text(f"{worker_memory(256)}\n")  # memory for one worker
     (tmp_path / "cpu" / "cpu.cfs_quota_us").write_text("-1\n")
     assert worker_count(0) == 1
+    (tmp_path / "memory.max").write_text(f"{4 * worker_memory(1024)}\n")
+    assert worker_count(0, size=1024) == min(unlimited, 4)  # bigger images: fewer workers
     (tmp_path / "memory.max").write_text("bad\n")  # unreadable: no limit
     assert worker_count(0) == unlimited
 
@@ -76,6 +88,14 @@ def test_task_threads_narrows_the_cpus_while_blender_starts_then_restores_them()
         assert allowed_cpus() == before
     with task_threads(CPUS):
         assert allowed_cpus() == before
+    with task_threads(1, slot=1):  # the next worker starts on the next CPU
+        assert allowed_cpus() == {sorted(before)[1]}
+    assert allowed_cpus() == before
+
+
+def test_worker_memory_grows_with_the_image():
+    assert worker_memory(64) == worker_memory(256) == worker_memory(512) == 1 << 30
+    assert worker_memory(1024) > 1 << 31 and worker_memory(4096) > 32 << 30
 
 
 SCRIPT = """
@@ -90,7 +110,9 @@ with task_threads(1 if narrow else 0):
     scene = BlenderScene(RenderSettings(samples=1, first_render_samples=1, threads=1), 16,
                          Path(sys.argv[2]))
 scene.render()
-sys.stderr.write("RESULT" + json.dumps(len(os.listdir("/proc/self/task"))) + "\\n")
+threads = [int(name) for name in os.listdir("/proc/self/task")]
+cpus = sorted({len(os.sched_getaffinity(thread)) for thread in threads})
+sys.stderr.write("RESULT" + json.dumps([len(threads), cpus]) + "\\n")
 """
 
 
@@ -103,5 +125,6 @@ def test_a_one_thread_worker_has_fewer_blender_threads(tmp_path):
         process = subprocess.run([sys.executable, "-c", SCRIPT, narrow, str(tmp_path)],
                                  capture_output=True, text=True, timeout=300, cwd=ROOT)
         assert process.returncode == 0, process.stderr[-2000:]
-        counts[narrow] = json.loads(process.stderr.split("RESULT", 1)[1])
+        counts[narrow], cpus = json.loads(process.stderr.split("RESULT", 1)[1])
+        assert cpus == [CPUS], cpus  # every thread may run on every CPU again
     assert counts["1"] < counts["0"], counts
