@@ -50,6 +50,44 @@ TINY_ARGS = ("--scenes", str(PROCEDURAL_SCENES), "--models", str(PROCEDURAL_MODE
              *TINY_RENDER_ARGS)
 
 
+def blender_script(script: str, *args: str, timeout: float = 300) -> object:
+    """Run a Python script that imports bpy in a fresh interpreter (bpy is only ever imported
+    in a spawned process) from the repository root, and return what it reported: the JSON
+    after "RESULT" on its stderr (bpy takes over stdout). Fails the test if the script does."""
+    process = subprocess.run([sys.executable, "-c", script, *args], capture_output=True,
+                             text=True, timeout=timeout, cwd=ROOT)
+    assert process.returncode == 0, process.stderr[-2000:]
+    return json.loads(process.stderr.split("RESULT", 1)[1])
+
+
+def applied_scenes(scene, kind: str, count: int, seeds: range = range(60), size: int = 64):
+    """For a script run by `blender_script`: up to `count` scenes lit by `kind` (sun, area or
+    overcast), drawn with three procedural meshes and applied to the BlenderScene `scene` in
+    turn, with the lighting of a flat grey photo; yields (spec, lighting) after each apply."""
+    from render.config import LightRanges, SamplingRanges
+    from render.lighting import lighting_for
+    from render.sampler import SamplingError, sample_scene
+
+    ranges = SamplingRanges(lights=LightRanges(weights={kind: 1.0}))
+    meshes = [(str(path), str(path))
+              for path in sorted(PROCEDURAL_MODELS.rglob("model_normalized.obj"))][:3]
+    found = 0
+    for seed in seeds:
+        try:
+            spec = sample_scene(np.random.default_rng(seed), index=0, attempt=0, seed=seed,
+                                size=size, photos=["p.jpg"], meshes=meshes,
+                                extent_of=scene.load_mesh, ranges=ranges,
+                                checks=QualityChecks())
+        except SamplingError:
+            continue
+        lighting = lighting_for(spec, np.full((size, size, 3), 0.2, np.float32))
+        scene.apply(spec, lighting.ambient_rgb, lighting.strength)
+        yield spec, lighting
+        found += 1
+        if found == count:
+            return
+
+
 def tiny_config(out: Path, **overrides) -> RenderConfig:
     """A 48x48, 4-sample configuration: a real Cycles render in well under a second."""
     checks = QualityChecks(min_object_fraction=0.002, min_shadow_fraction=0.001)

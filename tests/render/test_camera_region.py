@@ -3,16 +3,12 @@ inside that box, so rendering only the box gives the same pixels (real bpy, all 
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
 from dataset_tools.camera import project
 from render.geometry import camera_region, ground_patches, object_corners
-from tests.helpers import ROOT
+from tests.helpers import blender_script
 from tests.render.test_spec import drawable
 
 
@@ -39,28 +35,14 @@ import json, sys
 import numpy as np
 from pathlib import Path
 from render.blender import BlenderScene
-from render.config import LightRanges, QualityChecks, RenderSettings, SamplingRanges
+from render.config import RenderSettings
 from render.geometry import camera_region
-from render.lighting import lighting_for
-from render.sampler import SamplingError, sample_scene
-models = Path({str(ROOT / "assets" / "models")!r})
-meshes = [(str(p), str(p)) for p in sorted(models.rglob("model_normalized.obj"))][:3]
+from tests.helpers import applied_scenes
 settings = RenderSettings(samples=4, first_render_samples=4, threads=1)
 scene = BlenderScene(settings, 64, Path({str(tmp_path)!r}))
 results = []
 for kind in ("sun", "area", "overcast"):
-    ranges = SamplingRanges(lights=LightRanges(weights={{kind: 1.0}}))
-    found = 0
-    for seed in range(40):
-        try:
-            spec = sample_scene(np.random.default_rng(seed), index=0, attempt=0, seed=seed,
-                                size=64, photos=["p.jpg"], meshes=meshes,
-                                extent_of=scene.load_mesh, ranges=ranges,
-                                checks=QualityChecks())
-        except SamplingError:
-            continue
-        lighting = lighting_for(spec, np.full((64, 64, 3), 0.2, np.float32))
-        scene.apply(spec, lighting.ambient_rgb, lighting.strength)
+    for spec, _ in applied_scenes(scene, kind, 2, range(40)):
         scene.set_inserted_affects_scene(False)
         whole = scene.render()
         x0, y0, x1, y1 = box = camera_region(spec, settings.ground_reach)
@@ -76,15 +58,9 @@ for kind in ("sun", "area", "overcast"):
                            if not np.array_equal(w[~outside], p[~outside])],
             covered=float((whole.combined[..., 3] > 0).mean())))
         scene.clear()
-        found += 1
-        if found == 2:
-            break
 sys.stderr.write("RESULT" + json.dumps(results) + "\\n")
 """
-    process = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                             timeout=300, cwd=ROOT)
-    assert process.returncode == 0, process.stderr[-2000:]
-    results = json.loads(process.stderr.split("RESULT", 1)[1])
+    results = blender_script(script)
     assert [result["kind"] for result in results] == ["sun"] * 2 + ["area"] * 2 + ["overcast"] * 2
     for result in results:
         assert result["covered"] > 0, result  # the render shows something

@@ -3,10 +3,7 @@ light the closed-form unshadowed ground (Lambert's polygon formula) is what Cycl
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -17,7 +14,7 @@ from dataset_tools.records import read_manifest
 from dataset_tools.validate import validate_dataset
 from render.config_file import load_config
 from render.runner import run
-from tests.helpers import ROOT, tiny_config
+from tests.helpers import blender_script, tiny_config
 
 pytestmark = pytest.mark.blender
 QUIET = Console(file=open(os.devnull, "w"))  # noqa: SIM115
@@ -49,37 +46,21 @@ import json, sys
 import numpy as np
 from pathlib import Path
 from render.blender import BlenderScene
-from render.config import LightRanges, QualityChecks, RenderSettings, SamplingRanges
-from render.lighting import lighting_for, unshadowed_references
-from render.sampler import SamplingError, sample_scene
-ranges = SamplingRanges(lights=LightRanges(weights={{"sun": 0.0, "area": 1.0, "overcast": 0.0}}))
-models = Path({str(ROOT / "assets" / "models")!r})
-meshes = [(str(p), str(p)) for p in sorted(models.rglob("model_normalized.obj"))][:3]
+from render.config import RenderSettings
+from render.lighting import unshadowed_references
+from tests.helpers import applied_scenes
 scene = BlenderScene(RenderSettings(samples=32, threads=2), 64, Path({str(tmp_path)!r}))
 ratios = []
-for seed in range(12):
-    try:
-        spec = sample_scene(np.random.default_rng(seed), index=0, attempt=0, seed=seed, size=64,
-                            photos=["p.jpg"], meshes=meshes, extent_of=scene.load_mesh,
-                            ranges=ranges, checks=QualityChecks())
-    except SamplingError:
-        continue
-    lighting = lighting_for(spec, np.full((64, 64, 3), 0.2, np.float32))
-    scene.apply(spec, lighting.ambient_rgb, lighting.strength)
+for spec, lighting in applied_scenes(scene, "area", 3, range(12)):
     scene.set_inserted_affects_scene(True)
     passes = scene.render()
     direct, _ = unshadowed_references(spec, lighting)
     ground = (passes.object_alpha < 1e-3) & (passes.combined[..., 3] > 0.999)
     ratio = (passes.direct / np.maximum(direct, 1e-9)).mean(axis=-1)[ground]
     ratios.append(float(np.median(ratio)))
-    if len(ratios) == 3:
-        break
 sys.stderr.write("RESULT" + json.dumps(ratios) + "\\n")
 """
-    process = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                             timeout=300, cwd=ROOT)
-    assert process.returncode == 0, process.stderr[-2000:]
-    ratios = json.loads(process.stderr.split("RESULT", 1)[1])
+    ratios = blender_script(script)
     assert len(ratios) == 3
     # Open ground (most of it is unshadowed) renders at the reference radiance.
     assert all(0.97 < ratio < 1.03 for ratio in ratios), ratios

@@ -27,7 +27,7 @@ from render.sampler import sample_seed
 from render.spec import SceneSpec
 from tests.helpers import PROCEDURAL_MODELS as DEFAULT_MODELS
 from tests.helpers import PROCEDURAL_SCENES as DEFAULT_SCENES
-from tests.helpers import TINY_ARGS, TINY_RENDER_ARGS, tiny_config
+from tests.helpers import TINY_ARGS, TINY_RENDER_ARGS, blender_script, tiny_config
 
 pytestmark = pytest.mark.blender
 QUIET = Console(file=open(os.devnull, "w"))  # noqa: SIM115
@@ -238,10 +238,7 @@ for name in ("box.ply", "box.stl", "box.off", "box.glb", "box.obj", "tex.obj"):
     result[name] = [scene.load_mesh(path).box, scene.mesh_warnings(path)]
 sys.stderr.write("RESULT" + json.dumps(result) + "\\n")
 """
-    process = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                             timeout=120)
-    assert process.returncode == 0, process.stderr
-    result = json.loads(process.stderr.split("RESULT", 1)[1])
+    result = blender_script(script, timeout=120)
     for name in ("box.ply", "box.stl", "box.off", "box.obj"):
         extent, _ = result[name]
         assert max(extent) == pytest.approx(1.0) and sorted(extent) == pytest.approx(

@@ -3,10 +3,7 @@ threads than it renders with (an idle one spins on sched_yield while Cycles rend
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 
 import pytest
 
@@ -19,7 +16,7 @@ from render.worker import (
     worker_memory,
     worker_threads,
 )
-from tests.helpers import ROOT
+from tests.helpers import blender_script
 
 CPUS = len(allowed_cpus())
 
@@ -122,9 +119,6 @@ sys.stderr.write("RESULT" + json.dumps([len(threads), cpus]) + "\\n")
 def test_a_one_thread_worker_has_fewer_blender_threads(tmp_path):
     counts = {}
     for narrow in ("0", "1"):
-        process = subprocess.run([sys.executable, "-c", SCRIPT, narrow, str(tmp_path)],
-                                 capture_output=True, text=True, timeout=300, cwd=ROOT)
-        assert process.returncode == 0, process.stderr[-2000:]
-        counts[narrow], cpus = json.loads(process.stderr.split("RESULT", 1)[1])
+        counts[narrow], cpus = blender_script(SCRIPT, narrow, str(tmp_path))
         assert cpus == [CPUS], cpus  # every thread may run on every CPU again
     assert counts["1"] < counts["0"], counts
