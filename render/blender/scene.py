@@ -6,7 +6,11 @@ from __future__ import annotations
 import gc
 import math
 import os
+import signal
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -414,7 +418,8 @@ class BlenderScene:
         target = self.scratch / "passes.exr"
         scene.render.filepath = str(target)
         start = time.perf_counter()
-        bpy.ops.render.render(write_still=True)
+        with _interrupt_after():
+            bpy.ops.render.render(write_still=True)
         passes = read_passes(target, self.size)
         passes.seconds = time.perf_counter() - start
         target.unlink(missing_ok=True)
@@ -434,3 +439,23 @@ class BlenderScene:
         if not self.frozen:  # the process's first sample
             gc.freeze()
             self.frozen = True
+
+
+@contextmanager
+def _interrupt_after() -> Iterator[None]:
+    """Ctrl-C (SIGINT; the pool's stop sends it to busy workers) during the block is raised as
+    KeyboardInterrupt when the block ends. Raised inside a render it reaches Cycles' Python
+    callback, and Blender prints it as a traceback and carries on with the render."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda number, frame: received.append(number))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received and callable(previous):
+        previous(signal.SIGINT, None)  # Python's own handler raises KeyboardInterrupt
+    elif received and previous == signal.SIG_DFL:
+        raise KeyboardInterrupt
