@@ -24,7 +24,7 @@ from dataset_tools.gather import SHARDS_DIR, SUBMISSION, shard_command
 from dataset_tools.layout import write_json
 from dataset_tools.options import Domain, option
 from render.config import RenderConfig
-from render.worker import worker_memory
+from render.worker import workers_within
 
 EXECUTORS = ("none", "local", "slurm")
 LOG_DIR = ".submitit"  # OUT/.submitit/JOB/: submitit's pickles and the tasks' logs
@@ -108,9 +108,9 @@ def submit(config: RenderConfig, command: list[str], kind: str,
     it). Returns submitit's jobs, one per task."""
     # --workers 0: one per --threads of the CPUs the task is given, not of the node's CPUs,
     # within the memory it is given
-    workers = config.workers or max(1, min(
-        resources.cpus_per_task // max(config.render.threads, 1),
-        int(resources.mem_gb * (1 << 30) // worker_memory(config.size))))
+    workers = config.workers or workers_within(resources.cpus_per_task,
+                                               resources.mem_gb * (1 << 30),
+                                               config.render.threads, config.size)
     config = dataclasses.replace(config, shard_index=0, shard_count=resources.jobs,
                                  workers=workers)
     config.out.mkdir(parents=True, exist_ok=True)

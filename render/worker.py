@@ -152,24 +152,34 @@ def worker_memory(size: int) -> int:
 
 
 def worker_count(workers: int, threads: int = 0, size: int = 256) -> int:
-    """`workers`, or for 0 one per `threads` (1 for 0) of the usable CPUs (`usable_cpus`): on
-    2 cores two 1-thread workers took 0.82x the wall time of one with both, the Python part
-    of a sample running beside the other's render (docs/benchmarks.md); no more than the
-    available memory (the container's limit included) holds at `worker_memory(size)` each."""
-    if workers:
-        return workers
-    count = usable_cpus() // max(threads, 1)
-    memory = [_cgroup_limit(("memory.max",), ("memory/memory.limit_in_bytes",))]
+    """`workers`, or for 0 `workers_within` the usable CPUs (`usable_cpus`) and the available
+    memory (the container's limit included): on 2 cores two 1-thread workers took 0.82x the
+    wall time of one with both, the Python part of a sample running beside the other's render
+    (docs/benchmarks.md)."""
+    return workers or workers_within(usable_cpus(), available_memory(), threads, size)
+
+
+def workers_within(cpus: int, memory: float | None, threads: int, size: int) -> int:
+    """How many workers `cpus` CPUs and `memory` bytes (None: no bound) hold: one per `threads`
+    CPUs (1 for 0), each with `worker_memory(size)`; at least one."""
+    count = cpus // max(threads, 1)
+    if memory is not None:
+        count = min(count, int(memory // worker_memory(size)))
+    return max(1, count)
+
+
+def available_memory() -> float | None:
+    """Bytes this process may still use: the smaller of MemAvailable and a container's memory
+    limit (cgroup v2 `memory.max`, v1 `memory.limit_in_bytes`); None where neither is known."""
+    limits = [_cgroup_limit(("memory.max",), ("memory/memory.limit_in_bytes",))]
     try:
         with open("/proc/meminfo", encoding="ascii") as meminfo:
-            memory += [int(line.split()[1]) * 1024 for line in meminfo
+            limits += [int(line.split()[1]) * 1024 for line in meminfo
                        if line.startswith("MemAvailable:")]
     except (OSError, ValueError, IndexError):
         pass
-    for limit in memory:
-        if limit is not None:
-            count = min(count, int(limit // worker_memory(size)))
-    return max(1, count)
+    known = [limit for limit in limits if limit is not None]
+    return min(known) if known else None
 
 
 def worker_threads(threads: int, workers: int) -> int:

@@ -54,10 +54,15 @@ def blender_script(script: str, *args: str, timeout: float = 300) -> object:
     """Run a Python script that imports bpy in a fresh interpreter (bpy is only ever imported
     in a spawned process) from the repository root, and return what it reported: the JSON
     after "RESULT" on its stderr (bpy takes over stdout). Fails the test if the script does."""
+    return blender_run(script, *args, timeout=timeout)[0]
+
+
+def blender_run(script: str, *args: str, timeout: float = 300) -> tuple[object, str]:
+    """`blender_script`'s result and the script's whole stderr."""
     process = subprocess.run([sys.executable, "-c", script, *args], capture_output=True,
                              text=True, timeout=timeout, cwd=ROOT)
     assert process.returncode == 0, process.stderr[-2000:]
-    return json.loads(process.stderr.split("RESULT", 1)[1])
+    return json.loads(process.stderr.split("RESULT", 1)[1]), process.stderr
 
 
 def applied_scenes(scene, kind: str, count: int, seeds: range = range(60), size: int = 64):

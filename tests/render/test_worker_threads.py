@@ -15,6 +15,7 @@ from render.worker import (
     worker_count,
     worker_memory,
     worker_threads,
+    workers_within,
 )
 from tests.helpers import blender_script
 
@@ -88,6 +89,15 @@ def test_task_threads_narrows_the_cpus_while_blender_starts_then_restores_them()
     with task_threads(1, slot=1):  # the next worker starts on the next CPU
         assert allowed_cpus() == {sorted(before)[1]}
     assert allowed_cpus() == before
+
+
+def test_a_job_array_task_fits_its_cpus_and_memory():
+    """What `submit` gives each task for --workers 0 (`workers_within`): --cpus-per-task 16 and
+    --mem 8 hold 8 workers at 256 px, 2 with --threads 8, and one at least."""
+    assert workers_within(16, 8 << 30, 0, 256) == 8
+    assert workers_within(16, 8 << 30, 8, 256) == 2
+    assert workers_within(16, None, 0, 256) == 16
+    assert workers_within(1, 1 << 20, 0, 4096) == 1
 
 
 def test_worker_memory_grows_with_the_image():
